@@ -1,0 +1,5 @@
+"""``python -m shoal``: the same command line as the ``shoal`` script."""
+
+from shoal.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""NATS: subjects, payload codec, KV buckets, events, request/reply, the embedded server."""

@@ -1,0 +1,77 @@
+"""Connecting to NATS: patient for actors, quick and clear for the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats
+from nats.aio.client import Client
+
+from shoal.errors import ClusterUnreachable
+
+log = logging.getLogger(__name__)
+
+HOW_TO_START = "start one with `shoal up`, or point at one with --server / SHOAL_SERVER"
+
+
+async def _quiet(_: Exception) -> None:
+    # nats-py logs a traceback for every failed (re)connect by default; the callers
+    # below report connection trouble once, in their own words.
+    return None
+
+
+async def connect_actor(url: str, name: str, *, deadline: float = 60.0) -> Client:
+    """Connect an actor: retry until ``deadline`` seconds, then reconnect forever.
+
+    A short ping interval lets an actor notice a dead server within seconds, and
+    unlimited reconnects let it ride out a restart of nats-server.
+    """
+
+    holder: list[Client] = []
+
+    async def disconnected() -> None:
+        if holder and (holder[0].is_closed or holder[0].is_draining):
+            return  # our own shutdown
+        log.warning("disconnected from NATS at %s", url)
+
+    async def reconnected() -> None:
+        log.info("reconnected to NATS at %s", url)
+
+    try:
+        nc = await asyncio.wait_for(
+            nats.connect(
+                servers=[url],
+                name=name,
+                connect_timeout=2,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.25,
+                ping_interval=2,
+                max_outstanding_pings=3,
+                error_cb=_quiet,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+            ),
+            timeout=deadline,
+        )
+    except (TimeoutError, OSError, nats.errors.Error) as err:
+        raise ClusterUnreachable(f"no NATS server answered at {url} within {deadline:.0f}s ({err})") from None
+    holder.append(nc)
+    return nc
+
+
+async def connect_client(url: str, name: str = "shoal-cli", *, timeout: float = 2.0) -> Client:
+    """Connect the command line: one quick try, then a one-line explanation."""
+    try:
+        return await nats.connect(
+            servers=[url],
+            name=name,
+            connect_timeout=timeout,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.05,
+            error_cb=_quiet,
+        )
+    except (TimeoutError, OSError, nats.errors.Error):
+        raise ClusterUnreachable(f"no Shoal cluster answered at {url}: {HOW_TO_START}") from None

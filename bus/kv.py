@@ -1,0 +1,176 @@
+"""JetStream KV buckets: their definitions, and typed, revision-checked access to them.
+
+Every shared key is written with compare-and-swap (``create`` or ``update`` against the
+revision the writer read), so two writers never both win. Plain ``put`` is only for keys
+with a single owner (a node's lease, a node's pod status).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyDeletedError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+)
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+
+from shoal.bus import subjects
+from shoal.bus.codec import decode, encode
+from shoal.errors import BadPayload, Conflict
+from shoal.models.base import Record
+from shoal.models.node import Node
+from shoal.models.pod import Pod, PodStatus
+from shoal.models.workloads import Deployment, DeploymentStatus
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Record)
+
+
+@dataclass(frozen=True)
+class BucketDef(Generic[M]):
+    name: str
+    model: type[M]
+    history: int
+    description: str
+
+
+DEPLOYMENTS = BucketDef(subjects.BUCKET_DEPLOYMENTS, Deployment, 5, "Desired deployments")
+DEPLOYMENT_STATUS = BucketDef(subjects.BUCKET_DEPLOYMENT_STATUS, DeploymentStatus, 1, "Deployment status")
+PODS = BucketDef(subjects.BUCKET_PODS, Pod, 1, "Pod records: template copy, binding, deletion")
+POD_STATUS = BucketDef(subjects.BUCKET_POD_STATUS, PodStatus, 1, "Pod status reported by nodes")
+NODES = BucketDef(subjects.BUCKET_NODES, Node, 1, "Node registrations and leases")
+
+ALL_BUCKETS: tuple[BucketDef, ...] = (DEPLOYMENTS, DEPLOYMENT_STATUS, PODS, POD_STATUS, NODES)
+
+
+async def ensure_buckets(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create any missing bucket, with explicit history and replicas."""
+    for bucket in ALL_BUCKETS:
+        try:
+            await js.key_value(bucket.name)
+        except BucketNotFoundError:
+            await js.create_key_value(
+                KeyValueConfig(
+                    bucket=bucket.name,
+                    description=bucket.description,
+                    history=bucket.history,
+                    replicas=replicas,
+                    storage=StorageType.FILE,
+                )
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Entry(Generic[M]):
+    key: str
+    value: M
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change(Generic[M]):
+    """One update seen by a watch; ``value`` is None when the key was deleted."""
+
+    key: str
+    value: M | None
+    revision: int
+
+
+class Synced:
+    """Marker a watch yields once it has delivered every key that existed when it began."""
+
+
+SYNCED = Synced()
+
+
+class Bucket(Generic[M]):
+    """Typed access to one bucket."""
+
+    def __init__(self, kv: KeyValue, definition: BucketDef[M]) -> None:
+        self.kv = kv
+        self.definition = definition
+        self.model = definition.model
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, definition: BucketDef[M]) -> Bucket[M]:
+        return cls(await js.key_value(definition.name), definition)
+
+    def _decode(self, key: str, data: bytes | None) -> M | None:
+        if not data:
+            return None
+        try:
+            return decode(data, self.model, what=f"{self.definition.name}/{key}")
+        except BadPayload as err:
+            log.warning("ignoring undecodable KV entry: %s", err)
+            return None
+
+    async def get(self, key: str) -> Entry[M] | None:
+        try:
+            raw = await self.kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError, NotFoundError):
+            return None
+        value = self._decode(key, raw.value)
+        return None if value is None else Entry(key, value, raw.revision or 0)
+
+    async def create(self, key: str, value: M) -> int:
+        try:
+            return await self.kv.create(key, encode(value))
+        except KeyWrongLastSequenceError:
+            raise Conflict(f"{self.definition.name}/{key} already exists") from None
+
+    async def update(self, key: str, value: M, revision: int) -> int:
+        try:
+            return await self.kv.update(key, encode(value), last=revision)
+        except KeyWrongLastSequenceError:
+            raise Conflict(f"{self.definition.name}/{key} changed since revision {revision}") from None
+
+    async def put(self, key: str, value: M) -> int:
+        """Unconditional write: only for keys with exactly one writer."""
+        return await self.kv.put(key, encode(value))
+
+    async def delete(self, key: str, revision: int | None = None) -> None:
+        try:
+            await self.kv.delete(key, last=revision)
+        except KeyWrongLastSequenceError:
+            raise Conflict(f"{self.definition.name}/{key} changed since revision {revision}") from None
+
+    async def items(self) -> dict[str, Entry[M]]:
+        """Every live key, read through one watch."""
+        result: dict[str, Entry[M]] = {}
+        async for change in self.watch():
+            if isinstance(change, Synced):
+                break
+            if change.value is None:
+                result.pop(change.key, None)
+            else:
+                result[change.key] = Entry(change.key, change.value, change.revision)
+        return result
+
+    async def watch(self, keys: str = ">") -> AsyncIterator[Change[M] | Synced]:
+        """Current values of every key, then ``SYNCED``, then each change as it happens."""
+        watcher = await self.kv.watch(keys)
+        try:
+            async for entry in watcher:
+                if entry is None:
+                    yield SYNCED
+                    continue
+                if entry.operation in (KV_DEL, KV_PURGE):
+                    yield Change(entry.key, None, entry.revision or 0)
+                    continue
+                value = self._decode(entry.key, entry.value)
+                yield Change(entry.key, value, entry.revision or 0)
+        finally:
+            try:
+                await watcher.stop()
+            except Exception as err:  # the connection may already be gone
+                log.debug("stopping a KV watcher failed: %s", err)

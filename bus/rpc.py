@@ -1,0 +1,91 @@
+"""Request/reply over NATS: one way to serve a subject, one way to call it.
+
+A handler gets a decoded request model and returns a reply model. Garbage on the subject,
+a ShoalError or an unexpected crash all become an ``ErrorReply``; internal details stay in
+the actor's log under an incident id and never travel to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import nats.errors
+import ormsgpack
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from shoal.bus.codec import decode, encode
+from shoal.errors import ClusterUnreachable, RemoteError, ShoalError
+from shoal.models.api import ErrorBody, ErrorReply
+from shoal.models.base import Record
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req", bound=Record)
+Rep = TypeVar("Rep", bound=Record)
+
+
+def error_reply(code: str, message: str) -> ErrorReply:
+    return ErrorReply(error=ErrorBody(code=code, message=message))
+
+
+async def reply_to(msg: Msg, reply: Record) -> None:
+    if not msg.reply:
+        return
+    try:
+        await msg.respond(encode(reply))
+    except Exception as err:  # the caller may have gone; nothing else to do
+        log.debug("could not reply on %s: %s", msg.reply, err)
+
+
+async def serve(
+    nc: Client,
+    subject: str,
+    request_model: type[Req],
+    handler: Callable[[Req], Awaitable[Record]],
+    *,
+    queue: str = "",
+    owner: str = "actor",
+) -> Subscription:
+    """Answer ``subject`` with ``handler``. Requests are handled one at a time, in order."""
+
+    async def on_message(msg: Msg) -> None:
+        reply: Record
+        try:
+            request = decode(msg.data, request_model, what=f"request on {subject}")
+            reply = await handler(request)
+        except ShoalError as err:
+            reply = error_reply(err.code, err.message)
+        except Exception:
+            incident = uuid.uuid4().hex[:8]
+            log.exception("handling %s failed (incident %s)", subject, incident)
+            reply = error_reply("internal", f"internal error in {owner} (incident {incident}); see its log")
+        await reply_to(msg, reply)
+
+    return await nc.subscribe(subject, queue=queue, cb=on_message)
+
+
+async def call(
+    nc: Client, subject: str, request: Record, reply_model: type[Rep], *, timeout: float = 10.0
+) -> Rep:
+    """Send ``request`` and decode the reply; an ErrorReply becomes a RemoteError."""
+    try:
+        msg = await nc.request(subject, encode(request), timeout=timeout)
+    except nats.errors.NoRespondersError:
+        raise ClusterUnreachable(
+            f"nothing in the cluster answers on {subject}: is `shoal up` running?"
+        ) from None
+    except nats.errors.TimeoutError:
+        raise ClusterUnreachable(f"no answer on {subject} within {timeout:.0f}s") from None
+    try:
+        raw = ormsgpack.unpackb(msg.data)
+    except (ormsgpack.MsgpackDecodeError, ValueError):
+        raw = None
+    if isinstance(raw, dict) and isinstance(raw.get("error"), dict):
+        error = decode(msg.data, ErrorReply, what=f"error reply on {subject}").error
+        raise RemoteError(error.code, error.message)
+    return decode(msg.data, reply_model, what=f"reply on {subject}")

@@ -1,0 +1,82 @@
+"""Every NATS subject, stream and KV bucket Shoal uses, in one place.
+
+Other programs subscribe to these, so they are versioned (``shoal.v1``) and documented in
+docs/subjects.md; change both together. Requests live under ``shoal.v1.api`` (control) and
+``shoal.v1.node`` (per-node services); the change feed lives under ``shoal.v1.events``.
+Object and node names are single subject tokens: Shoal names are DNS labels, never dotted.
+"""
+
+from __future__ import annotations
+
+PREFIX = "shoal.v1"
+
+# --- requests (request/reply; payloads in shoal.models.api) --------------------------------
+
+API_APPLY = f"{PREFIX}.api.apply"
+"""``shoal.v1.api.apply``: ApplyRequest -> ApplyReply. Validates, then stores, all or nothing."""
+
+API_DELETE = f"{PREFIX}.api.delete"
+"""``shoal.v1.api.delete``: DeleteRequest -> ApplyReply."""
+
+API_SCALE = f"{PREFIX}.api.scale"
+"""``shoal.v1.api.scale``: ScaleRequest -> ApplyReply."""
+
+API_QUEUE = "shoal-api"
+"""Queue group of the API actors: each request is answered by one replica."""
+
+API_SUBJECTS = (API_APPLY, API_DELETE, API_SCALE)
+
+
+def node_logs(node: str) -> str:
+    """``shoal.v1.node.<node>.logs``: LogsRequest; the node streams LogChunk to ``stream``."""
+    return f"{PREFIX}.node.{node}.logs"
+
+
+def logs_stream(stream_id: str) -> str:
+    """``shoal.v1.logs.<id>``: where one ``shoal logs`` session receives its chunks."""
+    return f"{PREFIX}.logs.{stream_id}"
+
+
+def logs_keepalive(stream_id: str) -> str:
+    """``shoal.v1.logs.<id>.keepalive``: a following client pings here; silence ends the stream."""
+    return f"{PREFIX}.logs.{stream_id}.keepalive"
+
+
+# --- the change feed ------------------------------------------------------------------------
+
+EVENTS_PREFIX = f"{PREFIX}.events"
+EVENTS_ALL = f"{EVENTS_PREFIX}.>"
+"""``shoal.v1.events.>``: every event."""
+
+CLUSTER_SCOPE = "_"
+"""The namespace token of events about cluster-scoped objects (nodes)."""
+
+
+def event(kind: str, namespace: str, name: str, reason: str) -> str:
+    """``shoal.v1.events.<kind>.<namespace>.<name>.<reason>``, kind in lower case.
+
+    For example ``shoal.v1.events.pod.default.web-5f7c9d8b4a-x2x9k.Started``; nodes use
+    ``_`` as namespace: ``shoal.v1.events.node._.edge-1.NodeNotReady``.
+    """
+    return f"{EVENTS_PREFIX}.{kind.lower()}.{namespace or CLUSTER_SCOPE}.{name}.{reason}"
+
+
+EVENTS_STREAM = "SHOAL_EVENTS"
+"""JetStream stream keeping ``shoal.v1.events.>`` with bounded retention."""
+
+# --- KV buckets -----------------------------------------------------------------------------
+
+BUCKET_DEPLOYMENTS = "shoal_deployments"
+"""Desired deployments, key ``<namespace>.<name>``; written by the API actor."""
+
+BUCKET_DEPLOYMENT_STATUS = "shoal_deployment_status"
+"""Observed deployment status, key ``<namespace>.<name>``; written by the scheduler."""
+
+BUCKET_PODS = "shoal_pods"
+"""Pod records, key ``<namespace>.<name>``; written by the scheduler (and by nodes to delete)."""
+
+BUCKET_POD_STATUS = "shoal_pod_status"
+"""Pod status, key ``<namespace>.<name>``; written by the node running the pod."""
+
+BUCKET_NODES = "shoal_nodes"
+"""Node registrations and leases, key ``<node>``; written by each node actor."""

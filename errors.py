@@ -1,0 +1,82 @@
+"""The one family of errors Shoal raises on purpose.
+
+Permanent errors (bad input, missing objects) are reported and never retried. Transient
+errors (a revision conflict, a runtime or server that is away) may succeed on a retry;
+the retry helpers in ``shoal.bus.retry`` only ever retry those.
+"""
+
+from __future__ import annotations
+
+
+class ShoalError(Exception):
+    """Root of every error Shoal raises deliberately. ``code`` travels over the bus."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class PermanentError(ShoalError):
+    """Retrying cannot help: the input or the request is wrong."""
+
+    code = "invalid"
+
+
+class TransientError(ShoalError):
+    """Retrying may help: something was busy, away, or changed under us."""
+
+    code = "unavailable"
+
+
+class InvalidManifest(PermanentError):
+    """A manifest failed validation. ``problems`` holds one line per problem."""
+
+    code = "invalid-manifest"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class BadPayload(PermanentError):
+    """Bytes on the bus that do not decode into the expected model."""
+
+    code = "bad-payload"
+
+
+class NotFound(PermanentError):
+    """The named object does not exist."""
+
+    code = "not-found"
+
+
+class Conflict(TransientError):
+    """A revision-checked write lost: someone else wrote the key first."""
+
+    code = "conflict"
+
+
+class ClusterUnreachable(ShoalError):
+    """No NATS server (or no Shoal actor) answered at the given address."""
+
+    code = "unreachable"
+
+
+class RuntimeUnavailable(TransientError):
+    """The container runtime (the Podman service) did not answer."""
+
+
+class ImageUnavailable(PermanentError):
+    """The image is not present and cannot be pulled."""
+
+    code = "image-unavailable"
+
+
+class RemoteError(ShoalError):
+    """An error reply from an actor; ``code`` is the actor's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

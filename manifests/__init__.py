@@ -1,0 +1,1 @@
+"""Kubernetes YAML in (validation with field paths) and Kubernetes-shaped objects out."""

@@ -1,0 +1,166 @@
+"""Shoal's records as Kubernetes-shaped objects, for ``-o json`` and ``-o yaml``.
+
+Output follows the shape kubectl prints (metadata/spec/status, RFC 3339 timestamps,
+quantities as strings) for the fields Shoal has, so scripts written for kubectl output
+can read Shoal's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shoal.models.node import Node
+from shoal.models.pod import ContainerState, Pod, PodStatus
+from shoal.models.quantity import format_cpu, format_memory
+from shoal.models.workloads import Deployment, DeploymentStatus
+
+
+def timestamp(epoch: float | None) -> str | None:
+    if not epoch:
+        return None
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _metadata(
+    name: str, namespace: str | None, labels: dict[str, str], uid: str, created: float
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    metadata["labels"] = dict(labels)
+    if uid:
+        metadata["uid"] = uid
+    if created:
+        metadata["creationTimestamp"] = timestamp(created)
+    return metadata
+
+
+def _state(state: ContainerState) -> dict[str, Any]:
+    if state.status == "running":
+        return {"running": {"startedAt": timestamp(state.started_at)}}
+    if state.status == "terminated":
+        return {
+            "terminated": {
+                "exitCode": state.exit_code,
+                "reason": state.reason,
+                "startedAt": timestamp(state.started_at),
+                "finishedAt": timestamp(state.finished_at),
+            }
+        }
+    return {"waiting": {"reason": state.reason, "message": state.message}}
+
+
+def pod_object(pod: Pod, status: PodStatus | None) -> dict[str, Any]:
+    meta = pod.metadata
+    metadata = _metadata(meta.name, meta.namespace, meta.labels, meta.uid, meta.creation_timestamp)
+    if meta.deletion_timestamp:
+        metadata["deletionTimestamp"] = timestamp(meta.deletion_timestamp)
+    if meta.owner:
+        metadata["ownerReferences"] = [
+            {"apiVersion": "apps/v1", "kind": meta.owner.kind, "name": meta.owner.name, "uid": meta.owner.uid}
+        ]
+    spec = pod.spec.dump()
+    spec["nodeName"] = pod.node_name or None
+    conditions: list[dict[str, Any]] = [
+        {"type": "PodScheduled", "status": "True" if pod.node_name else "False"}
+        | (
+            {"reason": pod.scheduling.reason, "message": pod.scheduling.message}
+            if pod.scheduling and not pod.node_name
+            else {}
+        )
+    ]
+    body: dict[str, Any] = {"phase": "Pending", "conditions": conditions}
+    if status is not None:
+        conditions.append({"type": "Ready", "status": "True" if status.ready else "False"})
+        body.update(
+            {
+                "phase": status.phase,
+                "podIP": status.pod_ip or None,
+                "hostIP": status.host_ip or None,
+                "startTime": timestamp(status.start_time),
+                "containerStatuses": [
+                    {
+                        "name": c.name,
+                        "image": c.image,
+                        "containerID": f"podman://{c.container_id}" if c.container_id else None,
+                        "ready": c.ready,
+                        "restartCount": c.restart_count,
+                        "state": _state(c.state),
+                        **({"lastState": _state(c.last_state)} if c.last_state else {}),
+                    }
+                    for c in status.container_statuses
+                ],
+            }
+        )
+        if status.reason:
+            body["reason"] = status.reason
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec, "status": body}
+
+
+def deployment_object(deployment: Deployment, status: DeploymentStatus | None) -> dict[str, Any]:
+    meta = deployment.metadata
+    metadata = _metadata(meta.name, meta.namespace, meta.labels, meta.uid, meta.creation_timestamp)
+    metadata["generation"] = meta.generation
+    body: dict[str, Any] = {
+        "observedGeneration": 0,
+        "replicas": 0,
+        "updatedReplicas": 0,
+        "readyReplicas": 0,
+        "availableReplicas": 0,
+    }
+    if status is not None and status.uid == meta.uid:
+        body = {
+            "observedGeneration": status.observed_generation,
+            "replicas": status.replicas,
+            "updatedReplicas": status.updated_replicas,
+            "readyReplicas": status.ready_replicas,
+            "availableReplicas": status.available_replicas,
+            "unavailableReplicas": status.unavailable_replicas,
+        }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": deployment.spec.dump(),
+        "status": body,
+    }
+
+
+def node_object(node: Node, ready: bool) -> dict[str, Any]:
+    resources = {
+        "cpu": format_cpu(node.capacity.cpu or 0),
+        "memory": format_memory(node.capacity.memory or 0),
+    }
+    allocatable = {
+        "cpu": format_cpu(node.allocatable.cpu or 0),
+        "memory": format_memory(node.allocatable.memory or 0),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": _metadata(node.name, None, node.labels, "", node.started_at),
+        "spec": {},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "Unknown",
+                    "reason": "LeaseRenewed" if ready else "NodeStatusUnknown",
+                    "lastHeartbeatTime": timestamp(node.heartbeat_at),
+                }
+            ],
+            "capacity": resources,
+            "allocatable": allocatable,
+            "addresses": [{"type": "InternalIP", "address": node.address}],
+            "nodeInfo": {
+                "containerRuntimeVersion": node.runtime_version,
+                "operatingSystem": node.os,
+                "architecture": node.architecture,
+            },
+        },
+    }
+
+
+def list_object(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "items": items}

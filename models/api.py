@@ -1,0 +1,82 @@
+"""Requests and replies of the ``shoal.v1.api...`` and node subjects."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from shoal.models.base import Name, Record, ShoalModel
+
+
+class ManifestDocument(ShoalModel):
+    """One YAML document as the client parsed it, with where it came from."""
+
+    source: str
+    index: int
+    body: Any
+
+
+class ApplyRequest(Record):
+    documents: list[ManifestDocument]
+    dry_run: bool = False
+
+
+class ObjectResult(ShoalModel):
+    kind: str
+    namespace: str
+    name: str
+    action: Literal["created", "configured", "unchanged", "deleted", "not found", "scaled"]
+
+
+class ApplyReply(Record):
+    results: list[ObjectResult] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ObjectRef(ShoalModel):
+    kind: str
+    namespace: str = "default"
+    name: str
+
+
+class DeleteRequest(Record):
+    refs: list[ObjectRef] = Field(default_factory=list)
+    documents: list[ManifestDocument] = Field(default_factory=list)
+
+
+class ScaleRequest(Record):
+    namespace: Name = "default"
+    name: Name
+    replicas: int = Field(ge=0)
+
+
+class ErrorBody(ShoalModel):
+    code: str
+    message: str
+
+
+class ErrorReply(Record):
+    error: ErrorBody
+
+
+class LogsRequest(Record):
+    namespace: Name
+    pod: Name
+    container: str = ""
+    follow: bool = False
+    tail: int | None = None
+    stream: str
+    """Subject the node publishes ``LogChunk`` messages to."""
+
+
+class Ack(Record):
+    """A request was accepted; what it asked for follows elsewhere (e.g. a log stream)."""
+
+    ok: bool = True
+
+
+class LogChunk(Record):
+    data: bytes = b""
+    end: bool = False
+    error: str = ""

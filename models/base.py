@@ -1,0 +1,103 @@
+"""Base classes and field types shared by every Shoal model.
+
+Models are pydantic classes with snake_case attributes and camelCase wire names, so
+stored objects and bus payloads read like Kubernetes objects. Top-level payloads
+(``Record``) carry a ``schema`` version number.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+from shoal.models.quantity import format_cpu, format_memory, parse_cpu, parse_memory
+
+SCHEMA_VERSION = 1
+"""Version of every payload Shoal writes; readers refuse payloads from a newer schema."""
+
+
+class ShoalModel(BaseModel):
+    """Base of all models: camelCase on the wire, unknown wire fields ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        validate_assignment=False,
+    )
+
+    def dump(self) -> dict[str, Any]:
+        """The wire form: camelCase keys, quantities as Kubernetes strings."""
+        return self.model_dump(by_alias=True)
+
+
+class Record(ShoalModel):
+    """A top-level payload: a KV value, an event, a request or a reply."""
+
+    schema_version: int = Field(default=SCHEMA_VERSION, alias="schema")
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check_dns_label(value: str) -> str:
+    """Names of objects, namespaces, nodes and containers: one DNS label.
+
+    Shoal is stricter than Kubernetes here (no dots in object names) because names
+    become single tokens of NATS subjects and KV keys.
+    """
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use at most 63 lowercase letters, digits and '-',"
+            " starting and ending with a letter or digit"
+        )
+    return value
+
+
+def check_label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        raise ValueError(f"label key {value!r} has an invalid prefix {prefix!r}")
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"label key {value!r} is invalid: at most 63 letters, digits, '-', '_' or '.',"
+            " starting and ending with a letter or digit"
+        )
+    return value
+
+
+def check_label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError(
+            f"label value {value!r} is invalid: at most 63 letters, digits, '-', '_' or '.',"
+            " starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _label_value_from_scalar(value: Any) -> Any:
+    # YAML turns `version: 2` or `enabled: true` into numbers and booleans; Kubernetes
+    # rejects those, but the intent is unambiguous, so accept them as their text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+Name = Annotated[str, AfterValidator(check_dns_label)]
+LabelKey = Annotated[str, AfterValidator(check_label_key)]
+LabelValue = Annotated[str, BeforeValidator(_label_value_from_scalar), AfterValidator(check_label_value)]
+Labels = dict[LabelKey, LabelValue]
+
+Cpu = Annotated[int, BeforeValidator(parse_cpu), PlainSerializer(format_cpu, return_type=str)]
+"""CPU in millicores; written as a Kubernetes quantity (``250m``)."""
+
+Memory = Annotated[int, BeforeValidator(parse_memory), PlainSerializer(format_memory, return_type=str)]
+"""Memory in bytes; written as a Kubernetes quantity (``64Mi``)."""

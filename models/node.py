@@ -1,0 +1,31 @@
+"""Nodes: what a node actor registers about its host, renewed by every heartbeat."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shoal.models.base import Labels, Name, Record
+from shoal.models.workloads import ResourceList
+
+
+class Node(Record):
+    """A node's registration and lease. Written only by that node's actor.
+
+    The node is Ready while its lease holds: a heartbeat at most ``leaseSeconds`` ago.
+    """
+
+    name: Name
+    labels: Labels = Field(default_factory=dict)
+    capacity: ResourceList
+    allocatable: ResourceList
+    runtime_version: str = ""
+    os: str = ""
+    architecture: str = ""
+    address: str = ""
+    started_at: float = 0.0
+    heartbeat_at: float = 0.0
+    lease_seconds: float = 3.0
+
+    def ready_at(self, now: float) -> bool:
+        """Readiness by wall clock, for readers without their own heartbeat timing."""
+        return now - self.heartbeat_at <= self.lease_seconds

@@ -1,0 +1,174 @@
+"""Desired state written by users: Deployments and the pod templates inside them.
+
+These models accept the Kubernetes ``apps/v1`` YAML people already have; anything they do
+not declare is reported as unsupported by ``shoal.manifests`` and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+import ormsgpack
+from pydantic import Field, field_validator, model_validator
+
+from shoal.models.base import Cpu, Labels, Memory, Name, Record, ShoalModel
+
+RestartPolicy = Literal["Always", "OnFailure", "Never"]
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+
+class ObjectMeta(ShoalModel):
+    """Identity of a namespaced object. ``uid``, ``generation`` and ``creationTimestamp``
+    are set by Shoal, never taken from manifests."""
+
+    name: Name
+    namespace: Name = "default"
+    labels: Labels = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    uid: str = ""
+    generation: int = 0
+    creation_timestamp: float = 0.0
+
+
+class ResourceList(ShoalModel):
+    cpu: Cpu | None = None
+    memory: Memory | None = None
+
+    @classmethod
+    def of(cls, cpu_millis: int | None, memory_bytes: int | None) -> ResourceList:
+        """From millicores and bytes (validation would read a plain number as whole CPUs)."""
+        return cls.model_construct(cpu=cpu_millis, memory=memory_bytes)
+
+
+class ResourceRequirements(ShoalModel):
+    requests: ResourceList = Field(default_factory=ResourceList)
+    limits: ResourceList = Field(default_factory=ResourceList)
+
+    @model_validator(mode="after")
+    def _requests_default_to_limits(self) -> ResourceRequirements:
+        # Kubernetes: a resource with a limit and no request is requested at its limit.
+        if self.requests.cpu is None and self.limits.cpu is not None:
+            self.requests.cpu = self.limits.cpu
+        if self.requests.memory is None and self.limits.memory is not None:
+            self.requests.memory = self.limits.memory
+        for field in ("cpu", "memory"):
+            request, limit = getattr(self.requests, field), getattr(self.limits, field)
+            if request is not None and limit is not None and request > limit:
+                raise ValueError(f"requests.{field} must not exceed limits.{field}")
+        return self
+
+
+class EnvVar(ShoalModel):
+    name: str = Field(min_length=1)
+    value: str = ""
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _scalar_to_text(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return str(value)
+        return value
+
+
+class ContainerPort(ShoalModel):
+    container_port: int = Field(ge=1, le=65535)
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+    name: str | None = None
+
+
+class Container(ShoalModel):
+    name: Name
+    image: str = Field(min_length=1)
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    working_dir: str | None = None
+    env: list[EnvVar] = Field(default_factory=list)
+    ports: list[ContainerPort] = Field(default_factory=list)
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    image_pull_policy: PullPolicy = "IfNotPresent"
+
+    @field_validator("image")
+    @classmethod
+    def _image_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("image must not be empty")
+        return value.strip()
+
+
+class PodSpec(ShoalModel):
+    containers: list[Container] = Field(min_length=1)
+    restart_policy: RestartPolicy = "Always"
+    termination_grace_period_seconds: int = Field(default=30, ge=0)
+
+    @field_validator("containers")
+    @classmethod
+    def _unique_names(cls, containers: list[Container]) -> list[Container]:
+        seen: set[str] = set()
+        for container in containers:
+            if container.name in seen:
+                raise ValueError(f"container name {container.name!r} is used twice")
+            seen.add(container.name)
+        return containers
+
+    def requests(self) -> tuple[int, int]:
+        """Total (cpu millicores, memory bytes) the pod asks the scheduler for."""
+        cpu = sum(c.resources.requests.cpu or 0 for c in self.containers)
+        memory = sum(c.resources.requests.memory or 0 for c in self.containers)
+        return cpu, memory
+
+
+class TemplateMeta(ShoalModel):
+    labels: Labels = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class PodTemplate(ShoalModel):
+    metadata: TemplateMeta = Field(default_factory=TemplateMeta)
+    spec: PodSpec
+
+    def hash(self) -> str:
+        """Stable short hash naming this template's pods (Kubernetes' pod-template-hash)."""
+        packed = ormsgpack.packb(self.dump(), option=ormsgpack.OPT_SORT_KEYS)
+        return hashlib.sha256(packed).hexdigest()[:10]
+
+
+class LabelSelector(ShoalModel):
+    match_labels: Labels = Field(min_length=1)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(key) == value for key, value in self.match_labels.items())
+
+
+class DeploymentSpec(ShoalModel):
+    replicas: int | None = Field(default=None, ge=0)
+    """``None`` only in a manifest that leaves replicas out; stored deployments always say."""
+    selector: LabelSelector
+    template: PodTemplate
+
+    @property
+    def desired_replicas(self) -> int:
+        return 1 if self.replicas is None else self.replicas
+
+
+class Deployment(Record):
+    api_version: Literal["apps/v1"] = "apps/v1"
+    kind: Literal["Deployment"] = "Deployment"
+    metadata: ObjectMeta
+    spec: DeploymentSpec
+
+
+class DeploymentStatus(Record):
+    """Observed state of a deployment, kept by the scheduler."""
+
+    namespace: str
+    name: str
+    uid: str
+    observed_generation: int = 0
+    replicas: int = 0
+    updated_replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    unavailable_replicas: int = 0
