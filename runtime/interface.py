@@ -1,0 +1,101 @@
+"""The contract between a node actor and whatever runs its containers.
+
+Like Nomad's task drivers, a runtime knows a few verbs: start a pod, restart one of its
+containers, remove a pod, observe pods (which is also how a restarted node recovers what
+it started before), read logs, and report container events. Podman implements it for real
+hosts; an in-memory runtime implements it for scale tests. Runtimes know nothing of NATS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from shoal.models.pod import Pod
+
+ContainerRunState = Literal["created", "running", "exited", "unknown"]
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    name: str
+    version: str
+    cpu_millis: int
+    memory_bytes: int
+    os: str
+    architecture: str
+
+
+@dataclass(frozen=True)
+class ContainerObservation:
+    name: str
+    """The container's name in the pod spec."""
+    container_id: str
+    image: str
+    state: ContainerRunState
+    attempt: int
+    """How many times this container was restarted before this incarnation."""
+    exit_code: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class PodObservation:
+    namespace: str
+    name: str
+    uid: str
+    node: str
+    containers: dict[str, ContainerObservation] = field(default_factory=dict)
+    ip: str = ""
+
+
+@dataclass(frozen=True)
+class RuntimeEvent:
+    """Something happened to a container of a pod: the node actor re-syncs that pod."""
+
+    namespace: str
+    pod: str
+    action: str
+
+
+class Runtime(Protocol):
+    async def info(self) -> RuntimeInfo:
+        """Name, version and capacity of the host."""
+        ...
+
+    async def list_pods(self) -> list[PodObservation]:
+        """Every pod this node's runtime holds, found by label (adoption after a restart)."""
+        ...
+
+    async def inspect_pod(self, namespace: str, name: str) -> PodObservation | None: ...
+
+    async def start_pod(self, pod: Pod, attempts: dict[str, int] | None = None) -> None:
+        """Create and start every container of ``pod`` (and its Podman pod if it has several).
+
+        ``attempts`` carries restart counts to keep when a vanished pod is recreated.
+        Raises ImageUnavailable when an image cannot be found or pulled.
+        """
+        ...
+
+    async def restart_container(self, pod: Pod, container: str, attempt: int) -> None:
+        """Replace an exited container by a new one numbered ``attempt``."""
+        ...
+
+    async def remove_pod(self, namespace: str, name: str, grace_seconds: float) -> None:
+        """SIGTERM, wait up to ``grace_seconds``, SIGKILL, then remove everything of the pod."""
+        ...
+
+    def logs(
+        self, namespace: str, name: str, container: str, *, follow: bool, tail: int | None
+    ) -> AsyncIterator[bytes]:
+        """Raw output of one container."""
+        ...
+
+    def events(self) -> AsyncIterator[RuntimeEvent]:
+        """Container events of this node's pods, forever (reconnecting as needed)."""
+        ...
+
+    async def close(self) -> None: ...

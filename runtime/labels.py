@@ -1,0 +1,10 @@
+"""Labels Shoal puts on everything it creates in a runtime; how a node finds its own again."""
+
+POD = "shoal.pod"
+NAMESPACE = "shoal.namespace"
+DEPLOYMENT = "shoal.deployment"
+NODE = "shoal.node"
+CONTAINER = "shoal.container"
+UID = "shoal.uid"
+RESTARTS = "shoal.restarts"
+"""How many times the container was restarted before this incarnation."""

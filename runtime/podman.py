@@ -1,0 +1,444 @@
+"""The Podman runtime: Shoal pods as Podman containers, driven over Podman's REST API.
+
+A single-container pod is one container on Podman's default bridge; a pod with several
+containers is a Podman pod whose containers share its network namespace. A restart
+replaces the exited container by a new one whose ``shoal.restarts`` label counts the
+restarts, so the count survives a restart of the node actor. podman-py is synchronous, so
+every call runs on a thread pool of its own; the event stream has a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+
+import podman.api
+import podman.errors
+import requests
+from podman import PodmanClient
+
+from shoal.errors import ImageUnavailable, RuntimeUnavailable, ShoalError
+from shoal.models.pod import Pod
+from shoal.models.workloads import Container
+from shoal.runtime import labels
+from shoal.runtime.interface import (
+    ContainerObservation,
+    ContainerRunState,
+    PodObservation,
+    RuntimeEvent,
+    RuntimeInfo,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_STATES: dict[str, ContainerRunState] = {
+    "running": "running",
+    "paused": "running",
+    "stopping": "running",
+    "exited": "exited",
+    "stopped": "exited",
+    "dead": "exited",
+    "created": "created",
+    "configured": "created",
+    "initialized": "created",
+}
+
+_INTERESTING_EVENTS = {"died", "start", "remove", "oom", "kill"}
+
+
+def container_name(namespace: str, pod: str, container: str, attempt: int) -> str:
+    return f"shoal_{namespace}_{pod}_{container}_{attempt}"
+
+
+def podman_pod_name(namespace: str, pod: str) -> str:
+    return f"shoal_{namespace}_{pod}"
+
+
+def _epoch(value: Any) -> float | None:
+    # The list endpoint reports Go's zero time as a large negative number.
+    if isinstance(value, int | float) and value > 0:
+        return float(value)
+    return None
+
+
+class PodmanRuntime:
+    def __init__(
+        self, node: str, url: str, *, workers: int = 16, ulimits: dict[str, int] | None = None
+    ) -> None:
+        self.node = node
+        self.url = url
+        self.ulimits = [
+            {"Name": name, "Soft": value, "Hard": value} for name, value in (ulimits or {}).items()
+        ]
+        self.client = PodmanClient(base_url=url, max_pool_size=workers + 4, timeout=120)
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix=f"podman-{node}")
+        self._ips: dict[str, str] = {}
+        self._closed = False
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.executor, partial(fn, *args, **kwargs))
+        except requests.exceptions.ConnectionError as err:
+            raise RuntimeUnavailable(f"the Podman service at {self.url} does not answer: {err}") from None
+
+    # -- observing ----------------------------------------------------------------------------
+
+    async def info(self) -> RuntimeInfo:
+        data = await self._call(self.client.info)
+        version = await self._call(self.client.version)
+        host = data.get("host", {})
+        return RuntimeInfo(
+            name="podman",
+            version=str(version.get("Version", "")),
+            cpu_millis=int(host.get("cpus", 1)) * 1000,
+            memory_bytes=int(host.get("memTotal", 0)),
+            os=str(host.get("os", "linux")),
+            architecture=str(host.get("arch", "")),
+        )
+
+    def _list_raw(self, label_filters: list[str]) -> list[dict[str, Any]]:
+        # podman-py mangles list-valued filters, so the query is built here.
+        response = self.client.api.get(
+            "/containers/json",
+            params={"all": "true", "filters": json.dumps({"label": label_filters})},
+        )
+        response.raise_for_status()
+        return response.json() or []
+
+    def _observe(self, raw: list[dict[str, Any]]) -> list[PodObservation]:
+        grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for item in raw:
+            item_labels = item.get("Labels") or {}
+            if item.get("IsInfra") or labels.CONTAINER not in item_labels:
+                continue
+            key = (item_labels.get(labels.NAMESPACE, ""), item_labels.get(labels.POD, ""))
+            grouped.setdefault(key, []).append(item)
+        pods = []
+        for (namespace, name), items in grouped.items():
+            containers: dict[str, ContainerObservation] = {}
+            uid = ""
+            infra_pod = ""
+            for item in items:
+                item_labels = item["Labels"]
+                uid = item_labels.get(labels.UID, uid)
+                infra_pod = item.get("Pod") or infra_pod
+                observed = ContainerObservation(
+                    name=item_labels[labels.CONTAINER],
+                    container_id=item["Id"],
+                    image=item.get("Image", ""),
+                    state=_STATES.get(str(item.get("State", "")), "unknown"),
+                    attempt=int(item_labels.get(labels.RESTARTS, "0") or 0),
+                    exit_code=item.get("ExitCode") if item.get("Exited") else None,
+                    started_at=_epoch(item.get("StartedAt")),
+                    finished_at=_epoch(item.get("ExitedAt")),
+                )
+                current = containers.get(observed.name)
+                # Leftovers of an interrupted restart: the newest incarnation is the container.
+                if current is None or observed.attempt > current.attempt:
+                    containers[observed.name] = observed
+            ip = self._pod_ip(infra_pod, containers)
+            pods.append(PodObservation(namespace, name, uid, self.node, containers, ip))
+        return pods
+
+    def _pod_ip(self, podman_pod: str, containers: dict[str, ContainerObservation]) -> str:
+        running = [c for c in containers.values() if c.state == "running"]
+        if not running:
+            return ""
+        cache_key = podman_pod or running[0].container_id
+        if cache_key in self._ips:
+            return self._ips[cache_key]
+        try:
+            if podman_pod:
+                target = self.client.pods.get(podman_pod).attrs.get("InfraContainerID", "")
+            else:
+                target = running[0].container_id
+            networks = (
+                self.client.containers.get(target).attrs.get("NetworkSettings", {}).get("Networks") or {}
+            )
+        except podman.errors.NotFound:
+            return ""
+        ip = next((n.get("IPAddress", "") for n in networks.values() if n.get("IPAddress")), "")
+        if ip:
+            if len(self._ips) > 10_000:
+                self._ips.clear()
+            self._ips[cache_key] = ip
+        return ip
+
+    async def list_pods(self) -> list[PodObservation]:
+        return await self._call(lambda: self._observe(self._list_raw([f"{labels.NODE}={self.node}"])))
+
+    async def inspect_pod(self, namespace: str, name: str) -> PodObservation | None:
+        filters = [f"{labels.NODE}={self.node}", f"{labels.NAMESPACE}={namespace}", f"{labels.POD}={name}"]
+        pods = await self._call(lambda: self._observe(self._list_raw(filters)))
+        return pods[0] if pods else None
+
+    # -- acting -------------------------------------------------------------------------------
+
+    def _ensure_image(self, container: Container) -> None:
+        image = container.image
+        policy = container.image_pull_policy
+        present = self.client.images.exists(image)
+        if present and policy != "Always":
+            return
+        if policy == "Never":
+            raise ImageUnavailable(f"image {image!r} is not present and imagePullPolicy is Never")
+        try:
+            self.client.images.pull(image)
+        except (podman.errors.APIError, podman.errors.ImageNotFound) as err:
+            if present:
+                log.warning("pull of %s failed, using the local copy: %s", image, err)
+                return
+            raise ImageUnavailable(f"image {image!r} is not present and could not be pulled: {err}") from None
+
+    def _labels(self, pod: Pod, container: str, attempt: int) -> dict[str, str]:
+        owner = pod.metadata.owner
+        return {
+            labels.POD: pod.metadata.name,
+            labels.NAMESPACE: pod.metadata.namespace,
+            labels.DEPLOYMENT: owner.name if owner else "",
+            labels.NODE: self.node,
+            labels.CONTAINER: container,
+            labels.UID: pod.metadata.uid,
+            labels.RESTARTS: str(attempt),
+        }
+
+    def _create_container(self, pod: Pod, container: Container, attempt: int, podman_pod: str | None) -> None:
+        name = container_name(pod.metadata.namespace, pod.metadata.name, container.name, attempt)
+        kwargs: dict[str, Any] = {
+            "name": name,
+            "labels": self._labels(pod, container.name, attempt),
+            "environment": {env.name: env.value for env in container.env},
+            "restart_policy": {"Name": "no"},
+        }
+        # Kubernetes: command replaces the image's entrypoint, args replace its cmd.
+        if container.command:
+            kwargs["entrypoint"] = container.command
+            kwargs["command"] = container.args
+        elif container.args:
+            kwargs["command"] = container.args
+        if container.working_dir:
+            kwargs["working_dir"] = container.working_dir
+        limits, requests_ = container.resources.limits, container.resources.requests
+        if limits.memory:
+            kwargs["mem_limit"] = limits.memory
+        if limits.cpu:
+            kwargs["cpu_period"] = 100_000
+            kwargs["cpu_quota"] = limits.cpu * 100
+        if requests_.cpu:
+            kwargs["cpu_shares"] = max(2, requests_.cpu * 1024 // 1000)
+        if podman_pod:
+            kwargs["pod"] = podman_pod
+        try:
+            created = self.client.containers.create(container.image, **kwargs)
+        except podman.errors.APIError as err:
+            if "already in use" not in str(err):
+                raise
+            # A leftover of an interrupted start or restart holds the name: replace it.
+            self.client.containers.remove(name, force=True)
+            created = self.client.containers.create(container.image, **kwargs)
+        created.start()
+
+    def _start_pod(self, pod: Pod, attempts: dict[str, int]) -> None:
+        for container in pod.spec.containers:
+            self._ensure_image(container)
+        try:
+            self._create_pod(pod, attempts)
+        except Exception:
+            # All or nothing: a half-started pod would look adoptable after a restart.
+            self._remove_pod(pod.metadata.namespace, pod.metadata.name, 0)
+            raise
+
+    def _create_pod(self, pod: Pod, attempts: dict[str, int]) -> None:
+        podman_pod = None
+        if len(pod.spec.containers) > 1:
+            podman_pod = podman_pod_name(pod.metadata.namespace, pod.metadata.name)
+            if self.client.pods.exists(podman_pod):
+                self.client.pods.remove(podman_pod, force=True)
+            pod_labels = self._labels(pod, "", 0)
+            del pod_labels[labels.CONTAINER]
+            self.client.pods.create(podman_pod, labels=pod_labels)
+        for container in pod.spec.containers:
+            self._create_container(pod, container, attempts.get(container.name, 0), podman_pod)
+
+    async def start_pod(self, pod: Pod, attempts: dict[str, int] | None = None) -> None:
+        try:
+            await self._call(self._start_pod, pod, attempts or {})
+        except podman.errors.APIError as err:
+            raise ShoalError(
+                f"podman refused to start pod {pod.metadata.name}: {err.explanation or err}"
+            ) from None
+
+    def _restart_container(self, pod: Pod, name: str, attempt: int) -> None:
+        filters = [
+            f"{labels.NODE}={self.node}",
+            f"{labels.UID}={pod.metadata.uid}",
+            f"{labels.CONTAINER}={name}",
+        ]
+        podman_pod = None
+        for item in self._list_raw(filters):
+            podman_pod = item.get("Pod") or podman_pod
+            self.client.containers.remove(item["Id"], force=True)
+        spec = next(c for c in pod.spec.containers if c.name == name)
+        self._ensure_image(spec)
+        self._create_container(pod, spec, attempt, podman_pod or None)
+
+    async def restart_container(self, pod: Pod, container: str, attempt: int) -> None:
+        try:
+            await self._call(self._restart_container, pod, container, attempt)
+        except podman.errors.APIError as err:
+            raise ShoalError(
+                f"podman refused to restart {pod.metadata.name}/{container}: {err.explanation or err}"
+            ) from None
+
+    def _remove_pod(self, namespace: str, name: str, grace_seconds: float) -> None:
+        filters = [f"{labels.NODE}={self.node}", f"{labels.NAMESPACE}={namespace}", f"{labels.POD}={name}"]
+        items = self._list_raw(filters)
+        running = [item for item in items if item.get("State") in ("running", "paused", "stopping")]
+        # Stop in parallel so a pod's grace period is spent once, not once per container.
+        threads = [
+            threading.Thread(target=self._stop_quietly, args=(item["Id"], grace_seconds), daemon=True)
+            for item in running
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        pods_seen = set()
+        for item in items:
+            pods_seen.add(item.get("Pod") or "")
+            if item.get("IsInfra"):
+                continue  # carries the pod's labels; goes with the pod
+            with contextlib.suppress(podman.errors.NotFound):
+                self.client.containers.remove(item["Id"], force=True)
+            self._ips.pop(item["Id"], None)
+        for podman_pod in pods_seen - {""}:
+            self._ips.pop(podman_pod, None)
+            with contextlib.suppress(podman.errors.NotFound):
+                self.client.pods.remove(podman_pod, force=True)
+
+    def _stop_quietly(self, container_id: str, grace_seconds: float) -> None:
+        try:
+            self.client.containers.get(container_id).stop(timeout=int(max(0, round(grace_seconds))))
+        except (podman.errors.NotFound, podman.errors.APIError) as err:
+            log.debug("stopping %s: %s", container_id, err)
+
+    async def remove_pod(self, namespace: str, name: str, grace_seconds: float) -> None:
+        await self._call(self._remove_pod, namespace, name, grace_seconds)
+
+    # -- streams ------------------------------------------------------------------------------
+
+    async def logs(
+        self, namespace: str, name: str, container: str, *, follow: bool, tail: int | None
+    ) -> AsyncIterator[bytes]:
+        pod = await self.inspect_pod(namespace, name)
+        if pod is None or not pod.containers:
+            raise ShoalError(f"pod {namespace}/{name} has no containers on node {self.node}")
+        if not container:
+            container = next(iter(sorted(pod.containers)))
+            if len(pod.containers) > 1:
+                raise ShoalError(
+                    f"pod {name} has several containers ({', '.join(sorted(pod.containers))}):"
+                    " choose one with -c"
+                )
+        observed = pod.containers.get(container)
+        if observed is None:
+            raise ShoalError(f"pod {name} has no container {container!r}")
+        params: dict[str, Any] = {"stdout": "true", "stderr": "true", "follow": "true" if follow else "false"}
+        if tail is not None:
+            params["tail"] = str(tail)
+        response = await self._call(
+            self.client.api.get, f"/containers/{observed.container_id}/logs", params=params, stream=True
+        )
+        return self._frames(response, name)
+
+    async def _frames(self, response: requests.Response, name: str) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
+        loop = asyncio.get_running_loop()
+
+        def pump() -> None:
+            try:
+                for frame in podman.api.stream_frames(response):
+                    asyncio.run_coroutine_threadsafe(queue.put(bytes(frame)), loop).result()
+            except Exception as err:  # the response is closed when the reader stops
+                log.debug("log stream of %s ended: %s", name, err)
+            finally:
+                asyncio.run_coroutine_threadsafe(queue.put(None), loop)
+
+        threading.Thread(target=pump, daemon=True, name=f"logs-{name}").start()
+        try:
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+        finally:
+            response.close()
+
+    async def events(self) -> AsyncIterator[RuntimeEvent]:
+        """Container events for this node's pods; the stream is reopened whenever it drops."""
+        queue: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        stopping = threading.Event()
+
+        def pump() -> None:
+            while not stopping.is_set() and not self._closed:
+                try:
+                    response = self.client.api.get(
+                        "/events",
+                        params={
+                            "stream": "true",
+                            "filters": json.dumps(
+                                {"type": ["container"], "label": [f"{labels.NODE}={self.node}"]}
+                            ),
+                        },
+                        stream=True,
+                    )
+                    for line in response.iter_lines():
+                        if stopping.is_set():
+                            return
+                        event = self._parse_event(line)
+                        if event is not None:
+                            loop.call_soon_threadsafe(queue.put_nowait, event)
+                except Exception as err:
+                    log.debug("podman event stream dropped: %s", err)
+                # Tell the consumer to re-list: events may have been missed while disconnected.
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+                stopping.wait(1.0)
+
+        thread = threading.Thread(target=pump, daemon=True, name=f"podman-events-{self.node}")
+        thread.start()
+        try:
+            while True:
+                event = await queue.get()
+                yield event if event is not None else RuntimeEvent("", "", "resync")
+        finally:
+            stopping.set()
+
+    @staticmethod
+    def _parse_event(line: bytes) -> RuntimeEvent | None:
+        if not line:
+            return None
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return None
+        action = data.get("Action") or data.get("status") or ""
+        if action not in _INTERESTING_EVENTS:
+            return None
+        attributes = (data.get("Actor") or {}).get("Attributes") or {}
+        pod, namespace = attributes.get(labels.POD), attributes.get(labels.NAMESPACE)
+        if not pod or not namespace:
+            return None
+        return RuntimeEvent(namespace, pod, action)
+
+    async def close(self) -> None:
+        self._closed = True
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
