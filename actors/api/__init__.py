@@ -1,0 +1,1 @@
+"""The API actor: validates and stores desired state on behalf of every client."""

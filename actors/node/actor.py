@@ -1,0 +1,421 @@
+"""The node actor: registers its host, keeps its lease, and runs the pods bound to it.
+
+It is a controller over pod keys: the pods watch, the runtime's container events and a
+periodic re-list all queue keys, and ``sync`` brings one pod from what the runtime shows
+to what its record asks (start, restart with backoff, stop and remove), then reports the
+pod's status. A restarted node finds its containers by label and adopts them: running
+containers are left alone, missing ones recreated, foreign ones removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from nats.aio.client import Client
+
+from shoal.actors.base import Actor
+from shoal.actors.node.backoff import CrashBackoff
+from shoal.actors.node.logs import LogService
+from shoal.actors.node.status import Waiting, pod_status, should_restart
+from shoal.actors.workqueue import WorkQueue
+from shoal.bus import kv
+from shoal.bus.cache import KVCache
+from shoal.bus.events import EventPublisher, ensure_events_stream
+from shoal.bus.kv import Bucket, Entry
+from shoal.bus.retry import retrying
+from shoal.errors import Conflict, ImageUnavailable, ShoalError
+from shoal.models.node import Node
+from shoal.models.pod import Pod, PodStatus, pod_key, split_key
+from shoal.models.quantity import format_cpu, human_memory
+from shoal.models.workloads import ResourceList
+from shoal.runtime.interface import PodObservation, Runtime
+
+log = logging.getLogger(__name__)
+
+ORPHAN_GRACE_SECONDS = 5.0
+"""Grace for containers whose pod record is gone, so their own grace is unknown."""
+
+
+@dataclass
+class NodeSettings:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    address: str = "127.0.0.1"
+    """The host address other hosts reach this node's pods at."""
+    cpu_millis: int | None = None
+    """Capacity to advertise instead of the host's (e.g. to share a host between nodes)."""
+    memory_bytes: int | None = None
+    heartbeat_interval: float = 1.0
+    lease_seconds: float = 3.0
+    resync_interval: float = 10.0
+    workers: int = 8
+    backoff_initial: float = 10.0
+    backoff_max: float = 300.0
+    backoff_reset: float = 600.0
+    stop_pods_on_exit: bool = False
+    replicas: int = 1
+
+
+class NodeActor(Actor):
+    role = "node"
+
+    def __init__(self, nc: Client, runtime: Runtime, settings: NodeSettings) -> None:
+        super().__init__(nc)
+        self.runtime = runtime
+        self.settings = settings
+        self.name = settings.name
+        self.events = EventPublisher(nc, f"node/{settings.name}")
+        self.queue = WorkQueue(base_delay=0.5, max_delay=settings.backoff_max)
+        self.backoff = CrashBackoff(settings.backoff_initial, settings.backoff_max, settings.backoff_reset)
+        self.written: dict[str, PodStatus] = {}
+        self.start_failures: dict[str, Waiting] = {}
+        self.announced_backoff: set[str] = set()
+        self.record: Node | None = None
+        self.logs = LogService(nc, runtime, settings.name, self._runs_here)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await kv.ensure_buckets(self.js, self.settings.replicas)
+        await ensure_events_stream(self.js, self.settings.replicas)
+        self.nodes = await Bucket.open(self.js, kv.NODES)
+        self.statuses = await Bucket.open(self.js, kv.POD_STATUS)
+        await self._register()
+        for key, entry in (await self.statuses.items()).items():
+            if entry.value.node_name == self.name:
+                self.written[key] = entry.value
+        self.pods = KVCache(await Bucket.open(self.js, kv.PODS), self._pod_changed)
+        self.spawn(self.pods.run(), "watch pods")
+        await self.pods.synced.wait()
+        self.spawn(self._heartbeat(), "heartbeat")
+        self.spawn(self._follow_runtime(), "runtime events")
+        self.spawn(self._resync(), "resync")
+        for index in range(self.settings.workers):
+            self.spawn(self.queue.worker(self.sync), f"worker {index}")
+        await self.logs.start()
+        await super().start()
+
+    async def _register(self) -> None:
+        info = None
+        async for attempt in retrying(deadline=60, cap=2.0):
+            with attempt:
+                info = await self.runtime.info()
+        assert info is not None
+        capacity = ResourceList.of(
+            self.settings.cpu_millis or info.cpu_millis, self.settings.memory_bytes or info.memory_bytes
+        )
+        now = time.time()
+        self.record = Node(
+            name=self.name,
+            labels={"kubernetes.io/hostname": self.name, **self.settings.labels},
+            capacity=capacity,
+            allocatable=capacity,
+            runtime_version=f"{info.name} {info.version}",
+            os=info.os,
+            architecture=info.architecture,
+            address=self.settings.address,
+            started_at=now,
+            heartbeat_at=now,
+            lease_seconds=self.settings.lease_seconds,
+        )
+        await self.nodes.put(self.name, self.record)
+        await self.events.emit(
+            "Node",
+            "",
+            self.name,
+            "Registered",
+            f"node {self.name} registered: {format_cpu(capacity.cpu or 0)} CPU,"
+            f" {human_memory(capacity.memory or 0)} memory, {self.record.runtime_version}",
+        )
+
+    async def on_stop(self) -> None:
+        await self.logs.stop()
+        if self.settings.stop_pods_on_exit:
+            try:
+                observed = await self.runtime.list_pods()
+                await asyncio.gather(*(self._remove(pod.namespace, pod.name) for pod in observed))
+            except Exception as err:
+                log.warning("could not stop this node's pods: %s", err)
+        await self.runtime.close()
+
+    async def _remove(self, namespace: str, name: str) -> None:
+        entry = self.pods.get(pod_key(namespace, name))
+        grace = entry.value.spec.termination_grace_period_seconds if entry else ORPHAN_GRACE_SECONDS
+        await self.runtime.remove_pod(namespace, name, grace)
+
+    # -- background loops -----------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval)
+            assert self.record is not None
+            self.record = self.record.model_copy(update={"heartbeat_at": time.time()})
+            try:
+                await self.nodes.put(self.name, self.record)
+                if failing:
+                    log.info("lease renewed again")
+                failing = False
+            except Exception as err:
+                if not failing:
+                    log.warning("cannot renew the node lease: %s", err)
+                failing = True
+
+    async def _follow_runtime(self) -> None:
+        async for event in self.runtime.events():
+            if event.action == "resync":
+                await self._queue_everything()
+            else:
+                self.queue.add(pod_key(event.namespace, event.pod))
+
+    async def _resync(self) -> None:
+        while True:
+            try:
+                await self._queue_everything()
+            except ShoalError as err:
+                log.warning("re-listing the runtime failed: %s", err)
+            await asyncio.sleep(self.settings.resync_interval)
+
+    async def _queue_everything(self) -> None:
+        keys = {key for key, entry in self.pods.entries.items() if entry.value.node_name == self.name}
+        keys |= {pod_key(p.namespace, p.name) for p in await self.runtime.list_pods()}
+        keys |= set(self.written)
+        for key in keys:
+            self.queue.add(key)
+
+    def _pod_changed(self, key: str, old: Entry[Pod] | None, new: Entry[Pod] | None) -> None:
+        if (old is not None and old.value.node_name == self.name) or (
+            new is not None and new.value.node_name == self.name
+        ):
+            self.queue.add(key)
+
+    def _runs_here(self, namespace: str, name: str) -> bool:
+        entry = self.pods.get(pod_key(namespace, name))
+        return entry is not None and entry.value.node_name == self.name
+
+    # -- the sync of one pod --------------------------------------------------------------------
+
+    async def sync(self, key: str) -> None:
+        namespace, name = split_key(key)
+        entry = self.pods.get(key)
+        pod = entry.value if entry is not None and entry.value.node_name == self.name else None
+        observed = await self.runtime.inspect_pod(namespace, name)
+        if observed is not None and pod is not None and observed.uid != pod.metadata.uid:
+            await self.runtime.remove_pod(namespace, name, ORPHAN_GRACE_SECONDS)
+            observed = None
+        if pod is None or entry is None:
+            if observed is not None:
+                await self.runtime.remove_pod(namespace, name, ORPHAN_GRACE_SECONDS)
+                await self.events.emit(
+                    "Pod", namespace, name, "Removed", f"removed from {self.name}: not bound here"
+                )
+            await self._forget(key)
+            return
+        if pod.terminating:
+            await self._terminate(entry, observed)
+            return
+        observed = await self._converge(key, pod, observed)
+        await self._report(key, pod, observed)
+
+    async def _terminate(self, entry: Entry[Pod], observed: PodObservation | None) -> None:
+        pod = entry.value
+        meta = pod.metadata
+        if observed is not None:
+            grace = pod.spec.termination_grace_period_seconds
+            await self.events.emit("Pod", meta.namespace, meta.name, "Killing", f"stopping (grace {grace}s)")
+            await self.runtime.remove_pod(meta.namespace, meta.name, grace)
+        await self._forget(entry.key)
+        try:
+            await self.pods.bucket.delete(entry.key, entry.revision)
+        except Conflict:
+            return  # the record changed meanwhile; the watch brings the key back
+        self.pods.note_deleted(entry.key)
+        await self.events.emit(
+            "Pod", meta.namespace, meta.name, "Removed", f"pod stopped and removed from {self.name}"
+        )
+
+    async def _forget(self, key: str) -> None:
+        status = self.written.pop(key, None)
+        self.start_failures.pop(key, None)
+        self.announced_backoff = {k for k in self.announced_backoff if not k.startswith(key + "/")}
+        if status is not None:
+            self.backoff.forget(status.uid)
+            with contextlib.suppress(Exception):
+                await self.statuses.delete(key)
+
+    async def _converge(self, key: str, pod: Pod, observed: PodObservation | None) -> PodObservation | None:
+        meta = pod.metadata
+        last = self.written.get(key)
+        if last is not None and last.uid != meta.uid:
+            last = None
+        if observed is None or not observed.containers:
+            if last is not None and last.terminal:
+                return observed  # finished for good: nothing to bring back
+            vanished = last is not None and any(c.state.status == "running" for c in last.container_statuses)
+            attempts = (
+                {c.name: c.restart_count + (1 if vanished else 0) for c in last.container_statuses}
+                if last
+                else {}
+            )
+            try:
+                await self.runtime.start_pod(pod, attempts)
+            except ImageUnavailable as err:
+                return await self._start_failed(key, pod, Waiting("ErrImagePull", err.message))
+            except ShoalError as err:
+                return await self._start_failed(key, pod, Waiting("CreateContainerError", err.message))
+            self.start_failures.pop(key, None)
+            self.queue.forget(key)
+            reason, message = (
+                ("Recreated", "containers had vanished; recreated") if vanished else ("Started", "")
+            )
+            await self.events.emit(
+                "Pod", meta.namespace, meta.name, reason, message or f"started on {self.name}", node=self.name
+            )
+            return await self.runtime.inspect_pod(meta.namespace, meta.name)
+
+        try:
+            changed = await self._restart_exited(key, pod, observed, last)
+        except ImageUnavailable as err:
+            await self._start_failed(key, pod, Waiting("ErrImagePull", err.message))
+            changed = True
+        except ShoalError as err:
+            await self._start_failed(key, pod, Waiting("CreateContainerError", err.message))
+            changed = True
+        if changed:
+            return await self.runtime.inspect_pod(meta.namespace, meta.name)
+        return observed
+
+    async def _restart_exited(
+        self, key: str, pod: Pod, observed: PodObservation, last: PodStatus | None
+    ) -> bool:
+        """Bring back containers that exited, vanished or never started; True if any was touched."""
+        meta = pod.metadata
+        changed = False
+        now = time.time()
+        for spec in pod.spec.containers:
+            current = observed.containers.get(spec.name)
+            if current is None:
+                await self.runtime.restart_container(pod, spec.name, self._count(last, spec.name) + 1)
+                changed = True
+                continue
+            if current.state in ("created", "unknown"):
+                # Created but never started (a start interrupted): replace it, same attempt.
+                await self.runtime.restart_container(pod, spec.name, current.attempt)
+                changed = True
+                continue
+            if current.state != "exited" or not should_restart(pod.spec.restart_policy, current.exit_code):
+                continue
+            ran_for = (
+                current.finished_at - current.started_at
+                if current.finished_at and current.started_at
+                else None
+            )
+            remaining = self.backoff.remaining(
+                meta.uid, spec.name, exited_at=current.finished_at or now, ran_for=ran_for, now=now
+            )
+            if remaining > 0:
+                self.queue.add_after(key, remaining)
+                marker = f"{key}/{spec.name}/{current.container_id}"
+                if marker not in self.announced_backoff:
+                    self.announced_backoff.add(marker)
+                    await self.events.emit(
+                        "Pod",
+                        meta.namespace,
+                        meta.name,
+                        "BackOff",
+                        f"back-off {self.backoff.current_wait(meta.uid, spec.name):.0f}s restarting failed"
+                        f" container {spec.name} (exit code {current.exit_code})",
+                        type="Warning",
+                        container=spec.name,
+                        exitCode=current.exit_code,
+                    )
+                continue
+            attempt = current.attempt + 1
+            await self.runtime.restart_container(pod, spec.name, attempt)
+            self.backoff.restarted(meta.uid, spec.name)
+            changed = True
+            await self.events.emit(
+                "Pod",
+                meta.namespace,
+                meta.name,
+                "Restarted",
+                f"container {spec.name} exited with code {current.exit_code}; restart {attempt}",
+                container=spec.name,
+                exitCode=current.exit_code,
+                restartCount=attempt,
+            )
+        if changed:
+            self.start_failures.pop(key, None)
+        return changed
+
+    @staticmethod
+    def _count(last: PodStatus | None, container: str) -> int:
+        if last is None:
+            return 0
+        return next((c.restart_count for c in last.container_statuses if c.name == container), 0)
+
+    async def _start_failed(self, key: str, pod: Pod, waiting: Waiting) -> None:
+        delay = self.queue.retry_later(key)
+        first = key not in self.start_failures
+        self.start_failures[key] = waiting
+        if first or delay >= self.settings.backoff_max:
+            await self.events.emit(
+                "Pod",
+                pod.metadata.namespace,
+                pod.metadata.name,
+                "Failed",
+                f"{waiting.reason}: {waiting.message}",
+                type="Warning",
+            )
+        return None
+
+    async def _report(self, key: str, pod: Pod, observed: PodObservation | None) -> None:
+        last = self.written.get(key)
+        if last is not None and last.uid != pod.metadata.uid:
+            last = None
+        failure = self.start_failures.get(key)
+        waiting: dict[str, Waiting] = {}
+        if failure is not None:
+            waiting = {spec.name: failure for spec in pod.spec.containers}
+            if (
+                failure.reason == "ErrImagePull"
+                and last is not None
+                and last.reason in ("ErrImagePull", "ImagePullBackOff")
+            ):
+                waiting = {
+                    spec.name: Waiting("ImagePullBackOff", failure.message) for spec in pod.spec.containers
+                }
+        start_time = last.start_time if last is not None else None
+        if start_time is None and observed is not None and observed.containers:
+            start_time = min(
+                (c.started_at for c in observed.containers.values() if c.started_at), default=time.time()
+            )
+        assert self.record is not None
+        status = pod_status(
+            pod,
+            observed,
+            node=self.name,
+            host_ip=self.record.address,
+            waiting=waiting,
+            restart_counts={},
+            start_time=start_time,
+        )
+        if last is not None and last == status:
+            return
+        await self.statuses.put(key, status)
+        self.written[key] = status
+        if status.terminal and (last is None or not last.terminal):
+            meta = pod.metadata
+            reason = "Completed" if status.phase == "Succeeded" else "Failed"
+            await self.events.emit(
+                "Pod",
+                meta.namespace,
+                meta.name,
+                reason,
+                f"pod {status.phase.lower()}",
+                type="Normal" if reason == "Completed" else "Warning",
+            )

@@ -1,0 +1,133 @@
+"""A pod's status from what the runtime shows, and whether an exited container comes back.
+
+Pure functions: the node actor observes, these decide what the observation means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shoal.models.pod import ContainerState, ContainerStatus, Pod, PodPhase, PodStatus
+from shoal.models.workloads import Container, RestartPolicy
+from shoal.runtime.interface import ContainerObservation, PodObservation
+
+
+def should_restart(policy: RestartPolicy, exit_code: int | None) -> bool:
+    if policy == "Always":
+        return True
+    if policy == "OnFailure":
+        return exit_code != 0
+    return False
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Why a container is not running although it should: shown as its waiting state."""
+
+    reason: str
+    message: str = ""
+
+
+def _terminated(observed: ContainerObservation) -> ContainerState:
+    code = observed.exit_code if observed.exit_code is not None else -1
+    reason = "OOMKilled" if observed.oom_killed else ("Completed" if code == 0 else "Error")
+    return ContainerState(
+        status="terminated",
+        reason=reason,
+        exit_code=code,
+        started_at=observed.started_at,
+        finished_at=observed.finished_at,
+    )
+
+
+def container_status(
+    spec: Container,
+    observed: ContainerObservation | None,
+    policy: RestartPolicy,
+    waiting: Waiting | None,
+    restart_count: int,
+) -> ContainerStatus:
+    last_state = None
+    if observed is None:
+        state = ContainerState(
+            status="waiting",
+            reason=waiting.reason if waiting else "ContainerCreating",
+            message=waiting.message if waiting else "",
+        )
+    elif observed.state == "running":
+        state = ContainerState(status="running", started_at=observed.started_at)
+    elif observed.state == "exited":
+        if should_restart(policy, observed.exit_code):
+            last_state = _terminated(observed)
+            reason = waiting.reason if waiting else "CrashLoopBackOff"
+            state = ContainerState(
+                status="waiting", reason=reason, message=waiting.message if waiting else ""
+            )
+        else:
+            state = _terminated(observed)
+    else:
+        state = ContainerState(
+            status="waiting",
+            reason=waiting.reason if waiting else "ContainerCreating",
+            message=waiting.message if waiting else "",
+        )
+    return ContainerStatus(
+        name=spec.name,
+        image=spec.image,
+        container_id=observed.container_id if observed else "",
+        ready=state.status == "running",
+        restart_count=restart_count,
+        state=state,
+        last_state=last_state,
+    )
+
+
+def pod_phase(statuses: list[ContainerStatus]) -> PodPhase:
+    states = [s.state for s in statuses]
+    if any(s.status == "running" for s in states):
+        return "Running"
+    if states and all(s.status == "terminated" for s in states):
+        return "Succeeded" if all(s.exit_code == 0 for s in states) else "Failed"
+    if any(s.last_state is not None for s in statuses):
+        return "Running"  # restarting: Kubernetes keeps such pods Running
+    return "Pending"
+
+
+def pod_status(
+    pod: Pod,
+    observed: PodObservation | None,
+    *,
+    node: str,
+    host_ip: str,
+    waiting: dict[str, Waiting],
+    restart_counts: dict[str, int],
+    start_time: float | None,
+) -> PodStatus:
+    containers = observed.containers if observed else {}
+    statuses = [
+        container_status(
+            spec,
+            containers.get(spec.name),
+            pod.spec.restart_policy,
+            waiting.get(spec.name),
+            restart_counts.get(spec.name, containers[spec.name].attempt if spec.name in containers else 0),
+        )
+        for spec in pod.spec.containers
+    ]
+    phase = pod_phase(statuses)
+    reason = next((s.state.reason for s in statuses if s.state.status == "waiting" and s.state.reason), "")
+    message = next((s.state.message for s in statuses if s.state.status == "waiting" and s.state.message), "")
+    return PodStatus(
+        namespace=pod.metadata.namespace,
+        name=pod.metadata.name,
+        uid=pod.metadata.uid,
+        node_name=node,
+        phase=phase,
+        ready=phase == "Running" and all(s.ready for s in statuses),
+        reason=reason,
+        message=message,
+        pod_ip=observed.ip if observed else "",
+        host_ip=host_ip,
+        start_time=start_time,
+        container_statuses=statuses,
+    )

@@ -1,0 +1,75 @@
+"""What the planner asks the scheduler actor to do. Imperative; carried out with CAS writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shoal.models.pod import Pod, SchedulingState
+from shoal.models.workloads import DeploymentStatus
+
+
+@dataclass(frozen=True)
+class CreatePod:
+    """Store a new pod: bound to a node if one fits, else Pending with ``pod.scheduling``."""
+
+    pod: Pod
+
+
+@dataclass(frozen=True)
+class BindPod:
+    key: str
+    revision: int
+    pod: Pod
+    node: str
+
+
+@dataclass(frozen=True)
+class MarkUnschedulable:
+    key: str
+    revision: int
+    pod: Pod
+    scheduling: SchedulingState
+
+
+@dataclass(frozen=True)
+class TerminatePod:
+    """Ask the pod's node to stop it gracefully (sets deletionTimestamp)."""
+
+    key: str
+    revision: int
+    pod: Pod
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeletePod:
+    """Remove a pod record outright: it runs nowhere (unbound)."""
+
+    key: str
+    revision: int
+    pod: Pod
+    reason: str
+
+
+@dataclass(frozen=True)
+class WriteDeploymentStatus:
+    key: str
+    revision: int | None
+    status: DeploymentStatus
+
+
+@dataclass(frozen=True)
+class DeleteDeploymentStatus:
+    key: str
+    revision: int
+
+
+Command = (
+    DeleteDeploymentStatus
+    | CreatePod
+    | BindPod
+    | MarkUnschedulable
+    | TerminatePod
+    | DeletePod
+    | WriteDeploymentStatus
+)

@@ -1,0 +1,184 @@
+"""A Python client of a Shoal cluster: what the CLI, the tests and your scripts use.
+
+Reads go straight to the KV buckets (any NATS client may read them); writes go through
+the API actor, which validates them and stores them before answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.errors import BucketNotFoundError, NotFoundError
+
+from shoal.bus import kv, subjects
+from shoal.bus.codec import decode, encode
+from shoal.bus.connection import connect_client
+from shoal.bus.events import read_events
+from shoal.bus.kv import Bucket, BucketDef
+from shoal.bus.rpc import call
+from shoal.errors import BadPayload, NotFound, ShoalError
+from shoal.models.api import (
+    Ack,
+    ApplyReply,
+    ApplyRequest,
+    DeleteRequest,
+    LogChunk,
+    LogsRequest,
+    ManifestDocument,
+    ObjectRef,
+    ScaleRequest,
+)
+from shoal.models.base import Record
+from shoal.models.event import Event
+from shoal.models.node import Node
+from shoal.models.pod import Pod, PodStatus, pod_key
+from shoal.models.workloads import Deployment, DeploymentStatus
+
+M = TypeVar("M", bound=Record)
+
+KEEPALIVE_INTERVAL = 5.0
+
+
+class ShoalClient:
+    def __init__(self, nc: Client, url: str = "") -> None:
+        self.nc = nc
+        self.url = url
+        self.js = nc.jetstream(timeout=10)
+
+    @classmethod
+    async def connect(cls, url: str, *, timeout: float = 2.0) -> ShoalClient:
+        return cls(await connect_client(url, timeout=timeout), url)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.nc.close()
+
+    async def __aenter__(self) -> ShoalClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    # -- writes, through the API actor ----------------------------------------------------------
+
+    async def apply(self, documents: list[ManifestDocument], *, dry_run: bool = False) -> ApplyReply:
+        return await call(
+            self.nc,
+            subjects.API_APPLY,
+            ApplyRequest(documents=documents, dry_run=dry_run),
+            ApplyReply,
+            timeout=30,
+        )
+
+    async def delete(
+        self, refs: list[ObjectRef] | None = None, documents: list[ManifestDocument] | None = None
+    ) -> ApplyReply:
+        request = DeleteRequest(refs=refs or [], documents=documents or [])
+        return await call(self.nc, subjects.API_DELETE, request, ApplyReply, timeout=30)
+
+    async def scale(self, namespace: str, name: str, replicas: int) -> ApplyReply:
+        request = ScaleRequest(namespace=namespace, name=name, replicas=replicas)
+        return await call(self.nc, subjects.API_SCALE, request, ApplyReply)
+
+    # -- reads, straight from KV ----------------------------------------------------------------
+
+    async def _items(self, definition: BucketDef[M]) -> dict[str, M]:
+        try:
+            bucket = await Bucket.open(self.js, definition)
+        except (BucketNotFoundError, NotFoundError):
+            return {}  # a cluster that never stored anything of this kind
+        return {key: entry.value for key, entry in (await bucket.items()).items()}
+
+    async def _get(self, definition: BucketDef[M], key: str) -> M | None:
+        try:
+            bucket = await Bucket.open(self.js, definition)
+        except (BucketNotFoundError, NotFoundError):
+            return None
+        entry = await bucket.get(key)
+        return entry.value if entry else None
+
+    async def deployments(self) -> dict[str, Deployment]:
+        return await self._items(kv.DEPLOYMENTS)
+
+    async def deployment_statuses(self) -> dict[str, DeploymentStatus]:
+        return await self._items(kv.DEPLOYMENT_STATUS)
+
+    async def pods(self) -> dict[str, Pod]:
+        return await self._items(kv.PODS)
+
+    async def pod_statuses(self) -> dict[str, PodStatus]:
+        return await self._items(kv.POD_STATUS)
+
+    async def nodes(self) -> dict[str, Node]:
+        return await self._items(kv.NODES)
+
+    async def pod(self, namespace: str, name: str) -> tuple[Pod, PodStatus | None]:
+        pod = await self._get(kv.PODS, pod_key(namespace, name))
+        if pod is None:
+            raise NotFound(f'pod "{name}" not found in namespace {namespace}')
+        status = await self._get(kv.POD_STATUS, pod_key(namespace, name))
+        if status is not None and status.uid != pod.metadata.uid:
+            status = None
+        return pod, status
+
+    # -- streams --------------------------------------------------------------------------------
+
+    async def events(
+        self, *, follow: bool = False, last: int | None = None, subject: str = subjects.EVENTS_ALL
+    ) -> AsyncIterator[Event]:
+        try:
+            async for event in read_events(self.js, follow=follow, last=last, subject=subject):
+                yield event
+        except NotFoundError:
+            return  # no events stream yet: nothing has happened
+
+    async def logs(
+        self, namespace: str, name: str, *, container: str = "", follow: bool = False, tail: int | None = None
+    ) -> AsyncIterator[bytes]:
+        pod, _ = await self.pod(namespace, name)
+        if not pod.node_name:
+            raise ShoalError(f"pod {name} is not scheduled yet: it has no logs")
+        stream_id = uuid.uuid4().hex
+        stream = subjects.logs_stream(stream_id)
+        chunks: asyncio.Queue[LogChunk] = asyncio.Queue()
+
+        async def received(msg: Msg) -> None:
+            try:
+                chunks.put_nowait(decode(msg.data, LogChunk, what="log chunk"))
+            except BadPayload as err:
+                chunks.put_nowait(LogChunk(end=True, error=str(err)))
+
+        subscription = await self.nc.subscribe(stream, cb=received)
+        keepalive: asyncio.Task[None] | None = None
+        try:
+            request = LogsRequest(
+                namespace=namespace, pod=name, container=container, follow=follow, tail=tail, stream=stream
+            )
+            await call(self.nc, subjects.node_logs(pod.node_name), request, Ack)
+            if follow:
+                keepalive = asyncio.create_task(self._keep_alive(stream_id))
+            while True:
+                chunk = await chunks.get()
+                if chunk.data:
+                    yield chunk.data
+                if chunk.end:
+                    if chunk.error:
+                        raise ShoalError(f"log stream ended: {chunk.error}")
+                    return
+        finally:
+            if keepalive is not None:
+                keepalive.cancel()
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _keep_alive(self, stream_id: str) -> None:
+        while True:
+            await asyncio.sleep(KEEPALIVE_INTERVAL)
+            with contextlib.suppress(Exception):
+                await self.nc.publish(subjects.logs_keepalive(stream_id), encode(Ack()))
