@@ -1,0 +1,55 @@
+"""The ``shoal`` command: every subcommand, and one place that turns errors into one line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.markup import escape
+
+import shoal
+from shoal.cli import change, inspect, roles, streams, up
+from shoal.cli.output import errors
+from shoal.errors import ShoalError
+
+app = typer.Typer(
+    name="shoal",
+    help="Shoal: Kubernetes-style deployments on a small cluster, over NATS and Podman.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command(rich_help_panel="Cluster")(up.up)
+app.command(rich_help_panel="Objects")(change.apply)
+app.command(rich_help_panel="Objects")(inspect.get)
+app.command(rich_help_panel="Objects")(inspect.describe)
+app.command(rich_help_panel="Objects")(change.delete)
+app.command(rich_help_panel="Objects")(change.scale)
+app.command(rich_help_panel="Observe")(streams.logs)
+app.command(rich_help_panel="Observe")(streams.events)
+app.command(rich_help_panel="Roles")(roles.api)
+app.command(rich_help_panel="Roles")(roles.scheduler)
+app.command(rich_help_panel="Roles")(roles.node)
+
+
+@app.command(rich_help_panel="Cluster")
+def version() -> None:
+    """Print Shoal's version."""
+    print(f"shoal {shoal.__version__}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ShoalError as err:
+        lines = err.message.splitlines() or [type(err).__name__]
+        if len(lines) == 1:
+            errors.print(f"[red]error:[/] {escape(lines[0])}")
+        else:
+            errors.print(f"[red]error:[/] {len(lines)} problems:")
+            for line in lines:
+                errors.print(f"  {escape(line)}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

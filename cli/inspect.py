@@ -1,0 +1,426 @@
+"""Commands that show the cluster: get and describe."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from shoal.bus import subjects
+from shoal.cli.common import NamespaceOption, ServerOption, with_client
+from shoal.cli.output import OUTPUT_FORMATS, age, console, dump, pod_display_status, table
+from shoal.client import ShoalClient
+from shoal.errors import InvalidManifest, NotFound
+from shoal.manifests.render import deployment_object, list_object, node_object, pod_object
+from shoal.models.event import Event
+from shoal.models.node import Node
+from shoal.models.pod import Pod, PodStatus, pod_key
+from shoal.models.quantity import format_cpu, human_memory
+from shoal.models.workloads import Deployment, DeploymentStatus
+
+KINDS = {
+    "pod": "pods",
+    "pods": "pods",
+    "po": "pods",
+    "deployment": "deployments",
+    "deployments": "deployments",
+    "deploy": "deployments",
+    "node": "nodes",
+    "nodes": "nodes",
+    "no": "nodes",
+}
+
+OutputOption = Annotated[str, typer.Option("--output", "-o", help="table, wide, json, yaml or name")]
+AllNamespacesOption = Annotated[
+    bool, typer.Option("--all-namespaces", "-A", help="Objects of every namespace.")
+]
+SelectorOption = Annotated[str | None, typer.Option("--selector", "-l", help="Label selector: key=value,...")]
+
+
+def resolve_kind(kind: str) -> str:
+    resolved = KINDS.get(kind.lower())
+    if resolved is None:
+        raise InvalidManifest([f"unknown resource type {kind!r}: Shoal knows pods, deployments and nodes"])
+    return resolved
+
+
+def parse_selector(selector: str | None) -> dict[str, str]:
+    if not selector:
+        return {}
+    wanted = {}
+    for part in selector.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise InvalidManifest([f"--selector: {part!r} is not key=value"])
+        wanted[key.strip()] = value.strip().lstrip("=")
+    return wanted
+
+
+def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+def _in_scope(namespace: str, wanted: str, all_namespaces: bool) -> bool:
+    return all_namespaces or namespace == wanted
+
+
+async def _gather(client: ShoalClient, kind: str) -> dict[str, Any]:
+    if kind == "pods":
+        return {"pods": await client.pods(), "status": await client.pod_statuses()}
+    if kind == "deployments":
+        return {"deployments": await client.deployments(), "status": await client.deployment_statuses()}
+    return {"nodes": await client.nodes(), "pods": await client.pods()}
+
+
+def _pod_status(pod: Pod, statuses: dict[str, PodStatus]) -> PodStatus | None:
+    status = statuses.get(pod.key)
+    return status if status is not None and status.uid == pod.metadata.uid else None
+
+
+def get(
+    kind: Annotated[str, typer.Argument(help="pods, deployments or nodes")],
+    name: Annotated[str | None, typer.Argument(help="Only this object.")] = None,
+    namespace: NamespaceOption = "default",
+    all_namespaces: AllNamespacesOption = False,
+    output: OutputOption = "table",
+    selector: SelectorOption = None,
+    server: ServerOption = None,
+) -> None:
+    """List objects as a table, or as Kubernetes-shaped JSON or YAML."""
+    resource = resolve_kind(kind)
+    if output not in OUTPUT_FORMATS:
+        raise InvalidManifest([f"--output: unknown format {output!r} (use {', '.join(OUTPUT_FORMATS)})"])
+    data = with_client(server, lambda client: _gather(client, resource))
+    wanted = parse_selector(selector)
+    now = time.time()
+    objects: list[dict[str, Any]] = []
+    rows: list[list[str]] = []
+    columns: list[str]
+    if resource == "pods":
+        statuses: dict[str, PodStatus] = data["status"]
+        pods = sorted(
+            (
+                p
+                for p in data["pods"].values()
+                if _in_scope(p.metadata.namespace, namespace, all_namespaces)
+                and (name is None or p.metadata.name == name)
+                and _matches(p.metadata.labels, wanted)
+            ),
+            key=lambda p: (p.metadata.namespace, p.metadata.name),
+        )
+        columns = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"]
+        if output == "wide":
+            columns += ["IP"]
+        if all_namespaces:
+            columns.insert(0, "NAMESPACE")
+        for pod in pods:
+            status = _pod_status(pod, statuses)
+            objects.append(pod_object(pod, status))
+            ready = sum(1 for c in status.container_statuses if c.ready) if status else 0
+            row = [
+                pod.metadata.name,
+                f"{ready}/{len(pod.spec.containers)}",
+                pod_display_status(pod, status),
+                str(status.restarts if status else 0),
+                age(pod.metadata.creation_timestamp, now),
+                pod.node_name or "<none>",
+            ]
+            if output == "wide":
+                row.append((status.pod_ip if status else "") or "<none>")
+            if all_namespaces:
+                row.insert(0, pod.metadata.namespace)
+            rows.append(row)
+    elif resource == "deployments":
+        dep_status: dict[str, DeploymentStatus] = data["status"]
+        deployments = sorted(
+            (
+                d
+                for d in data["deployments"].values()
+                if _in_scope(d.metadata.namespace, namespace, all_namespaces)
+                and (name is None or d.metadata.name == name)
+                and _matches(d.metadata.labels, wanted)
+            ),
+            key=lambda d: (d.metadata.namespace, d.metadata.name),
+        )
+        columns = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+        if output == "wide":
+            columns += ["CONTAINERS", "IMAGES", "SELECTOR"]
+        if all_namespaces:
+            columns.insert(0, "NAMESPACE")
+        for deployment in deployments:
+            key = pod_key(deployment.metadata.namespace, deployment.metadata.name)
+            status = dep_status.get(key)
+            if status is not None and status.uid != deployment.metadata.uid:
+                status = None
+            objects.append(deployment_object(deployment, status))
+            row = [
+                deployment.metadata.name,
+                f"{status.ready_replicas if status else 0}/{deployment.spec.desired_replicas}",
+                str(status.updated_replicas if status else 0),
+                str(status.available_replicas if status else 0),
+                age(deployment.metadata.creation_timestamp, now),
+            ]
+            if output == "wide":
+                containers = deployment.spec.template.spec.containers
+                row += [
+                    ",".join(c.name for c in containers),
+                    ",".join(c.image for c in containers),
+                    ",".join(f"{k}={v}" for k, v in deployment.spec.selector.match_labels.items()),
+                ]
+            if all_namespaces:
+                row.insert(0, deployment.metadata.namespace)
+            rows.append(row)
+    else:
+        nodes = sorted(
+            (
+                n
+                for n in data["nodes"].values()
+                if (name is None or n.name == name) and _matches(n.labels, wanted)
+            ),
+            key=lambda n: n.name,
+        )
+        pods_per_node: dict[str, int] = {}
+        for pod in data["pods"].values():
+            if pod.node_name:
+                pods_per_node[pod.node_name] = pods_per_node.get(pod.node_name, 0) + 1
+        columns = ["NAME", "STATUS", "CPU", "MEMORY", "PODS", "AGE", "VERSION"]
+        if output == "wide":
+            columns += ["INTERNAL-IP", "OS", "ARCH"]
+        for node in nodes:
+            ready = node.ready_at(now)
+            objects.append(node_object(node, ready))
+            row = [
+                node.name,
+                "Ready" if ready else "NotReady",
+                format_cpu(node.capacity.cpu or 0),
+                human_memory(node.capacity.memory or 0),
+                str(pods_per_node.get(node.name, 0)),
+                age(node.started_at, now),
+                node.runtime_version,
+            ]
+            if output == "wide":
+                row += [node.address, node.os, node.architecture]
+            rows.append(row)
+
+    if name is not None and not objects:
+        scope = "" if resource == "nodes" else f" in namespace {namespace}"
+        raise NotFound(f'{resource} "{name}" not found{scope}')
+    if output in ("json", "yaml"):
+        dump(objects[0] if name is not None else list_object(objects), output)
+    elif output == "name":
+        for obj in objects:
+            console.print(f"{obj['kind'].lower()}/{obj['metadata']['name']}")
+    elif rows:
+        table(columns, rows)
+    else:
+        scope = "" if resource == "nodes" or all_namespaces else f" in {namespace} namespace"
+        console.print(f"No {resource} found{scope}.")
+
+
+# -- describe ---------------------------------------------------------------------------------
+
+
+def _fields(pairs: list[tuple[str, Any]], indent: int = 0) -> None:
+    width = max((len(k) for k, _ in pairs), default=0) + 2
+    for key, value in pairs:
+        console.print(" " * indent + f"{key + ':':<{width}}{value}")
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"
+
+
+def _events(events: list[Event], now: float) -> None:
+    if not events:
+        console.print("Events:        <none>")
+        return
+    console.print("Events:")
+    table(
+        ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"],
+        [[e.type, e.reason, age(e.time, now), e.source, e.message] for e in events[-20:]],
+    )
+
+
+async def _collect_events(client: ShoalClient, subject: str) -> list[Event]:
+    return [event async for event in client.events(follow=False, subject=subject)]
+
+
+def describe(
+    kind: Annotated[str, typer.Argument(help="pod, deployment or node")],
+    name: Annotated[str, typer.Argument(help="The object's name.")],
+    namespace: NamespaceOption = "default",
+    server: ServerOption = None,
+) -> None:
+    """Everything about one object, with its recent events."""
+    resource = resolve_kind(kind)
+    now = time.time()
+
+    async def gather(client: ShoalClient) -> dict[str, Any]:
+        data = await _gather(client, resource)
+        scope_kind = {"pods": "pod", "deployments": "deployment", "nodes": "node"}[resource]
+        scope_ns = subjects.CLUSTER_SCOPE if resource == "nodes" else namespace
+        data["events"] = await _collect_events(
+            client, f"{subjects.EVENTS_PREFIX}.{scope_kind}.{scope_ns}.{name}.*"
+        )
+        if resource == "deployments":
+            data["pods"] = await client.pods()
+            data["pod_status"] = await client.pod_statuses()
+        return data
+
+    data = with_client(server, gather)
+    if resource == "pods":
+        pod = data["pods"].get(pod_key(namespace, name))
+        if pod is None:
+            raise NotFound(f'pod "{name}" not found in namespace {namespace}')
+        _describe_pod(pod, _pod_status(pod, data["status"]), now)
+    elif resource == "deployments":
+        deployment = data["deployments"].get(pod_key(namespace, name))
+        if deployment is None:
+            raise NotFound(f'deployment "{name}" not found in namespace {namespace}')
+        status = data["status"].get(pod_key(namespace, name))
+        _describe_deployment(deployment, status, data["pods"], data["pod_status"], now)
+    else:
+        node = data["nodes"].get(name)
+        if node is None:
+            raise NotFound(f'node "{name}" not found')
+        _describe_node(node, [p for p in data["pods"].values() if p.node_name == name], now)
+    _events(data["events"], now)
+
+
+def _describe_pod(pod: Pod, status: PodStatus | None, now: float) -> None:
+    meta = pod.metadata
+    _fields(
+        [
+            ("Name", meta.name),
+            ("Namespace", meta.namespace),
+            ("Node", pod.node_name or "<none>"),
+            (
+                "Start Time",
+                age(status.start_time, now) + " ago" if status and status.start_time else "<none>",
+            ),
+            ("Labels", _labels(meta.labels)),
+            ("Status", pod_display_status(pod, status)),
+            ("IP", (status.pod_ip if status else "") or "<none>"),
+            ("Controlled By", f"Deployment/{meta.owner.name}" if meta.owner else "<none>"),
+        ]
+    )
+    if pod.scheduling is not None and not pod.node_name:
+        console.print("Conditions:")
+        _fields(
+            [("PodScheduled", f"False ({pod.scheduling.reason}: {pod.scheduling.message})")],
+            indent=2,
+        )
+    elif status is not None:
+        console.print("Conditions:")
+        _fields([("PodScheduled", "True"), ("Ready", str(status.ready))], indent=2)
+    console.print("Containers:")
+    states = {c.name: c for c in status.container_statuses} if status else {}
+    for container in pod.spec.containers:
+        console.print(f"  {container.name}:")
+        observed = states.get(container.name)
+        requests = container.resources.requests
+        limits = container.resources.limits
+        pairs: list[tuple[str, Any]] = [
+            ("Image", container.image),
+            ("Command", " ".join(container.command) or "<image default>"),
+            ("Args", " ".join(container.args) or "<none>"),
+            ("Ports", ", ".join(f"{p.container_port}/{p.protocol}" for p in container.ports) or "<none>"),
+            ("Requests", _resources(requests.cpu, requests.memory)),
+            ("Limits", _resources(limits.cpu, limits.memory)),
+        ]
+        if observed is not None:
+            state = observed.state
+            detail = state.status.capitalize()
+            if state.reason:
+                detail += f" ({state.reason})"
+            if state.exit_code is not None:
+                detail += f", exit code {state.exit_code}"
+            pairs += [
+                ("State", detail),
+                ("Ready", str(observed.ready)),
+                ("Restart Count", str(observed.restart_count)),
+            ]
+            if observed.last_state is not None:
+                last = observed.last_state
+                pairs.append(("Last State", f"Terminated ({last.reason}), exit code {last.exit_code}"))
+        _fields(pairs, indent=4)
+
+
+def _resources(cpu: int | None, memory: int | None) -> str:
+    parts = []
+    if cpu is not None:
+        parts.append(f"cpu={format_cpu(cpu)}")
+    if memory is not None:
+        parts.append(f"memory={human_memory(memory)}")
+    return ", ".join(parts) or "<none>"
+
+
+def _describe_deployment(
+    deployment: Deployment,
+    status: DeploymentStatus | None,
+    pods: dict[str, Pod],
+    pod_status: dict[str, PodStatus],
+    now: float,
+) -> None:
+    meta = deployment.metadata
+    if status is not None and status.uid != meta.uid:
+        status = None
+    want = deployment.spec.desired_replicas
+    summary = (
+        f"{want} desired | {status.updated_replicas} updated | {status.replicas} total |"
+        f" {status.available_replicas} available | {status.unavailable_replicas} unavailable"
+        if status
+        else f"{want} desired | no status yet"
+    )
+    _fields(
+        [
+            ("Name", meta.name),
+            ("Namespace", meta.namespace),
+            ("CreationTimestamp", age(meta.creation_timestamp, now) + " ago"),
+            ("Labels", _labels(meta.labels)),
+            ("Selector", _labels(deployment.spec.selector.match_labels)),
+            ("Generation", str(meta.generation)),
+            ("Replicas", summary),
+            ("Template hash", deployment.spec.template.hash()),
+        ]
+    )
+    console.print("Containers:")
+    for container in deployment.spec.template.spec.containers:
+        console.print(f"  {container.name}: {container.image}")
+    owned = sorted(
+        (p for p in pods.values() if p.metadata.owner and p.metadata.owner.uid == meta.uid),
+        key=lambda p: p.metadata.name,
+    )
+    console.print("Pods:" + ("          <none>" if not owned else ""))
+    if owned:
+        table(
+            ["NAME", "STATUS", "NODE"],
+            [
+                [p.metadata.name, pod_display_status(p, _pod_status(p, pod_status)), p.node_name or "<none>"]
+                for p in owned
+            ],
+        )
+
+
+def _describe_node(node: Node, pods: list[Pod], now: float) -> None:
+    ready = node.ready_at(now)
+    cpu_requested = sum(p.spec.requests()[0] for p in pods)
+    memory_requested = sum(p.spec.requests()[1] for p in pods)
+    _fields(
+        [
+            ("Name", node.name),
+            ("Labels", _labels(node.labels)),
+            (
+                "Ready",
+                f"{ready} (last heartbeat {age(node.heartbeat_at, now)} ago, lease {node.lease_seconds:g}s)",
+            ),
+            ("Address", node.address),
+            ("Runtime", node.runtime_version),
+            ("OS / Arch", f"{node.os} / {node.architecture}"),
+            ("Capacity", _resources(node.capacity.cpu, node.capacity.memory)),
+            ("Allocatable", _resources(node.allocatable.cpu, node.allocatable.memory)),
+            ("Requested", _resources(cpu_requested, memory_requested)),
+            ("Pods", str(len(pods))),
+        ]
+    )

@@ -1,0 +1,73 @@
+"""How the command line shows things: kubectl-like tables with rich, or JSON and YAML."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import yaml
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from shoal.models.pod import Pod, PodStatus
+
+# kubectl never cuts a cell short; when output goes to a pipe or file, neither does Shoal.
+console = Console(
+    highlight=False, soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else 100_000
+)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name")
+
+
+def age(since: float | None, now: float | None = None) -> str:
+    """Kubernetes-style age: 42s, 7m, 3h, 12d."""
+    if not since:
+        return "<unknown>"
+    seconds = max(0, int((now or time.time()) - since))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 3600 * 2:
+        return f"{seconds // 60}m"
+    if seconds < 86400 * 2:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def table(columns: list[str], rows: list[list[str]]) -> None:
+    if not rows:
+        return
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for index, column in enumerate(columns):
+        # Only the last column (messages, mostly) may wrap on a narrow terminal.
+        grid.add_column(column, no_wrap=index < len(columns) - 1, min_width=len(column))
+    for row in rows:
+        grid.add_row(*row)
+    console.print(grid)
+
+
+def dump(obj: Any, fmt: str) -> None:
+    if fmt == "json":
+        sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+    else:
+        sys.stdout.write(yaml.safe_dump(obj, sort_keys=False))
+
+
+def pod_display_status(pod: Pod, status: PodStatus | None) -> str:
+    """What kubectl's STATUS column would say."""
+    if pod.terminating:
+        return "Terminating"
+    if not pod.node_name:
+        return "Pending"
+    if status is None:
+        return "ContainerCreating"
+    if status.terminal:
+        reasons = {c.state.reason for c in status.container_statuses if c.state.reason}
+        return "Completed" if status.phase == "Succeeded" else (sorted(reasons)[0] if reasons else "Failed")
+    for container in status.container_statuses:
+        if container.state.status == "waiting" and container.state.reason:
+            return container.state.reason
+    return status.phase

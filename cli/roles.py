@@ -1,0 +1,210 @@
+"""The actor roles as commands: ``shoal api``, ``shoal scheduler``, ``shoal node``.
+
+Each joins an existing NATS URL, so roles can run as separate processes on separate hosts.
+Every setting is an option with a ``SHOAL_*`` environment variable and a default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from nats.aio.client import Client
+
+from shoal.actors.api.actor import ApiActor
+from shoal.actors.base import Actor, run_until_signalled
+from shoal.actors.node.actor import NodeActor, NodeSettings
+from shoal.actors.scheduler.actor import SchedulerActor, SchedulerSettings
+from shoal.bus.connection import connect_actor
+from shoal.cli.common import ServerOption
+from shoal.cli.context import default_data_dir, resolve_server
+from shoal.errors import InvalidManifest
+from shoal.models.base import check_dns_label, check_label_key, check_label_value
+from shoal.models.quantity import parse_cpu, parse_memory
+from shoal.runtime.podman import PodmanRuntime
+from shoal.runtime.podman_service import PodmanService
+
+log = logging.getLogger(__name__)
+
+LogLevelOption = Annotated[
+    str, typer.Option("--log-level", envvar="SHOAL_LOG_LEVEL", help="debug, info, warning")
+]
+ReplicasOption = Annotated[
+    int,
+    typer.Option(
+        "--js-replicas", envvar="SHOAL_JS_REPLICAS", min=1, help="JetStream replicas of buckets it creates."
+    ),
+]
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("nats", "urllib3", "podman"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def run_actor(server: str | None, name: str, make: Callable[[Client], Awaitable[Actor]]) -> None:
+    url = resolve_server(server)
+
+    async def main() -> int:
+        nc = await connect_actor(url, name)
+        actor = await make(nc)
+        return await run_until_signalled(actor)
+
+    code = asyncio.run(main())
+    raise typer.Exit(code)
+
+
+def api(
+    server: ServerOption = None, js_replicas: ReplicasOption = 1, log_level: LogLevelOption = "info"
+) -> None:
+    """Run the API actor: validates and stores what clients apply."""
+    setup_logging(log_level)
+
+    async def make(nc: Client) -> Actor:
+        return ApiActor(nc, replicas=js_replicas)
+
+    run_actor(server, "shoal-api", make)
+
+
+def scheduler(
+    server: ServerOption = None, js_replicas: ReplicasOption = 1, log_level: LogLevelOption = "info"
+) -> None:
+    """Run the scheduler actor: keeps every deployment's pods and places them on nodes."""
+    setup_logging(log_level)
+
+    async def make(nc: Client) -> Actor:
+        return SchedulerActor(nc, SchedulerSettings(replicas=js_replicas))
+
+    run_actor(server, "shoal-scheduler", make)
+
+
+def default_node_name() -> str:
+    """This host's name as a DNS label (``Edge-1.example.org`` becomes ``edge-1``)."""
+    label = socket.gethostname().split(".")[0].lower()
+    label = re.sub(r"[^a-z0-9-]", "-", label).strip("-")[:63]
+    return label or "node"
+
+
+def parse_labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            if not sep:
+                raise ValueError(f"{pair!r} is not key=value")
+            labels[check_label_key(key)] = check_label_value(value)
+        except ValueError as err:
+            raise InvalidManifest([f"--label: {err}"]) from None
+    return labels
+
+
+def node(
+    server: ServerOption = None,
+    name: Annotated[
+        str | None, typer.Option("--name", envvar="SHOAL_NODE_NAME", help="Node name [default: host name]")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", envvar="SHOAL_NODE_DATA_DIR", help="Node state [default: data dir/nodes/NAME]"
+        ),
+    ] = None,
+    podman_url: Annotated[
+        str | None,
+        typer.Option(
+            "--podman-url", envvar="SHOAL_PODMAN_URL", help="Podman API socket; else one is started"
+        ),
+    ] = None,
+    cpu: Annotated[
+        str | None, typer.Option("--cpu", envvar="SHOAL_NODE_CPU", help="CPU to offer, e.g. 2 or 1500m")
+    ] = None,
+    memory: Annotated[
+        str | None, typer.Option("--memory", envvar="SHOAL_NODE_MEMORY", help="Memory to offer, e.g. 4Gi")
+    ] = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="Node label key=value (repeatable)")
+    ] = None,
+    address: Annotated[
+        str, typer.Option("--address", envvar="SHOAL_NODE_ADDRESS", help="Address of this host")
+    ] = "127.0.0.1",
+    heartbeat: Annotated[
+        float,
+        typer.Option("--heartbeat", envvar="SHOAL_NODE_HEARTBEAT", help="Seconds between lease renewals"),
+    ] = 1.0,
+    lease: Annotated[
+        float, typer.Option("--lease", envvar="SHOAL_NODE_LEASE", help="Seconds a lease lasts")
+    ] = 3.0,
+    backoff_initial: Annotated[
+        float,
+        typer.Option(
+            "--backoff-initial", envvar="SHOAL_BACKOFF_INITIAL", help="First crash-restart delay (s)"
+        ),
+    ] = 10.0,
+    backoff_max: Annotated[
+        float,
+        typer.Option("--backoff-max", envvar="SHOAL_BACKOFF_MAX", help="Longest crash-restart delay (s)"),
+    ] = 300.0,
+    workers: Annotated[
+        int, typer.Option("--workers", envvar="SHOAL_NODE_WORKERS", min=1, help="Pods synced at once")
+    ] = 8,
+    stop_pods_on_exit: Annotated[
+        bool,
+        typer.Option(
+            "--stop-pods-on-exit",
+            envvar="SHOAL_STOP_PODS_ON_EXIT",
+            help="Stop this node's pods when it stops",
+        ),
+    ] = False,
+    js_replicas: ReplicasOption = 1,
+    log_level: LogLevelOption = "info",
+) -> None:
+    """Run a node actor: registers this host and runs the pods bound to it with Podman."""
+    setup_logging(log_level)
+    node_name = name or default_node_name()
+    try:
+        check_dns_label(node_name)
+        settings = NodeSettings(
+            name=node_name,
+            labels=parse_labels(label or []),
+            address=address,
+            cpu_millis=parse_cpu(cpu) if cpu else None,
+            memory_bytes=parse_memory(memory) if memory else None,
+            heartbeat_interval=heartbeat,
+            lease_seconds=lease,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            workers=workers,
+            stop_pods_on_exit=stop_pods_on_exit,
+            replicas=js_replicas,
+        )
+    except ValueError as err:
+        raise InvalidManifest([f"node settings: {err}"]) from None
+    service: PodmanService | None = None
+    url = podman_url
+    if url is None:
+        service = PodmanService(data_dir or default_data_dir() / "nodes" / node_name)
+        service.start()
+        url = service.url
+
+    async def make(nc: Client) -> Actor:
+        assert url is not None
+        return NodeActor(nc, PodmanRuntime(node_name, url), settings)
+
+    try:
+        run_actor(server, f"shoal-node-{node_name}", make)
+    finally:
+        if service is not None:
+            service.stop()

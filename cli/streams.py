@@ -1,0 +1,67 @@
+"""Commands that follow the cluster: logs and events."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from shoal.bus import subjects
+from shoal.cli.common import NamespaceOption, ServerOption, with_client
+from shoal.cli.output import age
+from shoal.client import ShoalClient
+from shoal.models.event import Event
+
+
+def logs(
+    pod: Annotated[str, typer.Argument(help="The pod's name.")],
+    container: Annotated[
+        str, typer.Option("--container", "-c", help="Container, when the pod has several.")
+    ] = "",
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new output.")] = False,
+    tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
+    namespace: NamespaceOption = "default",
+    server: ServerOption = None,
+) -> None:
+    """Print a container's output, fetched from the node that runs it."""
+
+    async def stream(client: ShoalClient) -> None:
+        async for chunk in client.logs(namespace, pod, container=container, follow=follow, tail=tail):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+
+    try:
+        with_client(server, stream)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+def format_event(event: Event, now: float) -> str:
+    scope = f"{event.namespace}/" if event.namespace else ""
+    target = f"{event.kind.lower()}/{scope}{event.name}"
+    return f"{age(event.time, now):>6}  {event.type:<7}  {event.reason:<17}  {target:<48}  {event.message}"
+
+
+def events(
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="After the past events, follow new ones.")
+    ] = False,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Only this namespace.")] = None,
+    last: Annotated[int | None, typer.Option("--last", help="Only the newest N past events.")] = None,
+    server: ServerOption = None,
+) -> None:
+    """Show the cluster's events (from the SHOAL_EVENTS stream), and follow them with -w."""
+    subject = subjects.EVENTS_ALL if namespace is None else f"{subjects.EVENTS_PREFIX}.*.{namespace}.>"
+
+    async def stream(client: ShoalClient) -> None:
+        print(f"{'AGE':>6}  {'TYPE':<7}  {'REASON':<17}  {'OBJECT':<48}  MESSAGE", flush=True)
+        async for event in client.events(follow=watch, last=last, subject=subject):
+            print(format_event(event, time.time()), flush=True)
+
+    try:
+        with_client(server, stream)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise typer.Exit(0) from None

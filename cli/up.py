@@ -1,0 +1,297 @@
+"""``shoal up``: a whole cluster on this machine, in the foreground.
+
+It starts its own nats-server with JetStream (store under the data dir), then every role
+as a child process (API, scheduler, one node actor per node on the local Podman), writes
+the context file so other commands find the cluster, applies any manifests given, and
+supervises: a role that dies is started again. SIGINT or SIGTERM stops everything in
+order: nodes first (they stop their pods), then the control plane, then NATS. Starting
+again on the same data dir brings every deployment back, because the desired state lives
+in the JetStream store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from shoal.bus.nats_server import NatsServer, NatsServerConfig
+from shoal.cli.context import default_data_dir, write_context
+from shoal.cli.output import errors, table
+from shoal.cli.roles import default_node_name
+from shoal.client import ShoalClient
+from shoal.errors import ShoalError
+from shoal.manifests.files import read_manifests
+from shoal.models.base import check_dns_label
+from shoal.processes import die_with_parent
+
+READY_TIMEOUT = 90.0
+NODE_STOP_TIMEOUT = 120.0
+ROLE_STOP_TIMEOUT = 15.0
+
+
+@dataclass
+class Role:
+    name: str
+    argv: list[str]
+    stop_timeout: float = ROLE_STOP_TIMEOUT
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    output: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def say(message: str) -> None:
+    errors.print(f"[bold cyan]shoal[/] {message}")
+
+
+class LocalCluster:
+    def __init__(
+        self,
+        data_dir: Path,
+        nats_port: int,
+        node_names: list[str],
+        *,
+        keep_pods: bool,
+        verbose: bool,
+        node_options: list[str],
+    ) -> None:
+        self.data_dir = data_dir
+        self.node_names = node_names
+        self.keep_pods = keep_pods
+        self.verbose = verbose
+        self.node_options = node_options
+        self.nats = NatsServer(
+            NatsServerConfig(store_dir=data_dir / "jetstream", port=nats_port, server_name="shoal"),
+            run_dir=data_dir / "nats",
+        )
+        self.stopping = asyncio.Event()
+        self.roles: list[Role] = []
+        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    def _roles(self, url: str) -> list[Role]:
+        base = [sys.executable, "-m", "shoal"]
+        roles = [
+            Role("api", [*base, "api", "--server", url]),
+            Role("scheduler", [*base, "scheduler", "--server", url]),
+        ]
+        for name in self.node_names:
+            argv = [
+                *base,
+                "node",
+                "--server",
+                url,
+                "--name",
+                name,
+                "--data-dir",
+                str(self.data_dir / "nodes" / name),
+            ]
+            if not self.keep_pods:
+                argv.append("--stop-pods-on-exit")
+            roles.append(Role(f"node/{name}", argv + self.node_options, stop_timeout=NODE_STOP_TIMEOUT))
+        return roles
+
+    async def run(self, manifests: list[Path]) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        documents = read_manifests(manifests) if manifests else []
+        self.nats.start()
+        url = self.nats.url
+        context = write_context(url, self.data_dir)
+        say(f"NATS with JetStream at [bold]{url}[/] (store {self.data_dir / 'jetstream'})")
+        say(f"context written to {context}")
+        self.roles = self._roles(url)
+        supervisors = [asyncio.create_task(self._supervise(role)) for role in self.roles]
+        try:
+            ready = asyncio.create_task(self._wait_ready(url, documents))
+            stop = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait({ready, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if ready.done():
+                ready.result()
+                say("running; press Ctrl-C to stop")
+                await self.stopping.wait()
+            else:
+                ready.cancel()
+        finally:
+            self.stopping.set()
+            await self._shutdown()
+            for task in supervisors:
+                task.cancel()
+        return 0
+
+    async def _wait_ready(self, url: str, documents: list) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        client = await ShoalClient.connect(url)
+        try:
+            while True:
+                nodes = await client.nodes()
+                try:
+                    await client.apply([])
+                    api_ready = True
+                except ShoalError:
+                    api_ready = False
+                if api_ready and all(name in nodes for name in self.node_names):
+                    break
+                if time.monotonic() > deadline:
+                    raise ShoalError(
+                        f"the cluster did not come up within {READY_TIMEOUT:.0f}s;"
+                        f" see the logs in {self.data_dir / 'logs'}"
+                    )
+                await asyncio.sleep(0.2)
+            say(f"{len(self.node_names)} node(s) ready: {', '.join(self.node_names)}")
+            if documents:
+                reply = await client.apply(documents)
+                for warning in reply.warnings:
+                    say(f"[yellow]warning:[/] {escape(warning)}")
+                for result in reply.results:
+                    say(f"deployment.apps/{result.name} {result.action}")
+                await self._wait_pods(client, deadline)
+        finally:
+            await client.close()
+
+    async def _wait_pods(self, client: ShoalClient, deadline: float) -> None:
+        """Until every deployment is fully ready (or the deadline passes), then show the pods."""
+        while time.monotonic() < deadline:
+            deployments = await client.deployments()
+            statuses = await client.deployment_statuses()
+            if all(
+                (s := statuses.get(key)) is not None and s.ready_replicas >= d.spec.desired_replicas
+                for key, d in deployments.items()
+            ):
+                break
+            await asyncio.sleep(0.25)
+        pods = await client.pods()
+        pod_statuses = await client.pod_statuses()
+        rows = []
+        for pod in sorted(pods.values(), key=lambda p: p.key):
+            status = pod_statuses.get(pod.key)
+            rows.append(
+                [
+                    pod.metadata.namespace,
+                    pod.metadata.name,
+                    status.phase if status else "Pending",
+                    (status.pod_ip if status else "") or "-",
+                    pod.node_name or "-",
+                ]
+            )
+        table(["NAMESPACE", "POD", "PHASE", "IP", "NODE"], rows)
+
+    async def _supervise(self, role: Role) -> None:
+        while not self.stopping.is_set():
+            await self._spawn(role)
+            assert role.process is not None
+            code = await role.process.wait()
+            if role.output is not None:
+                with contextlib.suppress(Exception):
+                    await role.output
+            if self.stopping.is_set():
+                return
+            role.restarts += 1
+            delay = min(0.5 * 2 ** (role.restarts - 1), 10.0)
+            say(f"[yellow]{role.name} exited with code {code}; starting it again in {delay:.1f}s[/]")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+
+    async def _spawn(self, role: Role) -> None:
+        role.process = await asyncio.create_subprocess_exec(
+            *role.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches `shoal up` alone; it stops the roles in order
+            preexec_fn=die_with_parent,
+        )
+        role.output = asyncio.create_task(self._relay(role))
+
+    async def _relay(self, role: Role) -> None:
+        """Keep each role's log in a file, and show its warnings and errors here."""
+        assert role.process is not None and role.process.stdout is not None
+        log_path = self.data_dir / "logs" / f"{role.name.replace('/', '-')}.log"
+        with log_path.open("a") as log_file:
+            async for raw in role.process.stdout:
+                line = raw.decode(errors="replace").rstrip()
+                log_file.write(line + "\n")
+                log_file.flush()
+                if self.verbose or " WARNING " in line or " ERROR " in line or " CRITICAL " in line:
+                    errors.print(f"[dim]{role.name:>12} |[/] {escape(line)}")
+
+    async def _shutdown(self) -> None:
+        say("stopping")
+        nodes = [r for r in self.roles if r.name.startswith("node/")]
+        control = [r for r in self.roles if not r.name.startswith("node/")]
+        await asyncio.gather(*(self._stop_role(r) for r in nodes))
+        await asyncio.gather(*(self._stop_role(r) for r in control))
+        await asyncio.to_thread(self.nats.stop)
+        say("stopped")
+
+    async def _stop_role(self, role: Role) -> None:
+        process = role.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), role.stop_timeout)
+        except TimeoutError:
+            say(f"[yellow]{role.name} did not stop within {role.stop_timeout:.0f}s; killing it[/]")
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+def up(
+    filename: Annotated[
+        list[Path] | None, typer.Option("--filename", "-f", help="Manifests to apply once the cluster is up.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar="SHOAL_DATA_DIR",
+            help="State of this cluster [default: ~/.local/share/shoal]",
+        ),
+    ] = None,
+    nats_port: Annotated[
+        int,
+        typer.Option("--nats-port", envvar="SHOAL_NATS_PORT", help="NATS client port; 0 picks a free one"),
+    ] = 4222,
+    nodes: Annotated[int, typer.Option("--nodes", min=1, help="Node actors to run on the local Podman.")] = 1,
+    node_name: Annotated[
+        str | None, typer.Option("--node-name", help="Name of the (first) node [default: host name]")
+    ] = None,
+    keep_pods: Annotated[
+        bool, typer.Option("--keep-pods", help="Leave pods running when the cluster stops.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every role's log, not just warnings.")
+    ] = False,
+    node_option: Annotated[
+        list[str] | None,
+        typer.Option("--node-option", help="Extra option for every node actor, e.g. --node-option=--lease=5"),
+    ] = None,
+) -> None:
+    """Start a local cluster in the foreground: nats-server, the control plane and a node on Podman."""
+    base = node_name or default_node_name()
+    try:
+        check_dns_label(base)
+    except ValueError as err:
+        raise ShoalError(f"--node-name: {err}") from None
+    names = [base] if nodes == 1 else [f"{base}-{i}" for i in range(1, nodes + 1)]
+    cluster = LocalCluster(
+        (data_dir or default_data_dir()).resolve(),
+        nats_port,
+        names,
+        keep_pods=keep_pods,
+        verbose=verbose,
+        node_options=node_option or [],
+    )
+    code = asyncio.run(cluster.run(filename or []))
+    raise typer.Exit(code)
