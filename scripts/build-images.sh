@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the local images Shoal's examples and tests run, without any registry:
+#   localhost/busybox:latest  busybox-static with every applet, a /www folder for httpd.
+# Idempotent: an image that exists is kept unless --force is given.
+set -euo pipefail
+
+force=0
+[[ "${1:-}" == "--force" ]] && force=1
+
+image=localhost/busybox:latest
+if [[ $force == 0 ]] && podman image exists "$image"; then
+    echo "image $image already present"
+    exit 0
+fi
+
+busybox=$(command -v busybox || true)
+if [[ -z "$busybox" ]] || ! "$busybox" --list >/dev/null 2>&1 || ldd "$busybox" >/dev/null 2>&1; then
+    # A static busybox runs in an empty root filesystem; Debian ships it as busybox-static.
+    busybox=/bin/busybox
+    if ! [[ -x $busybox ]] || ldd "$busybox" >/dev/null 2>&1; then
+        echo "busybox-static is needed: apt-get install -y busybox-static" >&2
+        exit 1
+    fi
+fi
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,tmp,www,etc,proc,sys,dev,root}
+cp "$busybox" "$root/bin/busybox"
+for applet in $("$root/bin/busybox" --list); do
+    [[ "$applet" == busybox ]] || ln -sf busybox "$root/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
+echo 'root:x:0:' > "$root/etc/group"
+echo '<h1>Shoal</h1>' > "$root/www/index.html"
+chmod 1777 "$root/tmp"
+tar -C "$root" -cf "$root.tar" .
+podman import --change 'CMD ["sh"]' --change 'ENV PATH=/bin' "$root.tar" "$image" >/dev/null
+rm -f "$root.tar"
+echo "built $image"

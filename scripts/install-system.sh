@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what Shoal needs from the operating system, when it is missing:
+# Podman with the runc runtime (crun fails on cgroups v1 hosts), catatonit for Podman
+# pods' infra containers, and busybox-static for the local test image.
+set -euo pipefail
+
+need=()
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
+command -v catatonit >/dev/null || [[ -x /usr/libexec/podman/catatonit ]] || need+=(catatonit)
+{ [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
+
+if ((${#need[@]} == 0)); then
+    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static"
+    exit 0
+fi
+
+sudo=""
+[[ $(id -u) == 0 ]] || sudo="sudo"
+if ! command -v apt-get >/dev/null; then
+    echo "please install: ${need[*]} (this script knows apt-get only)" >&2
+    exit 1
+fi
+echo "installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || {
+    $sudo apt-get update -q >/dev/null
+    $sudo apt-get install -y -q "${need[@]}" >/dev/null
+}
+echo "installed ${need[*]}"

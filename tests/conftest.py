@@ -1,0 +1,102 @@
+"""Fixtures: real nats-servers and real Shoal clusters, each on free ports and private dirs.
+
+Nothing here is faked: a test that says it exercises NATS or Podman runs the real thing,
+and fails (never skips) when Podman is missing. Every process, container and pod a
+fixture starts is stopped and removed at teardown, also when the test failed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from shoal.bus.nats_server import NatsServer, NatsServerConfig
+from shoal.client import ShoalClient
+from tests.harness import TEST_IMAGE, LocalShoal, remove_node_containers, unique_name
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test using a cluster or podman fixture is a podman test; one using NATS, a nats test.
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & {"cluster", "podman", "fresh_cluster"}:
+            item.add_marker(pytest.mark.podman)
+        if fixtures & {"cluster", "nats_server", "fresh_cluster", "nats_url"}:
+            item.add_marker(pytest.mark.nats)
+
+
+@pytest.fixture(scope="session")
+def podman() -> str:
+    """Podman, and the local test image: their absence is a failure, not a skip."""
+    binary = shutil.which("podman")
+    if binary is None:
+        pytest.fail("podman is not installed: run `make setup` (scripts/install-system.sh)")
+    present = subprocess.run([binary, "image", "exists", TEST_IMAGE], check=False)
+    if present.returncode != 0:
+        pytest.fail(f"test image {TEST_IMAGE} is missing: run scripts/build-images.sh")
+    return binary
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A nats-server with JetStream on a free port, with its store in a temporary dir."""
+    server = NatsServer(
+        NatsServerConfig(store_dir=tmp_path / "js", port=0, server_name="test"), run_dir=tmp_path
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nats_url(nats_server: NatsServer) -> str:
+    return nats_server.url
+
+
+@pytest.fixture(scope="module")
+def cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalShoal]:
+    """One `shoal up` for the whole module: NATS, API, scheduler and a node on Podman."""
+    shoal = LocalShoal(tmp_path_factory.mktemp("cluster"), node=unique_name("t"))
+    try:
+        shoal.start()
+        yield shoal
+    finally:
+        shoal.stop()
+        remove_node_containers(shoal.node)
+
+
+@pytest.fixture
+def fresh_cluster(podman: str, tmp_path: Path) -> Iterator[LocalShoal]:
+    """A `shoal up` of the test's own, for tests that stop or break the cluster."""
+    shoal = LocalShoal(tmp_path / "cluster", node=unique_name("f"))
+    try:
+        yield shoal
+    finally:
+        shoal.stop()
+        remove_node_containers(shoal.node)
+
+
+@pytest.fixture
+async def client(cluster: LocalShoal) -> AsyncIterator[ShoalClient]:
+    shoal_client = await ShoalClient.connect(cluster.url)
+    try:
+        yield shoal_client
+    finally:
+        await shoal_client.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_context(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Never read or overwrite the developer's own context file.
+    if "SHOAL_CONTEXT" not in os.environ or not os.environ["SHOAL_CONTEXT"].startswith(
+        str(tmp_path_factory.getbasetemp())
+    ):
+        monkeypatch.setenv("SHOAL_CONTEXT", str(tmp_path_factory.getbasetemp() / "context.yaml"))
+    monkeypatch.delenv("SHOAL_SERVER", raising=False)

@@ -1,0 +1,194 @@
+"""Helpers for tests: a `shoal up` under test control, waiting with deadlines, Podman queries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from shoal.models.api import ManifestDocument
+
+T = TypeVar("T")
+
+TEST_IMAGE = "localhost/busybox:latest"
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = await probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last saw: {last!r}")
+        await asyncio.sleep(interval)
+
+
+def documents(text: str, source: str = "test.yaml") -> list[ManifestDocument]:
+    return [
+        ManifestDocument(source=source, index=i, body=body)
+        for i, body in enumerate(yaml.safe_load_all(text), start=1)
+        if body is not None
+    ]
+
+
+def deployment(
+    name: str,
+    *,
+    replicas: int = 1,
+    command: list[str] | None = None,
+    cpu: str = "50m",
+    memory: str = "16Mi",
+    grace: int = 1,
+    extra_container: bool = False,
+    restart_policy: str | None = None,
+    limits: dict[str, str] | None = None,
+) -> str:
+    """A Deployment manifest of busybox containers."""
+    containers: list[dict[str, Any]] = [
+        {
+            "name": "main",
+            "image": TEST_IMAGE,
+            "command": command or ["sh", "-c", "echo started $(hostname); exec httpd -f -p 8080 -h /www"],
+            "ports": [{"containerPort": 8080}],
+            "resources": {
+                "requests": {"cpu": cpu, "memory": memory},
+                **({"limits": limits} if limits else {}),
+            },
+        }
+    ]
+    if extra_container:
+        containers.append({"name": "sidecar", "image": TEST_IMAGE, "command": ["sleep", "3600"]})
+    spec: dict[str, Any] = {"terminationGracePeriodSeconds": grace, "containers": containers}
+    if restart_policy:
+        spec["restartPolicy"] = restart_policy
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
+            },
+        }
+    )
+
+
+def podman_json(*args: str) -> Any:
+    out = subprocess.run(["podman", *args], check=True, capture_output=True, text=True).stdout
+    return json.loads(out) if out.strip() else []
+
+
+def node_containers(node: str, **labels: str) -> list[dict[str, Any]]:
+    filters = [f"--filter=label=shoal.node={node}"] + [f"--filter=label={k}={v}" for k, v in labels.items()]
+    return podman_json("ps", "-a", "--format=json", *filters)
+
+
+def remove_node_containers(node: str) -> None:
+    """Remove whatever a test node left behind in Podman, pods included."""
+    for item in node_containers(node):
+        subprocess.run(["podman", "rm", "-f", "-t", "0", item["Id"]], capture_output=True, check=False)
+    pods = podman_json("pod", "ps", "--format=json", f"--filter=label=shoal.node={node}")
+    for pod in pods:
+        subprocess.run(["podman", "pod", "rm", "-f", pod["Id"]], capture_output=True, check=False)
+
+
+class LocalShoal:
+    """`shoal up` as a user runs it, in a private data dir, on a free NATS port."""
+
+    def __init__(self, root: Path, node: str, *, extra_args: list[str] | None = None) -> None:
+        self.root = root
+        self.node = node
+        self.data_dir = root / "data"
+        self.context = root / "context.yaml"
+        self.extra_args = extra_args or []
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self.log = root / "up.log"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, SHOAL_CONTEXT=str(self.context))
+
+    def start(self, timeout: float = 90.0, manifests: list[Path] | None = None) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.context.unlink(missing_ok=True)
+        argv = [
+            sys.executable, "-m", "shoal", "up",
+            "--data-dir", str(self.data_dir),
+            "--nats-port", str(self._port()),
+            "--node-name", self.node,
+            *self.extra_args,
+        ]  # fmt: skip
+        for manifest in manifests or []:
+            argv += ["-f", str(manifest)]
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"shoal up exited with {self.process.returncode}:\n{self.log.read_text()}"
+                )
+            if b"running; press Ctrl-C" in self.log.read_bytes()[offset:]:
+                self.url = yaml.safe_load(self.context.read_text())["server"]
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"shoal up did not come up within {timeout:.0f}s:\n{self.log.read_text()}")
+
+    def _port(self) -> int:
+        # Restarts reuse the port the first start got, so clients' URLs stay right.
+        return int(self.url.rsplit(":", 1)[1]) if self.url else 0
+
+    def stop(self, timeout: float = 90.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(
+                f"shoal up did not stop within {timeout:.0f}s:\n{self.log.read_text()}"
+            ) from None
+
+    def shoal(
+        self, *args: str, check: bool = False, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the `shoal` command line against this cluster."""
+        result = subprocess.run(
+            [sys.executable, "-m", "shoal", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"shoal {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result

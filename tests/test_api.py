@@ -1,0 +1,158 @@
+"""The API actor against a real nats-server: validation, all-or-nothing, CAS, garbage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import nats
+import ormsgpack
+import pytest
+
+from shoal.actors.api.actor import ApiActor
+from shoal.bus import kv, subjects
+from shoal.bus.connection import connect_actor
+from shoal.bus.kv import Bucket
+from shoal.client import ShoalClient
+from shoal.errors import Conflict, RemoteError
+from shoal.models.api import ApplyReply
+from shoal.models.workloads import Deployment
+from tests.harness import deployment, documents
+
+
+@pytest.fixture
+async def api(nats_url: str) -> AsyncIterator[ApiActor]:
+    actor = ApiActor(await connect_actor(nats_url, "test-api"))
+    await actor.start()
+    try:
+        yield actor
+    finally:
+        await actor.stop()
+        await actor.nc.close()
+
+
+@pytest.fixture
+async def shoal(nats_url: str, api: ApiActor) -> AsyncIterator[ShoalClient]:
+    client = await ShoalClient.connect(nats_url)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def test_apply_creates_then_is_idempotent_then_scales(shoal: ShoalClient) -> None:
+    reply = await shoal.apply(documents(deployment("web", replicas=2)))
+    assert [(r.name, r.action) for r in reply.results] == [("web", "created")]
+    first = (await shoal.deployments())["default.web"]
+    assert first.metadata.uid and first.metadata.generation == 1 and first.spec.replicas == 2
+
+    again = await shoal.apply(documents(deployment("web", replicas=2)))
+    assert [r.action for r in again.results] == ["unchanged"]
+    assert (await shoal.deployments())["default.web"] == first
+
+    scaled = await shoal.apply(documents(deployment("web", replicas=5)))
+    assert [r.action for r in scaled.results] == ["configured"]
+    stored = (await shoal.deployments())["default.web"]
+    assert (stored.spec.replicas, stored.metadata.generation, stored.metadata.uid) == (
+        5,
+        2,
+        first.metadata.uid,
+    )
+
+
+async def test_a_manifest_without_replicas_keeps_the_current_count(shoal: ShoalClient) -> None:
+    await shoal.apply(documents(deployment("web", replicas=4)))
+    await shoal.scale("default", "web", 7)
+    without = deployment("web", replicas=4).replace("  replicas: 4\n", "")
+    assert "replicas" not in without
+    await shoal.apply(documents(without))
+    assert (await shoal.deployments())["default.web"].spec.replicas == 7
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        deployment("web").replace("image: localhost/busybox:latest", "imagePullPolicy: Never"),
+        deployment("web").replace("replicas: 1", "replicas: -1"),
+        deployment("web").replace("cpu: 50m", "cpu: abc"),
+        "apiVersion: v1\nkind: Gadget\nmetadata: {name: g}\n",
+        "just a string",
+    ],
+    ids=["missing image", "negative replicas", "bad cpu", "unknown kind", "not a mapping"],
+)
+async def test_invalid_manifests_store_nothing_and_name_the_problem(shoal: ShoalClient, broken: str) -> None:
+    text = deployment("good") + "---\n" + broken
+    with pytest.raises(RemoteError) as caught:
+        await shoal.apply(documents(text, source="app.yaml"))
+    assert caught.value.code == "invalid-manifest"
+    assert "app.yaml, document 2" in caught.value.message
+    assert await shoal.deployments() == {}
+    # and the API still serves
+    ok = await shoal.apply(documents(deployment("good")))
+    assert [r.action for r in ok.results] == ["created"]
+
+
+async def test_delete_and_scale(shoal: ShoalClient) -> None:
+    await shoal.apply(documents(deployment("web")))
+    reply = await shoal.scale("default", "web", 3)
+    assert reply.results[0].action == "scaled"
+    with pytest.raises(RemoteError, match="not found"):
+        await shoal.scale("default", "nope", 3)
+    deleted = await shoal.delete(documents=documents(deployment("web")))
+    assert [r.action for r in deleted.results] == ["deleted"]
+    missing = await shoal.delete(documents=documents(deployment("web")))
+    assert [r.action for r in missing.results] == ["not found"]
+    assert await shoal.deployments() == {}
+
+
+async def test_writes_are_revision_checked(api: ApiActor, shoal: ShoalClient) -> None:
+    await shoal.apply(documents(deployment("web")))
+    bucket = await Bucket.open(api.js, kv.DEPLOYMENTS)
+    entry = await bucket.get("default.web")
+    assert entry is not None
+    await bucket.update("default.web", entry.value, entry.revision)
+    with pytest.raises(Conflict):
+        await bucket.update("default.web", entry.value, entry.revision)  # stale: someone wrote since
+    with pytest.raises(Conflict):
+        await bucket.create("default.web", entry.value)
+
+
+async def test_garbage_on_every_request_subject_gets_an_error_and_kills_nothing(
+    nats_url: str, shoal: ShoalClient
+) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        garbage = [
+            b"",
+            b"\x00\xff\xfe",
+            b"{not json}",
+            ormsgpack.packb([1, 2, 3]),
+            ormsgpack.packb({"documents": 5}),
+            ormsgpack.packb({"schema": 1, "documents": [{"source": "x", "index": 1, "body": {"kind": 7}}]}),
+        ]
+        for subject in subjects.API_SUBJECTS:
+            for payload in garbage:
+                msg = await nc.request(subject, payload, timeout=5)
+                raw = ormsgpack.unpackb(msg.data)
+                assert raw["error"]["code"] in ("bad-payload", "invalid-manifest"), (subject, payload, raw)
+                assert "Traceback" not in raw["error"]["message"]
+            await nc.publish(subject, b"\x93no reply wanted")  # no reply subject at all
+    finally:
+        await nc.close()
+    reply = await shoal.apply(documents(deployment("still-alive")))
+    assert isinstance(reply, ApplyReply) and reply.results[0].action == "created"
+
+
+async def test_stored_values_are_language_neutral_messagepack(nats_url: str, shoal: ShoalClient) -> None:
+    await shoal.apply(documents(deployment("web", replicas=2)))
+    nc = await nats.connect(nats_url)
+    try:
+        entry = await (await nc.jetstream().key_value(subjects.BUCKET_DEPLOYMENTS)).get("default.web")
+        raw = ormsgpack.unpackb(entry.value)
+    finally:
+        await nc.close()
+    assert raw["schema"] == 1 and raw["kind"] == "Deployment"
+    assert raw["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {
+        "cpu": "50m",
+        "memory": "16Mi",
+    }
+    assert Deployment.model_validate(raw).spec.replicas == 2

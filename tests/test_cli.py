@@ -1,0 +1,126 @@
+"""The command line as users meet it: output shapes, streams, and a missing cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from shoal.client import ShoalClient
+from tests.harness import LocalShoal, deployment, documents, wait_for
+from tests.test_cluster import wait_running
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["get", "pods"], ["get", "nodes", "-o", "json"], ["describe", "pod", "x"], ["logs", "x"], ["events"],
+     ["scale", "deployment/x", "--replicas", "2"], ["delete", "deployment", "x"]],
+)  # fmt: skip
+def test_without_a_cluster_every_command_says_so_in_one_line(args: list[str]) -> None:
+    url = "nats://127.0.0.1:1"
+    result = subprocess.run(
+        [sys.executable, "-m", "shoal", *args, "--server", url], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert url in lines[0] and "shoal up" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_the_server_comes_from_flag_env_then_context(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from shoal.cli.context import DEFAULT_SERVER, resolve_server, write_context
+
+    monkeypatch.setenv("SHOAL_CONTEXT", str(tmp_path / "ctx.yaml"))
+    assert resolve_server(None) == DEFAULT_SERVER
+    write_context("nats://127.0.0.1:4999", tmp_path)
+    assert resolve_server(None) == "nats://127.0.0.1:4999"
+    monkeypatch.setenv("SHOAL_SERVER", "nats://127.0.0.1:5000")
+    assert resolve_server(None) == "nats://127.0.0.1:5000"
+    assert resolve_server("nats://127.0.0.1:5001") == "nats://127.0.0.1:5001"
+
+
+async def test_get_prints_kubernetes_shaped_objects(cluster: LocalShoal, client: ShoalClient) -> None:
+    await client.apply(documents(deployment("shape", replicas=2)))
+    pods = await wait_running(client, "shape", 2)
+
+    async def deployment_ready() -> bool:
+        status = (await client.deployment_statuses()).get("default.shape")
+        return status is not None and status.ready_replicas == 2
+
+    await wait_for(deployment_ready, what="deployment status with 2 ready replicas")
+
+    listed = json.loads(
+        (await asyncio.to_thread(cluster.shoal, "get", "pods", "-o", "json", check=True)).stdout
+    )
+    items = {item["metadata"]["name"]: item for item in listed["items"]}
+    assert set(items) == {p.metadata.name for p, _ in pods}
+    for item in items.values():
+        assert item["kind"] == "Pod"
+        assert item["metadata"]["namespace"] == "default" and item["metadata"]["labels"]["app"] == "shape"
+        assert item["spec"]["nodeName"] == cluster.node
+        status = item["status"]
+        assert status["phase"] == "Running" and status["podIP"].startswith("10.")
+        [container] = status["containerStatuses"]
+        assert container["name"] == "main" and container["ready"] is True and container["restartCount"] == 0
+
+    as_yaml = yaml.safe_load(
+        (await asyncio.to_thread(cluster.shoal, "get", "pods", "-o", "yaml", check=True)).stdout
+    )
+    assert {i["metadata"]["name"] for i in as_yaml["items"]} == set(items)
+
+    one = json.loads(
+        (
+            await asyncio.to_thread(cluster.shoal, "get", "deployment", "shape", "-o", "json", check=True)
+        ).stdout
+    )
+    assert (
+        one["kind"] == "Deployment" and one["spec"]["replicas"] == 2 and one["status"]["readyReplicas"] == 2
+    )
+
+    nodes = json.loads(
+        (await asyncio.to_thread(cluster.shoal, "get", "nodes", "-o", "json", check=True)).stdout
+    )
+    [node] = [n for n in nodes["items"] if n["metadata"]["name"] == cluster.node]
+    [ready] = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready["status"] == "True"
+    assert set(node["status"]["capacity"]) == {"cpu", "memory"}
+
+    table = (await asyncio.to_thread(cluster.shoal, "get", "pods", check=True)).stdout
+    header = table.splitlines()[0].split()
+    assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"]
+    assert table.count("Running") == 2 and "1/1" in table
+
+    missing = await asyncio.to_thread(cluster.shoal, "get", "pod", "nope")
+    assert missing.returncode == 1 and 'pods "nope" not found' in missing.stderr
+    await client.delete(documents=documents(deployment("shape")))
+
+
+async def test_events_watch_follows_new_events(cluster: LocalShoal, client: ShoalClient) -> None:
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shoal", "events", "-w", env=cluster.env, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert watcher.stdout is not None
+        header = (await asyncio.wait_for(watcher.stdout.readline(), 30)).decode()
+        assert header.split()[:4] == ["AGE", "TYPE", "REASON", "OBJECT"]
+        await client.apply(documents(deployment("followed")))
+        deadline = time.monotonic() + 30
+        seen = []
+        while time.monotonic() < deadline:
+            line = (await asyncio.wait_for(watcher.stdout.readline(), 30)).decode()
+            seen.append(line)
+            if "Started" in line and "pod/default/followed-" in line:
+                break
+        else:
+            raise AssertionError(f"no Started event for followed in: {seen}")
+        assert any("Created" in line and "deployment/default/followed" in line for line in seen)
+    finally:
+        watcher.terminate()
+        await watcher.wait()
+    await client.delete(documents=documents(deployment("followed")))

@@ -1,0 +1,219 @@
+"""The scheduler's pure decisions: feed a view, compare the commands. No servers involved."""
+
+from __future__ import annotations
+
+import itertools
+
+from shoal.actors.scheduler.commands import (
+    BindPod,
+    CreatePod,
+    DeleteDeploymentStatus,
+    DeletePod,
+    MarkUnschedulable,
+    TerminatePod,
+    WriteDeploymentStatus,
+)
+from shoal.actors.scheduler.placement import NodeFit, PodNeeds, place
+from shoal.actors.scheduler.planner import plan
+from shoal.actors.scheduler.view import ClusterView, NodeView
+from shoal.bus.kv import Entry
+from shoal.manifests.files import parse_documents
+from shoal.manifests.validate import validate_documents
+from shoal.models.node import Node
+from shoal.models.pod import ContainerState, ContainerStatus, Pod, PodStatus
+from shoal.models.workloads import Deployment, DeploymentStatus, ResourceList
+from tests.harness import deployment
+
+NOW = 1_000_000.0
+
+
+class CountingIds:
+    def __init__(self) -> None:
+        self.counter = itertools.count()
+
+    def suffix(self) -> str:
+        return f"s{next(self.counter):04d}"
+
+    def uid(self) -> str:
+        return f"uid{next(self.counter)}"
+
+
+def make_deployment(
+    name: str = "web", replicas: int = 3, cpu: str = "100m", memory: str = "64Mi"
+) -> Deployment:
+    [obj], _ = validate_documents(
+        parse_documents(deployment(name, replicas=replicas, cpu=cpu, memory=memory), "t")
+    )
+    model = obj.model
+    assert isinstance(model, Deployment)
+    meta = model.metadata.model_copy(update={"uid": f"dep-{name}", "generation": 1})
+    return Deployment(metadata=meta, spec=model.spec)
+
+
+def node(name: str, cpu: int = 2000, memory: int = 4 * 2**30) -> NodeView:
+    resources = ResourceList.of(cpu, memory)
+    return NodeView(Node(name=name, capacity=resources, allocatable=resources), ready=True)
+
+
+def view(deployments=(), pods=(), statuses=(), nodes=(), dep_status=()) -> ClusterView:  # type: ignore[no-untyped-def]
+    return ClusterView(
+        deployments={
+            f"default.{d.metadata.name}": Entry(f"default.{d.metadata.name}", d, 1) for d in deployments
+        },
+        pods={p.key: Entry(p.key, p, 10) for p in pods},
+        pod_status={s.namespace + "." + s.name: Entry(s.namespace + "." + s.name, s, 1) for s in statuses},
+        nodes={n.node.name: n for n in nodes},
+        deployment_status={f"default.{s.name}": Entry(f"default.{s.name}", s, 3) for s in dep_status},
+    )
+
+
+def creates(commands) -> list[Pod]:  # type: ignore[no-untyped-def]
+    return [c.pod for c in commands if isinstance(c, CreatePod)]
+
+
+def run_to_pods(dep: Deployment, nodes: list[NodeView]) -> list[Pod]:
+    return creates(plan(view([dep], nodes=nodes), NOW, CountingIds()))
+
+
+def running(pod: Pod, ready: bool = True, restarts: int = 0) -> PodStatus:
+    return PodStatus(
+        namespace="default",
+        name=pod.metadata.name,
+        uid=pod.metadata.uid,
+        node_name=pod.node_name,
+        phase="Running",
+        ready=ready,
+        container_statuses=[
+            ContainerStatus(
+                name="main",
+                image="x",
+                ready=ready,
+                restart_count=restarts,
+                state=ContainerState(status="running"),
+            )
+        ],
+    )
+
+
+def test_creates_replicas_bound_and_spread_over_nodes() -> None:
+    pods = run_to_pods(make_deployment(replicas=4), [node("a"), node("b")])
+    assert len(pods) == 4
+    assert sorted(p.node_name for p in pods) == ["a", "a", "b", "b"]
+    for pod in pods:
+        assert pod.metadata.name.startswith("web-" + pod.metadata.template_hash + "-")
+        assert pod.metadata.owner is not None and pod.metadata.owner.uid == "dep-web"
+        assert pod.metadata.labels["app"] == "web"
+
+
+def test_a_steady_deployment_needs_nothing() -> None:
+    dep = make_deployment(replicas=2)
+    pods = run_to_pods(dep, [node("a")])
+    statuses = [running(p) for p in pods]
+    status = DeploymentStatus(
+        namespace="default", name="web", uid="dep-web", observed_generation=1,
+        replicas=2, updated_replicas=2, ready_replicas=2, available_replicas=2,
+    )  # fmt: skip
+    assert plan(view([dep], pods, statuses, [node("a")], [status]), NOW, CountingIds()) == []
+
+
+def test_scale_down_removes_unready_and_newest_first() -> None:
+    dep = make_deployment(replicas=3)
+    pods = run_to_pods(dep, [node("a")])
+    aged = [
+        p.model_copy(update={"metadata": p.metadata.model_copy(update={"creation_timestamp": NOW - i})})
+        for i, p in enumerate(pods)
+    ]
+    statuses = [running(aged[0]), running(aged[1], ready=False), running(aged[2])]
+    smaller = dep.model_copy(update={"spec": dep.spec.model_copy(update={"replicas": 1})})
+    commands = plan(view([smaller], aged, statuses, [node("a")]), NOW, CountingIds())
+    terminated = {c.pod.metadata.name for c in commands if isinstance(c, TerminatePod)}
+    # the unready one goes first, then the newest of the ready ones
+    assert terminated == {aged[1].metadata.name, aged[0].metadata.name}
+
+
+def test_pods_that_fit_nowhere_stay_pending_with_a_reason() -> None:
+    pods = run_to_pods(make_deployment(replicas=1, cpu="64"), [node("a"), node("b")])
+    [pod] = pods
+    assert pod.node_name == ""
+    assert pod.scheduling is not None
+    assert pod.scheduling.reason == "Unschedulable"
+    assert pod.scheduling.message == "0/2 nodes are available: 2 Insufficient cpu."
+
+
+def test_capacity_accounts_for_pods_placed_in_the_same_round() -> None:
+    pods = run_to_pods(make_deployment(replicas=3, cpu="1"), [node("a", cpu=2000)])
+    assert sorted(p.node_name for p in pods) == ["", "a", "a"]
+
+
+def test_pending_pods_are_bound_when_a_node_appears() -> None:
+    dep = make_deployment(replicas=1)
+    [pending] = run_to_pods(dep, [])
+    assert pending.scheduling is not None and "no nodes" in pending.scheduling.message
+    commands = plan(view([dep], [pending], nodes=[node("late")]), NOW, CountingIds())
+    [bind] = [c for c in commands if isinstance(c, BindPod)]
+    assert bind.node == "late" and bind.pod.scheduling is None
+
+
+def test_pending_reason_is_not_rewritten_when_unchanged() -> None:
+    dep = make_deployment(replicas=1, cpu="64")
+    [pending] = run_to_pods(dep, [node("a")])
+    commands = plan(view([dep], [pending], nodes=[node("a")]), NOW, CountingIds())
+    assert not [c for c in commands if isinstance(c, MarkUnschedulable | CreatePod | BindPod)]
+
+
+def test_not_ready_nodes_get_no_pods() -> None:
+    sick = NodeView(node("a").node, ready=False)
+    [pod] = run_to_pods(make_deployment(replicas=1), [sick])
+    assert pod.node_name == "" and pod.scheduling is not None
+    assert "1 node(s) were not ready" in pod.scheduling.message
+
+
+def test_deleted_deployment_terminates_bound_and_deletes_unbound_pods() -> None:
+    dep = make_deployment(replicas=2, cpu="1500m")
+    pods = run_to_pods(dep, [node("a")])
+    assert sorted(bool(p.node_name) for p in pods) == [False, True]
+    commands = plan(
+        view(
+            [],
+            pods,
+            nodes=[node("a")],
+            dep_status=[DeploymentStatus(namespace="default", name="web", uid="dep-web")],
+        ),
+        NOW,
+        CountingIds(),
+    )
+    assert {type(c) for c in commands} == {TerminatePod, DeletePod, DeleteDeploymentStatus}
+
+
+def test_template_change_replaces_pods() -> None:
+    dep = make_deployment(replicas=2)
+    pods = run_to_pods(dep, [node("a")])
+    changed = make_deployment(replicas=2, memory="32Mi")
+    commands = plan(view([changed], pods, [running(p) for p in pods], [node("a")]), NOW, CountingIds())
+    assert len([c for c in commands if isinstance(c, TerminatePod)]) == 2
+    new = creates(commands)
+    assert len(new) == 2 and all(p.metadata.template_hash == changed.spec.template.hash() for p in new)
+
+
+def test_terminating_pods_do_not_count_but_still_hold_resources() -> None:
+    dep = make_deployment(replicas=1, cpu="1500m")
+    [pod] = run_to_pods(dep, [node("a")])
+    dying = pod.model_copy(update={"metadata": pod.metadata.model_copy(update={"deletion_timestamp": NOW})})
+    commands = plan(view([dep], [dying], nodes=[node("a")]), NOW, CountingIds())
+    [replacement] = creates(commands)
+    assert replacement.node_name == ""  # the dying pod's 1.5 CPU are not free yet
+
+
+def test_deployment_status_counts_ready_pods() -> None:
+    dep = make_deployment(replicas=2)
+    pods = run_to_pods(dep, [node("a")])
+    commands = plan(view([dep], pods, [running(pods[0])], [node("a")]), NOW, CountingIds())
+    [status] = [c.status for c in commands if isinstance(c, WriteDeploymentStatus)]
+    assert (status.replicas, status.ready_replicas, status.unavailable_replicas) == (2, 1, 1)
+
+
+def test_placement_prefers_the_least_allocated_node() -> None:
+    busy = NodeFit("busy", True, 4000, 8 * 2**30, cpu_requested=3000)
+    idle = NodeFit("idle", True, 4000, 8 * 2**30)
+    assert place(PodNeeds(100, 2**20), [busy, idle]).node == "idle"
+    assert place(PodNeeds(100, 2**20), []).message == "0/0 nodes are available: no nodes are registered"
