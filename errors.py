@@ -2,7 +2,7 @@
 
 Permanent errors (bad input, missing objects) are reported and never retried. Transient
 errors (a revision conflict, a runtime or server that is away) may succeed on a retry;
-the retry helpers in ``shoal.bus.retry`` only ever retry those.
+the retry helpers in ``shoal.retry`` only ever retry those.
 """
 
 from __future__ import annotations

@@ -73,6 +73,8 @@ class LocalCluster:
             run_dir=data_dir / "nats",
         )
         self.stopping = asyncio.Event()
+        self.ready = False
+        self.early_exit: Role | None = None
         self.roles: list[Role] = []
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
 
@@ -116,10 +118,13 @@ class LocalCluster:
             await asyncio.wait({ready, stop}, return_when=asyncio.FIRST_COMPLETED)
             if ready.done():
                 ready.result()
+                self.ready = True
                 say("running; press Ctrl-C to stop")
                 await self.stopping.wait()
             else:
                 ready.cancel()
+                if self.early_exit is not None:
+                    raise ShoalError(self._early_exit_report(self.early_exit))
         finally:
             self.stopping.set()
             await self._shutdown()
@@ -194,11 +199,28 @@ class LocalCluster:
                     await role.output
             if self.stopping.is_set():
                 return
+            if not self.ready:
+                # Dying before the cluster is even up is a set-up problem: report it, don't loop.
+                self.early_exit = role
+                self.stopping.set()
+                return
             role.restarts += 1
             delay = min(0.5 * 2 ** (role.restarts - 1), 10.0)
             say(f"[yellow]{role.name} exited with code {code}; starting it again in {delay:.1f}s[/]")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), delay)
+
+    def _early_exit_report(self, role: Role) -> str:
+        log_path = self._log_path(role)
+        lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+        tail = [line for line in lines if line.strip()][-8:]
+        return (
+            f"{role.name} exited while the cluster was starting; its last words ({log_path}):\n"
+            + "\n".join(tail)
+        )
+
+    def _log_path(self, role: Role) -> Path:
+        return self.data_dir / "logs" / f"{role.name.replace('/', '-')}.log"
 
     async def _spawn(self, role: Role) -> None:
         role.process = await asyncio.create_subprocess_exec(
@@ -214,8 +236,7 @@ class LocalCluster:
     async def _relay(self, role: Role) -> None:
         """Keep each role's log in a file, and show its warnings and errors here."""
         assert role.process is not None and role.process.stdout is not None
-        log_path = self.data_dir / "logs" / f"{role.name.replace('/', '-')}.log"
-        with log_path.open("a") as log_file:
+        with self._log_path(role).open("a") as log_file:
             async for raw in role.process.stdout:
                 line = raw.decode(errors="replace").rstrip()
                 log_file.write(line + "\n")

@@ -27,6 +27,7 @@ from podman import PodmanClient
 from shoal.errors import ImageUnavailable, RuntimeUnavailable, ShoalError
 from shoal.models.pod import Pod
 from shoal.models.workloads import Container
+from shoal.retry import retrying
 from shoal.runtime import labels
 from shoal.runtime.interface import (
     ContainerObservation,
@@ -53,6 +54,8 @@ _STATES: dict[str, ContainerRunState] = {
 }
 
 _INTERESTING_EVENTS = {"died", "start", "remove", "oom", "kill"}
+
+READ_RETRY_SECONDS = 5.0
 
 
 def container_name(namespace: str, pod: str, container: str, attempt: int) -> str:
@@ -174,12 +177,19 @@ class PodmanRuntime:
             self._ips[cache_key] = ip
         return ip
 
+    async def _observe_retrying(self, filters: list[str]) -> list[PodObservation]:
+        # Reads are idempotent: ride out a Podman service restart for a few seconds.
+        async for attempt in retrying(deadline=READ_RETRY_SECONDS, cap=1.0):
+            with attempt:
+                return await self._call(lambda: self._observe(self._list_raw(filters)))
+        raise AssertionError("unreachable")
+
     async def list_pods(self) -> list[PodObservation]:
-        return await self._call(lambda: self._observe(self._list_raw([f"{labels.NODE}={self.node}"])))
+        return await self._observe_retrying([f"{labels.NODE}={self.node}"])
 
     async def inspect_pod(self, namespace: str, name: str) -> PodObservation | None:
         filters = [f"{labels.NODE}={self.node}", f"{labels.NAMESPACE}={namespace}", f"{labels.POD}={name}"]
-        pods = await self._call(lambda: self._observe(self._list_raw(filters)))
+        pods = await self._observe_retrying(filters)
         return pods[0] if pods else None
 
     # -- acting -------------------------------------------------------------------------------

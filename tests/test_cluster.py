@@ -268,3 +268,31 @@ async def test_invalid_manifests_change_nothing_in_a_running_cluster(
     after = await wait_running(client, "steady", 2)
     assert {p.metadata.uid for p, _ in after} == {p.metadata.uid for p, _ in before}
     await client.delete(documents=documents(good))
+
+
+async def test_garbage_in_the_buckets_is_ignored_by_every_actor(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    nc = await nats.connect(cluster.url)
+    js = nc.jetstream()
+    written = []
+    try:
+        for bucket in (
+            subjects.BUCKET_DEPLOYMENTS,
+            subjects.BUCKET_PODS,
+            subjects.BUCKET_POD_STATUS,
+            subjects.BUCKET_NODES,
+        ):
+            kv = await js.key_value(bucket)
+            await kv.put("default.garbage", b"\xff\xfe not msgpack")
+            await kv.put("default.wrong-shape", ormsgpack.packb({"schema": 1, "hello": "world"}))
+            written.append(kv)
+        manifest = deployment("after-garbage")
+        await client.apply(documents(manifest))
+        await wait_running(client, "after-garbage", 1)
+        await client.delete(documents=documents(manifest))
+    finally:
+        for kv in written:
+            await kv.delete("default.garbage")
+            await kv.delete("default.wrong-shape")
+        await nc.close()

@@ -14,9 +14,9 @@ NOT_PACKAGED = {"tests", "bench", "build", ".venv"}
 ALLOWED = {
     "models": {"models"},
     "manifests": {"models", "errors", "manifests"},
-    "bus": {"bus", "models", "errors", "processes"},
-    "runtime": {"runtime", "models", "errors", "processes"},
-    "actors": {"actors", "bus", "runtime", "models", "manifests", "errors"},
+    "bus": {"bus", "models", "errors", "processes", "retry"},
+    "runtime": {"runtime", "models", "errors", "processes", "retry"},
+    "actors": {"actors", "bus", "runtime", "models", "manifests", "errors", "retry"},
     "client": {"bus", "models", "errors"},
     "cli": {
         "cli",

@@ -19,12 +19,12 @@ from shoal.actors.base import Actor
 from shoal.bus import kv, subjects
 from shoal.bus.events import EventPublisher, ensure_events_stream
 from shoal.bus.kv import Bucket
-from shoal.bus.retry import retrying
 from shoal.bus.rpc import serve
 from shoal.errors import InvalidManifest, NotFound
 from shoal.manifests.validate import ValidObject, validate_documents
 from shoal.models.api import ApplyReply, ApplyRequest, DeleteRequest, ObjectRef, ObjectResult, ScaleRequest
 from shoal.models.workloads import Deployment
+from shoal.retry import retrying
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,12 @@ from shoal.bus import kv
 from shoal.bus.cache import KVCache
 from shoal.bus.events import EventPublisher, ensure_events_stream
 from shoal.bus.kv import Bucket, Entry
-from shoal.bus.retry import retrying
 from shoal.errors import Conflict, ImageUnavailable, ShoalError
 from shoal.models.node import Node
 from shoal.models.pod import Pod, PodStatus, pod_key, split_key
 from shoal.models.quantity import format_cpu, human_memory
 from shoal.models.workloads import ResourceList
+from shoal.retry import retrying
 from shoal.runtime.interface import PodObservation, Runtime
 
 log = logging.getLogger(__name__)
