@@ -44,12 +44,12 @@ def main() -> None:
         app()
     except ShoalError as err:
         lines = err.message.splitlines() or [type(err).__name__]
-        if len(lines) == 1:
-            errors.print(f"[red]error:[/] {escape(lines[0])}")
+        if err.code == "invalid-manifest" and len(lines) > 1:
+            errors.print(f"[red]error:[/] {len(lines)} problems, nothing was changed:")
         else:
-            errors.print(f"[red]error:[/] {len(lines)} problems:")
-            for line in lines:
-                errors.print(f"  {escape(line)}")
+            errors.print(f"[red]error:[/] {escape(lines.pop(0))}")
+        for line in lines:
+            errors.print(f"  {escape(line)}")
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
