@@ -31,12 +31,13 @@ from shoal.models.api import (
     LogChunk,
     LogsRequest,
     ManifestDocument,
+    NodeUpdateRequest,
     ObjectRef,
     ScaleRequest,
 )
 from shoal.models.base import Record
 from shoal.models.event import Event
-from shoal.models.node import Node
+from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.workloads import Deployment, DeploymentStatus
 
@@ -86,6 +87,12 @@ class ShoalClient:
         request = ScaleRequest(namespace=namespace, name=name, replicas=replicas)
         return await call(self.nc, subjects.API_SCALE, request, ApplyReply)
 
+    async def update_node(
+        self, name: str, *, unschedulable: bool | None = None, draining: bool | None = None
+    ) -> NodeSpec:
+        request = NodeUpdateRequest(name=name, unschedulable=unschedulable, draining=draining)
+        return await call(self.nc, subjects.API_NODE, request, NodeSpec)
+
     # -- reads, straight from KV ----------------------------------------------------------------
 
     async def _items(self, definition: BucketDef[M]) -> dict[str, M]:
@@ -117,6 +124,9 @@ class ShoalClient:
 
     async def nodes(self) -> dict[str, Node]:
         return await self._items(kv.NODES)
+
+    async def node_specs(self) -> dict[str, NodeSpec]:
+        return await self._items(kv.NODE_SPECS)
 
     async def pod(self, namespace: str, name: str) -> tuple[Pod, PodStatus | None]:
         pod = await self._get(kv.PODS, pod_key(namespace, name))

@@ -19,6 +19,9 @@ from typing import Any
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from shoal.bus.cache import KVCache
+from shoal.bus.connection import on_reconnect
+
 log = logging.getLogger(__name__)
 
 
@@ -38,8 +41,21 @@ class Actor:
         self.js: JetStreamContext = nc.jetstream(timeout=10)
         self.state = ActorState.STARTING
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._side_tasks: set[asyncio.Task[Any]] = set()
         self._done = asyncio.Event()
         self.failure: BaseException | None = None
+        self.caches: list[KVCache] = []
+        on_reconnect(nc, self._replay_watches)
+
+    def watch(self, cache: KVCache) -> KVCache:
+        """Keep ``cache`` current for the actor's life, replaying it after every reconnect."""
+        self.caches.append(cache)
+        self.spawn(cache.run(), f"watch {cache.bucket.definition.name}")
+        return cache
+
+    def _replay_watches(self) -> None:
+        for cache in self.caches:
+            cache.restart()
 
     async def start(self) -> None:
         """Set up subscriptions and tasks; subclasses call this last."""
@@ -52,6 +68,21 @@ class Actor:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
+
+    def run_soon(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """A one-off side job (publish an event, kill a container): its failure is logged, not fatal."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: %s failed", self.role, name)
+
+        task = asyncio.create_task(guarded(), name=f"{self.role}:{name}")
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -80,9 +111,10 @@ class Actor:
             return
         failed = self.state == ActorState.FAILED
         self.state = ActorState.STOPPING
-        for task in list(self._tasks):
+        tasks = list(self._tasks) + list(self._side_tasks)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.on_stop()

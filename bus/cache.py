@@ -36,6 +36,9 @@ class KVCache(Generic[M]):
         self.keys = keys
         self.entries: dict[str, Entry[M]] = {}
         self.synced = asyncio.Event()
+        self.replays = 0
+        self._watch: asyncio.Task[None] | None = None
+        self._restarting = False
 
     def get(self, key: str) -> Entry[M] | None:
         return self.entries.get(key)
@@ -66,20 +69,32 @@ class KVCache(Generic[M]):
     def note_deleted(self, key: str) -> None:
         self._set(key, None)
 
+    def restart(self) -> None:
+        """Start the watch again with a replay (after a reconnect, say)."""
+        if self._watch is not None and not self._watch.done():
+            self._restarting = True
+            self._watch.cancel()
+
     async def run(self) -> None:
-        """Watch forever, restarting the watch (with a replay) whenever it fails."""
+        """Watch forever, restarting the watch (with a replay) whenever it fails or is told to."""
         delay = 0.2
         while True:
+            self._watch = asyncio.create_task(self._watch_once())
             try:
-                await self._watch_once()
+                await self._watch
             except asyncio.CancelledError:
-                raise
+                if not self._restarting:
+                    self._watch.cancel()
+                    raise
+                self._restarting = False
+                self.replays += 1
+                continue
             except Exception as err:
-                log.warning(
-                    "watch of %s failed (%s); replaying in %.1fs", self.bucket.definition.name, err, delay
-                )
+                name = self.bucket.definition.name
+                log.warning("watch of %s failed (%s); replaying in %.1fs", name, err, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                self.replays += 1
             else:
                 delay = 0.2
 

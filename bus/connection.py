@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import nats
 from nats.aio.client import Client
@@ -11,6 +12,18 @@ from nats.aio.client import Client
 from shoal.errors import ClusterUnreachable
 
 log = logging.getLogger(__name__)
+
+_reconnect_hooks: dict[int, list[Callable[[], None]]] = {}
+
+
+def on_reconnect(nc: Client, hook: Callable[[], None]) -> None:
+    """Call ``hook`` each time ``nc`` (from connect_actor) reconnects.
+
+    JetStream consumers do not survive a restart of nats-server, and nats-py's ordered
+    consumers do not notice: watches must be started again (with a replay) on reconnect.
+    """
+    _reconnect_hooks.setdefault(id(nc), []).append(hook)
+
 
 HOW_TO_START = "start one with `shoal up`, or point at one with --server / SHOAL_SERVER"
 
@@ -37,6 +50,8 @@ async def connect_actor(url: str, name: str, *, deadline: float = 60.0) -> Clien
 
     async def reconnected() -> None:
         log.info("reconnected to NATS at %s", url)
+        for hook in _reconnect_hooks.get(id(holder[0]), []) if holder else []:
+            hook()
 
     try:
         nc = await asyncio.wait_for(

@@ -27,7 +27,7 @@ from shoal.bus import subjects
 from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, Conflict
 from shoal.models.base import Record
-from shoal.models.node import Node
+from shoal.models.node import LeaseRecord, Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.workloads import Deployment, DeploymentStatus
 
@@ -49,8 +49,18 @@ DEPLOYMENT_STATUS = BucketDef(subjects.BUCKET_DEPLOYMENT_STATUS, DeploymentStatu
 PODS = BucketDef(subjects.BUCKET_PODS, Pod, 1, "Pod records: template copy, binding, deletion")
 POD_STATUS = BucketDef(subjects.BUCKET_POD_STATUS, PodStatus, 1, "Pod status reported by nodes")
 NODES = BucketDef(subjects.BUCKET_NODES, Node, 1, "Node registrations and leases")
+NODE_SPECS = BucketDef(subjects.BUCKET_NODE_SPECS, NodeSpec, 1, "Cordon and drain requests per node")
+LEASES = BucketDef(subjects.BUCKET_LEASES, LeaseRecord, 1, "Leader leases of replicated actors")
 
-ALL_BUCKETS: tuple[BucketDef, ...] = (DEPLOYMENTS, DEPLOYMENT_STATUS, PODS, POD_STATUS, NODES)
+ALL_BUCKETS: tuple[BucketDef, ...] = (
+    DEPLOYMENTS,
+    DEPLOYMENT_STATUS,
+    PODS,
+    POD_STATUS,
+    NODES,
+    NODE_SPECS,
+    LEASES,
+)
 
 
 async def ensure_buckets(js: JetStreamContext, replicas: int = 1) -> None:

@@ -21,10 +21,13 @@ API_DELETE = f"{PREFIX}.api.delete"
 API_SCALE = f"{PREFIX}.api.scale"
 """``shoal.v1.api.scale``: ScaleRequest -> ApplyReply."""
 
+API_NODE = f"{PREFIX}.api.node"
+"""``shoal.v1.api.node``: NodeUpdateRequest -> NodeUpdateReply (cordon, uncordon, drain)."""
+
 API_QUEUE = "shoal-api"
 """Queue group of the API actors: each request is answered by one replica."""
 
-API_SUBJECTS = (API_APPLY, API_DELETE, API_SCALE)
+API_SUBJECTS = (API_APPLY, API_DELETE, API_SCALE, API_NODE)
 
 
 def node_logs(node: str) -> str:
@@ -80,3 +83,9 @@ BUCKET_POD_STATUS = "shoal_pod_status"
 
 BUCKET_NODES = "shoal_nodes"
 """Node registrations and leases, key ``<node>``; written by each node actor."""
+
+BUCKET_NODE_SPECS = "shoal_node_specs"
+"""What operators ask of nodes (cordon, drain), key ``<node>``; written by the API actor."""
+
+BUCKET_LEASES = "shoal_leases"
+"""Leader leases of replicated actors, key = role (``scheduler``); written by the candidates."""

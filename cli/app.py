@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 import shoal
-from shoal.cli import change, inspect, roles, streams, up
+from shoal.cli import change, inspect, nodes, roles, streams, up
 from shoal.cli.output import errors
 from shoal.errors import ShoalError
 
@@ -26,6 +26,9 @@ app.command(rich_help_panel="Objects")(inspect.get)
 app.command(rich_help_panel="Objects")(inspect.describe)
 app.command(rich_help_panel="Objects")(change.delete)
 app.command(rich_help_panel="Objects")(change.scale)
+app.command(rich_help_panel="Nodes")(nodes.cordon)
+app.command(rich_help_panel="Nodes")(nodes.uncordon)
+app.command(rich_help_panel="Nodes")(nodes.drain)
 app.command(rich_help_panel="Observe")(streams.logs)
 app.command(rich_help_panel="Observe")(streams.events)
 app.command(rich_help_panel="Roles")(roles.api)

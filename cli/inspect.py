@@ -14,7 +14,7 @@ from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
 from shoal.manifests.render import deployment_object, list_object, node_object, pod_object
 from shoal.models.event import Event
-from shoal.models.node import Node
+from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.quantity import format_cpu, human_memory
 from shoal.models.workloads import Deployment, DeploymentStatus
@@ -70,7 +70,7 @@ async def _gather(client: ShoalClient, kind: str) -> dict[str, Any]:
         return {"pods": await client.pods(), "status": await client.pod_statuses()}
     if kind == "deployments":
         return {"deployments": await client.deployments(), "status": await client.deployment_statuses()}
-    return {"nodes": await client.nodes(), "pods": await client.pods()}
+    return {"nodes": await client.nodes(), "pods": await client.pods(), "specs": await client.node_specs()}
 
 
 def _pod_status(pod: Pod, statuses: dict[str, PodStatus]) -> PodStatus | None:
@@ -187,12 +187,17 @@ def get(
         columns = ["NAME", "STATUS", "CPU", "MEMORY", "PODS", "AGE", "VERSION"]
         if output == "wide":
             columns += ["INTERNAL-IP", "OS", "ARCH"]
+        specs = data["specs"]
         for node in nodes:
             ready = node.ready_at(now)
-            objects.append(node_object(node, ready))
+            spec = specs.get(node.name)
+            objects.append(node_object(node, ready, spec))
+            state = "Ready" if ready else "NotReady"
+            if spec is not None and (spec.unschedulable or spec.draining):
+                state += ",SchedulingDisabled"
             row = [
                 node.name,
-                "Ready" if ready else "NotReady",
+                state,
                 format_cpu(node.capacity.cpu or 0),
                 human_memory(node.capacity.memory or 0),
                 str(pods_per_node.get(node.name, 0)),
@@ -284,7 +289,9 @@ def describe(
         node = data["nodes"].get(name)
         if node is None:
             raise NotFound(f'node "{name}" not found')
-        _describe_node(node, [p for p in data["pods"].values() if p.node_name == name], now)
+        _describe_node(
+            node, data["specs"].get(name), [p for p in data["pods"].values() if p.node_name == name], now
+        )
     _events(data["events"], now)
 
 
@@ -403,7 +410,7 @@ def _describe_deployment(
         )
 
 
-def _describe_node(node: Node, pods: list[Pod], now: float) -> None:
+def _describe_node(node: Node, spec: NodeSpec | None, pods: list[Pod], now: float) -> None:
     ready = node.ready_at(now)
     cpu_requested = sum(p.spec.requests()[0] for p in pods)
     memory_requested = sum(p.spec.requests()[1] for p in pods)

@@ -168,6 +168,14 @@ def node(
             help="Stop this node's pods when it stops",
         ),
     ] = False,
+    stop_pods_after_disconnect: Annotated[
+        float | None,
+        typer.Option(
+            "--stop-pods-after-disconnect",
+            envvar="SHOAL_STOP_PODS_AFTER_DISCONNECT",
+            help="Stop this node's pods after this many seconds cut off from NATS [default: never]",
+        ),
+    ] = None,
     js_replicas: ReplicasOption = 1,
     log_level: LogLevelOption = "info",
 ) -> None:
@@ -188,6 +196,7 @@ def node(
             backoff_max=backoff_max,
             workers=workers,
             stop_pods_on_exit=stop_pods_on_exit,
+            stop_pods_after_disconnect=stop_pods_after_disconnect,
             replicas=js_replicas,
         )
     except ValueError as err:
@@ -201,7 +210,7 @@ def node(
 
     async def make(nc: Client) -> Actor:
         assert url is not None
-        return NodeActor(nc, PodmanRuntime(node_name, url), settings)
+        return NodeActor(nc, PodmanRuntime(node_name, url, service=service), settings)
 
     try:
         run_actor(server, f"shoal-node-{node_name}", make)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shoal.models.node import Node
+from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import ContainerState, Pod, PodStatus
 from shoal.models.quantity import format_cpu, format_memory
 from shoal.models.workloads import Deployment, DeploymentStatus
@@ -127,7 +127,7 @@ def deployment_object(deployment: Deployment, status: DeploymentStatus | None) -
     }
 
 
-def node_object(node: Node, ready: bool) -> dict[str, Any]:
+def node_object(node: Node, ready: bool, spec: NodeSpec | None = None) -> dict[str, Any]:
     resources = {
         "cpu": format_cpu(node.capacity.cpu or 0),
         "memory": format_memory(node.capacity.memory or 0),
@@ -140,7 +140,7 @@ def node_object(node: Node, ready: bool) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": _metadata(node.name, None, node.labels, "", node.started_at),
-        "spec": {},
+        "spec": {"unschedulable": True} if spec is not None and (spec.unschedulable or spec.draining) else {},
         "status": {
             "conditions": [
                 {

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 
 from shoal.errors import InvalidManifest
 from shoal.models.api import ManifestDocument
-from shoal.models.workloads import Deployment
+from shoal.models.workloads import Container, Deployment
 
 SUPPORTED_KINDS: dict[str, tuple[str, type[BaseModel]]] = {
     "Deployment": ("apps/v1", Deployment),
@@ -132,10 +133,29 @@ def unsupported_fields(body: Any, model: type[BaseModel], path: tuple[int | str,
     return found
 
 
+def _probe_problems(container: Container, path: str) -> list[tuple[str, str]]:
+    problems = []
+    port_names = {p.name for p in container.ports if p.name}
+    for field in ("liveness_probe", "readiness_probe", "startup_probe"):
+        probe = getattr(container, field)
+        if probe is None:
+            continue
+        where = f"{path}.{to_camel(field)}"
+        if field != "readiness_probe" and probe.success_threshold != 1:
+            problems.append((f"{where}.successThreshold", "must be 1 for liveness and startup probes"))
+        action = probe.http_get or probe.tcp_socket
+        if action is not None and isinstance(action.port, str) and action.port not in port_names:
+            kind = "httpGet" if probe.http_get else "tcpSocket"
+            problems.append((f"{where}.{kind}.port", f"no port of this container is named {action.port!r}"))
+    return problems
+
+
 def _semantic_problems(obj: BaseModel) -> list[tuple[str, str]]:
     """Rules that span fields, with the path to blame."""
     problems = []
     if isinstance(obj, Deployment):
+        for index, container in enumerate(obj.spec.template.spec.containers):
+            problems += _probe_problems(container, f"spec.template.spec.containers[{index}]")
         selector = obj.spec.selector.match_labels
         labels = obj.spec.template.metadata.labels
         if any(labels.get(key) != value for key, value in selector.items()):

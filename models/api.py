@@ -51,6 +51,14 @@ class ScaleRequest(Record):
     replicas: int = Field(ge=0)
 
 
+class NodeUpdateRequest(Record):
+    """Cordon (``unschedulable``), drain (``draining``), or undo both; unset fields stay as they are."""
+
+    name: Name
+    unschedulable: bool | None = None
+    draining: bool | None = None
+
+
 class ErrorBody(ShoalModel):
     code: str
     message: str

@@ -29,3 +29,22 @@ class Node(Record):
     def ready_at(self, now: float) -> bool:
         """Readiness by wall clock, for readers without their own heartbeat timing."""
         return now - self.heartbeat_at <= self.lease_seconds
+
+
+class NodeSpec(Record):
+    """What operators ask of a node. Written by the API actor, read by the scheduler."""
+
+    name: Name
+    unschedulable: bool = False
+    """Cordoned: no new pods."""
+    draining: bool = False
+    """Drained: its pods move to other nodes, each replacement Ready before the original stops."""
+
+
+class LeaseRecord(Record):
+    """Who leads a replicated actor. The holder renews it; others take it when it lapses."""
+
+    holder: str
+    term: int
+    renewed_at: float
+    ttl: float

@@ -7,7 +7,7 @@ not declare is reported as unsupported by ``shoal.manifests`` and otherwise igno
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import ormsgpack
 from pydantic import Field, field_validator, model_validator
@@ -79,6 +79,47 @@ class ContainerPort(ShoalModel):
     name: str | None = None
 
 
+class ExecAction(ShoalModel):
+    command: list[str] = Field(min_length=1)
+
+
+PortRef = Annotated[int, Field(ge=1, le=65535)] | Annotated[str, Field(min_length=1, max_length=15)]
+"""A port number, or the name of one of the container's ports."""
+
+
+class HTTPGetAction(ShoalModel):
+    path: str = "/"
+    port: PortRef
+    host: str | None = None
+    """Defaults to the pod's IP."""
+    scheme: Literal["HTTP"] = "HTTP"
+
+
+class TCPSocketAction(ShoalModel):
+    port: PortRef
+    host: str | None = None
+
+
+class Probe(ShoalModel):
+    """A health check the node runs itself (Kubernetes semantics and defaults)."""
+
+    exec: ExecAction | None = None
+    http_get: HTTPGetAction | None = None
+    tcp_socket: TCPSocketAction | None = None
+    initial_delay_seconds: int = Field(default=0, ge=0)
+    period_seconds: int = Field(default=10, ge=1)
+    timeout_seconds: int = Field(default=1, ge=1)
+    success_threshold: int = Field(default=1, ge=1)
+    failure_threshold: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _one_handler(self) -> Probe:
+        handlers = [h for h in (self.exec, self.http_get, self.tcp_socket) if h is not None]
+        if len(handlers) != 1:
+            raise ValueError("a probe needs exactly one of exec, httpGet or tcpSocket")
+        return self
+
+
 class Container(ShoalModel):
     name: Name
     image: str = Field(min_length=1)
@@ -89,6 +130,9 @@ class Container(ShoalModel):
     ports: list[ContainerPort] = Field(default_factory=list)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     image_pull_policy: PullPolicy = "IfNotPresent"
+    liveness_probe: Probe | None = None
+    readiness_probe: Probe | None = None
+    startup_probe: Probe | None = None
 
     @field_validator("image")
     @classmethod

@@ -84,6 +84,14 @@ class Runtime(Protocol):
         """Replace an exited container by a new one numbered ``attempt``."""
         ...
 
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        """SIGTERM, then SIGKILL after the grace period; the container stays, exited."""
+        ...
+
+    async def exec(self, container_id: str, command: list[str], timeout: float) -> int:
+        """Run ``command`` in a running container; its exit code (exec probes)."""
+        ...
+
     async def remove_pod(self, namespace: str, name: str, grace_seconds: float) -> None:
         """SIGTERM, wait up to ``grace_seconds``, SIGKILL, then remove everything of the pod."""
         ...

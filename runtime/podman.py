@@ -36,6 +36,7 @@ from shoal.runtime.interface import (
     RuntimeEvent,
     RuntimeInfo,
 )
+from shoal.runtime.podman_service import PodmanService
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,12 @@ def _epoch(value: Any) -> float | None:
 
 class PodmanRuntime:
     def __init__(
-        self, node: str, url: str, *, workers: int = 16, ulimits: dict[str, int] | None = None
+        self, node: str, url: str, *, workers: int = 16, service: PodmanService | None = None
     ) -> None:
         self.node = node
         self.url = url
-        self.ulimits = [
-            {"Name": name, "Soft": value, "Hard": value} for name, value in (ulimits or {}).items()
-        ]
+        self.service = service
+        """The Podman service this node started, if it did: started again should it die."""
         self.client = PodmanClient(base_url=url, max_pool_size=workers + 4, timeout=120)
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix=f"podman-{node}")
         self._ips: dict[str, str] = {}
@@ -92,7 +92,19 @@ class PodmanRuntime:
         try:
             return await loop.run_in_executor(self.executor, partial(fn, *args, **kwargs))
         except requests.exceptions.ConnectionError as err:
+            self._revive_service()
             raise RuntimeUnavailable(f"the Podman service at {self.url} does not answer: {err}") from None
+
+    def _revive_service(self) -> None:
+        """Start our Podman service again if it died (containers live on without it)."""
+        if self.service is None or self.service.alive():
+            return
+        log.warning("the Podman service exited; starting it again")
+        try:
+            # On the event loop's thread on purpose: the service must die with this process.
+            self.service.start()
+        except ShoalError as err:
+            log.error("could not start the Podman service again: %s", err)
 
     # -- observing ----------------------------------------------------------------------------
 
@@ -309,6 +321,19 @@ class PodmanRuntime:
             raise ShoalError(
                 f"podman refused to restart {pod.metadata.name}/{container}: {err.explanation or err}"
             ) from None
+
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        await self._call(self._stop_quietly, container_id, grace_seconds)
+
+    def _exec(self, container_id: str, command: list[str]) -> int:
+        code, _ = self.client.containers.get(container_id).exec_run(command)
+        return int(code if code is not None else -1)
+
+    async def exec(self, container_id: str, command: list[str], timeout: float) -> int:
+        try:
+            return await asyncio.wait_for(self._call(self._exec, container_id, command), timeout)
+        except podman.errors.APIError as err:
+            raise ShoalError(f"exec in {container_id[:12]} failed: {err.explanation or err}") from None
 
     def _remove_pod(self, namespace: str, name: str, grace_seconds: float) -> None:
         filters = [f"{labels.NODE}={self.node}", f"{labels.NAMESPACE}={namespace}", f"{labels.POD}={name}"]

@@ -114,6 +114,7 @@ class PodmanService:
         self.socket_path = run_dir / "podman.sock"
         self.conf_path = run_dir / "containers.conf"
         self.process: subprocess.Popen[bytes] | None = None
+        self.ulimits: dict[str, int] | None = None
 
     @property
     def url(self) -> str:
@@ -127,13 +128,21 @@ class PodmanService:
         podman = shutil.which("podman")
         if podman is None:
             raise RuntimeUnavailable("podman is not installed on this host (apt-get install podman runc)")
+        if self.ulimits is not None:
+            self._launch(podman, render_containers_conf(self.ulimits), timeout)
+            return
         self._launch(podman, render_containers_conf(), timeout)
-        ulimits = container_ulimits(self.socket_path)
-        if ulimits:
+        self.ulimits = container_ulimits(self.socket_path)
+        if self.ulimits:
             # Learned from the service itself; it reads containers.conf only when it starts.
-            log.info("this host needs explicit container ulimits %s; restarting the Podman service", ulimits)
+            log.info(
+                "this host needs explicit container ulimits %s; restarting the Podman service", self.ulimits
+            )
             self.stop()
-            self._launch(podman, render_containers_conf(ulimits), timeout)
+            self._launch(podman, render_containers_conf(self.ulimits), timeout)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None and socket_answers(self.socket_path)
 
     def _launch(self, podman: str, conf: str, timeout: float) -> None:
         self.conf_path.write_text(conf)

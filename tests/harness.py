@@ -65,6 +65,7 @@ def deployment(
     extra_container: bool = False,
     restart_policy: str | None = None,
     limits: dict[str, str] | None = None,
+    probes: dict[str, Any] | None = None,
 ) -> str:
     """A Deployment manifest of busybox containers."""
     containers: list[dict[str, Any]] = [
@@ -77,6 +78,7 @@ def deployment(
                 "requests": {"cpu": cpu, "memory": memory},
                 **({"limits": limits} if limits else {}),
             },
+            **(probes or {}),
         }
     ]
     if extra_container:

@@ -9,17 +9,18 @@ from shoal.actors.scheduler.commands import (
     CreatePod,
     DeleteDeploymentStatus,
     DeletePod,
+    EvictPod,
     MarkUnschedulable,
     TerminatePod,
     WriteDeploymentStatus,
 )
 from shoal.actors.scheduler.placement import NodeFit, PodNeeds, place
-from shoal.actors.scheduler.planner import plan
+from shoal.actors.scheduler.planner import PlanPolicy, plan
 from shoal.actors.scheduler.view import ClusterView, NodeView
 from shoal.bus.kv import Entry
 from shoal.manifests.files import parse_documents
 from shoal.manifests.validate import validate_documents
-from shoal.models.node import Node
+from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import ContainerState, ContainerStatus, Pod, PodStatus
 from shoal.models.workloads import Deployment, DeploymentStatus, ResourceList
 from tests.harness import deployment
@@ -217,3 +218,84 @@ def test_placement_prefers_the_least_allocated_node() -> None:
     idle = NodeFit("idle", True, 4000, 8 * 2**30)
     assert place(PodNeeds(100, 2**20), [busy, idle]).node == "idle"
     assert place(PodNeeds(100, 2**20), []).message == "0/0 nodes are available: no nodes are registered"
+
+
+def lost(view_: NodeView, for_seconds: float) -> NodeView:
+    return NodeView(view_.node, ready=False, unready_for=for_seconds)
+
+
+def test_pods_of_a_lost_node_are_evicted_and_replaced_after_the_delay() -> None:
+    dep = make_deployment(replicas=2)
+    pods = run_to_pods(dep, [node("a"), node("b")])
+    on_a = [p for p in pods if p.node_name == "a"]
+    statuses = [running(p) for p in pods]
+    # NotReady, but not for long enough: nothing moves yet
+    waiting = plan(
+        view([dep], pods, statuses, [lost(node("a"), 0.5), node("b")]), NOW, CountingIds(), PlanPolicy(1.0)
+    )
+    assert not [c for c in waiting if isinstance(c, EvictPod | CreatePod)]
+    commands = plan(
+        view([dep], pods, statuses, [lost(node("a"), 1.0), node("b")]), NOW, CountingIds(), PlanPolicy(1.0)
+    )
+    evicted = [c.pod.metadata.name for c in commands if isinstance(c, EvictPod)]
+    assert evicted == [p.metadata.name for p in on_a]
+    replacements = creates(commands)
+    assert len(replacements) == len(on_a) and all(p.node_name == "b" for p in replacements)
+
+
+def test_pods_bound_to_a_node_that_no_longer_exists_are_evicted() -> None:
+    dep = make_deployment(replicas=1)
+    [pod] = run_to_pods(dep, [node("gone")])
+    commands = plan(view([dep], [pod], nodes=[node("other")]), NOW, CountingIds())
+    assert [type(c) for c in commands if isinstance(c, EvictPod | CreatePod)] == [EvictPod, CreatePod]
+
+
+def test_cordoned_nodes_keep_their_pods_but_get_no_new_ones() -> None:
+    dep = make_deployment(replicas=1)
+    cordoned = NodeView(node("a").node, ready=True, spec=NodeSpec(name="a", unschedulable=True))
+    [pod] = run_to_pods(dep, [cordoned])
+    assert pod.node_name == "" and pod.scheduling is not None
+    assert "1 node(s) were unschedulable" in pod.scheduling.message
+
+
+def test_drain_replaces_first_and_stops_the_original_once_the_replacement_is_ready() -> None:
+    ids = CountingIds()
+    dep = make_deployment(replicas=1)
+    [original] = creates(plan(view([dep], nodes=[node("a")]), NOW, ids))
+    draining = NodeView(
+        node("a").node, ready=True, spec=NodeSpec(name="a", unschedulable=True, draining=True)
+    )
+    nodes = [draining, node("b")]
+    first = plan(view([dep], [original], [running(original)], nodes), NOW, ids)
+    [replacement] = creates(first)
+    assert replacement.node_name == "b"
+    assert not [c for c in first if isinstance(c, TerminatePod)]  # the original waits
+    # replacement created but not Ready yet: still waiting
+    second = plan(view([dep], [original, replacement], [running(original)], nodes), NOW, ids)
+    assert not [c for c in second if isinstance(c, TerminatePod | CreatePod)]
+    # replacement Ready: the original goes
+    statuses = [running(original), running(replacement)]
+    third = plan(view([dep], [original, replacement], statuses, nodes), NOW, ids)
+    assert [c.pod.metadata.name for c in third if isinstance(c, TerminatePod)] == [original.metadata.name]
+
+
+def test_drain_without_room_elsewhere_stops_the_original_anyway() -> None:
+    ids = CountingIds()
+    dep = make_deployment(replicas=1, cpu="1500m")
+    [original] = creates(plan(view([dep], nodes=[node("a")]), NOW, ids))
+    draining = NodeView(node("a").node, ready=True, spec=NodeSpec(name="a", draining=True))
+    full = node("b", cpu=1000)
+    [pending] = creates(plan(view([dep], [original], [running(original)], [draining, full]), NOW, ids))
+    assert pending.scheduling is not None
+    commands = plan(
+        view([dep], [original, pending], [running(original)], [draining, full]), NOW, CountingIds()
+    )
+    assert [c.pod.metadata.name for c in commands if isinstance(c, TerminatePod)] == [original.metadata.name]
+
+
+def test_pods_on_unready_nodes_do_not_count_as_ready() -> None:
+    dep = make_deployment(replicas=1)
+    [pod] = run_to_pods(dep, [node("a")])
+    commands = plan(view([dep], [pod], [running(pod)], [lost(node("a"), 0.1)]), NOW, CountingIds())
+    [status] = [c.status for c in commands if isinstance(c, WriteDeploymentStatus)]
+    assert status.ready_replicas == 0

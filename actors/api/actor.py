@@ -22,7 +22,16 @@ from shoal.bus.kv import Bucket
 from shoal.bus.rpc import serve
 from shoal.errors import InvalidManifest, NotFound
 from shoal.manifests.validate import ValidObject, validate_documents
-from shoal.models.api import ApplyReply, ApplyRequest, DeleteRequest, ObjectRef, ObjectResult, ScaleRequest
+from shoal.models.api import (
+    ApplyReply,
+    ApplyRequest,
+    DeleteRequest,
+    NodeUpdateRequest,
+    ObjectRef,
+    ObjectResult,
+    ScaleRequest,
+)
+from shoal.models.node import NodeSpec
 from shoal.models.workloads import Deployment
 from shoal.retry import retrying
 
@@ -45,10 +54,13 @@ class ApiActor(Actor):
         await kv.ensure_buckets(self.js, self.replicas)
         await ensure_events_stream(self.js, self.replicas)
         self.deployments = await Bucket.open(self.js, kv.DEPLOYMENTS)
+        self.nodes = await Bucket.open(self.js, kv.NODES)
+        self.node_specs = await Bucket.open(self.js, kv.NODE_SPECS)
         for subject, model, handler in (
             (subjects.API_APPLY, ApplyRequest, self.apply),
             (subjects.API_DELETE, DeleteRequest, self.delete),
             (subjects.API_SCALE, ScaleRequest, self.scale),
+            (subjects.API_NODE, NodeUpdateRequest, self.update_node),
         ):
             self._subscriptions.append(
                 await serve(self.nc, subject, model, handler, queue=subjects.API_QUEUE, owner="the API actor")
@@ -169,3 +181,33 @@ class ApiActor(Actor):
                 ObjectResult(kind="Deployment", namespace=request.namespace, name=request.name, action=action)
             ]
         )
+
+    # -- nodes ----------------------------------------------------------------------------------
+
+    async def update_node(self, request: NodeUpdateRequest) -> NodeSpec:
+        if await self.nodes.get(request.name) is None:
+            raise NotFound(f'node "{request.name}" not found')
+        spec = NodeSpec(name=request.name)
+        async for attempt in retrying(deadline=10):
+            with attempt:
+                current = await self.node_specs.get(request.name)
+                spec = current.value if current else NodeSpec(name=request.name)
+                changes = {
+                    field: value
+                    for field, value in (
+                        ("unschedulable", request.unschedulable),
+                        ("draining", request.draining),
+                    )
+                    if value is not None
+                }
+                updated = spec.model_copy(update=changes)
+                if updated == spec and current is not None:
+                    return spec
+                if current is None:
+                    await self.node_specs.create(request.name, updated)
+                else:
+                    await self.node_specs.update(request.name, updated, current.revision)
+                spec = updated
+        reason = "Draining" if spec.draining else ("Cordoned" if spec.unschedulable else "Uncordoned")
+        await self.events.emit("Node", "", request.name, reason, f"node {request.name}: {reason.lower()}")
+        return spec

@@ -14,12 +14,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from nats.aio.client import Client
 
 from shoal.actors.base import Actor
 from shoal.actors.node.backoff import CrashBackoff
 from shoal.actors.node.logs import LogService
+from shoal.actors.node.probes import ContainerProber
 from shoal.actors.node.status import Waiting, pod_status, should_restart
 from shoal.actors.workqueue import WorkQueue
 from shoal.bus import kv
@@ -30,7 +32,7 @@ from shoal.errors import Conflict, ImageUnavailable, ShoalError
 from shoal.models.node import Node
 from shoal.models.pod import Pod, PodStatus, pod_key, split_key
 from shoal.models.quantity import format_cpu, human_memory
-from shoal.models.workloads import ResourceList
+from shoal.models.workloads import Container, ResourceList
 from shoal.retry import retrying
 from shoal.runtime.interface import PodObservation, Runtime
 
@@ -57,7 +59,18 @@ class NodeSettings:
     backoff_max: float = 300.0
     backoff_reset: float = 600.0
     stop_pods_on_exit: bool = False
+    stop_pods_after_disconnect: float | None = None
+    """Seconds cut off from NATS after which the node stops its pods (None: keep them running)."""
     replicas: int = 1
+
+
+@dataclass
+class StartFailure:
+    """A pod that could not start, and when to try again (image pulls back off too)."""
+
+    waiting: Waiting
+    attempts: int
+    retry_at: float
 
 
 class NodeActor(Actor):
@@ -72,7 +85,9 @@ class NodeActor(Actor):
         self.queue = WorkQueue(base_delay=0.5, max_delay=settings.backoff_max)
         self.backoff = CrashBackoff(settings.backoff_initial, settings.backoff_max, settings.backoff_reset)
         self.written: dict[str, PodStatus] = {}
-        self.start_failures: dict[str, Waiting] = {}
+        self.start_failures: dict[str, StartFailure] = {}
+        self.probers: dict[tuple[str, str], tuple[str, ContainerProber]] = {}
+        self.cut_off = False
         self.announced_backoff: set[str] = set()
         self.record: Node | None = None
         self.logs = LogService(nc, runtime, settings.name, self._runs_here)
@@ -89,11 +104,13 @@ class NodeActor(Actor):
             if entry.value.node_name == self.name:
                 self.written[key] = entry.value
         self.pods = KVCache(await Bucket.open(self.js, kv.PODS), self._pod_changed)
-        self.spawn(self.pods.run(), "watch pods")
+        self.watch(self.pods)
         await self.pods.synced.wait()
         self.spawn(self._heartbeat(), "heartbeat")
         self.spawn(self._follow_runtime(), "runtime events")
         self.spawn(self._resync(), "resync")
+        if self.settings.stop_pods_after_disconnect is not None:
+            self.spawn(self._watch_connection(self.settings.stop_pods_after_disconnect), "connection watch")
         for index in range(self.settings.workers):
             self.spawn(self.queue.worker(self.sync), f"worker {index}")
         await self.logs.start()
@@ -134,6 +151,8 @@ class NodeActor(Actor):
 
     async def on_stop(self) -> None:
         await self.logs.stop()
+        for _, prober in self.probers.values():
+            prober.stop()
         if self.settings.stop_pods_on_exit:
             try:
                 observed = await self.runtime.list_pods()
@@ -186,6 +205,26 @@ class NodeActor(Actor):
         keys |= set(self.written)
         for key in keys:
             self.queue.add(key)
+
+    async def _watch_connection(self, limit: float) -> None:
+        """Edge rule: cut off from NATS longer than ``limit``, stop every pod; resume on return."""
+        disconnected_since: float | None = None
+        while True:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            if self.nc.is_connected:
+                disconnected_since = None
+                if self.cut_off:
+                    self.cut_off = False
+                    log.info("back in touch with NATS: resuming this node's pods")
+                    await self._queue_everything()
+                continue
+            disconnected_since = disconnected_since or now
+            if not self.cut_off and now - disconnected_since >= limit:
+                self.cut_off = True
+                log.warning("cut off from NATS for %.0fs: stopping this node's pods", limit)
+                for pod in await self.runtime.list_pods():
+                    await self._remove(pod.namespace, pod.name)
 
     def _pod_changed(self, key: str, old: Entry[Pod] | None, new: Entry[Pod] | None) -> None:
         if (old is not None and old.value.node_name == self.name) or (
@@ -255,6 +294,10 @@ class NodeActor(Actor):
         if observed is None or not observed.containers:
             if last is not None and last.terminal:
                 return observed  # finished for good: nothing to bring back
+            failure = self.start_failures.get(key)
+            if failure is not None and failure.retry_at > time.time():
+                self.queue.add_after(key, failure.retry_at - time.time())
+                return observed  # backing off
             vanished = last is not None and any(c.state.status == "running" for c in last.container_statuses)
             attempts = (
                 {c.name: c.restart_count + (1 if vanished else 0) for c in last.container_statuses}
@@ -277,6 +320,10 @@ class NodeActor(Actor):
             )
             return await self.runtime.inspect_pod(meta.namespace, meta.name)
 
+        failure = self.start_failures.get(key)
+        if failure is not None and failure.retry_at > time.time():
+            self.queue.add_after(key, failure.retry_at - time.time())
+            return observed  # backing off
         try:
             changed = await self._restart_exited(key, pod, observed, last)
         except ImageUnavailable as err:
@@ -359,19 +406,61 @@ class NodeActor(Actor):
         return next((c.restart_count for c in last.container_statuses if c.name == container), 0)
 
     async def _start_failed(self, key: str, pod: Pod, waiting: Waiting) -> None:
-        delay = self.queue.retry_later(key)
-        first = key not in self.start_failures
-        self.start_failures[key] = waiting
-        if first or delay >= self.settings.backoff_max:
-            await self.events.emit(
-                "Pod",
-                pod.metadata.namespace,
-                pod.metadata.name,
-                "Failed",
-                f"{waiting.reason}: {waiting.message}",
-                type="Warning",
+        """Record a failed start and back off: 10 s doubling to the cap, like crash loops."""
+        previous = self.start_failures.get(key)
+        attempts = previous.attempts + 1 if previous else 1
+        delay = max(self.backoff.wait_for(attempts), 0.5)
+        self.start_failures[key] = StartFailure(waiting, attempts, time.time() + delay)
+        self.queue.add_after(key, delay)
+        await self.events.emit(
+            "Pod",
+            pod.metadata.namespace,
+            pod.metadata.name,
+            "Failed",
+            f"{waiting.reason}: {waiting.message} (attempt {attempts}; next in {delay:.0f}s)",
+            type="Warning",
+            attempts=attempts,
+        )
+
+    def _sync_probers(self, key: str, pod: Pod | None, observed: PodObservation | None) -> None:
+        """One prober per running container incarnation that has probes; none for anything else."""
+        wanted: dict[tuple[str, str], tuple[str, Container]] = {}
+        if pod is not None and observed is not None:
+            for spec in pod.spec.containers:
+                current = observed.containers.get(spec.name)
+                has_probes = spec.liveness_probe or spec.readiness_probe or spec.startup_probe
+                if has_probes and current is not None and current.state == "running":
+                    wanted[(key, spec.name)] = (current.container_id, spec)
+        for probe_key in [k for k in self.probers if k[0] == key]:
+            container_id, prober = self.probers[probe_key]
+            if probe_key not in wanted or wanted[probe_key][0] != container_id:
+                prober.stop()
+                del self.probers[probe_key]
+        for probe_key, (container_id, spec) in wanted.items():
+            if probe_key in self.probers:
+                continue
+            assert pod is not None and observed is not None
+            prober = ContainerProber(
+                spec,
+                observed.ip or "127.0.0.1",
+                partial(self.runtime.exec, container_id),
+                on_ready=lambda _ready, key=key: self.queue.add(key),
+                on_kill=partial(self._kill_unhealthy, key, pod, spec.name, container_id),
             )
-        return None
+            self.probers[probe_key] = (container_id, prober)
+            prober.start()
+
+    def _kill_unhealthy(self, key: str, pod: Pod, container: str, container_id: str, why: str) -> None:
+        async def kill() -> None:
+            meta = pod.metadata
+            await self.events.emit(
+                "Pod", meta.namespace, meta.name, "Unhealthy", f"container {container}: {why}; restarting it",
+                type="Warning", container=container,
+            )  # fmt: skip
+            await self.runtime.stop_container(container_id, pod.spec.termination_grace_period_seconds)
+            self.queue.add(key)
+
+        self.run_soon(kill(), f"kill {key}/{container}")
 
     async def _report(self, key: str, pod: Pod, observed: PodObservation | None) -> None:
         last = self.written.get(key)
@@ -403,6 +492,11 @@ class NodeActor(Actor):
             waiting=waiting,
             restart_counts={},
             start_time=start_time,
+            probed_ready={
+                name: prober.effective_ready
+                for (pod_key_, name), (_, prober) in self.probers.items()
+                if pod_key_ == key
+            },
         )
         if last is not None and last == status:
             return

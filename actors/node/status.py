@@ -46,6 +46,7 @@ def container_status(
     policy: RestartPolicy,
     waiting: Waiting | None,
     restart_count: int,
+    probed_ready: bool = True,
 ) -> ContainerStatus:
     last_state = None
     if observed is None:
@@ -75,7 +76,7 @@ def container_status(
         name=spec.name,
         image=spec.image,
         container_id=observed.container_id if observed else "",
-        ready=state.status == "running",
+        ready=state.status == "running" and probed_ready,
         restart_count=restart_count,
         state=state,
         last_state=last_state,
@@ -102,7 +103,10 @@ def pod_status(
     waiting: dict[str, Waiting],
     restart_counts: dict[str, int],
     start_time: float | None,
+    probed_ready: dict[str, bool] | None = None,
 ) -> PodStatus:
+    """``probed_ready`` holds the verdict of readiness and startup probes, per container."""
+    probed = probed_ready or {}
     containers = observed.containers if observed else {}
     statuses = [
         container_status(
@@ -111,6 +115,7 @@ def pod_status(
             pod.spec.restart_policy,
             waiting.get(spec.name),
             restart_counts.get(spec.name, containers[spec.name].attempt if spec.name in containers else 0),
+            probed.get(spec.name, True),
         )
         for spec in pod.spec.containers
     ]

@@ -4,6 +4,9 @@ Watches feed local caches; any change marks the cluster dirty, and one loop re-p
 whole cluster from the caches and carries out the commands with revision-checked writes,
 many at once. A write that loses a race is simply planned again from fresher state.
 
+Any number of replicas may run: all keep their caches warm, one leads (``LeaderLease``)
+and only the leader plans and writes, so a standby takes over within the lease's TTL.
+
 The scheduler also judges node health: a node is Ready while the scheduler keeps seeing
 its lease renewed (timed by the scheduler's own clock, so host clocks may disagree).
 """
@@ -12,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
+import socket
 import time
 from dataclasses import dataclass
 
@@ -24,16 +30,18 @@ from shoal.actors.scheduler.commands import (
     CreatePod,
     DeleteDeploymentStatus,
     DeletePod,
+    EvictPod,
     MarkUnschedulable,
     TerminatePod,
     WriteDeploymentStatus,
 )
-from shoal.actors.scheduler.planner import IdSource, RandomIds, plan
+from shoal.actors.scheduler.planner import IdSource, PlanPolicy, RandomIds, plan
 from shoal.actors.scheduler.view import ClusterView, NodeView
 from shoal.bus import kv
 from shoal.bus.cache import KVCache
 from shoal.bus.events import EventPublisher, ensure_events_stream
 from shoal.bus.kv import Bucket, Entry
+from shoal.bus.lease import LeaderLease
 from shoal.errors import Conflict
 from shoal.models.node import Node
 from shoal.models.pod import Pod
@@ -42,17 +50,27 @@ from shoal.models.workloads import DeploymentStatus
 log = logging.getLogger(__name__)
 
 
+def instance_name(role: str) -> str:
+    """``<role>-<host>-<pid>`` as one DNS label: who holds a lease, in events and logs."""
+    host = re.sub(r"[^a-z0-9-]", "-", socket.gethostname().split(".")[0].lower()).strip("-")[:30] or "host"
+    return f"{role}-{host}-{os.getpid()}"
+
+
 @dataclass
 class SchedulerSettings:
     replicas: int = 1
     """JetStream replicas for the buckets and stream this actor creates."""
     write_concurrency: int = 64
     """How many KV writes one planning round keeps in flight."""
-    node_check_interval: float = 0.25
+    node_check_interval: float = 0.1
+    lease_ttl: float = 1.5
+    """Seconds a leader's lease lasts without renewal; a standby takes over after that."""
+    eviction_delay: float = 1.0
+    """Seconds a node may stay NotReady before its pods are replaced elsewhere."""
 
 
 @dataclass
-class _Lease:
+class _Heartbeat:
     heartbeat_at: float
     seen: float
     """time.monotonic() when the scheduler saw this heartbeat arrive."""
@@ -62,15 +80,22 @@ class SchedulerActor(Actor):
     role = "scheduler"
 
     def __init__(
-        self, nc: Client, settings: SchedulerSettings | None = None, ids: IdSource | None = None
+        self,
+        nc: Client,
+        settings: SchedulerSettings | None = None,
+        ids: IdSource | None = None,
+        name: str | None = None,
     ) -> None:
         super().__init__(nc)
         self.settings = settings or SchedulerSettings()
         self.ids = ids or RandomIds()
-        self.events = EventPublisher(nc, "scheduler")
+        self.name = name or instance_name("scheduler")
+        self.events = EventPublisher(nc, self.name)
+        self.policy = PlanPolicy(eviction_delay=self.settings.eviction_delay)
         self.dirty = asyncio.Event()
-        self.leases: dict[str, _Lease] = {}
+        self.heartbeats: dict[str, _Heartbeat] = {}
         self.node_ready: dict[str, bool] = {}
+        self.unready_since: dict[str, float] = {}
         self.rounds = 0
 
     async def start(self) -> None:
@@ -81,75 +106,119 @@ class SchedulerActor(Actor):
         self.pod_status = KVCache(await Bucket.open(self.js, kv.POD_STATUS), self._changed)
         self.deployment_status = KVCache(await Bucket.open(self.js, kv.DEPLOYMENT_STATUS))
         self.nodes = KVCache(await Bucket.open(self.js, kv.NODES), self._node_changed)
+        self.node_specs = KVCache(await Bucket.open(self.js, kv.NODE_SPECS), self._changed)
         caches: list[KVCache] = [
-            self.deployments,
-            self.pods,
-            self.pod_status,
-            self.deployment_status,
-            self.nodes,
-        ]
+            self.deployments, self.pods, self.pod_status, self.deployment_status, self.nodes, self.node_specs,
+        ]  # fmt: skip
         for cache in caches:
-            self.spawn(cache.run(), f"watch {cache.bucket.definition.name}")
+            self.watch(cache)
         await asyncio.gather(*(cache.synced.wait() for cache in caches))
+        self.lease = LeaderLease(
+            await Bucket.open(self.js, kv.LEASES),
+            "scheduler",
+            self.name,
+            ttl=self.settings.lease_ttl,
+            on_change=self._leadership_changed,
+        )
+        self.spawn(self.lease.run(), "lease")
         self.spawn(self._plan_loop(), "plan")
         self.spawn(self._node_monitor(), "node monitor")
-        self.dirty.set()
         await super().start()
+
+    async def on_stop(self) -> None:
+        await self.lease.release()
+
+    def _leadership_changed(self, leading: bool) -> None:
+        if leading:
+            self.dirty.set()
+            self.run_soon(
+                self.events.emit(
+                    "Scheduler",
+                    "",
+                    self.name,
+                    "LeaderElected",
+                    f"{self.name} leads (term {self.lease.term})",
+                    term=self.lease.term,
+                ),
+                "leader event",
+            )
 
     def _changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
         self.dirty.set()
 
     def _node_changed(self, key: str, old: Entry[Node] | None, new: Entry[Node] | None) -> None:
         if new is None:
-            self.leases.pop(key, None)
+            self.heartbeats.pop(key, None)
         else:
-            lease = self.leases.get(key)
-            if lease is None or lease.heartbeat_at != new.value.heartbeat_at:
-                self.leases[key] = _Lease(new.value.heartbeat_at, time.monotonic())
+            beat = self.heartbeats.get(key)
+            if beat is None or beat.heartbeat_at != new.value.heartbeat_at:
+                self.heartbeats[key] = _Heartbeat(new.value.heartbeat_at, time.monotonic())
         self._judge_nodes()
         self.dirty.set()
 
     def _judge_nodes(self) -> list[tuple[str, bool]]:
-        """Update readiness from leases; returns the nodes whose readiness flipped."""
+        """Update readiness from heartbeats; returns the nodes whose readiness flipped."""
         now = time.monotonic()
         flipped = []
         for name, entry in self.nodes.entries.items():
-            lease = self.leases.get(name)
-            ready = lease is not None and now - lease.seen <= entry.value.lease_seconds
+            beat = self.heartbeats.get(name)
+            ready = beat is not None and now - beat.seen <= entry.value.lease_seconds
             if self.node_ready.get(name) != ready:
                 flipped.append((name, ready))
                 self.node_ready[name] = ready
+                if ready:
+                    self.unready_since.pop(name, None)
+                else:
+                    self.unready_since[name] = now
         for name in [n for n in self.node_ready if n not in self.nodes.entries]:
             del self.node_ready[name]
+            self.unready_since.pop(name, None)
         return flipped
 
     async def _node_monitor(self) -> None:
         announced: dict[str, bool] = {}
+        pending_eviction: set[str] = set()
         while True:
-            self._judge_nodes()
-            for name, ready in list(self.node_ready.items()):
-                if announced.get(name) == ready:
-                    continue
-                if ready:
-                    await self.events.emit("Node", "", name, "NodeReady", f"node {name} is ready")
-                elif name in announced:
-                    await self.events.emit(
-                        "Node",
-                        "",
-                        name,
-                        "NodeNotReady",
-                        f"node {name} stopped renewing its lease",
-                        type="Warning",
-                    )
+            if self._judge_nodes():
+                self.dirty.set()
+            now = time.monotonic()
+            for name, since in self.unready_since.items():
+                # Wake the planner when a node's eviction delay runs out.
+                due = now - since >= self.settings.eviction_delay
+                if due and name not in pending_eviction:
+                    pending_eviction.add(name)
                     self.dirty.set()
-                announced[name] = ready
+            pending_eviction &= set(self.unready_since)
+            if self.lease.is_leader:
+                for name, ready in list(self.node_ready.items()):
+                    if announced.get(name) == ready:
+                        continue
+                    if ready:
+                        await self.events.emit("Node", "", name, "NodeReady", f"node {name} is ready")
+                    elif name in announced:
+                        await self.events.emit(
+                            "Node",
+                            "",
+                            name,
+                            "NodeNotReady",
+                            f"node {name} stopped renewing its lease",
+                            type="Warning",
+                        )
+                    announced[name] = ready
             await asyncio.sleep(self.settings.node_check_interval)
 
     def view(self) -> ClusterView:
-        nodes = {
-            name: NodeView(entry.value, self.node_ready.get(name, False))
-            for name, entry in self.nodes.entries.items()
-        }
+        now = time.monotonic()
+        nodes = {}
+        for name, entry in self.nodes.entries.items():
+            since = self.unready_since.get(name)
+            spec = self.node_specs.get(name)
+            nodes[name] = NodeView(
+                entry.value,
+                self.node_ready.get(name, False),
+                unready_for=0.0 if since is None else now - since,
+                spec=spec.value if spec else None,
+            )
         return ClusterView(
             deployments=self.deployments.entries,
             pods=self.pods.entries,
@@ -159,19 +228,28 @@ class SchedulerActor(Actor):
         )
 
     async def _plan_loop(self) -> None:
+        pause = 0.0
         while True:
             await self.dirty.wait()
+            await self.lease.elected.wait()
             self.dirty.clear()
-            commands = plan(self.view(), time.time(), self.ids)
+            commands = plan(self.view(), time.time(), self.ids, self.policy)
             self.rounds += 1
-            if commands:
-                await self._execute(commands)
+            failures = await self._execute(commands) if commands and self.lease.is_leader else 0
+            # A round that could not write (NATS away, say) must not spin: back off.
+            pause = min(max(pause * 2, 0.1), 2.0) if failures else 0.0
+            if pause:
+                await asyncio.sleep(pause)
 
-    async def _execute(self, commands: list[Command]) -> None:
+    async def _execute(self, commands: list[Command]) -> int:
         limit = asyncio.Semaphore(self.settings.write_concurrency)
+        failures = 0
 
         async def run(command: Command) -> None:
+            nonlocal failures
             async with limit:
+                if not self.lease.is_leader:
+                    return  # deposed mid-round: the new leader plans afresh
                 try:
                     await self._apply(command)
                 except Conflict as err:
@@ -179,6 +257,7 @@ class SchedulerActor(Actor):
                     self.dirty.set()
                 except Exception as err:
                     log.warning("could not carry out %s: %s", type(command).__name__, err)
+                    failures += 1
                     self.dirty.set()
 
         await asyncio.gather(*(run(command) for command in commands))
@@ -191,6 +270,7 @@ class SchedulerActor(Actor):
             await self.events.emit(
                 "Deployment", namespace, name, "PodsCreated", f"created {count} pod(s)", count=count
             )
+        return failures
 
     async def _apply(self, command: Command) -> None:
         pods: Bucket[Pod] = self.pods.bucket
@@ -225,6 +305,19 @@ class SchedulerActor(Actor):
                 self.pods.note_deleted(key)
                 meta = pod.metadata
                 await self.events.emit("Pod", meta.namespace, meta.name, "Removed", f"pod removed: {reason}")
+            case EvictPod(key=key, revision=revision, pod=pod, reason=reason):
+                await pods.delete(key, revision)
+                self.pods.note_deleted(key)
+                meta = pod.metadata
+                await self.events.emit(
+                    "Pod",
+                    meta.namespace,
+                    meta.name,
+                    "Evicted",
+                    f"replacing the pod elsewhere: {reason}",
+                    type="Warning",
+                    node=pod.node_name,
+                )
             case DeleteDeploymentStatus(key=key, revision=revision):
                 await self.deployment_status.bucket.delete(key, revision)
                 self.deployment_status.note_deleted(key)

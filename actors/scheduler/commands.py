@@ -52,6 +52,19 @@ class DeletePod:
 
 
 @dataclass(frozen=True)
+class EvictPod:
+    """Forget a pod whose node is lost: its record goes, a replacement is created elsewhere.
+
+    The node, if it comes back, finds the pod no longer bound to it and removes it.
+    """
+
+    key: str
+    revision: int
+    pod: Pod
+    reason: str
+
+
+@dataclass(frozen=True)
 class WriteDeploymentStatus:
     key: str
     revision: int | None

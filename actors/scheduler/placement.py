@@ -25,11 +25,18 @@ class NodeFit:
     cpu_requested: int = 0
     memory_requested: int = 0
     pods: int = 0
+    schedulable: bool = True
 
     @classmethod
     def of(cls, view: NodeView) -> NodeFit:
         allocatable = view.node.allocatable
-        return cls(view.node.name, view.ready, allocatable.cpu or 0, allocatable.memory or 0)
+        return cls(
+            view.node.name,
+            view.ready,
+            allocatable.cpu or 0,
+            allocatable.memory or 0,
+            schedulable=view.schedulable,
+        )
 
     def add(self, cpu: int, memory: int) -> None:
         self.cpu_requested += cpu
@@ -54,6 +61,10 @@ def node_ready(needs: PodNeeds, node: NodeFit) -> str | None:
     return None if node.ready else "node(s) were not ready"
 
 
+def node_schedulable(needs: PodNeeds, node: NodeFit) -> str | None:
+    return None if node.schedulable else "node(s) were unschedulable"
+
+
 def enough_cpu(needs: PodNeeds, node: NodeFit) -> str | None:
     return None if node.cpu_requested + needs.cpu <= node.cpu_allocatable else "Insufficient cpu"
 
@@ -73,7 +84,7 @@ def least_allocated(needs: PodNeeds, node: NodeFit) -> float:
     return (cpu_free + mem_free) / 2
 
 
-FILTERS: tuple[Filter, ...] = (node_ready, enough_cpu, enough_memory)
+FILTERS: tuple[Filter, ...] = (node_ready, node_schedulable, enough_cpu, enough_memory)
 SCORERS: tuple[Scorer, ...] = (least_allocated,)
 
 

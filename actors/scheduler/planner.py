@@ -3,12 +3,15 @@
 Pure: no I/O, no clock, no randomness of its own (names and ids come from ``ids``), so
 tests feed a view and compare command lists. One round:
 
-1. for each deployment, keep exactly ``replicas`` live pods of the current template:
-   create the missing, terminate the surplus and those of an older template;
-2. terminate pods whose deployment is gone;
-3. place every pod without a node (new or still Pending) on the best node that fits,
+1. evict the pods of lost nodes (NotReady for ``eviction_delay``, or gone): their records
+   go, so they are replaced below; a lost node that returns removes its copies;
+2. for each deployment, keep exactly ``replicas`` live pods of the current template:
+   create the missing, terminate the surplus and those of an older template; pods on a
+   draining node are replaced first and stop once enough replacements are Ready;
+3. terminate pods whose deployment is gone;
+4. place every pod without a node (new or still Pending) on the best node that fits,
    accounting for what this round already placed;
-4. record each deployment's status when it changed.
+5. record each deployment's status when it changed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from shoal.actors.scheduler.commands import (
     CreatePod,
     DeleteDeploymentStatus,
     DeletePod,
+    EvictPod,
     MarkUnschedulable,
     TerminatePod,
     WriteDeploymentStatus,
@@ -54,6 +58,12 @@ class RandomIds:
         return uuid.uuid4().hex
 
 
+@dataclass(frozen=True)
+class PlanPolicy:
+    eviction_delay: float = 1.0
+    """Seconds a node may stay NotReady before its pods are replaced on other nodes."""
+
+
 def new_pod(deployment: Deployment, template_hash: str, ids: IdSource, now: float) -> Pod:
     meta = deployment.metadata
     template = deployment.spec.template
@@ -79,9 +89,14 @@ class _Round:
     view: ClusterView
     now: float
     ids: IdSource
+    policy: PlanPolicy
     commands: list[Command]
     fits: dict[str, NodeFit]
     removed: set[str]
+
+    def ready(self, pod: Pod) -> bool:
+        status = self.view.status_of(pod)
+        return status is not None and status.ready and self.view.node_ready(pod.node_name)
 
     def status_rank(self, entry: Entry[Pod]) -> tuple[int, int, int, int, float]:
         """Order pods by how little we lose removing them (Kubernetes' ActivePods order)."""
@@ -91,7 +106,7 @@ class _Round:
         return (
             1 if pod.node_name else 0,
             phase_rank,
-            1 if status is not None and status.ready else 0,
+            1 if self.ready(pod) else 0,
             -(status.restarts if status else 0),
             -pod.metadata.creation_timestamp,
         )
@@ -102,6 +117,14 @@ class _Round:
             self.commands.append(TerminatePod(entry.key, entry.revision, entry.value, reason))
         else:
             self.commands.append(DeletePod(entry.key, entry.revision, entry.value, reason))
+
+    def lost(self, node_name: str) -> bool:
+        node = self.view.nodes.get(node_name)
+        return node is None or (not node.ready and node.unready_for >= self.policy.eviction_delay)
+
+    def draining(self, node_name: str) -> bool:
+        node = self.view.nodes.get(node_name)
+        return node is not None and node.draining
 
 
 def _usage(view: ClusterView) -> dict[str, NodeFit]:
@@ -118,10 +141,19 @@ def _usage(view: ClusterView) -> dict[str, NodeFit]:
     return fits
 
 
-def plan(view: ClusterView, now: float, ids: IdSource) -> list[Command]:
-    round_ = _Round(view, now, ids, [], _usage(view), set())
+def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None = None) -> list[Command]:
+    round_ = _Round(view, now, ids, policy or PlanPolicy(), [], _usage(view), set())
+
+    for entry in view.pods.values():
+        pod = entry.value
+        if pod.node_name and round_.lost(pod.node_name):
+            round_.removed.add(entry.key)
+            round_.commands.append(EvictPod(entry.key, entry.revision, pod, f"node {pod.node_name} is lost"))
+
     owned: dict[str, list[Entry[Pod]]] = defaultdict(list)
     for entry in view.pods.values():
+        if entry.key in round_.removed:
+            continue
         owner = entry.value.metadata.owner
         owned[owner.uid if owner else ""].append(entry)
 
@@ -132,19 +164,8 @@ def plan(view: ClusterView, now: float, ids: IdSource) -> list[Command]:
         live_deployments.add(deployment.metadata.uid)
         pods = owned.get(deployment.metadata.uid, [])
         template_hash = deployment.spec.template.hash()
-        live = [e for e in pods if not e.value.terminating]
-        current = [e for e in live if e.value.metadata.template_hash == template_hash]
-        for entry in live:
-            if entry.value.metadata.template_hash != template_hash:
-                round_.remove(entry, "the deployment's pod template changed")
-        want = deployment.spec.desired_replicas
-        if len(current) > want:
-            surplus = sorted(current, key=round_.status_rank)[: len(current) - want]
-            for entry in surplus:
-                round_.remove(entry, f"deployment scaled to {want}")
-        for _ in range(want - len(current)):
-            to_place.append((new_pod(deployment, template_hash, ids, now), None))
-        status = _deployment_status(view, dep_entry, pods, template_hash)
+        to_place += _keep_replicas(round_, deployment, pods, template_hash)
+        status = _deployment_status(round_, dep_entry, pods, template_hash)
         if status is not None:
             round_.commands.append(status)
 
@@ -157,15 +178,13 @@ def plan(view: ClusterView, now: float, ids: IdSource) -> list[Command]:
 
     for entry in view.pods.values():
         pod = entry.value
-        if pod.node_name:
+        if pod.node_name or entry.key in round_.removed:
             continue
         if pod.terminating:
             round_.commands.append(
                 DeletePod(entry.key, entry.revision, pod, "deleted before it was scheduled")
             )
-        elif (
-            pod.metadata.owner.uid if pod.metadata.owner else ""
-        ) in live_deployments and entry.key not in round_.removed:
+        elif (pod.metadata.owner.uid if pod.metadata.owner else "") in live_deployments:
             to_place.append((pod, entry))
 
     for key, entry in view.deployment_status.items():
@@ -177,6 +196,35 @@ def plan(view: ClusterView, now: float, ids: IdSource) -> list[Command]:
     for pod, entry in to_place:
         _place_one(round_, pod, entry)
     return round_.commands
+
+
+def _keep_replicas(
+    round_: _Round, deployment: Deployment, pods: list[Entry[Pod]], template_hash: str
+) -> list[tuple[Pod, None]]:
+    """Terminate what is too much or outdated; return the new pods to create."""
+    live = [e for e in pods if not e.value.terminating]
+    for entry in live:
+        if entry.value.metadata.template_hash != template_hash:
+            round_.remove(entry, "the deployment's pod template changed")
+    current = [e for e in live if e.value.metadata.template_hash == template_hash]
+    staying = [e for e in current if not round_.draining(e.value.node_name)]
+    moving = [e for e in current if round_.draining(e.value.node_name)]
+    want = deployment.spec.desired_replicas
+
+    if len(staying) > want:
+        for entry in sorted(staying, key=round_.status_rank)[: len(staying) - want]:
+            round_.remove(entry, f"deployment scaled to {want}")
+        staying = [e for e in staying if e.key not in round_.removed]
+    if moving:
+        # Drain: keep a pod on a draining node until enough replacements are Ready, unless
+        # replacements cannot be placed at all (then waiting would never end).
+        ready_elsewhere = sum(1 for e in staying if round_.ready(e.value))
+        stuck = any(not e.value.node_name and e.value.scheduling is not None for e in staying)
+        excess = len(moving) if stuck else ready_elsewhere + len(moving) - want
+        for entry in sorted(moving, key=round_.status_rank)[: max(0, excess)]:
+            round_.remove(entry, f"node {entry.value.node_name} is being drained")
+    now = round_.now
+    return [(new_pod(deployment, template_hash, round_.ids, now), None) for _ in range(want - len(staying))]
 
 
 def _place_one(round_: _Round, pod: Pod, entry: Entry[Pod] | None) -> None:
@@ -205,16 +253,12 @@ def _place_one(round_: _Round, pod: Pod, entry: Entry[Pod] | None) -> None:
 
 
 def _deployment_status(
-    view: ClusterView, dep_entry: Entry[Deployment], pods: list[Entry[Pod]], template_hash: str
+    round_: _Round, dep_entry: Entry[Deployment], pods: list[Entry[Pod]], template_hash: str
 ) -> WriteDeploymentStatus | None:
     """The deployment's status, if it differs from what is stored."""
     deployment = dep_entry.value
     live = [e.value for e in pods if not e.value.terminating]
-    ready = 0
-    for pod in live:
-        status = view.status_of(pod)
-        if status is not None and status.ready:
-            ready += 1
+    ready = sum(1 for pod in live if round_.ready(pod))
     want = deployment.spec.desired_replicas
     status = DeploymentStatus(
         namespace=deployment.metadata.namespace,
@@ -227,7 +271,7 @@ def _deployment_status(
         available_replicas=ready,
         unavailable_replicas=max(want - ready, 0),
     )
-    stored = view.deployment_status.get(dep_entry.key)
+    stored = round_.view.deployment_status.get(dep_entry.key)
     if stored is not None and stored.value == status:
         return None
     return WriteDeploymentStatus(dep_entry.key, stored.revision if stored else None, status)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shoal.bus.kv import Entry
-from shoal.models.node import Node
+from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.workloads import Deployment, DeploymentStatus
 
@@ -16,6 +16,18 @@ class NodeView:
     node: Node
     ready: bool
     """Judged by the scheduler from when it last saw the node's lease renewed."""
+    unready_for: float = 0.0
+    """Seconds since the node stopped being Ready (0 while it is Ready)."""
+    spec: NodeSpec | None = None
+    """What operators asked of the node (cordon, drain), if anything."""
+
+    @property
+    def schedulable(self) -> bool:
+        return self.spec is None or not (self.spec.unschedulable or self.spec.draining)
+
+    @property
+    def draining(self) -> bool:
+        return self.spec is not None and self.spec.draining
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,10 @@ class ClusterView:
     pod_status: Mapping[str, Entry[PodStatus]] = field(default_factory=dict)
     deployment_status: Mapping[str, Entry[DeploymentStatus]] = field(default_factory=dict)
     nodes: Mapping[str, NodeView] = field(default_factory=dict)
+
+    def node_ready(self, name: str) -> bool:
+        node = self.nodes.get(name)
+        return node is not None and node.ready
 
     def status_of(self, pod: Pod) -> PodStatus | None:
         """The pod's status, if its node reported one for this very pod."""

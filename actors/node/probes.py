@@ -1,0 +1,193 @@
+"""Probes, run by the node itself (Podman's own healthchecks need systemd timers).
+
+Kubernetes semantics: a startup probe, while it has not yet succeeded, holds the other two
+off, and failing ``failureThreshold`` times kills the container; a liveness probe failing
+``failureThreshold`` times in a row kills the container (which then restarts by its
+restart policy, with backoff); a readiness probe decides the container's Ready condition,
+turning it on after ``successThreshold`` successes in a row and off after
+``failureThreshold`` failures. A container without a readiness probe is ready while it
+runs (and its startup probe, if any, has succeeded).
+
+``ProbeTracker`` is the pure threshold logic; ``ContainerProber`` runs the checks for one
+container incarnation and reports changes through callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from shoal.errors import ShoalError
+from shoal.models.workloads import Container, Probe
+
+log = logging.getLogger(__name__)
+
+Exec = Callable[[list[str], float], Awaitable[int]]
+"""Runs a command in the container with a timeout; returns its exit code."""
+
+
+@dataclass
+class ProbeTracker:
+    """Consecutive successes and failures against a probe's thresholds."""
+
+    probe: Probe
+    state: bool
+    successes: int = 0
+    failures: int = 0
+
+    def record(self, ok: bool) -> bool | None:
+        """Count one result; returns the new state when it flips, else None."""
+        if ok:
+            self.successes, self.failures = self.successes + 1, 0
+            if not self.state and self.successes >= self.probe.success_threshold:
+                self.state = True
+                return True
+        else:
+            self.failures, self.successes = self.failures + 1, 0
+            if self.state and self.failures >= self.probe.failure_threshold:
+                self.state = False
+                return False
+        return None
+
+
+def resolve_port(container: Container, port: int | str) -> int:
+    if isinstance(port, int):
+        return port
+    for declared in container.ports:
+        if declared.name == port:
+            return declared.container_port
+    raise ValueError(f"no port named {port!r}")
+
+
+async def check(probe: Probe, container: Container, host: str, run: Exec) -> tuple[bool, str]:
+    """Run a probe once: (success, what went wrong)."""
+    timeout = float(probe.timeout_seconds)
+    try:
+        if probe.exec is not None:
+            code = await asyncio.wait_for(run(probe.exec.command, timeout), timeout + 1)
+            return code == 0, f"exit code {code}"
+        if probe.tcp_socket is not None:
+            port = resolve_port(container, probe.tcp_socket.port)
+            target = probe.tcp_socket.host or host
+            _, writer = await asyncio.wait_for(asyncio.open_connection(target, port), timeout)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            return True, ""
+        assert probe.http_get is not None
+        action = probe.http_get
+        port = resolve_port(container, action.port)
+        target = action.host or host
+        return await asyncio.wait_for(_http_get(target, port, action.path), timeout)
+    except TimeoutError:
+        return False, f"timed out after {timeout:.0f}s"
+    except ShoalError as err:
+        return False, err.message
+    except (OSError, ValueError) as err:
+        return False, str(err) or type(err).__name__
+
+
+async def _http_get(host: str, port: int, path: str) -> tuple[bool, str]:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        headers = f"Host: {host}:{port}\r\nUser-Agent: shoal-probe\r\nConnection: close\r\n"
+        writer.write(f"GET {path} HTTP/1.1\r\n{headers}\r\n".encode())
+        await writer.drain()
+        status_line = await reader.readline()
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    parts = status_line.split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        return False, f"not an HTTP answer: {status_line[:40]!r}"
+    code = int(parts[1])
+    # Kubernetes: any code from 200 to 399 is a success.
+    return 200 <= code < 400, f"HTTP {code}"
+
+
+class ContainerProber:
+    """The probes of one running container incarnation."""
+
+    def __init__(
+        self,
+        container: Container,
+        host: str,
+        run: Exec,
+        *,
+        on_ready: Callable[[bool], None],
+        on_kill: Callable[[str], None],
+    ) -> None:
+        self.container = container
+        self.host = host
+        self.run = run
+        self.on_ready = on_ready
+        self.on_kill = on_kill
+        self.started = container.startup_probe is None
+        self.ready = container.readiness_probe is None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def effective_ready(self) -> bool:
+        return self.started and self.ready
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._run(), name=f"probes {self.container.name}"))
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def _run(self) -> None:
+        try:
+            startup = self.container.startup_probe
+            if startup is not None and not await self._until_started(startup):
+                return
+            loops = []
+            if self.container.liveness_probe is not None:
+                loops.append(self._liveness(self.container.liveness_probe))
+            if self.container.readiness_probe is not None:
+                loops.append(self._readiness(self.container.readiness_probe))
+            await asyncio.gather(*loops)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a prober must never take the node down
+            log.exception("probes of %s failed", self.container.name)
+
+    async def _until_started(self, probe: Probe) -> bool:
+        await asyncio.sleep(probe.initial_delay_seconds)
+        tracker = ProbeTracker(probe, state=True)  # counts failures towards the kill
+        while True:
+            ok, why = await check(probe, self.container, self.host, self.run)
+            if ok:
+                self.started = True
+                self.on_ready(self.effective_ready)
+                return True
+            if tracker.record(False) is False:
+                self.on_kill(f"startup probe failed {probe.failure_threshold} times: {why}")
+                return False
+            await asyncio.sleep(probe.period_seconds)
+
+    async def _liveness(self, probe: Probe) -> None:
+        await asyncio.sleep(probe.initial_delay_seconds)
+        tracker = ProbeTracker(probe, state=True)
+        while True:
+            ok, why = await check(probe, self.container, self.host, self.run)
+            if tracker.record(ok) is False:
+                self.on_kill(f"liveness probe failed {probe.failure_threshold} times: {why}")
+                return
+            await asyncio.sleep(probe.period_seconds)
+
+    async def _readiness(self, probe: Probe) -> None:
+        await asyncio.sleep(probe.initial_delay_seconds)
+        tracker = ProbeTracker(probe, state=False)
+        while True:
+            ok, _ = await check(probe, self.container, self.host, self.run)
+            flipped = tracker.record(ok)
+            if flipped is not None:
+                self.ready = flipped
+                self.on_ready(self.effective_ready)
+            await asyncio.sleep(probe.period_seconds)
