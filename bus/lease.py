@@ -130,6 +130,9 @@ class LeaderLease:
         """Give the lease up so a follower takes over at once."""
         if self._leading:
             self._leading = False
-            with contextlib.suppress(Exception):
-                await self.bucket.delete(self.key, self._revision)
             self.elected.clear()
+            with contextlib.suppress(Exception):
+                # Re-read: a renewal cut short by shutdown may have landed after all.
+                entry = await self.bucket.get(self.key)
+                if entry is not None and entry.value.holder == self.holder:
+                    await self.bucket.delete(self.key, entry.revision)

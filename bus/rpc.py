@@ -22,6 +22,7 @@ from shoal.bus.codec import decode, encode
 from shoal.errors import ClusterUnreachable, RemoteError, ShoalError
 from shoal.models.api import ErrorBody, ErrorReply
 from shoal.models.base import Record
+from shoal.retry import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,19 @@ async def serve(
             reply = await handler(request)
         except ShoalError as err:
             reply = error_reply(err.code, err.message)
-        except Exception:
-            incident = uuid.uuid4().hex[:8]
-            log.exception("handling %s failed (incident %s)", subject, incident)
-            reply = error_reply("internal", f"internal error in {owner} (incident {incident}); see its log")
+        except Exception as err:
+            if is_transient(err):
+                # NATS or JetStream too slow or away (a restart, say): the client may simply retry.
+                why = type(err).__name__
+                reply = error_reply(
+                    "unavailable", f"the cluster's store did not answer in time ({why}); try again"
+                )
+            else:
+                incident = uuid.uuid4().hex[:8]
+                log.exception("handling %s failed (incident %s)", subject, incident)
+                reply = error_reply(
+                    "internal", f"internal error in {owner} (incident {incident}); see its log"
+                )
         await reply_to(msg, reply)
 
     return await nc.subscribe(subject, queue=queue, cb=on_message)

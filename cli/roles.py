@@ -80,13 +80,28 @@ def api(
 
 
 def scheduler(
-    server: ServerOption = None, js_replicas: ReplicasOption = 1, log_level: LogLevelOption = "info"
+    server: ServerOption = None,
+    lease_ttl: Annotated[
+        float,
+        typer.Option(
+            "--lease-ttl", envvar="SHOAL_SCHEDULER_LEASE_TTL", help="Seconds before a standby leads"
+        ),
+    ] = 1.5,
+    eviction_delay: Annotated[
+        float,
+        typer.Option(
+            "--eviction-delay", envvar="SHOAL_EVICTION_DELAY", help="Seconds NotReady before pods move"
+        ),
+    ] = 1.0,
+    js_replicas: ReplicasOption = 1,
+    log_level: LogLevelOption = "info",
 ) -> None:
-    """Run the scheduler actor: keeps every deployment's pods and places them on nodes."""
+    """Run the scheduler actor: keeps every deployment's pods and places them on nodes (one replica leads)."""
     setup_logging(log_level)
 
     async def make(nc: Client) -> Actor:
-        return SchedulerActor(nc, SchedulerSettings(replicas=js_replicas))
+        settings = SchedulerSettings(replicas=js_replicas, lease_ttl=lease_ttl, eviction_delay=eviction_delay)
+        return SchedulerActor(nc, settings)
 
     run_actor(server, "shoal-scheduler", make)
 

@@ -112,6 +112,7 @@ class LocalCluster:
         say(f"context written to {context}")
         self.roles = self._roles(url)
         supervisors = [asyncio.create_task(self._supervise(role)) for role in self.roles]
+        supervisors.append(asyncio.create_task(self._supervise_nats()))
         try:
             ready = asyncio.create_task(self._wait_ready(url, documents))
             stop = asyncio.create_task(self.stopping.wait())
@@ -188,6 +189,22 @@ class LocalCluster:
                 ]
             )
         table(["NAMESPACE", "POD", "PHASE", "IP", "NODE"], rows)
+
+    async def _supervise_nats(self) -> None:
+        """nats-server is a role too: should it die, start it again on the same port and store."""
+        restarts = 0
+        while not self.stopping.is_set():
+            await asyncio.sleep(0.25)
+            if self.stopping.is_set() or self.nats.running():
+                continue
+            restarts += 1
+            code = self.nats.process.returncode if self.nats.process else None
+            say(f"[yellow]nats-server exited (code {code}); starting it again on the same store[/]")
+            try:
+                self.nats.start()
+            except ShoalError as err:
+                say(f"[red]could not start nats-server again: {escape(err.message)}[/]")
+                await asyncio.sleep(min(0.5 * 2**restarts, 10.0))
 
     async def _supervise(self, role: Role) -> None:
         while not self.stopping.is_set():

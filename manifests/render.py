@@ -85,6 +85,7 @@ def pod_object(pod: Pod, status: PodStatus | None) -> dict[str, Any]:
                         "image": c.image,
                         "containerID": f"podman://{c.container_id}" if c.container_id else None,
                         "ready": c.ready,
+                        "started": c.started,
                         "restartCount": c.restart_count,
                         "state": _state(c.state),
                         **({"lastState": _state(c.last_state)} if c.last_state else {}),

@@ -91,6 +91,8 @@ class ContainerStatus(ShoalModel):
     image: str
     container_id: str = ""
     ready: bool = False
+    started: bool = False
+    """Running, and past its startup probe if it has one."""
     restart_count: int = 0
     state: ContainerState
     last_state: ContainerState | None = None

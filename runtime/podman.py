@@ -17,6 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import podman.api
@@ -36,7 +37,7 @@ from shoal.runtime.interface import (
     RuntimeEvent,
     RuntimeInfo,
 )
-from shoal.runtime.podman_service import PodmanService
+from shoal.runtime.podman_service import PodmanService, service_pid
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class PodmanRuntime:
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix=f"podman-{node}")
         self._ips: dict[str, str] = {}
         self._closed = False
+        self._pids_visible: bool | None = None
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -147,13 +149,18 @@ class PodmanRuntime:
                 item_labels = item["Labels"]
                 uid = item_labels.get(labels.UID, uid)
                 infra_pod = item.get("Pod") or infra_pod
+                state = _STATES.get(str(item.get("State", "")), "unknown")
+                exit_code = item.get("ExitCode") if item.get("Exited") else None
+                if state == "running" and self._process_vanished(item.get("Pid")):
+                    # Its conmon was killed, so Podman never learnt that it exited.
+                    state, exit_code = "exited", -1
                 observed = ContainerObservation(
                     name=item_labels[labels.CONTAINER],
                     container_id=item["Id"],
                     image=item.get("Image", ""),
-                    state=_STATES.get(str(item.get("State", "")), "unknown"),
+                    state=state,
                     attempt=int(item_labels.get(labels.RESTARTS, "0") or 0),
-                    exit_code=item.get("ExitCode") if item.get("Exited") else None,
+                    exit_code=exit_code,
                     started_at=_epoch(item.get("StartedAt")),
                     finished_at=_epoch(item.get("ExitedAt")),
                 )
@@ -164,6 +171,16 @@ class PodmanRuntime:
             ip = self._pod_ip(infra_pod, containers)
             pods.append(PodObservation(namespace, name, uid, self.node, containers, ip))
         return pods
+
+    def _process_vanished(self, pid: object) -> bool:
+        """Podman says running, but the process is gone (only checkable when we share its PID space)."""
+        if self._pids_visible is None:
+            local = self.url.startswith("unix://")
+            service = service_pid(Path(self.url.removeprefix("unix://"))) if local else None
+            self._pids_visible = service is not None and Path(f"/proc/{service}").exists()
+        if not self._pids_visible or not isinstance(pid, int) or pid <= 0:
+            return False
+        return not Path(f"/proc/{pid}").exists()
 
     def _pod_ip(self, podman_pod: str, containers: dict[str, ContainerObservation]) -> str:
         running = [c for c in containers.values() if c.state == "running"]
@@ -216,11 +233,13 @@ class PodmanRuntime:
             raise ImageUnavailable(f"image {image!r} is not present and imagePullPolicy is Never")
         try:
             self.client.images.pull(image)
+            error = "" if self.client.images.exists(image) else "the pull brought nothing"
         except (podman.errors.APIError, podman.errors.ImageNotFound) as err:
-            if present:
-                log.warning("pull of %s failed, using the local copy: %s", image, err)
-                return
-            raise ImageUnavailable(f"image {image!r} is not present and could not be pulled: {err}") from None
+            error = str(err)
+        if error and present:
+            log.warning("pull of %s failed, using the local copy: %s", image, error)
+        elif error:
+            raise ImageUnavailable(f"image {image!r} is not present and could not be pulled: {error}")
 
     def _labels(self, pod: Pod, container: str, attempt: int) -> dict[str, str]:
         owner = pod.metadata.owner

@@ -61,9 +61,15 @@ def nats_url(nats_server: NatsServer) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalShoal]:
-    """One `shoal up` for the whole module: NATS, API, scheduler and a node on Podman."""
-    shoal = LocalShoal(tmp_path_factory.mktemp("cluster"), node=unique_name("t"))
+def cluster(
+    podman: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LocalShoal]:
+    """One `shoal up` for the whole module: NATS, API, scheduler and a node on Podman.
+
+    A module may set ``SHOAL_UP_ARGS`` (e.g. shorter backoffs) for its cluster.
+    """
+    extra = list(getattr(request.module, "SHOAL_UP_ARGS", []))
+    shoal = LocalShoal(tmp_path_factory.mktemp("cluster"), node=unique_name("t"), extra_args=extra)
     try:
         shoal.start()
         yield shoal

@@ -100,6 +100,12 @@ def deployment(
     )
 
 
+async def output(*argv: str, check: bool = False) -> str:
+    """A command's standard output, run off the event loop."""
+    result = await asyncio.to_thread(subprocess.run, list(argv), capture_output=True, text=True, check=check)
+    return result.stdout
+
+
 def podman_json(*args: str) -> Any:
     out = subprocess.run(["podman", *args], check=True, capture_output=True, text=True).stdout
     return json.loads(out) if out.strip() else []
@@ -131,6 +137,8 @@ class LocalShoal:
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.log = root / "up.log"
+        self.roles: dict[str, subprocess.Popen[bytes]] = {}
+        self.extra_nodes: set[str] = set()
 
     @property
     def env(self) -> dict[str, str]:
@@ -167,7 +175,41 @@ class LocalShoal:
         # Restarts reuse the port the first start got, so clients' URLs stay right.
         return int(self.url.rsplit(":", 1)[1]) if self.url else 0
 
+    def start_role(self, label: str, *args: str) -> subprocess.Popen[bytes]:
+        """Run another role process (`shoal node ...`, `shoal scheduler`) against this cluster."""
+        argv = [sys.executable, "-m", "shoal", *args, "--server", self.url]
+        with (self.root / f"{label}.log").open("ab") as log:
+            process = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.roles[label] = process
+        return process
+
+    def start_node(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
+        self.extra_nodes.add(name)
+        return self.start_role(
+            name, "node", "--name", name, "--data-dir", str(self.root / "nodes" / name), *extra
+        )
+
+    def kill_role(self, label: str) -> None:
+        process = self.roles.pop(label)
+        process.kill()
+        process.wait()
+
+    def stop_roles(self) -> None:
+        for process in self.roles.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.roles.values():
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.roles.clear()
+        for node in self.extra_nodes:
+            remove_node_containers(node)
+
     def stop(self, timeout: float = 90.0) -> int | None:
+        self.stop_roles()
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
         self.process.send_signal(signal.SIGTERM)

@@ -247,6 +247,7 @@ class NodeActor(Actor):
             await self.runtime.remove_pod(namespace, name, ORPHAN_GRACE_SECONDS)
             observed = None
         if pod is None or entry is None:
+            self._sync_probers(key, None, None)
             if observed is not None:
                 await self.runtime.remove_pod(namespace, name, ORPHAN_GRACE_SECONDS)
                 await self.events.emit(
@@ -255,9 +256,13 @@ class NodeActor(Actor):
             await self._forget(key)
             return
         if pod.terminating:
+            self._sync_probers(key, None, None)
             await self._terminate(entry, observed)
             return
+        if self.cut_off:
+            return  # pods stay stopped until NATS is back
         observed = await self._converge(key, pod, observed)
+        self._sync_probers(key, pod, observed)
         await self._report(key, pod, observed)
 
     async def _terminate(self, entry: Entry[Pod], observed: PodObservation | None) -> None:
@@ -446,9 +451,20 @@ class NodeActor(Actor):
                 partial(self.runtime.exec, container_id),
                 on_ready=lambda _ready, key=key: self.queue.add(key),
                 on_kill=partial(self._kill_unhealthy, key, pod, spec.name, container_id),
+                on_failure=partial(self._probe_failed, pod, spec.name),
             )
             self.probers[probe_key] = (container_id, prober)
             prober.start()
+
+    def _probe_failed(self, pod: Pod, container: str, kind: str, why: str) -> None:
+        meta = pod.metadata
+        self.run_soon(
+            self.events.emit(
+                "Pod", meta.namespace, meta.name, "Unhealthy", f"{kind} probe of {container} failed: {why}",
+                type="Warning", container=container, probe=kind,
+            ),
+            "probe event",
+        )  # fmt: skip
 
     def _kill_unhealthy(self, key: str, pod: Pod, container: str, container_id: str, why: str) -> None:
         async def kill() -> None:
@@ -469,21 +485,17 @@ class NodeActor(Actor):
         failure = self.start_failures.get(key)
         waiting: dict[str, Waiting] = {}
         if failure is not None:
-            waiting = {spec.name: failure for spec in pod.spec.containers}
-            if (
-                failure.reason == "ErrImagePull"
-                and last is not None
-                and last.reason in ("ErrImagePull", "ImagePullBackOff")
-            ):
-                waiting = {
-                    spec.name: Waiting("ImagePullBackOff", failure.message) for spec in pod.spec.containers
-                }
+            shown = failure.waiting
+            if shown.reason == "ErrImagePull" and failure.attempts > 1:
+                shown = Waiting("ImagePullBackOff", shown.message)  # Kubernetes' name while waiting to retry
+            waiting = {spec.name: shown for spec in pod.spec.containers}
         start_time = last.start_time if last is not None else None
         if start_time is None and observed is not None and observed.containers:
             start_time = min(
                 (c.started_at for c in observed.containers.values() if c.started_at), default=time.time()
             )
         assert self.record is not None
+        probers = {name: prober for (pod_key_, name), (_, prober) in self.probers.items() if pod_key_ == key}
         status = pod_status(
             pod,
             observed,
@@ -492,11 +504,8 @@ class NodeActor(Actor):
             waiting=waiting,
             restart_counts={},
             start_time=start_time,
-            probed_ready={
-                name: prober.effective_ready
-                for (pod_key_, name), (_, prober) in self.probers.items()
-                if pod_key_ == key
-            },
+            probed_ready={name: prober.effective_ready for name, prober in probers.items()},
+            started={name: prober.started for name, prober in probers.items()},
         )
         if last is not None and last == status:
             return

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ from shoal.errors import ShoalError
 from shoal.models.workloads import Container, Probe
 
 log = logging.getLogger(__name__)
+
+REPORT_EVERY = 10.0
+"""Seconds between two reports of the same failing probe (events, not a flood)."""
 
 Exec = Callable[[list[str], float], Awaitable[int]]
 """Runs a command in the container with a timeout; returns its exit code."""
@@ -120,15 +124,25 @@ class ContainerProber:
         *,
         on_ready: Callable[[bool], None],
         on_kill: Callable[[str], None],
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         self.container = container
         self.host = host
         self.run = run
         self.on_ready = on_ready
         self.on_kill = on_kill
+        self.on_failure = on_failure
+        self._last_report: dict[str, float] = {}
         self.started = container.startup_probe is None
         self.ready = container.readiness_probe is None
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _failed(self, kind: str, why: str) -> None:
+        """Report a probe failure, at most once per REPORT_EVERY seconds per probe kind."""
+        now = time.monotonic()
+        if self.on_failure is not None and now - self._last_report.get(kind, -REPORT_EVERY) >= REPORT_EVERY:
+            self._last_report[kind] = now
+            self.on_failure(kind, why)
 
     @property
     def effective_ready(self) -> bool:
@@ -166,6 +180,7 @@ class ContainerProber:
                 self.started = True
                 self.on_ready(self.effective_ready)
                 return True
+            self._failed("startup", why)
             if tracker.record(False) is False:
                 self.on_kill(f"startup probe failed {probe.failure_threshold} times: {why}")
                 return False
@@ -176,6 +191,8 @@ class ContainerProber:
         tracker = ProbeTracker(probe, state=True)
         while True:
             ok, why = await check(probe, self.container, self.host, self.run)
+            if not ok:
+                self._failed("liveness", why)
             if tracker.record(ok) is False:
                 self.on_kill(f"liveness probe failed {probe.failure_threshold} times: {why}")
                 return
@@ -185,7 +202,9 @@ class ContainerProber:
         await asyncio.sleep(probe.initial_delay_seconds)
         tracker = ProbeTracker(probe, state=False)
         while True:
-            ok, _ = await check(probe, self.container, self.host, self.run)
+            ok, why = await check(probe, self.container, self.host, self.run)
+            if not ok:
+                self._failed("readiness", why)
             flipped = tracker.record(ok)
             if flipped is not None:
                 self.ready = flipped

@@ -47,6 +47,7 @@ def container_status(
     waiting: Waiting | None,
     restart_count: int,
     probed_ready: bool = True,
+    started: bool = True,
 ) -> ContainerStatus:
     last_state = None
     if observed is None:
@@ -77,6 +78,7 @@ def container_status(
         image=spec.image,
         container_id=observed.container_id if observed else "",
         ready=state.status == "running" and probed_ready,
+        started=state.status == "running" and started,
         restart_count=restart_count,
         state=state,
         last_state=last_state,
@@ -104,9 +106,11 @@ def pod_status(
     restart_counts: dict[str, int],
     start_time: float | None,
     probed_ready: dict[str, bool] | None = None,
+    started: dict[str, bool] | None = None,
 ) -> PodStatus:
-    """``probed_ready`` holds the verdict of readiness and startup probes, per container."""
+    """``probed_ready`` and ``started``: the verdicts of readiness and startup probes, per container."""
     probed = probed_ready or {}
+    started = started or {}
     containers = observed.containers if observed else {}
     statuses = [
         container_status(
@@ -116,6 +120,7 @@ def pod_status(
             waiting.get(spec.name),
             restart_counts.get(spec.name, containers[spec.name].attempt if spec.name in containers else 0),
             probed.get(spec.name, True),
+            started.get(spec.name, True),
         )
         for spec in pod.spec.containers
     ]

@@ -1,0 +1,147 @@
+"""Several nodes: a host dies, a node is cut off and returns, a node actor restarts, a drain."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+from shoal.client import ShoalClient
+from tests.harness import LocalShoal, deployment, documents, node_containers, remove_node_containers, wait_for
+from tests.test_cluster import pods_of, wait_running
+
+REPLICAS = 6
+
+
+def names(cluster: LocalShoal) -> list[str]:
+    return [cluster.node, f"{cluster.node}-b", f"{cluster.node}-c"]
+
+
+async def ensure_nodes(cluster: LocalShoal, client: ShoalClient) -> list[str]:
+    """The three nodes of this module, started if need be, all Ready."""
+    for name in names(cluster)[1:]:
+        if name not in cluster.roles:
+            cluster.start_node(name)
+
+    async def all_ready() -> bool:
+        nodes = await client.nodes()
+        now = time.time()
+        return all(name in nodes and nodes[name].ready_at(now) for name in names(cluster))
+
+    await wait_for(all_ready, timeout=30, what="three Ready nodes")
+    return names(cluster)
+
+
+async def spread_deployment(cluster: LocalShoal, client: ShoalClient, app: str) -> None:
+    await ensure_nodes(cluster, client)
+
+    async def no_pods_left() -> bool:
+        return not await client.pods()  # terminating pods of earlier tests still hold resources
+
+    await wait_for(no_pods_left, timeout=30, what="the previous test's pods gone")
+    await client.apply(documents(deployment(app, replicas=REPLICAS)))
+    pods = await wait_running(client, app, REPLICAS)
+    assert Counter(p.node_name for p, _ in pods) == {name: 2 for name in names(cluster)}
+
+
+def app_containers(cluster: LocalShoal, app: str) -> dict[str, list[str]]:
+    return {
+        name: [c["Id"] for c in node_containers(name, **{"shoal.deployment": app})] for name in names(cluster)
+    }
+
+
+async def test_a_dead_hosts_pods_run_elsewhere_within_five_seconds(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    await spread_deployment(cluster, client, "spread")
+    victim = names(cluster)[2]
+    started = time.monotonic()
+    cluster.kill_role(victim)
+    remove_node_containers(victim)  # the host is gone, and its containers with it
+
+    async def replaced() -> bool:
+        pods = await pods_of(client, "spread")
+        running = [p for p, s in pods if s is not None and s.ready and p.node_name != victim]
+        return len(running) == REPLICAS
+
+    await wait_for(replaced, timeout=20, interval=0.05, what="all pods Running on the surviving nodes")
+    elapsed = time.monotonic() - started
+    assert elapsed < 5.0, f"replacement took {elapsed:.2f}s"
+
+    cluster.start_node(victim)
+    await ensure_nodes(cluster, client)
+    pods = await wait_running(client, "spread", REPLICAS)
+    assert all(p.node_name != victim for p, _ in pods)
+    assert sum(len(ids) for ids in app_containers(cluster, "spread").values()) == REPLICAS
+    await client.delete(documents=documents(deployment("spread")))
+
+
+async def test_a_cut_off_node_removes_its_copies_when_it_returns(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    await spread_deployment(cluster, client, "islands")
+    cut_off = names(cluster)[1]
+    cluster.kill_role(cut_off)  # the actor goes, its containers keep running (an edge site losing its link)
+
+    async def replaced() -> bool:
+        pods = await pods_of(client, "islands")
+        ready = [p for p, s in pods if s is not None and s.ready]
+        return len(ready) == REPLICAS and all(p.node_name != cut_off for p in ready)
+
+    await wait_for(replaced, timeout=20, what="replacements while the node is cut off")
+    # Meanwhile the cut-off node still runs its two copies: the documented price of staying up.
+    assert len(app_containers(cluster, "islands")[cut_off]) == 2
+
+    cluster.start_node(cut_off)
+
+    async def converged() -> bool:
+        containers = app_containers(cluster, "islands")
+        return not containers[cut_off] and sum(len(ids) for ids in containers.values()) == REPLICAS
+
+    await wait_for(converged, timeout=30, what="the returning node to remove its copies")
+    await client.delete(documents=documents(deployment("islands")))
+
+
+async def test_a_restarted_node_actor_adopts_its_running_containers(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    await spread_deployment(cluster, client, "adopted")
+    node = names(cluster)[1]
+    before = sorted(app_containers(cluster, "adopted")[node])
+    pods_before = {p.metadata.name for p, _ in await pods_of(client, "adopted")}
+    cluster.kill_role(node)
+    cluster.start_node(node)
+    await ensure_nodes(cluster, client)
+
+    async def reported_again() -> bool:
+        statuses = await client.pod_statuses()
+        mine = [s for s in statuses.values() if s.node_name == node and s.name.startswith("adopted-")]
+        return len(mine) == 2 and all(s.ready for s in mine)
+
+    await wait_for(reported_again, timeout=20, what="the restarted node to report its pods")
+    assert sorted(app_containers(cluster, "adopted")[node]) == before
+    pods = await pods_of(client, "adopted")
+    assert {p.metadata.name for p, _ in pods} == pods_before
+    assert all(s is not None and s.restarts == 0 for _, s in pods)
+    await client.delete(documents=documents(deployment("adopted")))
+
+
+async def test_drain_moves_pods_off_and_leaves_the_node_cordoned(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    await spread_deployment(cluster, client, "drained")
+    node = names(cluster)[2]
+    result = await asyncio.to_thread(cluster.shoal, "drain", node, "--timeout", "60", check=True)
+    assert f"node/{node} drained" in result.stdout
+    pods = await wait_running(client, "drained", REPLICAS)
+    assert all(p.node_name != node for p, _ in pods)
+    assert not app_containers(cluster, "drained")[node]
+    nodes = await asyncio.to_thread(cluster.shoal, "get", "nodes", check=True)
+    assert any(line.split()[:2] == [node, "Ready,SchedulingDisabled"] for line in nodes.stdout.splitlines())
+    # cordoned: scaling up puts nothing there
+    await client.scale("default", "drained", REPLICAS + 2)
+    pods = await wait_running(client, "drained", REPLICAS + 2)
+    assert all(p.node_name != node for p, _ in pods)
+    await asyncio.to_thread(cluster.shoal, "uncordon", node, check=True)
+    assert not (await client.node_specs())[node].unschedulable
+    await client.delete(documents=documents(deployment("drained")))
