@@ -80,6 +80,13 @@ async def ensure_buckets(js: JetStreamContext, replicas: int = 1) -> None:
             )
 
 
+SNAPSHOT_CONSUMER_LINGER = 1.0
+"""Seconds a one-off read's consumer outlives it: frequent readers must not pile consumers up."""
+
+WATCH_CONSUMER_LINGER = 30.0
+"""Seconds a long-lived watch's consumer outlives its subscriber (after a reconnect, say)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Entry(Generic[M]):
     key: str
@@ -155,9 +162,9 @@ class Bucket(Generic[M]):
             raise Conflict(f"{self.definition.name}/{key} changed since revision {revision}") from None
 
     async def items(self) -> dict[str, Entry[M]]:
-        """Every live key, read through one watch."""
+        """Every live key, read through one short-lived watch."""
         result: dict[str, Entry[M]] = {}
-        async for change in self.watch():
+        async for change in self.watch(inactive_threshold=SNAPSHOT_CONSUMER_LINGER):
             if isinstance(change, Synced):
                 break
             if change.value is None:
@@ -166,9 +173,15 @@ class Bucket(Generic[M]):
                 result[change.key] = Entry(change.key, change.value, change.revision)
         return result
 
-    async def watch(self, keys: str = ">") -> AsyncIterator[Change[M] | Synced]:
-        """Current values of every key, then ``SYNCED``, then each change as it happens."""
-        watcher = await self.kv.watch(keys)
+    async def watch(
+        self, keys: str = ">", *, inactive_threshold: float = WATCH_CONSUMER_LINGER
+    ) -> AsyncIterator[Change[M] | Synced]:
+        """Current values of every key, then ``SYNCED``, then each change as it happens.
+
+        Each watch is an ephemeral JetStream consumer, which the server deletes
+        ``inactive_threshold`` seconds after its subscriber goes away.
+        """
+        watcher = await self.kv.watch(keys, inactive_threshold=inactive_threshold)
         try:
             async for entry in watcher:
                 if entry is None:

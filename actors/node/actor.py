@@ -53,7 +53,10 @@ class NodeSettings:
     memory_bytes: int | None = None
     heartbeat_interval: float = 1.0
     lease_seconds: float = 3.0
-    resync_interval: float = 10.0
+    relist_interval: float = 2.0
+    """Seconds between two listings of the runtime, to catch changes no event reported."""
+    resync_interval: float = 30.0
+    """Seconds between two syncs of every pod, changed or not."""
     workers: int = 8
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
@@ -62,6 +65,10 @@ class NodeSettings:
     stop_pods_after_disconnect: float | None = None
     """Seconds cut off from NATS after which the node stops its pods (None: keep them running)."""
     replicas: int = 1
+
+
+def _fingerprint(pod: PodObservation) -> tuple:
+    return tuple(sorted((c.name, c.container_id, c.state, c.exit_code) for c in pod.containers.values()))
 
 
 @dataclass
@@ -192,12 +199,26 @@ class NodeActor(Actor):
                 self.queue.add(pod_key(event.namespace, event.pod))
 
     async def _resync(self) -> None:
+        """Re-list the runtime often and queue the pods that changed (like the kubelet's PLEG):
+        container events can be missed, and a container whose conmon died sends none.
+        Every ``resync_interval`` every pod is queued regardless."""
+        seen: dict[str, tuple] = {}
+        last_full = 0.0
         while True:
             try:
-                await self._queue_everything()
+                if time.monotonic() - last_full >= self.settings.resync_interval:
+                    last_full = time.monotonic()
+                    await self._queue_everything()
+                current = {
+                    pod_key(p.namespace, p.name): _fingerprint(p) for p in await self.runtime.list_pods()
+                }
+                for key in set(current) | set(seen):
+                    if current.get(key) != seen.get(key):
+                        self.queue.add(key)
+                seen = current
             except ShoalError as err:
                 log.warning("re-listing the runtime failed: %s", err)
-            await asyncio.sleep(self.settings.resync_interval)
+            await asyncio.sleep(self.settings.relist_interval)
 
     async def _queue_everything(self) -> None:
         keys = {key for key, entry in self.pods.entries.items() if entry.value.node_name == self.name}
