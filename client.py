@@ -34,11 +34,13 @@ from shoal.models.api import (
     NodeUpdateRequest,
     ObjectRef,
     ScaleRequest,
+    TaintRef,
 )
 from shoal.models.base import Record
 from shoal.models.event import Event
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
+from shoal.models.scheduling import PriorityClass, Taint
 from shoal.models.workloads import Deployment, DeploymentStatus
 
 M = TypeVar("M", bound=Record)
@@ -88,9 +90,24 @@ class ShoalClient:
         return await call(self.nc, subjects.API_SCALE, request, ApplyReply)
 
     async def update_node(
-        self, name: str, *, unschedulable: bool | None = None, draining: bool | None = None
+        self,
+        name: str,
+        *,
+        unschedulable: bool | None = None,
+        draining: bool | None = None,
+        labels: dict[str, str | None] | None = None,
+        add_taints: list[Taint] | None = None,
+        remove_taints: list[TaintRef] | None = None,
     ) -> NodeSpec:
-        request = NodeUpdateRequest(name=name, unschedulable=unschedulable, draining=draining)
+        """Cordon, drain, label (a None value removes the label) or taint a node."""
+        request = NodeUpdateRequest(
+            name=name,
+            unschedulable=unschedulable,
+            draining=draining,
+            labels=labels or {},
+            add_taints=add_taints or [],
+            remove_taints=remove_taints or [],
+        )
         return await call(self.nc, subjects.API_NODE, request, NodeSpec)
 
     # -- reads, straight from KV ----------------------------------------------------------------
@@ -124,6 +141,9 @@ class ShoalClient:
 
     async def nodes(self) -> dict[str, Node]:
         return await self._items(kv.NODES)
+
+    async def priority_classes(self) -> dict[str, PriorityClass]:
+        return await self._items(kv.PRIORITY_CLASSES)
 
     async def node_specs(self) -> dict[str, NodeSpec]:
         return await self._items(kv.NODE_SPECS)

@@ -50,9 +50,10 @@ async def ready_on(client: ShoalClient, app: str, nodes: set[str]) -> bool:
     statuses = await client.pod_statuses()
     mine = [p for p in pods.values() if p.metadata.labels.get("app") == app and not p.terminating]
     ready = [
-        p for p in mine
+        p
+        for p in mine
         if (s := statuses.get(p.key)) and s.uid == p.metadata.uid and s.ready and p.node_name in nodes
-    ]  # fmt: skip
+    ]
     return len(mine) == REPLICAS and len(ready) == REPLICAS
 
 

@@ -40,6 +40,10 @@ class KVCache(Generic[M]):
         self._watch: asyncio.Task[None] | None = None
         self._restarting = False
 
+    def _holds(self, key: str, revision: int) -> bool:
+        current = self.entries.get(key)
+        return current is not None and current.revision >= revision
+
     def get(self, key: str) -> Entry[M] | None:
         return self.entries.get(key)
 
@@ -102,7 +106,7 @@ class KVCache(Generic[M]):
         replayed: set[str] = set()
         highest = 0
         replaying = True
-        async for change in self.bucket.watch(self.keys):
+        async for change in self.bucket.watch(self.keys, known=self._holds):
             if isinstance(change, Synced):
                 if replaying:
                     # Keys we hold that the replay did not mention were deleted meanwhile,
@@ -117,6 +121,8 @@ class KVCache(Generic[M]):
             if replaying:
                 replayed.add(change.key)
                 highest = max(highest, change.revision)
+            if change.known:
+                continue
             if change.value is None:
                 current = self.entries.get(change.key)
                 if current is None or current.revision < change.revision:

@@ -21,6 +21,7 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    PersistMode,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -55,6 +56,9 @@ async def ensure_events_stream(js: JetStreamContext, replicas: int = 1) -> None:
                 max_bytes=RETENTION_BYTES,
                 storage=StorageType.FILE,
                 num_replicas=replicas,
+                # The feed describes changes already stored (with fsync) in KV: it need not
+                # fsync every event too, which would double the disk work of every change.
+                persist_mode=PersistMode.ASYNC if replicas == 1 else None,
             )
         )
 

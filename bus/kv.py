@@ -8,7 +8,7 @@ with a single owner (a node's lease, a node's pod status).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -29,6 +29,7 @@ from shoal.errors import BadPayload, Conflict
 from shoal.models.base import Record
 from shoal.models.node import LeaseRecord, Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
+from shoal.models.scheduling import PriorityClass
 from shoal.models.workloads import Deployment, DeploymentStatus
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ POD_STATUS = BucketDef(subjects.BUCKET_POD_STATUS, PodStatus, 1, "Pod status rep
 NODES = BucketDef(subjects.BUCKET_NODES, Node, 1, "Node registrations and leases")
 NODE_SPECS = BucketDef(subjects.BUCKET_NODE_SPECS, NodeSpec, 1, "Cordon and drain requests per node")
 LEASES = BucketDef(subjects.BUCKET_LEASES, LeaseRecord, 1, "Leader leases of replicated actors")
+PRIORITY_CLASSES = BucketDef(subjects.BUCKET_PRIORITY_CLASSES, PriorityClass, 5, "PriorityClass objects")
 
 ALL_BUCKETS: tuple[BucketDef, ...] = (
     DEPLOYMENTS,
@@ -60,6 +62,7 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     NODES,
     NODE_SPECS,
     LEASES,
+    PRIORITY_CLASSES,
 )
 
 
@@ -101,6 +104,8 @@ class Change(Generic[M]):
     key: str
     value: M | None
     revision: int
+    known: bool = False
+    """The watcher already held this revision (its own write): not decoded, value is None."""
 
 
 class Synced:
@@ -174,12 +179,17 @@ class Bucket(Generic[M]):
         return result
 
     async def watch(
-        self, keys: str = ">", *, inactive_threshold: float = WATCH_CONSUMER_LINGER
+        self,
+        keys: str = ">",
+        *,
+        inactive_threshold: float = WATCH_CONSUMER_LINGER,
+        known: Callable[[str, int], bool] | None = None,
     ) -> AsyncIterator[Change[M] | Synced]:
         """Current values of every key, then ``SYNCED``, then each change as it happens.
 
         Each watch is an ephemeral JetStream consumer, which the server deletes
-        ``inactive_threshold`` seconds after its subscriber goes away.
+        ``inactive_threshold`` seconds after its subscriber goes away. ``known(key, revision)``
+        spares decoding what the watcher holds already (the echo of its own writes).
         """
         watcher = await self.kv.watch(keys, inactive_threshold=inactive_threshold)
         try:
@@ -190,8 +200,11 @@ class Bucket(Generic[M]):
                 if entry.operation in (KV_DEL, KV_PURGE):
                     yield Change(entry.key, None, entry.revision or 0)
                     continue
-                value = self._decode(entry.key, entry.value)
-                yield Change(entry.key, value, entry.revision or 0)
+                revision = entry.revision or 0
+                if known is not None and known(entry.key, revision):
+                    yield Change(entry.key, None, revision, known=True)
+                    continue
+                yield Change(entry.key, self._decode(entry.key, entry.value), revision)
         finally:
             try:
                 await watcher.stop()

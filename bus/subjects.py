@@ -87,5 +87,8 @@ BUCKET_NODES = "shoal_nodes"
 BUCKET_NODE_SPECS = "shoal_node_specs"
 """What operators ask of nodes (cordon, drain), key ``<node>``; written by the API actor."""
 
+BUCKET_PRIORITY_CLASSES = "shoal_priority_classes"
+"""PriorityClass objects, key ``<name>``; written by the API actor."""
+
 BUCKET_LEASES = "shoal_leases"
 """Leader leases of replicated actors, key = role (``scheduler``); written by the candidates."""

@@ -18,7 +18,25 @@ FilenameOption = Annotated[
     list[Path] | None, typer.Option("--filename", "-f", help="Manifest file or folder (repeatable).")
 ]
 
-_KINDS = {"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment"}
+_KINDS = {
+    "deployment": "Deployment",
+    "deployments": "Deployment",
+    "deploy": "Deployment",
+    "priorityclass": "PriorityClass",
+    "priorityclasses": "PriorityClass",
+    "pc": "PriorityClass",
+}
+
+
+def _singular(kind: str) -> str:
+    return {"Deployment": "deployment.apps", "PriorityClass": "priorityclass.scheduling.k8s.io"}.get(
+        kind, kind.lower()
+    )
+
+
+def _plural(kind: str) -> str:
+    names = {"Deployment": "deployments.apps", "PriorityClass": "priorityclasses.scheduling.k8s.io"}
+    return names.get(kind, kind.lower() + "s")
 
 
 def _report(reply: ApplyReply, *, suffix: str = "") -> int:
@@ -28,11 +46,10 @@ def _report(reply: ApplyReply, *, suffix: str = "") -> int:
     for result in reply.results:
         if result.action == "not found":
             missing += 1
-            errors.print(
-                f'Error: deployments.apps "{escape(result.name)}" not found in namespace {result.namespace}'
-            )
+            where = f" in namespace {result.namespace}" if result.namespace else ""
+            errors.print(f'Error: {_plural(result.kind)} "{escape(result.name)}" not found{where}')
             continue
-        console.print(f"deployment.apps/{result.name} {result.action}{suffix}")
+        console.print(f"{_singular(result.kind)}/{result.name} {result.action}{suffix}")
     return missing
 
 
@@ -66,11 +83,14 @@ def delete(
         kind_name, _, slash_name = kind.partition("/")
         resolved = _KINDS.get(kind_name.lower())
         if resolved is None:
-            raise InvalidManifest([f"cannot delete {kind_name!r}: Shoal can delete deployments"])
+            raise InvalidManifest(
+                [f"cannot delete {kind_name!r}: Shoal deletes deployments and priorityclasses"]
+            )
         wanted = ([slash_name] if slash_name else []) + (names or [])
         if not wanted:
             raise InvalidManifest([f"delete {kind_name} needs a name"])
-        refs = [ObjectRef(kind=resolved, namespace=namespace, name=n) for n in wanted]
+        scope = "" if resolved == "PriorityClass" else namespace
+        refs = [ObjectRef(kind=resolved, namespace=scope, name=n) for n in wanted]
     if not refs and not documents:
         raise InvalidManifest(["delete needs KIND NAME or -f FILE"])
     reply = with_client(server, lambda client: client.delete(refs=refs, documents=documents))
@@ -89,7 +109,7 @@ def scale(
 ) -> None:
     """Set the number of replicas of a deployment."""
     kind, _, slash_name = target.partition("/")
-    if kind.lower() not in _KINDS:
+    if _KINDS.get(kind.lower()) != "Deployment":
         raise InvalidManifest([f"cannot scale {kind!r}: Shoal scales deployments"])
     target_name = slash_name or name
     if not target_name:

@@ -29,6 +29,9 @@ KINDS = {
     "node": "nodes",
     "nodes": "nodes",
     "no": "nodes",
+    "priorityclass": "priorityclasses",
+    "priorityclasses": "priorityclasses",
+    "pc": "priorityclasses",
 }
 
 OutputOption = Annotated[str, typer.Option("--output", "-o", help="table, wide, json, yaml or name")]
@@ -41,7 +44,9 @@ SelectorOption = Annotated[str | None, typer.Option("--selector", "-l", help="La
 def resolve_kind(kind: str) -> str:
     resolved = KINDS.get(kind.lower())
     if resolved is None:
-        raise InvalidManifest([f"unknown resource type {kind!r}: Shoal knows pods, deployments and nodes"])
+        raise InvalidManifest(
+            [f"unknown resource type {kind!r}: Shoal knows pods, deployments, nodes and priorityclasses"]
+        )
     return resolved
 
 
@@ -70,6 +75,8 @@ async def _gather(client: ShoalClient, kind: str) -> dict[str, Any]:
         return {"pods": await client.pods(), "status": await client.pod_statuses()}
     if kind == "deployments":
         return {"deployments": await client.deployments(), "status": await client.deployment_statuses()}
+    if kind == "priorityclasses":
+        return {"classes": await client.priority_classes()}
     return {"nodes": await client.nodes(), "pods": await client.pods(), "specs": await client.node_specs()}
 
 
@@ -171,6 +178,21 @@ def get(
             if all_namespaces:
                 row.insert(0, deployment.metadata.namespace)
             rows.append(row)
+    elif resource == "priorityclasses":
+        columns = ["NAME", "VALUE", "GLOBAL-DEFAULT", "PREEMPTION", "AGE"]
+        for pc in sorted(data["classes"].values(), key=lambda c: c.metadata.name):
+            if name is not None and pc.metadata.name != name:
+                continue
+            objects.append(pc.dump() | {"metadata": pc.metadata.dump()})
+            rows.append(
+                [
+                    pc.metadata.name,
+                    str(pc.value),
+                    str(pc.global_default).lower(),
+                    pc.preemption_policy,
+                    age(pc.metadata.creation_timestamp, now),
+                ]
+            )
     else:
         nodes = sorted(
             (
@@ -209,7 +231,7 @@ def get(
             rows.append(row)
 
     if name is not None and not objects:
-        scope = "" if resource == "nodes" else f" in namespace {namespace}"
+        scope = "" if resource in ("nodes", "priorityclasses") else f" in namespace {namespace}"
         raise NotFound(f'{resource} "{name}" not found{scope}')
     if output in ("json", "yaml"):
         dump(objects[0] if name is not None else list_object(objects), output)
@@ -219,7 +241,9 @@ def get(
     elif rows:
         table(columns, rows)
     else:
-        scope = "" if resource == "nodes" or all_namespaces else f" in {namespace} namespace"
+        scope = (
+            "" if resource in ("nodes", "priorityclasses") or all_namespaces else f" in {namespace} namespace"
+        )
         console.print(f"No {resource} found{scope}.")
 
 
@@ -263,8 +287,10 @@ def describe(
 
     async def gather(client: ShoalClient) -> dict[str, Any]:
         data = await _gather(client, resource)
-        scope_kind = {"pods": "pod", "deployments": "deployment", "nodes": "node"}[resource]
-        scope_ns = subjects.CLUSTER_SCOPE if resource == "nodes" else namespace
+        scope_kind = {"pods": "pod", "deployments": "deployment", "nodes": "node"}.get(
+            resource, "priorityclass"
+        )
+        scope_ns = subjects.CLUSTER_SCOPE if resource in ("nodes", "priorityclasses") else namespace
         data["events"] = await _collect_events(
             client, f"{subjects.EVENTS_PREFIX}.{scope_kind}.{scope_ns}.{name}.*"
         )
@@ -285,6 +311,19 @@ def describe(
             raise NotFound(f'deployment "{name}" not found in namespace {namespace}')
         status = data["status"].get(pod_key(namespace, name))
         _describe_deployment(deployment, status, data["pods"], data["pod_status"], now)
+    elif resource == "priorityclasses":
+        pc = data["classes"].get(name)
+        if pc is None:
+            raise NotFound(f'priorityclass "{name}" not found')
+        _fields(
+            [
+                ("Name", pc.metadata.name),
+                ("Value", str(pc.value)),
+                ("GlobalDefault", str(pc.global_default)),
+                ("PreemptionPolicy", pc.preemption_policy),
+                ("Description", pc.description or "<none>"),
+            ]
+        )
     else:
         node = data["nodes"].get(name)
         if node is None:
@@ -417,7 +456,14 @@ def _describe_node(node: Node, spec: NodeSpec | None, pods: list[Pod], now: floa
     _fields(
         [
             ("Name", node.name),
-            ("Labels", _labels(node.labels)),
+            ("Labels", _labels(spec.labels if spec is not None and spec.labels is not None else node.labels)),
+            (
+                "Taints",
+                ", ".join(map(str, spec.taints if spec and spec.taints is not None else node.taints))
+                or "<none>",
+            ),
+            ("Unschedulable", str(spec is not None and (spec.unschedulable or spec.draining))),
+            ("Draining", str(spec is not None and spec.draining)),
             (
                 "Ready",
                 f"{ready} (last heartbeat {age(node.heartbeat_at, now)} ago, lease {node.lease_seconds:g}s)",

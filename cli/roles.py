@@ -21,6 +21,7 @@ from nats.aio.client import Client
 from shoal.actors.api.actor import ApiActor
 from shoal.actors.base import Actor, run_until_signalled
 from shoal.actors.node.actor import NodeActor, NodeSettings
+from shoal.actors.node.fleet import NodeFleet
 from shoal.actors.scheduler.actor import SchedulerActor, SchedulerSettings
 from shoal.bus.connection import connect_actor
 from shoal.cli.common import ServerOption
@@ -28,6 +29,8 @@ from shoal.cli.context import default_data_dir, resolve_server
 from shoal.errors import InvalidManifest
 from shoal.models.base import check_dns_label, check_label_key, check_label_value
 from shoal.models.quantity import parse_cpu, parse_memory
+from shoal.models.scheduling import Taint
+from shoal.runtime.memory import MemoryRuntime
 from shoal.runtime.podman import PodmanRuntime
 from shoal.runtime.podman_service import PodmanService
 
@@ -93,14 +96,27 @@ def scheduler(
             "--eviction-delay", envvar="SHOAL_EVICTION_DELAY", help="Seconds NotReady before pods move"
         ),
     ] = 1.0,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy", envvar="SHOAL_SCHEDULER_STRATEGY", help="spread (least allocated) or binpack"
+        ),
+    ] = "spread",
     js_replicas: ReplicasOption = 1,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the scheduler actor: keeps every deployment's pods and places them on nodes (one replica leads)."""
     setup_logging(log_level)
+    if strategy not in ("spread", "binpack"):
+        raise InvalidManifest([f"--strategy: {strategy!r} is neither spread nor binpack"])
 
     async def make(nc: Client) -> Actor:
-        settings = SchedulerSettings(replicas=js_replicas, lease_ttl=lease_ttl, eviction_delay=eviction_delay)
+        settings = SchedulerSettings(
+            replicas=js_replicas,
+            lease_ttl=lease_ttl,
+            eviction_delay=eviction_delay,
+            strategy=strategy,  # type: ignore[arg-type]
+        )
         return SchedulerActor(nc, settings)
 
     run_actor(server, "shoal-scheduler", make)
@@ -111,6 +127,20 @@ def default_node_name() -> str:
     label = socket.gethostname().split(".")[0].lower()
     label = re.sub(r"[^a-z0-9-]", "-", label).strip("-")[:63]
     return label or "node"
+
+
+def parse_taint(text: str) -> Taint:
+    """kubectl syntax: ``key=value:Effect`` or ``key:Effect``."""
+    body, sep, effect = text.rpartition(":")
+    key, _, value = body.partition("=")
+    try:
+        if not sep:
+            raise ValueError("no effect")
+        return Taint(key=key, value=value, effect=effect)  # type: ignore[arg-type]
+    except ValueError:
+        effects = "NoSchedule, PreferNoSchedule or NoExecute"
+        problem = f"taint {text!r}: use key=value:Effect or key:Effect, Effect {effects}"
+        raise InvalidManifest([problem]) from None
 
 
 def parse_labels(pairs: list[str]) -> dict[str, str]:
@@ -191,10 +221,32 @@ def node(
             help="Stop this node's pods after this many seconds cut off from NATS [default: never]",
         ),
     ] = None,
+    runtime: Annotated[
+        str,
+        typer.Option(
+            "--runtime", envvar="SHOAL_NODE_RUNTIME", help="podman, or hollow (in memory, for scale tests)"
+        ),
+    ] = "podman",
+    count: Annotated[int, typer.Option("--count", min=1, help="Hollow nodes to run in this process")] = 1,
+    start_latency: Annotated[
+        float, typer.Option("--start-latency", help="Hollow: seconds to start a pod")
+    ] = 0.0,
+    failure_rate: Annotated[
+        float, typer.Option("--failure-rate", help="Hollow: share of pod starts that fail")
+    ] = 0.0,
+    max_pods: Annotated[
+        int, typer.Option("--max-pods", envvar="SHOAL_NODE_MAX_PODS", min=1, help="Pods per node")
+    ] = 110,
+    taint: Annotated[
+        list[str] | None, typer.Option("--taint", help="Taint key=value:Effect (repeatable)")
+    ] = None,
     js_replicas: ReplicasOption = 1,
     log_level: LogLevelOption = "info",
 ) -> None:
-    """Run a node actor: registers this host and runs the pods bound to it with Podman."""
+    """Run a node actor: registers this host and runs the pods bound to it with Podman.
+
+    With --runtime hollow, runs --count in-memory nodes in this process instead (for scale tests).
+    """
     setup_logging(log_level)
     node_name = name or default_node_name()
     try:
@@ -213,9 +265,28 @@ def node(
             stop_pods_on_exit=stop_pods_on_exit,
             stop_pods_after_disconnect=stop_pods_after_disconnect,
             replicas=js_replicas,
+            max_pods=max_pods,
+            taints=[parse_taint(t) for t in taint or []],
         )
     except ValueError as err:
         raise InvalidManifest([f"node settings: {err}"]) from None
+    if runtime == "hollow":
+        hollow_cpu = settings.cpu_millis or 32_000
+        hollow_memory = settings.memory_bytes or 256 * 2**30
+
+        def hollow(node_name: str) -> MemoryRuntime:
+            return MemoryRuntime(
+                node_name, cpu_millis=hollow_cpu, memory_bytes=hollow_memory,
+                start_latency=start_latency, failure_rate=failure_rate,
+            )  # fmt: skip
+
+        async def make_fleet(nc: Client) -> Actor:
+            return NodeFleet(nc, settings, count, hollow)
+
+        run_actor(server, f"shoal-fleet-{node_name}", make_fleet)
+        return
+    if runtime != "podman":
+        raise InvalidManifest([f"--runtime: {runtime!r} is neither podman nor hollow"])
     service: PodmanService | None = None
     url = podman_url
     if url is None:

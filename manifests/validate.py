@@ -16,10 +16,12 @@ from pydantic.alias_generators import to_camel
 
 from shoal.errors import InvalidManifest
 from shoal.models.api import ManifestDocument
+from shoal.models.scheduling import PriorityClass
 from shoal.models.workloads import Container, Deployment
 
 SUPPORTED_KINDS: dict[str, tuple[str, type[BaseModel]]] = {
     "Deployment": ("apps/v1", Deployment),
+    "PriorityClass": ("scheduling.k8s.io/v1", PriorityClass),
 }
 """kind -> (apiVersion, model). More kinds join as Shoal learns them."""
 
@@ -210,7 +212,7 @@ def validate_documents(documents: list[ManifestDocument]) -> tuple[list[ValidObj
         for path in unsupported_fields(body, model):
             warnings.append(f"{where}: {path}: not supported by Shoal yet; ignored")
         metadata = obj.metadata  # type: ignore[attr-defined]
-        objects.append(ValidObject(kind, metadata.namespace, metadata.name, obj, where))
+        objects.append(ValidObject(kind, getattr(metadata, "namespace", ""), metadata.name, obj, where))
     seen: dict[tuple[str, str, str], str] = {}
     for obj in objects:
         key = (obj.kind, obj.namespace, obj.name)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from shoal.models.base import Name, Record, ShoalModel
+from shoal.models.base import LabelKey, Name, Record, ShoalModel, check_label_value
+from shoal.models.scheduling import Taint
 
 
 class ManifestDocument(ShoalModel):
@@ -51,12 +52,25 @@ class ScaleRequest(Record):
     replicas: int = Field(ge=0)
 
 
+class TaintRef(ShoalModel):
+    """Which taints to remove: those with this key (and this effect, if given)."""
+
+    key: str
+    effect: str = ""
+
+
 class NodeUpdateRequest(Record):
-    """Cordon (``unschedulable``), drain (``draining``), or undo both; unset fields stay as they are."""
+    """Cordon, drain, label or taint a node; fields left unset change nothing."""
 
     name: Name
     unschedulable: bool | None = None
     draining: bool | None = None
+    labels: dict[LabelKey, Annotated[str, AfterValidator(check_label_value)] | None] = Field(
+        default_factory=dict
+    )
+    """Labels to set; a None value removes the label."""
+    add_taints: list[Taint] = Field(default_factory=list)
+    remove_taints: list[TaintRef] = Field(default_factory=list)
 
 
 class ErrorBody(ShoalModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from shoal.models.base import Labels, Name, Record
+from shoal.models.scheduling import Taint
 from shoal.models.workloads import ResourceList
 
 
@@ -25,6 +26,9 @@ class Node(Record):
     started_at: float = 0.0
     heartbeat_at: float = 0.0
     lease_seconds: float = 3.0
+    taints: list[Taint] = Field(default_factory=list)
+    """Taints the node registered with (``shoal node --taint``)."""
+    max_pods: int = 110
 
     def ready_at(self, now: float) -> bool:
         """Readiness by wall clock, for readers without their own heartbeat timing."""
@@ -39,6 +43,10 @@ class NodeSpec(Record):
     """Cordoned: no new pods."""
     draining: bool = False
     """Drained: its pods move to other nodes, each replacement Ready before the original stops."""
+    labels: dict[str, str] | None = None
+    """Set by ``shoal label node``: replaces the labels the node registered with."""
+    taints: list[Taint] | None = None
+    """Set by ``shoal taint node``: replaces the taints the node registered with."""
 
 
 class LeaseRecord(Record):

@@ -19,9 +19,10 @@ Pod lifecycle, as the scheduler and the node actor move it::
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+import ormsgpack
+from pydantic import Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from shoal.models.base import Record, ShoalModel
 from shoal.models.workloads import ObjectMeta, PodSpec
@@ -47,11 +48,35 @@ class SchedulingState(ShoalModel):
     reason: str
     message: str
     since: float
+    nominated_node: str = ""
+    """Where the pod will go once the pods it preempted are gone."""
+
+
+_SHARED_SPECS: dict[bytes, PodSpec] = {}
+_SHARED_SPECS_MAX = 4096
+
+
+def _shared_spec(value: Any, handler: ValidatorFunctionWrapHandler) -> PodSpec:
+    """Pods of one template carry equal specs: decode each distinct one once, share it.
+
+    Specs are never changed in place (changes make copies), so sharing is safe; it spares
+    the bulk of decoding thousands of pods.
+    """
+    if not isinstance(value, dict):
+        return handler(value)
+    key = ormsgpack.packb(value, option=ormsgpack.OPT_SORT_KEYS)
+    spec = _SHARED_SPECS.get(key)
+    if spec is None:
+        spec = handler(value)
+        if len(_SHARED_SPECS) >= _SHARED_SPECS_MAX:
+            _SHARED_SPECS.clear()
+        _SHARED_SPECS[key] = spec
+    return spec
 
 
 class Pod(Record):
     metadata: PodMeta
-    spec: PodSpec
+    spec: Annotated[PodSpec, WrapValidator(_shared_spec)]
     node_name: str = ""
     scheduling: SchedulingState | None = None
 

@@ -7,12 +7,14 @@ not declare is reported as unsupported by ``shoal.manifests`` and otherwise igno
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import ormsgpack
 from pydantic import Field, field_validator, model_validator
 
 from shoal.models.base import Cpu, Labels, Memory, Name, Record, ShoalModel
+from shoal.models.scheduling import Affinity, Toleration, TopologySpreadConstraint
 
 RestartPolicy = Literal["Always", "OnFailure", "Never"]
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
@@ -146,6 +148,13 @@ class PodSpec(ShoalModel):
     containers: list[Container] = Field(min_length=1)
     restart_policy: RestartPolicy = "Always"
     termination_grace_period_seconds: int = Field(default=30, ge=0)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    affinity: Affinity | None = None
+    tolerations: list[Toleration] = Field(default_factory=list)
+    topology_spread_constraints: list[TopologySpreadConstraint] = Field(default_factory=list)
+    priority_class_name: str | None = None
+    priority: int | None = None
+    """Set by the scheduler from the priority class when it creates the pod."""
 
     @field_validator("containers")
     @classmethod
@@ -157,11 +166,15 @@ class PodSpec(ShoalModel):
             seen.add(container.name)
         return containers
 
-    def requests(self) -> tuple[int, int]:
+    @cached_property
+    def requested(self) -> tuple[int, int]:
         """Total (cpu millicores, memory bytes) the pod asks the scheduler for."""
         cpu = sum(c.resources.requests.cpu or 0 for c in self.containers)
         memory = sum(c.resources.requests.memory or 0 for c in self.containers)
         return cpu, memory
+
+    def requests(self) -> tuple[int, int]:
+        return self.requested
 
 
 class TemplateMeta(ShoalModel):

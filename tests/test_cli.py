@@ -124,3 +124,17 @@ async def test_events_watch_follows_new_events(cluster: LocalShoal, client: Shoa
         watcher.terminate()
         await watcher.wait()
     await client.delete(documents=documents(deployment("followed")))
+
+
+def test_taints_and_labels_parse_like_kubectl() -> None:
+    from shoal.cli.roles import parse_labels, parse_taint
+    from shoal.errors import InvalidManifest
+
+    assert str(parse_taint("dedicated=gpu:NoSchedule")) == "dedicated=gpu:NoSchedule"
+    assert parse_taint("spot:PreferNoSchedule").value == ""
+    for bad in ("novalue", "k=v:Sometimes", "=v:NoSchedule"):
+        with pytest.raises(InvalidManifest, match="taint"):
+            parse_taint(bad)
+    assert parse_labels(["zone=eu-1", "example.com/tier=gold"]) == {"zone": "eu-1", "example.com/tier": "gold"}
+    with pytest.raises(InvalidManifest, match="--label"):
+        parse_labels(["bad label=x"])

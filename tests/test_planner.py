@@ -14,7 +14,6 @@ from shoal.actors.scheduler.commands import (
     TerminatePod,
     WriteDeploymentStatus,
 )
-from shoal.actors.scheduler.placement import NodeFit, PodNeeds, place
 from shoal.actors.scheduler.planner import PlanPolicy, plan
 from shoal.actors.scheduler.view import ClusterView, NodeView
 from shoal.bus.kv import Entry
@@ -22,7 +21,8 @@ from shoal.manifests.files import parse_documents
 from shoal.manifests.validate import validate_documents
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import ContainerState, ContainerStatus, Pod, PodStatus
-from shoal.models.workloads import Deployment, DeploymentStatus, ResourceList
+from shoal.models.scheduling import ClusterObjectMeta, PriorityClass, Taint
+from shoal.models.workloads import Deployment, DeploymentStatus, PodSpec, ResourceList
 from tests.harness import deployment
 
 NOW = 1_000_000.0
@@ -213,13 +213,6 @@ def test_deployment_status_counts_ready_pods() -> None:
     assert (status.replicas, status.ready_replicas, status.unavailable_replicas) == (2, 1, 1)
 
 
-def test_placement_prefers_the_least_allocated_node() -> None:
-    busy = NodeFit("busy", True, 4000, 8 * 2**30, cpu_requested=3000)
-    idle = NodeFit("idle", True, 4000, 8 * 2**30)
-    assert place(PodNeeds(100, 2**20), [busy, idle]).node == "idle"
-    assert place(PodNeeds(100, 2**20), []).message == "0/0 nodes are available: no nodes are registered"
-
-
 def lost(view_: NodeView, for_seconds: float) -> NodeView:
     return NodeView(view_.node, ready=False, unready_for=for_seconds)
 
@@ -299,3 +292,63 @@ def test_pods_on_unready_nodes_do_not_count_as_ready() -> None:
     commands = plan(view([dep], [pod], [running(pod)], [lost(node("a"), 0.1)]), NOW, CountingIds())
     [status] = [c.status for c in commands if isinstance(c, WriteDeploymentStatus)]
     assert status.ready_replicas == 0
+
+
+def with_spec(dep: Deployment, **fields) -> Deployment:  # type: ignore[no-untyped-def]
+    template = dep.spec.template
+    spec = PodSpec.model_validate(template.spec.dump() | fields)
+    new_template = template.model_copy(update={"spec": spec})
+    return dep.model_copy(update={"spec": dep.spec.model_copy(update={"template": new_template})})
+
+
+def tainted(view_: NodeView, *taints: Taint) -> NodeView:
+    return NodeView(view_.node, ready=True, spec=NodeSpec(name=view_.node.name, taints=list(taints)))
+
+
+def test_no_execute_taints_evict_at_once_or_after_toleration_seconds() -> None:
+    ids = CountingIds()
+    plain = make_deployment("plain", replicas=1)
+    patient = with_spec(
+        make_deployment("patient", replicas=1),
+        tolerations=[
+            {"key": "maintenance", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}
+        ],
+    )
+    pods = creates(plan(view([plain, patient], nodes=[node("a")]), NOW, ids))
+    taint = Taint(key="maintenance", effect="NoExecute", time_added=NOW)
+    nodes = [tainted(node("a"), taint)]
+    soon = plan(view([plain, patient], pods, [running(p) for p in pods], nodes), NOW + 10, ids)
+    assert [c.pod.metadata.owner.name for c in soon if isinstance(c, TerminatePod)] == ["plain"]  # type: ignore[union-attr]
+    assert soon.wake_at == NOW + 60  # the planner asks to look again when the toleration ends
+    later = plan(view([plain, patient], pods, [running(p) for p in pods], nodes), NOW + 61, ids)
+    assert {c.pod.metadata.owner.name for c in later if isinstance(c, TerminatePod)} == {"plain", "patient"}  # type: ignore[union-attr]
+
+
+def test_priority_classes_set_pod_priority_and_preempt_lower_pods() -> None:
+    ids = CountingIds()
+    low = make_deployment("low", replicas=2, cpu="900m")
+    pods = creates(plan(view([low], nodes=[node("a", cpu=2000)]), NOW, ids))
+    assert [p.spec.priority for p in pods] == [0, 0] and all(p.node_name == "a" for p in pods)
+    critical = PriorityClass(metadata=ClusterObjectMeta(name="critical"), value=1000)
+    high = with_spec(make_deployment("high", replicas=1, cpu="900m"), priorityClassName="critical")
+    cluster = ClusterView(
+        deployments={d.metadata.name: Entry(d.metadata.name, d, 1) for d in (low, high)},
+        pods={p.key: Entry(p.key, p, 10) for p in pods},
+        pod_status={p.key: Entry(p.key, running(p), 1) for p in pods},
+        nodes={"a": node("a", cpu=2000)},
+        priority_classes={"critical": critical},
+    )
+    commands = plan(cluster, NOW, ids)
+    [pending] = creates(commands)
+    assert pending.spec.priority == 1000 and pending.node_name == ""
+    assert pending.scheduling is not None and pending.scheduling.nominated_node == "a"
+    victims = [c for c in commands if isinstance(c, TerminatePod)]
+    assert len(victims) == 1 and "preempted by" in victims[0].reason
+    # the victim's replacement is created too, and has to wait: it cannot preempt anything
+    assert all(p.node_name == "" for p in creates(commands))
+
+
+def test_an_unknown_priority_class_leaves_the_pod_pending_with_the_reason() -> None:
+    dep = with_spec(make_deployment("x", replicas=1), priorityClassName="nope")
+    [pod] = run_to_pods(dep, [node("a")])
+    assert pod.scheduling is not None and 'priority class "nope" not found' in pod.scheduling.message

@@ -14,7 +14,8 @@ import uuid
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
-from shoal.actors.api.apply import PlannedWrite, plan_deployment, scaled
+from shoal.actors.api.apply import KINDS, PlannedWrite, object_key, plan_object, scaled
+from shoal.actors.api.nodes import updated_spec
 from shoal.actors.base import Actor
 from shoal.bus import kv, subjects
 from shoal.bus.events import EventPublisher, ensure_events_stream
@@ -53,7 +54,8 @@ class ApiActor(Actor):
     async def start(self) -> None:
         await kv.ensure_buckets(self.js, self.replicas)
         await ensure_events_stream(self.js, self.replicas)
-        self.deployments = await Bucket.open(self.js, kv.DEPLOYMENTS)
+        self.buckets = {kind: await Bucket.open(self.js, definition) for kind, definition in KINDS.items()}
+        self.deployments = self.buckets["Deployment"]
         self.nodes = await Bucket.open(self.js, kv.NODES)
         self.node_specs = await Bucket.open(self.js, kv.NODE_SPECS)
         for subject, model, handler in (
@@ -81,47 +83,48 @@ class ApiActor(Actor):
         # Conflicts mean someone wrote in between: re-read and re-plan, a few times.
         async for attempt in retrying(deadline=10):
             with attempt:
-                plans = [await self._plan(obj) for obj in objects]
+                plans = [(obj, await self._plan(obj)) for obj in objects]
                 if not request.dry_run:
                     await self._write(plans)
-        for plan in plans:
+        for obj, plan in plans:
             reason = _EVENT_REASON.get(plan.action)
             if reason and not request.dry_run:
-                meta = plan.value.metadata
-                await self.events.emit(
-                    "Deployment",
-                    meta.namespace,
-                    meta.name,
-                    reason,
-                    f"deployment {meta.name} {plan.action} (generation {meta.generation},"
-                    f" {plan.value.spec.desired_replicas} replicas)",
-                    generation=meta.generation,
-                    replicas=plan.value.spec.desired_replicas,
-                )
+                await self._applied_event(obj, plan, reason)
         results = [
-            ObjectResult(
-                kind="Deployment",
-                namespace=p.value.metadata.namespace,
-                name=p.value.metadata.name,
-                action=p.action,
-            )
-            for p in plans
+            ObjectResult(kind=obj.kind, namespace=obj.namespace, name=obj.name, action=plan.action)
+            for obj, plan in plans
         ]
         return ApplyReply(results=results, warnings=warnings)
 
-    async def _plan(self, obj: ValidObject) -> PlannedWrite:
-        assert isinstance(obj.model, Deployment)
-        current = await self.deployments.get(f"{obj.namespace}.{obj.name}")
-        return plan_deployment(obj.model, current, now=time.time(), new_uid=uuid.uuid4().hex)
+    async def _applied_event(self, obj: ValidObject, plan: PlannedWrite, reason: str) -> None:
+        meta = plan.value.metadata
+        fields: dict[str, int] = {"generation": meta.generation}
+        detail = f"generation {meta.generation}"
+        if isinstance(plan.value, Deployment):
+            fields["replicas"] = plan.value.spec.desired_replicas
+            detail += f", {plan.value.spec.desired_replicas} replicas"
+        await self.events.emit(
+            obj.kind,
+            obj.namespace,
+            obj.name,
+            reason,
+            f"{obj.kind.lower()} {obj.name} {plan.action} ({detail})",
+            **fields,
+        )
 
-    async def _write(self, plans: list[PlannedWrite]) -> None:
-        for plan in plans:
+    async def _plan(self, obj: ValidObject) -> PlannedWrite:
+        current = await self.buckets[obj.kind].get(object_key(obj.kind, obj.namespace, obj.name))
+        return plan_object(obj.model, current, now=time.time(), new_uid=uuid.uuid4().hex)  # type: ignore[arg-type]
+
+    async def _write(self, plans: list[tuple[ValidObject, PlannedWrite]]) -> None:
+        for obj, plan in plans:
+            bucket = self.buckets[obj.kind]
             if plan.action == "unchanged":
                 continue
             if plan.revision is None:
-                await self.deployments.create(plan.key, plan.value)
+                await bucket.create(plan.key, plan.value)
             else:
-                await self.deployments.update(plan.key, plan.value, plan.revision)
+                await bucket.update(plan.key, plan.value, plan.revision)
 
     # -- delete ---------------------------------------------------------------------------------
 
@@ -133,19 +136,21 @@ class ApiActor(Actor):
             refs += [ObjectRef(kind=o.kind, namespace=o.namespace, name=o.name) for o in objects]
         results = []
         for ref in refs:
-            if ref.kind != "Deployment":
-                raise InvalidManifest([f"kind: cannot delete {ref.kind!r} objects (Shoal knows Deployment)"])
-            key = f"{ref.namespace}.{ref.name}"
+            bucket = self.buckets.get(ref.kind)
+            if bucket is None:
+                known = ", ".join(sorted(KINDS))
+                raise InvalidManifest([f"kind: cannot delete {ref.kind!r} objects (Shoal knows {known})"])
+            key = object_key(ref.kind, ref.namespace, ref.name)
             action = "not found"
             async for attempt in retrying(deadline=10):
                 with attempt:
-                    current = await self.deployments.get(key)
+                    current = await bucket.get(key)
                     if current is not None:
-                        await self.deployments.delete(key, current.revision)
+                        await bucket.delete(key, current.revision)
                         action = "deleted"
             if action == "deleted":
                 await self.events.emit(
-                    "Deployment", ref.namespace, ref.name, "Deleted", f"deployment {ref.name} deleted"
+                    ref.kind, ref.namespace, ref.name, "Deleted", f"{ref.kind.lower()} {ref.name} deleted"
                 )
             results.append(ObjectResult(kind=ref.kind, namespace=ref.namespace, name=ref.name, action=action))
         return ApplyReply(results=results, warnings=warnings)
@@ -185,29 +190,29 @@ class ApiActor(Actor):
     # -- nodes ----------------------------------------------------------------------------------
 
     async def update_node(self, request: NodeUpdateRequest) -> NodeSpec:
-        if await self.nodes.get(request.name) is None:
+        node = await self.nodes.get(request.name)
+        if node is None:
             raise NotFound(f'node "{request.name}" not found')
-        spec = NodeSpec(name=request.name)
+        before = updated = NodeSpec(name=request.name)
         async for attempt in retrying(deadline=10):
             with attempt:
                 current = await self.node_specs.get(request.name)
-                spec = current.value if current else NodeSpec(name=request.name)
-                changes = {
-                    field: value
-                    for field, value in (
-                        ("unschedulable", request.unschedulable),
-                        ("draining", request.draining),
-                    )
-                    if value is not None
-                }
-                updated = spec.model_copy(update=changes)
-                if updated == spec and current is not None:
-                    return spec
+                before = current.value if current else NodeSpec(name=request.name)
+                updated = updated_spec(before, node.value, request, time.time())
+                if updated == before and current is not None:
+                    return before
                 if current is None:
                     await self.node_specs.create(request.name, updated)
                 else:
                     await self.node_specs.update(request.name, updated, current.revision)
-                spec = updated
-        reason = "Draining" if spec.draining else ("Cordoned" if spec.unschedulable else "Uncordoned")
-        await self.events.emit("Node", "", request.name, reason, f"node {request.name}: {reason.lower()}")
-        return spec
+        for reason, changed in (
+            ("Draining" if updated.draining else "Cordoned" if updated.unschedulable else "Uncordoned",
+             (updated.draining, updated.unschedulable) != (before.draining, before.unschedulable)),
+            ("Labelled", updated.labels != before.labels),
+            ("Tainted", updated.taints != before.taints),
+        ):  # fmt: skip
+            if changed:
+                await self.events.emit(
+                    "Node", "", request.name, reason, f"node {request.name}: {reason.lower()}"
+                )
+        return updated

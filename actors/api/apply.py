@@ -1,18 +1,33 @@
 """Turning validated manifests into stored objects: what an apply changes, decided without I/O.
 
-``kubectl apply`` semantics, simplified: the manifest replaces the stored spec, except that a
-manifest without ``spec.replicas`` keeps the current count (so an autoscaler or ``shoal
-scale`` is not undone by re-applying). Identity (uid, creation time) is kept; the
-generation grows when the spec changes.
+``kubectl apply`` semantics, simplified: the manifest replaces the stored object, keeping
+its identity (uid, creation time); the generation grows when anything but metadata
+changes. A Deployment manifest without ``spec.replicas`` keeps the current count (so an
+autoscaler or ``shoal scale`` is not undone by re-applying).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from shoal.bus.kv import Entry
+from shoal.bus import kv
+from shoal.bus.kv import BucketDef, Entry
+from shoal.models.base import Record
 from shoal.models.workloads import Deployment
+
+KINDS: dict[str, BucketDef] = {
+    "Deployment": kv.DEPLOYMENTS,
+    "PriorityClass": kv.PRIORITY_CLASSES,
+}
+"""Where each kind is stored. Cluster-scoped kinds are keyed by name alone."""
+
+CLUSTER_SCOPED = {"PriorityClass"}
+
+
+def object_key(kind: str, namespace: str, name: str) -> str:
+    return name if kind in CLUSTER_SCOPED else f"{namespace}.{name}"
+
 
 Action = Literal["created", "configured", "unchanged"]
 
@@ -21,7 +36,7 @@ Action = Literal["created", "configured", "unchanged"]
 class PlannedWrite:
     key: str
     action: Action
-    value: Deployment
+    value: Any
     revision: int | None
     """Revision the write is checked against; None for a create."""
 
@@ -62,3 +77,33 @@ def scaled(current: Deployment, replicas: int) -> Deployment:
     spec = current.spec.model_copy(update={"replicas": replicas})
     metadata = current.metadata.model_copy(update={"generation": current.metadata.generation + 1})
     return Deployment(metadata=metadata, spec=spec)
+
+
+def plan_object(desired: Record, current: Entry[Any] | None, *, now: float, new_uid: str) -> PlannedWrite:
+    if isinstance(desired, Deployment):
+        return plan_deployment(desired, current, now=now, new_uid=new_uid)
+    return plan_replace(desired, current, now=now, new_uid=new_uid)
+
+
+def plan_replace(desired: Record, current: Entry[Any] | None, *, now: float, new_uid: str) -> PlannedWrite:
+    """The manifest replaces the stored object, identity kept."""
+    meta = desired.metadata  # type: ignore[attr-defined]
+    key = object_key(desired.kind, getattr(meta, "namespace", ""), meta.name)  # type: ignore[attr-defined]
+    if current is None:
+        metadata = meta.model_copy(update={"uid": new_uid, "generation": 1, "creation_timestamp": now})
+        return PlannedWrite(key, "created", desired.model_copy(update={"metadata": metadata}), None)
+    stored = current.value
+    body_changed = desired.model_dump(exclude={"metadata"}) != stored.model_dump(exclude={"metadata"})
+    meta_changed = meta.labels != stored.metadata.labels or meta.annotations != stored.metadata.annotations
+    if not body_changed and not meta_changed:
+        return PlannedWrite(key, "unchanged", stored, current.revision)
+    metadata = stored.metadata.model_copy(
+        update={
+            "labels": meta.labels,
+            "annotations": meta.annotations,
+            "generation": stored.metadata.generation + (1 if body_changed else 0),
+        }
+    )
+    return PlannedWrite(
+        key, "configured", desired.model_copy(update={"metadata": metadata}), current.revision
+    )

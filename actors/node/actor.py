@@ -20,18 +20,19 @@ from nats.aio.client import Client
 
 from shoal.actors.base import Actor
 from shoal.actors.node.backoff import CrashBackoff
+from shoal.actors.node.feed import PodFeed
 from shoal.actors.node.logs import LogService
 from shoal.actors.node.probes import ContainerProber
 from shoal.actors.node.status import Waiting, pod_status, should_restart
 from shoal.actors.workqueue import WorkQueue
 from shoal.bus import kv
-from shoal.bus.cache import KVCache
 from shoal.bus.events import EventPublisher, ensure_events_stream
 from shoal.bus.kv import Bucket, Entry
 from shoal.errors import Conflict, ImageUnavailable, ShoalError
 from shoal.models.node import Node
 from shoal.models.pod import Pod, PodStatus, pod_key, split_key
 from shoal.models.quantity import format_cpu, human_memory
+from shoal.models.scheduling import Taint
 from shoal.models.workloads import Container, ResourceList
 from shoal.retry import retrying
 from shoal.runtime.interface import PodObservation, Runtime
@@ -62,6 +63,9 @@ class NodeSettings:
     backoff_max: float = 300.0
     backoff_reset: float = 600.0
     stop_pods_on_exit: bool = False
+    max_pods: int = 110
+    taints: list[Taint] = field(default_factory=list)
+    """Taints the node registers with (``--taint``)."""
     stop_pods_after_disconnect: float | None = None
     """Seconds cut off from NATS after which the node stops its pods (None: keep them running)."""
     replicas: int = 1
@@ -83,8 +87,21 @@ class StartFailure:
 class NodeActor(Actor):
     role = "node"
 
-    def __init__(self, nc: Client, runtime: Runtime, settings: NodeSettings) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        runtime: Runtime,
+        settings: NodeSettings,
+        *,
+        feed: PodFeed | None = None,
+        statuses: dict[str, PodStatus] | None = None,
+    ) -> None:
+        """``feed`` and ``statuses`` are shared by a fleet of node actors in one process; a
+        lone node actor watches and reads them itself."""
         super().__init__(nc)
+        self.feed = feed
+        self.shared = feed is not None
+        self.initial_statuses = statuses
         self.runtime = runtime
         self.settings = settings
         self.name = settings.name
@@ -102,16 +119,23 @@ class NodeActor(Actor):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await kv.ensure_buckets(self.js, self.settings.replicas)
-        await ensure_events_stream(self.js, self.settings.replicas)
+        if not self.shared:
+            await kv.ensure_buckets(self.js, self.settings.replicas)
+            await ensure_events_stream(self.js, self.settings.replicas)
         self.nodes = await Bucket.open(self.js, kv.NODES)
         self.statuses = await Bucket.open(self.js, kv.POD_STATUS)
         await self._register()
-        for key, entry in (await self.statuses.items()).items():
-            if entry.value.node_name == self.name:
-                self.written[key] = entry.value
-        self.pods = KVCache(await Bucket.open(self.js, kv.PODS), self._pod_changed)
-        self.watch(self.pods)
+        if self.initial_statuses is None:
+            self.initial_statuses = {key: entry.value for key, entry in (await self.statuses.items()).items()}
+        for key, status in self.initial_statuses.items():
+            if status.node_name == self.name:
+                self.written[key] = status
+        self.initial_statuses = None
+        if self.feed is None:
+            self.feed = PodFeed(await Bucket.open(self.js, kv.PODS))
+            self.watch(self.feed.cache)
+        self.pods = self.feed.cache
+        self.feed.listeners[self.name] = self._pod_changed
         await self.pods.synced.wait()
         self.spawn(self._heartbeat(), "heartbeat")
         self.spawn(self._follow_runtime(), "runtime events")
@@ -145,6 +169,8 @@ class NodeActor(Actor):
             started_at=now,
             heartbeat_at=now,
             lease_seconds=self.settings.lease_seconds,
+            taints=self.settings.taints,
+            max_pods=self.settings.max_pods,
         )
         await self.nodes.put(self.name, self.record)
         await self.events.emit(
@@ -221,7 +247,8 @@ class NodeActor(Actor):
             await asyncio.sleep(self.settings.relist_interval)
 
     async def _queue_everything(self) -> None:
-        keys = {key for key, entry in self.pods.entries.items() if entry.value.node_name == self.name}
+        assert self.feed is not None
+        keys = set(self.feed.keys_for(self.name))
         keys |= {pod_key(p.namespace, p.name) for p in await self.runtime.list_pods()}
         keys |= set(self.written)
         for key in keys:

@@ -35,6 +35,7 @@ from shoal.actors.scheduler.commands import (
     TerminatePod,
     WriteDeploymentStatus,
 )
+from shoal.actors.scheduler.filters import Strategy
 from shoal.actors.scheduler.planner import IdSource, PlanPolicy, RandomIds, plan
 from shoal.actors.scheduler.view import ClusterView, NodeView
 from shoal.bus import kv
@@ -67,6 +68,8 @@ class SchedulerSettings:
     """Seconds a leader's lease lasts without renewal; a standby takes over after that."""
     eviction_delay: float = 1.0
     """Seconds a node may stay NotReady before its pods are replaced elsewhere."""
+    strategy: Strategy = "spread"
+    """Node scoring: spread (least allocated first, the default) or binpack (most allocated first)."""
 
 
 @dataclass
@@ -91,7 +94,8 @@ class SchedulerActor(Actor):
         self.ids = ids or RandomIds()
         self.name = name or instance_name("scheduler")
         self.events = EventPublisher(nc, self.name)
-        self.policy = PlanPolicy(eviction_delay=self.settings.eviction_delay)
+        self.policy = PlanPolicy(eviction_delay=self.settings.eviction_delay, strategy=self.settings.strategy)
+        self._wake: asyncio.TimerHandle | None = None
         self.dirty = asyncio.Event()
         self.heartbeats: dict[str, _Heartbeat] = {}
         self.node_ready: dict[str, bool] = {}
@@ -107,8 +111,10 @@ class SchedulerActor(Actor):
         self.deployment_status = KVCache(await Bucket.open(self.js, kv.DEPLOYMENT_STATUS))
         self.nodes = KVCache(await Bucket.open(self.js, kv.NODES), self._node_changed)
         self.node_specs = KVCache(await Bucket.open(self.js, kv.NODE_SPECS), self._changed)
+        self.priority_classes = KVCache(await Bucket.open(self.js, kv.PRIORITY_CLASSES), self._changed)
         caches: list[KVCache] = [
             self.deployments, self.pods, self.pod_status, self.deployment_status, self.nodes, self.node_specs,
+            self.priority_classes,
         ]  # fmt: skip
         for cache in caches:
             self.watch(cache)
@@ -149,27 +155,40 @@ class SchedulerActor(Actor):
     def _node_changed(self, key: str, old: Entry[Node] | None, new: Entry[Node] | None) -> None:
         if new is None:
             self.heartbeats.pop(key, None)
+            self.dirty.set()
+            return
+        beat = self.heartbeats.get(key)
+        if beat is None or beat.heartbeat_at != new.value.heartbeat_at:
+            self.heartbeats[key] = _Heartbeat(new.value.heartbeat_at, time.monotonic())
+        flipped = self._judge(key, new.value, time.monotonic())
+        # A renewed lease alone changes no decision: only a new node, a flip or new facts do.
+        if (
+            flipped
+            or old is None
+            or old.value.model_copy(update={"heartbeat_at": 0.0})
+            != new.value.model_copy(update={"heartbeat_at": 0.0})
+        ):
+            self.dirty.set()
+
+    def _judge(self, name: str, node: Node, now: float) -> bool:
+        beat = self.heartbeats.get(name)
+        ready = beat is not None and now - beat.seen <= node.lease_seconds
+        if self.node_ready.get(name) == ready:
+            return False
+        self.node_ready[name] = ready
+        if ready:
+            self.unready_since.pop(name, None)
         else:
-            beat = self.heartbeats.get(key)
-            if beat is None or beat.heartbeat_at != new.value.heartbeat_at:
-                self.heartbeats[key] = _Heartbeat(new.value.heartbeat_at, time.monotonic())
-        self._judge_nodes()
-        self.dirty.set()
+            self.unready_since[name] = now
+        return True
 
     def _judge_nodes(self) -> list[tuple[str, bool]]:
         """Update readiness from heartbeats; returns the nodes whose readiness flipped."""
         now = time.monotonic()
         flipped = []
         for name, entry in self.nodes.entries.items():
-            beat = self.heartbeats.get(name)
-            ready = beat is not None and now - beat.seen <= entry.value.lease_seconds
-            if self.node_ready.get(name) != ready:
-                flipped.append((name, ready))
-                self.node_ready[name] = ready
-                if ready:
-                    self.unready_since.pop(name, None)
-                else:
-                    self.unready_since[name] = now
+            if self._judge(name, entry.value, now):
+                flipped.append((name, self.node_ready[name]))
         for name in [n for n in self.node_ready if n not in self.nodes.entries]:
             del self.node_ready[name]
             self.unready_since.pop(name, None)
@@ -225,6 +244,9 @@ class SchedulerActor(Actor):
             pod_status=self.pod_status.entries,
             deployment_status=self.deployment_status.entries,
             nodes=nodes,
+            priority_classes={
+                entry.value.metadata.name: entry.value for entry in self.priority_classes.entries.values()
+            },
         )
 
     async def _plan_loop(self) -> None:
@@ -235,6 +257,12 @@ class SchedulerActor(Actor):
             self.dirty.clear()
             commands = plan(self.view(), time.time(), self.ids, self.policy)
             self.rounds += 1
+            if commands.wake_at is not None:
+                # Nothing may change before a toleration runs out: look again then.
+                if self._wake is not None:
+                    self._wake.cancel()
+                delay = max(0.0, commands.wake_at - time.time())
+                self._wake = asyncio.get_running_loop().call_later(delay, self.dirty.set)
             failures = await self._execute(commands) if commands and self.lease.is_leader else 0
             # A round that could not write (NATS away, say) must not spin: back off.
             pause = min(max(pause * 2, 0.1), 2.0) if failures else 0.0

@@ -9,9 +9,12 @@ tests feed a view and compare command lists. One round:
    create the missing, terminate the surplus and those of an older template; pods on a
    draining node are replaced first and stop once enough replacements are Ready;
 3. terminate pods whose deployment is gone;
-4. place every pod without a node (new or still Pending) on the best node that fits,
-   accounting for what this round already placed;
-5. record each deployment's status when it changed.
+4. evict pods from nodes with NoExecute taints they do not tolerate (or tolerate for
+   ``tolerationSeconds`` only, once that has passed);
+5. place every pod without a node (new or still Pending), highest priority first, with
+   the placer (``placement.py``), accounting for what this round already placed, and
+   preempt lower-priority pods for those that fit nowhere;
+6. record each deployment's status when it changed.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from shoal.actors.scheduler.commands import (
     TerminatePod,
     WriteDeploymentStatus,
 )
-from shoal.actors.scheduler.placement import NodeFit, PodNeeds, place
+from shoal.actors.scheduler.filters import Strategy, untolerated
+from shoal.actors.scheduler.placement import NodeState, Placer, PodClass, Resident
 from shoal.actors.scheduler.view import ClusterView
 from shoal.bus.kv import Entry
 from shoal.models.pod import OwnerRef, Pod, PodMeta, SchedulingState
-from shoal.models.workloads import Deployment, DeploymentStatus
+from shoal.models.workloads import Deployment, DeploymentStatus, PodSpec
 
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 TEMPLATE_HASH_LABEL = "pod-template-hash"
@@ -62,11 +66,37 @@ class RandomIds:
 class PlanPolicy:
     eviction_delay: float = 1.0
     """Seconds a node may stay NotReady before its pods are replaced on other nodes."""
+    strategy: Strategy = "spread"
+    """How nodes are scored: spread (least allocated first) or binpack (most allocated first)."""
 
 
-def new_pod(deployment: Deployment, template_hash: str, ids: IdSource, now: float) -> Pod:
+class Plan(list[Command]):
+    """The commands of a round, and when the planner wants to look again if nothing changes."""
+
+    wake_at: float | None = None
+
+
+def resolve_priority(view: ClusterView, spec: PodSpec) -> tuple[int, bool, str]:
+    """(priority, may preempt, problem): from the named class, else the global default, else 0."""
+    if spec.priority_class_name:
+        named = view.priority_classes.get(spec.priority_class_name)
+        if named is None:
+            return 0, False, f'priority class "{spec.priority_class_name}" not found'
+        return named.value, named.preemption_policy == "PreemptLowerPriority", ""
+    default = next((c for c in view.priority_classes.values() if c.global_default), None)
+    if default is not None:
+        return default.value, default.preemption_policy == "PreemptLowerPriority", ""
+    return 0, False, ""
+
+
+def new_pod(deployment: Deployment, template_hash: str, ids: IdSource, now: float, priority: int = 0) -> Pod:
     meta = deployment.metadata
     template = deployment.spec.template
+    spec = (
+        template.spec
+        if template.spec.priority == priority
+        else template.spec.model_copy(update={"priority": priority})
+    )
     # 63 characters at most: <name>-<10-char hash>-<5-char suffix>.
     name = f"{meta.name[:46].rstrip('-')}-{template_hash}-{ids.suffix()}"
     return Pod(
@@ -80,7 +110,7 @@ def new_pod(deployment: Deployment, template_hash: str, ids: IdSource, now: floa
             owner=OwnerRef(kind="Deployment", name=meta.name, uid=meta.uid),
             template_hash=template_hash,
         ),
-        spec=template.spec,
+        spec=spec,
     )
 
 
@@ -90,8 +120,8 @@ class _Round:
     now: float
     ids: IdSource
     policy: PlanPolicy
-    commands: list[Command]
-    fits: dict[str, NodeFit]
+    commands: Plan
+    nodes: dict[str, NodeState]
     removed: set[str]
 
     def ready(self, pod: Pod) -> bool:
@@ -127,28 +157,75 @@ class _Round:
         return node is not None and node.draining
 
 
-def _usage(view: ClusterView) -> dict[str, NodeFit]:
-    fits = {name: NodeFit.of(node_view) for name, node_view in view.nodes.items()}
+def _node_states(view: ClusterView) -> dict[str, NodeState]:
+    nodes = {
+        name: NodeState(
+            name=name,
+            labels=node_view.labels,
+            taints=node_view.taints,
+            ready=node_view.ready,
+            schedulable=node_view.schedulable,
+            alloc_cpu=node_view.node.allocatable.cpu or 0,
+            alloc_memory=node_view.node.allocatable.memory or 0,
+            max_pods=node_view.node.max_pods,
+        )
+        for name, node_view in view.nodes.items()
+    }
     for entry in view.pods.values():
         pod = entry.value
-        fit = fits.get(pod.node_name) if pod.node_name else None
-        if fit is None:
+        node = nodes.get(pod.node_name) if pod.node_name else None
+        if node is None:
             continue
         status = view.status_of(pod)
         if status is not None and status.terminal:
             continue  # finished pods hold no resources
-        fit.add(*pod.spec.requests())
-    return fits
+        cpu, memory = pod.spec.requested
+        meta = pod.metadata
+        node.add(
+            Resident(
+                entry.key, meta.namespace, meta.labels, pod.spec.priority or 0, cpu, memory,
+                meta.creation_timestamp, pod.terminating,
+            )
+        )  # fmt: skip
+    return nodes
 
 
-def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None = None) -> list[Command]:
-    round_ = _Round(view, now, ids, policy or PlanPolicy(), [], _usage(view), set())
+def _evict_for_taints(round_: _Round) -> None:
+    """NoExecute: pods that do not tolerate a node's taint leave it (after tolerationSeconds)."""
+    for entry in round_.view.pods.values():
+        pod = entry.value
+        node_view = round_.view.nodes.get(pod.node_name) if pod.node_name else None
+        if node_view is None or pod.terminating or entry.key in round_.removed:
+            continue
+        taints = [t for t in node_view.taints if t.effect == "NoExecute"]
+        if not taints:
+            continue
+        for taint in taints:
+            matching = [t for t in pod.spec.tolerations if t.tolerates(taint)]
+            if untolerated([taint], pod.spec.tolerations, ("NoExecute",)):
+                round_.remove(entry, f"node {pod.node_name} has taint {taint} it does not tolerate")
+                break
+            limits = [t.toleration_seconds for t in matching]
+            if any(limit is None for limit in limits):
+                continue  # tolerated for good
+            due = (taint.time_added or round_.now) + max(limit for limit in limits if limit is not None)
+            if due <= round_.now:
+                round_.remove(entry, f"tolerated taint {taint} for its tolerationSeconds")
+                break
+            plan_ = round_.commands
+            plan_.wake_at = due if plan_.wake_at is None else min(plan_.wake_at, due)
+
+
+def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None = None) -> Plan:
+    round_ = _Round(view, now, ids, policy or PlanPolicy(), Plan(), _node_states(view), set())
 
     for entry in view.pods.values():
         pod = entry.value
         if pod.node_name and round_.lost(pod.node_name):
             round_.removed.add(entry.key)
             round_.commands.append(EvictPod(entry.key, entry.revision, pod, f"node {pod.node_name} is lost"))
+
+    _evict_for_taints(round_)
 
     owned: dict[str, list[Entry[Pod]]] = defaultdict(list)
     for entry in view.pods.values():
@@ -191,10 +268,7 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
         if key not in view.deployments:
             round_.commands.append(DeleteDeploymentStatus(key, entry.revision))
 
-    # Pending pods first (oldest first), then the new ones, so nobody waits forever.
-    to_place.sort(key=lambda item: (item[1] is None, item[0].metadata.creation_timestamp))
-    for pod, entry in to_place:
-        _place_one(round_, pod, entry)
+    _place_all(round_, to_place)
     return round_.commands
 
 
@@ -224,24 +298,60 @@ def _keep_replicas(
         for entry in sorted(moving, key=round_.status_rank)[: max(0, excess)]:
             round_.remove(entry, f"node {entry.value.node_name} is being drained")
     now = round_.now
-    return [(new_pod(deployment, template_hash, round_.ids, now), None) for _ in range(want - len(staying))]
+    priority, _, _ = resolve_priority(round_.view, deployment.spec.template.spec)
+    return [
+        (new_pod(deployment, template_hash, round_.ids, now, priority), None)
+        for _ in range(want - len(staying))
+    ]
 
 
-def _place_one(round_: _Round, pod: Pod, entry: Entry[Pod] | None) -> None:
-    cpu, memory = pod.spec.requests()
-    placement = place(PodNeeds(cpu, memory), round_.fits.values())
-    if placement.node is not None:
-        round_.fits[placement.node].add(cpu, memory)
-        if entry is None:
-            round_.commands.append(CreatePod(pod.model_copy(update={"node_name": placement.node})))
-        else:
-            bound = pod.model_copy(update={"node_name": placement.node, "scheduling": None})
-            round_.commands.append(BindPod(entry.key, entry.revision, bound, placement.node))
-        return
+def _place_all(round_: _Round, to_place: list[tuple[Pod, Entry[Pod] | None]]) -> None:
+    """Highest priority first; within a priority, pods of one class together, Pending before new."""
+
+    def order(item: tuple[Pod, Entry[Pod] | None]) -> tuple[int, str, str, bool, float]:
+        pod = item[0]
+        return (
+            -(pod.spec.priority or 0),
+            pod.metadata.namespace,
+            pod.metadata.template_hash,
+            item[1] is None,
+            pod.metadata.creation_timestamp,
+        )
+
+    placer = Placer(round_.nodes, round_.policy.strategy)
+    for pod, entry in sorted(to_place, key=order):
+        priority, preempts, problem = resolve_priority(round_.view, pod.spec)
+        if problem:
+            _unschedulable(round_, pod, entry, "Unschedulable", problem)
+            continue
+        cls = PodClass(pod.metadata.namespace, pod.metadata.labels, pod.spec, priority, preempts)
+        run = placer.run_for((pod.metadata.namespace, pod.metadata.template_hash, priority, preempts), cls)
+        decision = run.place(entry.key if entry else pod.key, pod.metadata.creation_timestamp)
+        if decision.node is not None:
+            if entry is None:
+                round_.commands.append(CreatePod(pod.model_copy(update={"node_name": decision.node})))
+            else:
+                bound = pod.model_copy(update={"node_name": decision.node, "scheduling": None})
+                round_.commands.append(BindPod(entry.key, entry.revision, bound, decision.node))
+            continue
+        message = decision.message
+        if decision.victims:
+            for victim in decision.victims:
+                victim_entry = round_.view.pods.get(victim.key)
+                if victim_entry is not None and victim.key not in round_.removed:
+                    round_.remove(victim_entry, f"preempted by {pod.metadata.name} (priority {priority})")
+                    victim.terminating = True  # still holds its room until it is gone
+            message += f" Preempting {len(decision.victims)} pod(s) on {decision.nominated}."
+        _unschedulable(round_, pod, entry, decision.reason, message, decision.nominated)
+
+
+def _unschedulable(
+    round_: _Round, pod: Pod, entry: Entry[Pod] | None, reason: str, message: str, nominated: str = ""
+) -> None:
     previous = pod.scheduling
-    if previous is not None and previous.message == placement.message:
+    if previous is not None and previous.message == message and previous.nominated_node == nominated:
         return  # already says so
-    scheduling = SchedulingState(reason=placement.reason, message=placement.message, since=round_.now)
+    scheduling = SchedulingState(reason=reason, message=message, since=round_.now, nominated_node=nominated)
     if entry is None:
         round_.commands.append(CreatePod(pod.model_copy(update={"scheduling": scheduling})))
     else:

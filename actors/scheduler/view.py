@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from shoal.bus.kv import Entry
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
+from shoal.models.scheduling import PriorityClass, Taint
 from shoal.models.workloads import Deployment, DeploymentStatus
 
 
@@ -29,6 +30,19 @@ class NodeView:
     def draining(self) -> bool:
         return self.spec is not None and self.spec.draining
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """The operator's labels once set (``shoal label``), else those the node registered with."""
+        return (
+            self.spec.labels if self.spec is not None and self.spec.labels is not None else self.node.labels
+        )
+
+    @property
+    def taints(self) -> list[Taint]:
+        return (
+            self.spec.taints if self.spec is not None and self.spec.taints is not None else self.node.taints
+        )
+
 
 @dataclass(frozen=True)
 class ClusterView:
@@ -37,6 +51,7 @@ class ClusterView:
     pod_status: Mapping[str, Entry[PodStatus]] = field(default_factory=dict)
     deployment_status: Mapping[str, Entry[DeploymentStatus]] = field(default_factory=dict)
     nodes: Mapping[str, NodeView] = field(default_factory=dict)
+    priority_classes: Mapping[str, PriorityClass] = field(default_factory=dict)
 
     def node_ready(self, name: str) -> bool:
         node = self.nodes.get(name)

@@ -1,0 +1,151 @@
+"""An in-memory runtime: "hollow" containers for scale tests, like Kubernetes' kubemark.
+
+It keeps the same books as Podman would (containers with ids, states, exit codes, restart
+counts) without running anything, with a configurable start latency and failure rate,
+and reports container events the same way. ``crash`` and ``vanish`` let tests break it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+from shoal.errors import ShoalError
+from shoal.models.pod import Pod
+from shoal.runtime.interface import ContainerObservation, PodObservation, RuntimeEvent, RuntimeInfo
+
+
+@dataclass
+class _Pod:
+    namespace: str
+    name: str
+    uid: str
+    ip: str
+    containers: dict[str, ContainerObservation] = field(default_factory=dict)
+
+
+class MemoryRuntime:
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        node: str,
+        *,
+        cpu_millis: int = 32_000,
+        memory_bytes: int = 256 * 2**30,
+        start_latency: float = 0.0,
+        failure_rate: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        self.node = node
+        self.cpu_millis = cpu_millis
+        self.memory_bytes = memory_bytes
+        self.start_latency = start_latency
+        self.failure_rate = failure_rate
+        self.random = random.Random(seed)
+        self.pods: dict[tuple[str, str], _Pod] = {}
+        self._events: asyncio.Queue[RuntimeEvent] = asyncio.Queue()
+
+    def _container_id(self) -> str:
+        return f"hollow{next(self._ids):024x}"
+
+    def _ip(self) -> str:
+        n = next(self._ids)
+        return f"10.{200 + n // 65536 % 50}.{n // 256 % 256}.{n % 256}"
+
+    async def info(self) -> RuntimeInfo:
+        return RuntimeInfo("hollow", "1.0", self.cpu_millis, self.memory_bytes, "linux", "amd64")
+
+    def _observe(self, pod: _Pod) -> PodObservation:
+        return PodObservation(pod.namespace, pod.name, pod.uid, self.node, dict(pod.containers), pod.ip)
+
+    async def list_pods(self) -> list[PodObservation]:
+        return [self._observe(pod) for pod in self.pods.values()]
+
+    async def inspect_pod(self, namespace: str, name: str) -> PodObservation | None:
+        pod = self.pods.get((namespace, name))
+        return self._observe(pod) if pod is not None else None
+
+    async def start_pod(self, pod: Pod, attempts: dict[str, int] | None = None) -> None:
+        if self.start_latency:
+            await asyncio.sleep(self.start_latency)
+        if self.failure_rate and self.random.random() < self.failure_rate:
+            raise ShoalError(f"hollow start of {pod.metadata.name} failed (failure rate {self.failure_rate})")
+        meta = pod.metadata
+        now = time.time()
+        hollow = _Pod(meta.namespace, meta.name, meta.uid, self._ip())
+        for spec in pod.spec.containers:
+            hollow.containers[spec.name] = ContainerObservation(
+                name=spec.name,
+                container_id=self._container_id(),
+                image=spec.image,
+                state="running",
+                attempt=(attempts or {}).get(spec.name, 0),
+                started_at=now,
+            )
+        self.pods[(meta.namespace, meta.name)] = hollow
+
+    async def restart_container(self, pod: Pod, container: str, attempt: int) -> None:
+        hollow = self.pods.get((pod.metadata.namespace, pod.metadata.name))
+        if hollow is None:
+            raise ShoalError(f"no hollow pod {pod.metadata.name}")
+        old = hollow.containers.get(container)
+        image = old.image if old else next(c.image for c in pod.spec.containers if c.name == container)
+        hollow.containers[container] = ContainerObservation(
+            name=container, container_id=self._container_id(), image=image, state="running", attempt=attempt,
+            started_at=time.time(),
+        )  # fmt: skip
+
+    def _exit(self, container_id: str, code: int) -> None:
+        for pod in self.pods.values():
+            for name, observed in pod.containers.items():
+                if observed.container_id == container_id and observed.state == "running":
+                    pod.containers[name] = replace(
+                        observed, state="exited", exit_code=code, finished_at=time.time()
+                    )
+                    self._events.put_nowait(RuntimeEvent(pod.namespace, pod.name, "died"))
+
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        self._exit(container_id, 143)
+
+    async def exec(self, container_id: str, command: list[str], timeout: float) -> int:
+        return 0
+
+    async def remove_pod(self, namespace: str, name: str, grace_seconds: float) -> None:
+        if self.pods.pop((namespace, name), None) is not None:
+            self._events.put_nowait(RuntimeEvent(namespace, name, "remove"))
+
+    async def logs(
+        self, namespace: str, name: str, container: str, *, follow: bool, tail: int | None
+    ) -> AsyncIterator[bytes]:
+        if (namespace, name) not in self.pods:
+            raise ShoalError(f"pod {namespace}/{name} has no containers on node {self.node}")
+        return self._no_output()
+
+    async def _no_output(self) -> AsyncIterator[bytes]:
+        for chunk in (b"",):
+            if chunk:
+                yield chunk
+
+    async def events(self) -> AsyncIterator[RuntimeEvent]:
+        while True:
+            yield await self._events.get()
+
+    async def close(self) -> None:
+        return None
+
+    # -- breaking things, for tests ------------------------------------------------------------
+
+    def crash(self, namespace: str, name: str, code: int = 1) -> None:
+        """Every container of the pod exits with ``code``."""
+        pod = self.pods.get((namespace, name))
+        for observed in list(pod.containers.values()) if pod else []:
+            self._exit(observed.container_id, code)
+
+    def vanish(self, namespace: str, name: str) -> None:
+        """The pod's containers disappear without a word (as after a host reboot)."""
+        self.pods.pop((namespace, name), None)
