@@ -163,8 +163,10 @@ async def run(nodes: int, pods: int, spread: bool, profile: bool, root: Path) ->
                     await asyncio.wait_for(done.wait(), 2.0)
                 except TimeoutError:
                     print(f"  {time.monotonic() - started:5.1f}s {len(running)} running", flush=True)
-                if time.monotonic() - started > 300:
-                    print("giving up after 300 s")
+                if time.monotonic() - started > 120:
+                    pods_now = await client.pods()
+                    bound = sum(1 for p in pods_now.values() if p.node_name)
+                    print(f"giving up after 120 s: {len(pods_now)} pods stored, {bound} bound")
                     break
             elapsed = time.monotonic() - started
             watcher.cancel()
