@@ -33,6 +33,8 @@ from shoal.models.api import (
     ManifestDocument,
     NodeUpdateRequest,
     ObjectRef,
+    ResolveRequest,
+    RolloutRequest,
     ScaleRequest,
     TaintRef,
 )
@@ -41,7 +43,8 @@ from shoal.models.event import Event
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.scheduling import PriorityClass, Taint
-from shoal.models.workloads import Deployment, DeploymentStatus
+from shoal.models.service import Endpoints, Service
+from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
 
 M = TypeVar("M", bound=Record)
 
@@ -88,6 +91,31 @@ class ShoalClient:
     async def scale(self, namespace: str, name: str, replicas: int) -> ApplyReply:
         request = ScaleRequest(namespace=namespace, name=name, replicas=replicas)
         return await call(self.nc, subjects.API_SCALE, request, ApplyReply)
+
+    async def rollout(
+        self,
+        namespace: str,
+        name: str,
+        action: str,
+        *,
+        to_revision: int | None = None,
+        images: dict[str, str] | None = None,
+    ) -> ApplyReply:
+        """undo (to_revision), pause, resume, restart or set-image (images) a deployment."""
+        request = RolloutRequest(
+            namespace=namespace,
+            name=name,
+            action=action,
+            to_revision=to_revision,
+            images=images or {},  # type: ignore[arg-type]
+        )
+        return await call(self.nc, subjects.API_ROLLOUT, request, ApplyReply)
+
+    async def resolve(self, namespace: str, name: str) -> Endpoints:
+        """Where a service's traffic goes, computed now by a service actor."""
+        return await call(
+            self.nc, subjects.API_RESOLVE, ResolveRequest(namespace=namespace, name=name), Endpoints
+        )
 
     async def update_node(
         self,
@@ -141,6 +169,20 @@ class ShoalClient:
 
     async def nodes(self) -> dict[str, Node]:
         return await self._items(kv.NODES)
+
+    async def services(self) -> dict[str, Service]:
+        return await self._items(kv.SERVICES)
+
+    async def endpoints(self) -> dict[str, Endpoints]:
+        return await self._items(kv.ENDPOINTS)
+
+    async def revisions(self, namespace: str, name: str) -> dict[int, DeploymentRevision]:
+        try:
+            bucket = await Bucket.open(self.js, kv.REVISIONS)
+        except (BucketNotFoundError, NotFoundError):
+            return {}
+        entries = await bucket.items(f"{namespace}.{name}.*")
+        return {entry.value.revision: entry.value for entry in entries.values()}
 
     async def priority_classes(self) -> dict[str, PriorityClass]:
         return await self._items(kv.PRIORITY_CLASSES)

@@ -12,7 +12,10 @@ import asyncio
 import contextlib
 import enum
 import logging
+import os
+import re
 import signal
+import socket
 from collections.abc import Coroutine
 from typing import Any
 
@@ -23,6 +26,12 @@ from shoal.bus.cache import KVCache
 from shoal.bus.connection import on_reconnect
 
 log = logging.getLogger(__name__)
+
+
+def instance_name(role: str) -> str:
+    """``<role>-<host>-<pid>`` as one DNS label: who holds a lease, in events and logs."""
+    host = re.sub(r"[^a-z0-9-]", "-", socket.gethostname().split(".")[0].lower()).strip("-")[:30] or "host"
+    return f"{role}-{host}-{os.getpid()}"
 
 
 class ActorState(enum.StrEnum):

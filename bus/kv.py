@@ -30,7 +30,8 @@ from shoal.models.base import Record
 from shoal.models.node import LeaseRecord, Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.scheduling import PriorityClass
-from shoal.models.workloads import Deployment, DeploymentStatus
+from shoal.models.service import Endpoints, Service
+from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ POD_STATUS = BucketDef(subjects.BUCKET_POD_STATUS, PodStatus, 1, "Pod status rep
 NODES = BucketDef(subjects.BUCKET_NODES, Node, 1, "Node registrations and leases")
 NODE_SPECS = BucketDef(subjects.BUCKET_NODE_SPECS, NodeSpec, 1, "Cordon and drain requests per node")
 LEASES = BucketDef(subjects.BUCKET_LEASES, LeaseRecord, 1, "Leader leases of replicated actors")
+REVISIONS = BucketDef(subjects.BUCKET_REVISIONS, DeploymentRevision, 1, "Deployment revisions")
+SERVICES = BucketDef(subjects.BUCKET_SERVICES, Service, 5, "Service objects")
+ENDPOINTS = BucketDef(subjects.BUCKET_ENDPOINTS, Endpoints, 1, "Endpoints of services")
 PRIORITY_CLASSES = BucketDef(subjects.BUCKET_PRIORITY_CLASSES, PriorityClass, 5, "PriorityClass objects")
 
 ALL_BUCKETS: tuple[BucketDef, ...] = (
@@ -63,6 +67,9 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     NODE_SPECS,
     LEASES,
     PRIORITY_CLASSES,
+    REVISIONS,
+    SERVICES,
+    ENDPOINTS,
 )
 
 
@@ -166,10 +173,10 @@ class Bucket(Generic[M]):
         except KeyWrongLastSequenceError:
             raise Conflict(f"{self.definition.name}/{key} changed since revision {revision}") from None
 
-    async def items(self) -> dict[str, Entry[M]]:
-        """Every live key, read through one short-lived watch."""
+    async def items(self, keys: str = ">") -> dict[str, Entry[M]]:
+        """Every live key (matching ``keys``), read through one short-lived watch."""
         result: dict[str, Entry[M]] = {}
-        async for change in self.watch(inactive_threshold=SNAPSHOT_CONSUMER_LINGER):
+        async for change in self.watch(keys, inactive_threshold=SNAPSHOT_CONSUMER_LINGER):
             if isinstance(change, Synced):
                 break
             if change.value is None:

@@ -27,7 +27,16 @@ API_NODE = f"{PREFIX}.api.node"
 API_QUEUE = "shoal-api"
 """Queue group of the API actors: each request is answered by one replica."""
 
-API_SUBJECTS = (API_APPLY, API_DELETE, API_SCALE, API_NODE)
+API_ROLLOUT = f"{PREFIX}.api.rollout"
+"""``shoal.v1.api.rollout``: RolloutRequest (undo, pause, resume, restart, set image) -> ApplyReply."""
+
+API_RESOLVE = f"{PREFIX}.api.resolve"
+"""``shoal.v1.api.resolve``: ResolveRequest -> Endpoints: where a service's traffic goes, by name."""
+
+SERVICE_QUEUE = "shoal-service"
+"""Queue group of the service actors (they answer resolve requests)."""
+
+API_SUBJECTS = (API_APPLY, API_DELETE, API_SCALE, API_NODE, API_ROLLOUT)
 
 
 def node_logs(node: str) -> str:
@@ -89,6 +98,15 @@ BUCKET_NODE_SPECS = "shoal_node_specs"
 
 BUCKET_PRIORITY_CLASSES = "shoal_priority_classes"
 """PriorityClass objects, key ``<name>``; written by the API actor."""
+
+BUCKET_REVISIONS = "shoal_revisions"
+"""Deployment revisions, key ``<namespace>.<deployment>.<revision>``; written by the API actor."""
+
+BUCKET_SERVICES = "shoal_services"
+"""Service objects, key ``<namespace>.<name>``; written by the API actor."""
+
+BUCKET_ENDPOINTS = "shoal_endpoints"
+"""Endpoints of each service, key ``<namespace>.<name>``; written by the service actor."""
 
 BUCKET_LEASES = "shoal_leases"
 """Leader leases of replicated actors, key = role (``scheduler``); written by the candidates."""

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 import shoal
-from shoal.cli import change, inspect, nodes, roles, streams, up
+from shoal.cli import change, inspect, nodes, roles, rollout, streams, up
 from shoal.cli.output import errors
 from shoal.errors import ShoalError
 
@@ -26,6 +26,8 @@ app.command(rich_help_panel="Objects")(inspect.get)
 app.command(rich_help_panel="Objects")(inspect.describe)
 app.command(rich_help_panel="Objects")(change.delete)
 app.command(rich_help_panel="Objects")(change.scale)
+app.add_typer(rollout.rollout_app, name="rollout", rich_help_panel="Objects")
+app.add_typer(rollout.set_app, name="set", rich_help_panel="Objects")
 app.command(rich_help_panel="Nodes")(nodes.cordon)
 app.command(rich_help_panel="Nodes")(nodes.uncordon)
 app.command(rich_help_panel="Nodes")(nodes.drain)
@@ -36,6 +38,7 @@ app.command(rich_help_panel="Observe")(streams.events)
 app.command(rich_help_panel="Roles")(roles.api)
 app.command(rich_help_panel="Roles")(roles.scheduler)
 app.command(rich_help_panel="Roles")(roles.node)
+app.command(rich_help_panel="Roles")(roles.service)
 
 
 @app.command(rich_help_panel="Cluster")

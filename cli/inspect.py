@@ -12,11 +12,19 @@ from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.output import OUTPUT_FORMATS, age, console, dump, pod_display_status, table
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
-from shoal.manifests.render import deployment_object, list_object, node_object, pod_object
+from shoal.manifests.render import (
+    deployment_object,
+    endpoints_object,
+    list_object,
+    node_object,
+    pod_object,
+    service_object,
+)
 from shoal.models.event import Event
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.quantity import format_cpu, human_memory
+from shoal.models.service import Endpoints, Service
 from shoal.models.workloads import Deployment, DeploymentStatus
 
 KINDS = {
@@ -32,6 +40,11 @@ KINDS = {
     "priorityclass": "priorityclasses",
     "priorityclasses": "priorityclasses",
     "pc": "priorityclasses",
+    "service": "services",
+    "services": "services",
+    "svc": "services",
+    "endpoints": "endpoints",
+    "ep": "endpoints",
 }
 
 OutputOption = Annotated[str, typer.Option("--output", "-o", help="table, wide, json, yaml or name")]
@@ -45,7 +58,7 @@ def resolve_kind(kind: str) -> str:
     resolved = KINDS.get(kind.lower())
     if resolved is None:
         raise InvalidManifest(
-            [f"unknown resource type {kind!r}: Shoal knows pods, deployments, nodes and priorityclasses"]
+            [f"unknown resource type {kind!r}: Shoal knows {', '.join(sorted(set(KINDS.values())))}"]
         )
     return resolved
 
@@ -77,6 +90,8 @@ async def _gather(client: ShoalClient, kind: str) -> dict[str, Any]:
         return {"deployments": await client.deployments(), "status": await client.deployment_statuses()}
     if kind == "priorityclasses":
         return {"classes": await client.priority_classes()}
+    if kind in ("services", "endpoints"):
+        return {"services": await client.services(), "endpoints": await client.endpoints()}
     return {"nodes": await client.nodes(), "pods": await client.pods(), "specs": await client.node_specs()}
 
 
@@ -177,6 +192,48 @@ def get(
                 ]
             if all_namespaces:
                 row.insert(0, deployment.metadata.namespace)
+            rows.append(row)
+    elif resource in ("services", "endpoints"):
+        services = sorted(
+            (
+                s
+                for s in data["services"].values()
+                if _in_scope(s.metadata.namespace, namespace, all_namespaces)
+                and (name is None or s.metadata.name == name)
+                and _matches(s.metadata.labels, wanted)
+            ),
+            key=lambda s: (s.metadata.namespace, s.metadata.name),
+        )
+        if resource == "services":
+            columns = ["NAME", "TYPE", "PORT(S)", "SELECTOR", "ENDPOINTS", "AGE"]
+        else:
+            columns = ["NAME", "ENDPOINTS", "NOT-READY"]
+        if all_namespaces:
+            columns.insert(0, "NAMESPACE")
+        for svc in services:
+            endpoints = data["endpoints"].get(pod_key(svc.metadata.namespace, svc.metadata.name))
+            if resource == "services":
+                objects.append(service_object(svc))
+                ports = ",".join(f"{p.port}:{p.node_port}/{p.protocol}" for p in svc.spec.ports)
+                selector = ",".join(f"{k}={v}" for k, v in svc.spec.selector.items())
+                ready = len(endpoints.ready_pods) if endpoints else 0
+                row = [
+                    svc.metadata.name,
+                    svc.spec.type,
+                    ports,
+                    selector,
+                    str(ready),
+                    age(svc.metadata.creation_timestamp, now),
+                ]
+            else:
+                if endpoints is None:
+                    continue
+                objects.append(endpoints_object(endpoints))
+                targets = sorted({f"{t.host}:{t.port}" for p in endpoints.ports for t in p.targets})
+                shown = ",".join(targets[:3]) + (f" + {len(targets) - 3} more" if len(targets) > 3 else "")
+                row = [svc.metadata.name, shown or "<none>", str(len(endpoints.not_ready))]
+            if all_namespaces:
+                row.insert(0, svc.metadata.namespace)
             rows.append(row)
     elif resource == "priorityclasses":
         columns = ["NAME", "VALUE", "GLOBAL-DEFAULT", "PREEMPTION", "AGE"]
@@ -287,9 +344,13 @@ def describe(
 
     async def gather(client: ShoalClient) -> dict[str, Any]:
         data = await _gather(client, resource)
-        scope_kind = {"pods": "pod", "deployments": "deployment", "nodes": "node"}.get(
-            resource, "priorityclass"
-        )
+        scope_kind = {
+            "pods": "pod",
+            "deployments": "deployment",
+            "nodes": "node",
+            "services": "service",
+            "endpoints": "service",
+        }.get(resource, "priorityclass")
         scope_ns = subjects.CLUSTER_SCOPE if resource in ("nodes", "priorityclasses") else namespace
         data["events"] = await _collect_events(
             client, f"{subjects.EVENTS_PREFIX}.{scope_kind}.{scope_ns}.{name}.*"
@@ -311,6 +372,11 @@ def describe(
             raise NotFound(f'deployment "{name}" not found in namespace {namespace}')
         status = data["status"].get(pod_key(namespace, name))
         _describe_deployment(deployment, status, data["pods"], data["pod_status"], now)
+    elif resource in ("services", "endpoints"):
+        svc = data["services"].get(pod_key(namespace, name))
+        if svc is None:
+            raise NotFound(f'service "{name}" not found in namespace {namespace}')
+        _describe_service(svc, data["endpoints"].get(pod_key(namespace, name)), now)
     elif resource == "priorityclasses":
         pc = data["classes"].get(name)
         if pc is None:
@@ -447,6 +513,34 @@ def _describe_deployment(
                 for p in owned
             ],
         )
+
+
+def _describe_service(svc: Service, endpoints: Endpoints | None, now: float) -> None:
+    _fields(
+        [
+            ("Name", svc.metadata.name),
+            ("Namespace", svc.metadata.namespace),
+            ("Labels", _labels(svc.metadata.labels)),
+            ("Selector", _labels(svc.spec.selector)),
+            ("Type", svc.spec.type),
+            ("Created", age(svc.metadata.creation_timestamp, now) + " ago"),
+        ]
+    )
+    console.print("Ports:")
+    for port in svc.spec.ports:
+        target = port.target_port if port.target_port is not None else port.port
+        found = next((p for p in endpoints.ports if p.name == port.key), None) if endpoints else None
+        targets = ", ".join(f"{t.host}:{t.port} ({t.pod})" for t in found.targets) if found else ""
+        _fields(
+            [
+                ("Port", f"{port.name or '<unset>'} {port.port}/{port.protocol} -> target port {target}"),
+                ("NodePort", f"{port.node_port} (served on every node)"),
+                ("Endpoints", targets or "<none>"),
+            ],
+            indent=2,
+        )
+    if endpoints is not None and endpoints.not_ready:
+        _fields([("Not ready", ", ".join(endpoints.not_ready))])
 
 
 def _describe_node(node: Node, spec: NodeSpec | None, pods: list[Pod], now: float) -> None:

@@ -23,6 +23,7 @@ from shoal.actors.base import Actor, run_until_signalled
 from shoal.actors.node.actor import NodeActor, NodeSettings
 from shoal.actors.node.fleet import NodeFleet
 from shoal.actors.scheduler.actor import SchedulerActor, SchedulerSettings
+from shoal.actors.service.actor import ServiceActor
 from shoal.bus.connection import connect_actor
 from shoal.cli.common import ServerOption
 from shoal.cli.context import default_data_dir, resolve_server
@@ -120,6 +121,24 @@ def scheduler(
         return SchedulerActor(nc, settings)
 
     run_actor(server, "shoal-scheduler", make)
+
+
+def service(
+    server: ServerOption = None,
+    lease_ttl: Annotated[
+        float,
+        typer.Option("--lease-ttl", envvar="SHOAL_SERVICE_LEASE_TTL", help="Seconds before a standby leads"),
+    ] = 1.5,
+    js_replicas: ReplicasOption = 1,
+    log_level: LogLevelOption = "info",
+) -> None:
+    """Run the service actor: keeps each service's endpoints and answers discovery by name."""
+    setup_logging(log_level)
+
+    async def make(nc: Client) -> Actor:
+        return ServiceActor(nc, replicas=js_replicas, lease_ttl=lease_ttl)
+
+    run_actor(server, "shoal-service", make)
 
 
 def default_node_name() -> str:
@@ -240,6 +259,12 @@ def node(
     taint: Annotated[
         list[str] | None, typer.Option("--taint", help="Taint key=value:Effect (repeatable)")
     ] = None,
+    balancing: Annotated[
+        str,
+        typer.Option(
+            "--balancing", envvar="SHOAL_BALANCING", help="Service proxy: round-robin or least-connections"
+        ),
+    ] = "round-robin",
     js_replicas: ReplicasOption = 1,
     log_level: LogLevelOption = "info",
 ) -> None:
@@ -266,6 +291,7 @@ def node(
             stop_pods_after_disconnect=stop_pods_after_disconnect,
             replicas=js_replicas,
             max_pods=max_pods,
+            balancing=balancing,  # type: ignore[arg-type]
             taints=[parse_taint(t) for t in taint or []],
         )
     except ValueError as err:
@@ -285,6 +311,8 @@ def node(
 
         run_actor(server, f"shoal-fleet-{node_name}", make_fleet)
         return
+    if balancing not in ("round-robin", "least-connections"):
+        raise InvalidManifest([f"--balancing: {balancing!r} is neither round-robin nor least-connections"])
     if runtime != "podman":
         raise InvalidManifest([f"--runtime: {runtime!r} is neither podman nor hollow"])
     service: PodmanService | None = None

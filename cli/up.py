@@ -83,6 +83,7 @@ class LocalCluster:
         roles = [
             Role("api", [*base, "api", "--server", url]),
             Role("scheduler", [*base, "scheduler", "--server", url]),
+            Role("service", [*base, "service", "--server", url]),
         ]
         for name in self.node_names:
             argv = [

@@ -13,6 +13,7 @@ from typing import Any
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import ContainerState, Pod, PodStatus
 from shoal.models.quantity import format_cpu, format_memory
+from shoal.models.service import Endpoints, Service
 from shoal.models.workloads import Deployment, DeploymentStatus
 
 
@@ -165,3 +166,32 @@ def node_object(node: Node, ready: bool, spec: NodeSpec | None = None) -> dict[s
 
 def list_object(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def service_object(service: Service) -> dict[str, Any]:
+    meta = service.metadata
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(meta.name, meta.namespace, meta.labels, meta.uid, meta.creation_timestamp),
+        "spec": service.spec.dump(),
+        "status": {},
+    }
+
+
+def endpoints_object(endpoints: Endpoints) -> dict[str, Any]:
+    """As a Kubernetes Endpoints object; each target is its own subset (ports differ per host)."""
+    subsets = [
+        {
+            "addresses": [{"ip": t.host, "nodeName": t.node, "targetRef": {"kind": "Pod", "name": t.pod}}],
+            "ports": [{"name": port.name, "port": t.port, "protocol": "TCP"}],
+        }
+        for port in endpoints.ports
+        for t in port.targets
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": endpoints.name, "namespace": endpoints.namespace},
+        "subsets": subsets,
+    }

@@ -17,11 +17,13 @@ from pydantic.alias_generators import to_camel
 from shoal.errors import InvalidManifest
 from shoal.models.api import ManifestDocument
 from shoal.models.scheduling import PriorityClass
+from shoal.models.service import Service
 from shoal.models.workloads import Container, Deployment
 
 SUPPORTED_KINDS: dict[str, tuple[str, type[BaseModel]]] = {
     "Deployment": ("apps/v1", Deployment),
     "PriorityClass": ("scheduling.k8s.io/v1", PriorityClass),
+    "Service": ("v1", Service),
 }
 """kind -> (apiVersion, model). More kinds join as Shoal learns them."""
 
@@ -155,6 +157,13 @@ def _probe_problems(container: Container, path: str) -> list[tuple[str, str]]:
 def _semantic_problems(obj: BaseModel) -> list[tuple[str, str]]:
     """Rules that span fields, with the path to blame."""
     problems = []
+    if isinstance(obj, Service):
+        names = [port.name for port in obj.spec.ports]
+        if len(names) > 1 and (None in names or len(set(names)) != len(names)):
+            problems.append(("spec.ports", "a service with several ports must name each, uniquely"))
+        node_ports = [port.node_port for port in obj.spec.ports if port.node_port]
+        if len(set(node_ports)) != len(node_ports):
+            problems.append(("spec.ports", "nodePort used twice"))
     if isinstance(obj, Deployment):
         for index, container in enumerate(obj.spec.template.spec.containers):
             problems += _probe_problems(container, f"spec.template.spec.containers[{index}]")

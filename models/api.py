@@ -27,7 +27,19 @@ class ObjectResult(ShoalModel):
     kind: str
     namespace: str
     name: str
-    action: Literal["created", "configured", "unchanged", "deleted", "not found", "scaled"]
+    action: Literal[
+        "created",
+        "configured",
+        "unchanged",
+        "deleted",
+        "not found",
+        "scaled",
+        "rolled back",
+        "paused",
+        "resumed",
+        "restarted",
+        "image updated",
+    ]
 
 
 class ApplyReply(Record):
@@ -71,6 +83,21 @@ class NodeUpdateRequest(Record):
     """Labels to set; a None value removes the label."""
     add_taints: list[Taint] = Field(default_factory=list)
     remove_taints: list[TaintRef] = Field(default_factory=list)
+
+
+class RolloutRequest(Record):
+    namespace: Name = "default"
+    name: Name
+    action: Literal["undo", "pause", "resume", "restart", "set-image"]
+    to_revision: int | None = None
+    """For undo: the revision to go back to (default: the one before the current)."""
+    images: dict[str, str] = Field(default_factory=dict)
+    """For set-image: container name -> image."""
+
+
+class ResolveRequest(Record):
+    namespace: Name = "default"
+    name: Name
 
 
 class ErrorBody(ShoalModel):

@@ -123,6 +123,14 @@ class ContainerStatus(ShoalModel):
     last_state: ContainerState | None = None
 
 
+class HostPort(ShoalModel):
+    container: str
+    container_port: int
+    host_port: int
+    protocol: str = "TCP"
+    name: str = ""
+
+
 class PodStatus(Record):
     """A node's report of one pod. Only the node in ``nodeName`` writes it."""
 
@@ -137,6 +145,10 @@ class PodStatus(Record):
     pod_ip: str = ""
     host_ip: str = ""
     start_time: float | None = None
+    ready_since: float | None = None
+    """When the pod last became Ready (minReadySeconds count from here)."""
+    ports: list[HostPort] = Field(default_factory=list)
+    """Where each container port is published on the node's address, for services."""
     container_statuses: list[ContainerStatus] = Field(default_factory=list)
 
     @property

@@ -7,11 +7,12 @@ not declare is reported as unsupported by ``shoal.manifests`` and otherwise igno
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import ormsgpack
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PlainValidator, field_validator, model_validator
 
 from shoal.models.base import Cpu, Labels, Memory, Name, Record, ShoalModel
 from shoal.models.scheduling import Affinity, Toleration, TopologySpreadConstraint
@@ -122,6 +123,15 @@ class Probe(ShoalModel):
         return self
 
 
+class LifecycleHandler(ShoalModel):
+    exec: ExecAction
+
+
+class Lifecycle(ShoalModel):
+    pre_stop: LifecycleHandler | None = None
+    """Run in the container before it is sent SIGTERM, within its grace period."""
+
+
 class Container(ShoalModel):
     name: Name
     image: str = Field(min_length=1)
@@ -132,6 +142,7 @@ class Container(ShoalModel):
     ports: list[ContainerPort] = Field(default_factory=list)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     image_pull_policy: PullPolicy = "IfNotPresent"
+    lifecycle: Lifecycle | None = None
     liveness_probe: Probe | None = None
     readiness_probe: Probe | None = None
     startup_probe: Probe | None = None
@@ -199,11 +210,61 @@ class LabelSelector(ShoalModel):
         return all(labels.get(key) == value for key, value in self.match_labels.items())
 
 
+_PERCENT = re.compile(r"^(\d{1,3})%$")
+
+
+def _int_or_percent(value: Any) -> int | str:
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number or a percentage like '25%' (got {value!r})")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"must not be negative (got {value})")
+        return value
+    if isinstance(value, str) and _PERCENT.match(value.strip()):
+        return value.strip()
+    raise ValueError(f"must be a number or a percentage like '25%' (got {value!r})")
+
+
+IntOrPercent = Annotated[int | str, PlainValidator(_int_or_percent)]
+
+
+def scaled_value(value: int | str, total: int, *, round_up: bool) -> int:
+    """A number, or a percentage of ``total`` (surge rounds up, unavailability down)."""
+    if isinstance(value, int):
+        return value
+    share = int(value.rstrip("%")) * total
+    return -(-share // 100) if round_up else share // 100
+
+
+class RollingUpdateSettings(ShoalModel):
+    max_surge: IntOrPercent = "25%"
+    max_unavailable: IntOrPercent = "25%"
+
+
+class DeploymentStrategy(ShoalModel):
+    type: Literal["RollingUpdate", "Recreate"] = "RollingUpdate"
+    rolling_update: RollingUpdateSettings | None = None
+
+    def limits(self, replicas: int) -> tuple[int, int]:
+        """(max surge, max unavailable) in pods, Kubernetes' rules: never both zero."""
+        settings = self.rolling_update or RollingUpdateSettings()
+        surge = scaled_value(settings.max_surge, replicas, round_up=True)
+        unavailable = scaled_value(settings.max_unavailable, replicas, round_up=False)
+        if surge == 0 and unavailable == 0:
+            unavailable = 1
+        return surge, unavailable
+
+
 class DeploymentSpec(ShoalModel):
     replicas: int | None = Field(default=None, ge=0)
     """``None`` only in a manifest that leaves replicas out; stored deployments always say."""
     selector: LabelSelector
     template: PodTemplate
+    strategy: DeploymentStrategy = Field(default_factory=DeploymentStrategy)
+    min_ready_seconds: int = Field(default=0, ge=0)
+    progress_deadline_seconds: int = Field(default=600, ge=1)
+    revision_history_limit: int = Field(default=10, ge=0)
+    paused: bool = False
 
     @property
     def desired_replicas(self) -> int:
@@ -215,6 +276,8 @@ class Deployment(Record):
     kind: Literal["Deployment"] = "Deployment"
     metadata: ObjectMeta
     spec: DeploymentSpec
+    revision: int = 0
+    """The rollout revision of the current template (Kubernetes' deployment.kubernetes.io/revision)."""
 
 
 class DeploymentStatus(Record):
@@ -229,3 +292,26 @@ class DeploymentStatus(Record):
     ready_replicas: int = 0
     available_replicas: int = 0
     unavailable_replicas: int = 0
+    revision: int = 0
+    progressing: Literal["True", "False", "Unknown"] = "Unknown"
+    progressing_reason: str = ""
+    """NewReplicaSetAvailable, ReplicaSetUpdated, ProgressDeadlineExceeded, DeploymentPaused."""
+    progressing_message: str = ""
+    progress_at: float = 0.0
+    """When the rollout last made progress (ProgressDeadlineExceeded counts from here)."""
+
+    @property
+    def failed(self) -> bool:
+        return self.progressing == "False" and self.progressing_reason == "ProgressDeadlineExceeded"
+
+
+class DeploymentRevision(Record):
+    """One template a deployment has had: what ``rollout history`` lists and ``undo`` goes back to."""
+
+    namespace: str
+    name: str
+    revision: int
+    template_hash: str
+    template: PodTemplate
+    created: float
+    change_cause: str = ""

@@ -25,6 +25,8 @@ class RuntimeInfo:
     memory_bytes: int
     os: str
     architecture: str
+    service_address: str = ""
+    """An address of this host that its containers can reach (the bridge's gateway), if any."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class PodObservation:
     node: str
     containers: dict[str, ContainerObservation] = field(default_factory=dict)
     ip: str = ""
+    ports: tuple[tuple[int, int, str], ...] = ()
+    """(container port, host port, protocol) for each published port."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ class _Pod:
     uid: str
     ip: str
     containers: dict[str, ContainerObservation] = field(default_factory=dict)
+    ports: tuple[tuple[int, int, str], ...] = ()
 
 
 class MemoryRuntime:
@@ -61,7 +62,9 @@ class MemoryRuntime:
         return RuntimeInfo("hollow", "1.0", self.cpu_millis, self.memory_bytes, "linux", "amd64")
 
     def _observe(self, pod: _Pod) -> PodObservation:
-        return PodObservation(pod.namespace, pod.name, pod.uid, self.node, dict(pod.containers), pod.ip)
+        return PodObservation(
+            pod.namespace, pod.name, pod.uid, self.node, dict(pod.containers), pod.ip, pod.ports
+        )
 
     async def list_pods(self) -> list[PodObservation]:
         return [self._observe(pod) for pod in self.pods.values()]
@@ -77,7 +80,12 @@ class MemoryRuntime:
             raise ShoalError(f"hollow start of {pod.metadata.name} failed (failure rate {self.failure_rate})")
         meta = pod.metadata
         now = time.time()
-        hollow = _Pod(meta.namespace, meta.name, meta.uid, self._ip())
+        ports = tuple(
+            (p.container_port, 20000 + next(self._ids) % 40000, p.protocol)
+            for c in pod.spec.containers
+            for p in c.ports
+        )
+        hollow = _Pod(meta.namespace, meta.name, meta.uid, self._ip(), ports=ports)
         for spec in pod.spec.containers:
             hollow.containers[spec.name] = ContainerObservation(
                 name=spec.name,

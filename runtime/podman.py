@@ -77,10 +77,18 @@ def _epoch(value: Any) -> float | None:
 
 class PodmanRuntime:
     def __init__(
-        self, node: str, url: str, *, workers: int = 16, service: PodmanService | None = None
+        self,
+        node: str,
+        url: str,
+        *,
+        workers: int = 16,
+        service: PodmanService | None = None,
+        publish_address: str = "127.0.0.1",
     ) -> None:
         self.node = node
         self.url = url
+        self.publish_address = publish_address
+        """Where container ports are published (on random host ports) for services to reach."""
         self.service = service
         """The Podman service this node started, if it did: started again should it die."""
         self.client = PodmanClient(base_url=url, max_pool_size=workers + 4, timeout=120)
@@ -121,7 +129,15 @@ class PodmanRuntime:
             memory_bytes=int(host.get("memTotal", 0)),
             os=str(host.get("os", "linux")),
             architecture=str(host.get("arch", "")),
+            service_address=await self._call(self._gateway),
         )
+
+    def _gateway(self) -> str:
+        try:
+            subnets = self.client.networks.get("podman").attrs.get("subnets") or []
+        except (podman.errors.APIError, podman.errors.NotFound):
+            return ""
+        return next((str(s.get("gateway")) for s in subnets if s.get("gateway")), "")
 
     def _list_raw(self, label_filters: list[str]) -> list[dict[str, Any]]:
         # podman-py mangles list-valued filters, so the query is built here.
@@ -134,11 +150,17 @@ class PodmanRuntime:
 
     def _observe(self, raw: list[dict[str, Any]]) -> list[PodObservation]:
         grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        published: dict[tuple[str, str], set[tuple[int, int, str]]] = {}
         for item in raw:
             item_labels = item.get("Labels") or {}
+            key = (item_labels.get(labels.NAMESPACE, ""), item_labels.get(labels.POD, ""))
+            for port in item.get("Ports") or []:
+                protocol = str(port.get("protocol", "tcp")).upper()
+                published.setdefault(key, set()).add(
+                    (int(port["container_port"]), int(port["host_port"]), protocol)
+                )
             if item.get("IsInfra") or labels.CONTAINER not in item_labels:
                 continue
-            key = (item_labels.get(labels.NAMESPACE, ""), item_labels.get(labels.POD, ""))
             grouped.setdefault(key, []).append(item)
         pods = []
         for (namespace, name), items in grouped.items():
@@ -169,7 +191,8 @@ class PodmanRuntime:
                 if current is None or observed.attempt > current.attempt:
                     containers[observed.name] = observed
             ip = self._pod_ip(infra_pod, containers)
-            pods.append(PodObservation(namespace, name, uid, self.node, containers, ip))
+            ports = tuple(sorted(published.get((namespace, name), ())))
+            pods.append(PodObservation(namespace, name, uid, self.node, containers, ip, ports))
         return pods
 
     def _process_vanished(self, pid: object) -> bool:
@@ -278,7 +301,11 @@ class PodmanRuntime:
         if requests_.cpu:
             kwargs["cpu_shares"] = max(2, requests_.cpu * 1024 // 1000)
         if podman_pod:
-            kwargs["pod"] = podman_pod
+            kwargs["pod"] = podman_pod  # its ports are published by the Podman pod
+        elif container.ports:
+            kwargs["ports"] = {
+                f"{p.container_port}/{p.protocol.lower()}": (self.publish_address, 0) for p in container.ports
+            }
         try:
             created = self.client.containers.create(container.image, **kwargs)
         except podman.errors.APIError as err:
@@ -307,7 +334,17 @@ class PodmanRuntime:
                 self.client.pods.remove(podman_pod, force=True)
             pod_labels = self._labels(pod, "", 0)
             del pod_labels[labels.CONTAINER]
-            self.client.pods.create(podman_pod, labels=pod_labels)
+            mappings = [
+                {
+                    "container_port": p.container_port,
+                    "host_ip": self.publish_address,
+                    "host_port": 0,
+                    "protocol": p.protocol.lower(),
+                }
+                for c in pod.spec.containers
+                for p in c.ports
+            ]
+            self.client.pods.create(podman_pod, labels=pod_labels, portmappings=mappings)
         for container in pod.spec.containers:
             self._create_container(pod, container, attempts.get(container.name, 0), podman_pod)
 

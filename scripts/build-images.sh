@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local images Shoal's examples and tests run, without any registry:
-#   localhost/busybox:latest  busybox-static with every applet, a /www folder for httpd.
+#   localhost/busybox:latest     busybox-static with every applet, a /www folder for httpd.
+#   localhost/shoal-web:v1, :v2  the same, serving "v1" / "v2" with httpd on port 8080
+#                                (for rolling updates you can see).
 # Idempotent: an image that exists is kept unless --force is given.
 set -euo pipefail
 
@@ -8,8 +10,13 @@ force=0
 [[ "${1:-}" == "--force" ]] && force=1
 
 image=localhost/busybox:latest
-if [[ $force == 0 ]] && podman image exists "$image"; then
-    echo "image $image already present"
+wanted=("$image" localhost/shoal-web:v1 localhost/shoal-web:v2)
+missing=0
+for name in "${wanted[@]}"; do
+    podman image exists "$name" || missing=1
+done
+if [[ $force == 0 && $missing == 0 ]]; then
+    echo "images present: ${wanted[*]}"
     exit 0
 fi
 
@@ -36,5 +43,12 @@ echo '<h1>Shoal</h1>' > "$root/www/index.html"
 chmod 1777 "$root/tmp"
 tar -C "$root" -cf "$root.tar" .
 podman import --change 'CMD ["sh"]' --change 'ENV PATH=/bin' "$root.tar" "$image" >/dev/null
-rm -f "$root.tar"
 echo "built $image"
+for version in v1 v2; do
+    echo "$version" > "$root/www/index.html"
+    tar -C "$root" -cf "$root.tar" .
+    podman import --change 'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]' --change 'ENV PATH=/bin' \
+        "$root.tar" "localhost/shoal-web:$version" >/dev/null
+    echo "built localhost/shoal-web:$version"
+done
+rm -f "$root.tar"

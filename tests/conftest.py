@@ -36,9 +36,9 @@ def podman() -> str:
     binary = shutil.which("podman")
     if binary is None:
         pytest.fail("podman is not installed: run `make setup` (scripts/install-system.sh)")
-    present = subprocess.run([binary, "image", "exists", TEST_IMAGE], check=False)
-    if present.returncode != 0:
-        pytest.fail(f"test image {TEST_IMAGE} is missing: run scripts/build-images.sh")
+    for image in (TEST_IMAGE, "localhost/shoal-web:v1", "localhost/shoal-web:v2"):
+        if subprocess.run([binary, "image", "exists", image], check=False).returncode != 0:
+            pytest.fail(f"test image {image} is missing: run scripts/build-images.sh")
     return binary
 
 

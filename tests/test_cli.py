@@ -135,6 +135,9 @@ def test_taints_and_labels_parse_like_kubectl() -> None:
     for bad in ("novalue", "k=v:Sometimes", "=v:NoSchedule"):
         with pytest.raises(InvalidManifest, match="taint"):
             parse_taint(bad)
-    assert parse_labels(["zone=eu-1", "example.com/tier=gold"]) == {"zone": "eu-1", "example.com/tier": "gold"}
+    assert parse_labels(["zone=eu-1", "example.com/tier=gold"]) == {
+        "zone": "eu-1",
+        "example.com/tier": "gold",
+    }
     with pytest.raises(InvalidManifest, match="--label"):
         parse_labels(["bad label=x"])

@@ -17,6 +17,7 @@ from shoal.bus.cache import KVCache
 from shoal.bus.kv import Bucket
 from shoal.bus.nats_server import NatsServer
 from shoal.client import ShoalClient
+from shoal.errors import ShoalError
 from shoal.models.scheduling import Taint
 from shoal.processes import die_with_parent
 from tests.harness import deployment, documents, wait_for
@@ -54,8 +55,15 @@ def fleet(nats_server: NatsServer, tmp_path: Path) -> Iterator[str]:
 
 
 async def all_nodes(client: ShoalClient) -> bool:
+    """Every hollow node Ready, and the API answering (it may start after the fleet)."""
     nodes = await client.nodes()
-    return len(nodes) == NODES and all(n.ready_at(time.time()) for n in nodes.values())
+    if len(nodes) != NODES or not all(n.ready_at(time.time()) for n in nodes.values()):
+        return False
+    try:
+        await client.apply([])
+    except ShoalError:
+        return False
+    return True
 
 
 async def test_500_pods_on_50_hollow_nodes_converge(fleet: str) -> None:

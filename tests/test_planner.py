@@ -22,7 +22,7 @@ from shoal.manifests.validate import validate_documents
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import ContainerState, ContainerStatus, Pod, PodStatus
 from shoal.models.scheduling import ClusterObjectMeta, PriorityClass, Taint
-from shoal.models.workloads import Deployment, DeploymentStatus, PodSpec, ResourceList
+from shoal.models.workloads import Deployment, DeploymentStatus, DeploymentStrategy, PodSpec, ResourceList
 from tests.harness import deployment
 
 NOW = 1_000_000.0
@@ -110,11 +110,14 @@ def test_a_steady_deployment_needs_nothing() -> None:
     dep = make_deployment(replicas=2)
     pods = run_to_pods(dep, [node("a")])
     statuses = [running(p) for p in pods]
-    status = DeploymentStatus(
-        namespace="default", name="web", uid="dep-web", observed_generation=1,
-        replicas=2, updated_replicas=2, ready_replicas=2, available_replicas=2,
-    )  # fmt: skip
-    assert plan(view([dep], pods, statuses, [node("a")], [status]), NOW, CountingIds()) == []
+    [write] = [
+        c
+        for c in plan(view([dep], pods, statuses, [node("a")]), NOW, CountingIds())
+        if isinstance(c, WriteDeploymentStatus)
+    ]
+    assert write.status.progressing_reason == "NewReplicaSetAvailable"
+    again = plan(view([dep], pods, statuses, [node("a")], [write.status]), NOW + 5, CountingIds())
+    assert again == []
 
 
 def test_scale_down_removes_unready_and_newest_first() -> None:
@@ -186,14 +189,77 @@ def test_deleted_deployment_terminates_bound_and_deletes_unbound_pods() -> None:
     assert {type(c) for c in commands} == {TerminatePod, DeletePod, DeleteDeploymentStatus}
 
 
-def test_template_change_replaces_pods() -> None:
+def test_template_change_rolls_within_surge_and_unavailability() -> None:
+    ids = CountingIds()
+    dep = make_deployment(replicas=4)
+    pods = creates(plan(view([dep], nodes=[node("a")]), NOW, ids))
+    changed = make_deployment(replicas=4, memory="32Mi")
+    # 25% surge and unavailability of 4: one extra pod, one fewer available
+    first = plan(view([changed], pods, [running(p) for p in pods], [node("a")]), NOW, ids)
+    new = creates(first)
+    terminated = [c for c in first if isinstance(c, TerminatePod)]
+    assert len(new) == 1 and len(terminated) == 1  # 5 pods at most, 3 available at least
+    assert all(p.metadata.template_hash == changed.spec.template.hash() for p in new)
+
+
+def test_a_new_template_that_never_gets_ready_stops_within_max_unavailable() -> None:
+    ids = CountingIds()
+    dep = make_deployment(replicas=4)
+    pods = creates(plan(view([dep], nodes=[node("a")]), NOW, ids))
+    changed = make_deployment(replicas=4, memory="32Mi")
+    old_hash = dep.spec.template.hash()
+    stored: list[DeploymentStatus] = []
+    for second in range(5):  # carry the commands out, round after round, never getting Ready
+        statuses = [running(p) for p in pods if p.metadata.template_hash == old_hash]
+        commands = plan(view([changed], pods, statuses, [node("a")], stored), NOW + second, ids)
+        gone = {c.key for c in commands if isinstance(c, TerminatePod)}
+        pods = [p for p in pods if p.key not in gone] + creates(commands)
+        stored = [c.status for c in commands if isinstance(c, WriteDeploymentStatus)] or stored
+    old = [p for p in pods if p.metadata.template_hash == old_hash]
+    assert len(old) == 3 and len(pods) == 5  # 4 - maxUnavailable available; 4 + maxSurge in all
+    statuses = [running(p) for p in old]
+    failed = plan(view([changed], pods, statuses, [node("a")], stored), NOW + 700, ids)
+    [status] = [c.status for c in failed if isinstance(c, WriteDeploymentStatus)]
+    assert status.failed and status.available_replicas == 3
+    assert not [c for c in failed if isinstance(c, TerminatePod | CreatePod)]
+
+
+def test_max_unavailable_zero_keeps_every_replica_available() -> None:
+    ids = CountingIds()
+    dep = make_deployment(replicas=3)
+    pods = creates(plan(view([dep], nodes=[node("a")]), NOW, ids))
+    changed = with_spec(make_deployment(replicas=3, memory="32Mi"))
+    changed = changed.model_copy(
+        update={
+            "spec": changed.spec.model_copy(
+                update={
+                    "strategy": DeploymentStrategy.model_validate(
+                        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+                    )
+                }
+            )
+        }
+    )
+    first = plan(view([changed], pods, [running(p) for p in pods], [node("a")]), NOW, ids)
+    assert len(creates(first)) == 1 and not [c for c in first if isinstance(c, TerminatePod)]
+
+
+def test_recreate_stops_everything_before_starting_the_new_template() -> None:
+    ids = CountingIds()
     dep = make_deployment(replicas=2)
-    pods = run_to_pods(dep, [node("a")])
+    pods = creates(plan(view([dep], nodes=[node("a")]), NOW, ids))
     changed = make_deployment(replicas=2, memory="32Mi")
-    commands = plan(view([changed], pods, [running(p) for p in pods], [node("a")]), NOW, CountingIds())
-    assert len([c for c in commands if isinstance(c, TerminatePod)]) == 2
-    new = creates(commands)
-    assert len(new) == 2 and all(p.metadata.template_hash == changed.spec.template.hash() for p in new)
+    changed = changed.model_copy(
+        update={"spec": changed.spec.model_copy(update={"strategy": DeploymentStrategy(type="Recreate")})}
+    )
+    first = plan(view([changed], pods, [running(p) for p in pods], [node("a")]), NOW, ids)
+    assert len([c for c in first if isinstance(c, TerminatePod)]) == 2 and not creates(first)
+    dying = [
+        p.model_copy(update={"metadata": p.metadata.model_copy(update={"deletion_timestamp": NOW})})
+        for p in pods
+    ]
+    assert not creates(plan(view([changed], dying, [], [node("a")]), NOW, ids))  # old ones still stopping
+    assert len(creates(plan(view([changed], [], [], [node("a")]), NOW, ids))) == 2
 
 
 def test_terminating_pods_do_not_count_but_still_hold_resources() -> None:

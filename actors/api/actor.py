@@ -14,8 +14,20 @@ import uuid
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
-from shoal.actors.api.apply import KINDS, PlannedWrite, object_key, plan_object, scaled
+from shoal.actors.api.apply import (
+    CHANGE_CAUSE,
+    KINDS,
+    PlannedWrite,
+    object_key,
+    plan_object,
+    restarted,
+    scaled,
+    with_images,
+    with_paused,
+    with_template,
+)
 from shoal.actors.api.nodes import updated_spec
+from shoal.actors.api.services import assign_node_ports
 from shoal.actors.base import Actor
 from shoal.bus import kv, subjects
 from shoal.bus.events import EventPublisher, ensure_events_stream
@@ -30,10 +42,12 @@ from shoal.models.api import (
     NodeUpdateRequest,
     ObjectRef,
     ObjectResult,
+    RolloutRequest,
     ScaleRequest,
 )
 from shoal.models.node import NodeSpec
-from shoal.models.workloads import Deployment
+from shoal.models.service import Service
+from shoal.models.workloads import Deployment, DeploymentRevision
 from shoal.retry import retrying
 
 log = logging.getLogger(__name__)
@@ -56,6 +70,7 @@ class ApiActor(Actor):
         await ensure_events_stream(self.js, self.replicas)
         self.buckets = {kind: await Bucket.open(self.js, definition) for kind, definition in KINDS.items()}
         self.deployments = self.buckets["Deployment"]
+        self.revisions = await Bucket.open(self.js, kv.REVISIONS)
         self.nodes = await Bucket.open(self.js, kv.NODES)
         self.node_specs = await Bucket.open(self.js, kv.NODE_SPECS)
         for subject, model, handler in (
@@ -63,6 +78,7 @@ class ApiActor(Actor):
             (subjects.API_DELETE, DeleteRequest, self.delete),
             (subjects.API_SCALE, ScaleRequest, self.scale),
             (subjects.API_NODE, NodeUpdateRequest, self.update_node),
+            (subjects.API_ROLLOUT, RolloutRequest, self.rollout),
         ):
             self._subscriptions.append(
                 await serve(self.nc, subject, model, handler, queue=subjects.API_QUEUE, owner="the API actor")
@@ -114,7 +130,18 @@ class ApiActor(Actor):
 
     async def _plan(self, obj: ValidObject) -> PlannedWrite:
         current = await self.buckets[obj.kind].get(object_key(obj.kind, obj.namespace, obj.name))
-        return plan_object(obj.model, current, now=time.time(), new_uid=uuid.uuid4().hex)  # type: ignore[arg-type]
+        desired = obj.model
+        if isinstance(desired, Service):
+            others = await self.buckets["Service"].items()
+            taken = {
+                port.node_port: f"{entry.value.metadata.namespace}/{entry.value.metadata.name}"
+                for key, entry in others.items()
+                if key != object_key(obj.kind, obj.namespace, obj.name)
+                for port in entry.value.spec.ports
+                if port.node_port
+            }
+            desired = assign_node_ports(desired, current.value if current else None, taken)
+        return plan_object(desired, current, now=time.time(), new_uid=uuid.uuid4().hex)  # type: ignore[arg-type]
 
     async def _write(self, plans: list[tuple[ValidObject, PlannedWrite]]) -> None:
         for obj, plan in plans:
@@ -125,6 +152,100 @@ class ApiActor(Actor):
                 await bucket.create(plan.key, plan.value)
             else:
                 await bucket.update(plan.key, plan.value, plan.revision)
+            if plan.new_template:
+                cause = plan.value.metadata.annotations.get(CHANGE_CAUSE, "")
+                await self._record_revision(plan.value, cause)
+
+    # -- revisions and rollouts -----------------------------------------------------------------
+
+    async def _revisions(self, namespace: str, name: str) -> dict[int, DeploymentRevision]:
+        entries = await self.revisions.items(f"{namespace}.{name}.*")
+        return {entry.value.revision: entry.value for entry in entries.values()}
+
+    async def _record_revision(self, deployment: Deployment, cause: str) -> None:
+        """Keep the new template as a revision; drop older copies of it and the oldest beyond the limit."""
+        meta = deployment.metadata
+        template_hash = deployment.spec.template.hash()
+        record = DeploymentRevision(
+            namespace=meta.namespace,
+            name=meta.name,
+            revision=deployment.revision,
+            template_hash=template_hash,
+            template=deployment.spec.template,
+            created=time.time(),
+            change_cause=cause,
+        )
+        await self.revisions.put(f"{meta.namespace}.{meta.name}.{deployment.revision}", record)
+        revisions = await self._revisions(meta.namespace, meta.name)
+        # An older copy of the same template is this revision now (Kubernetes renumbers it too).
+        older = sorted(
+            n for n, r in revisions.items() if n < deployment.revision and r.template_hash != template_hash
+        )
+        limit = deployment.spec.revision_history_limit
+        keep = set(older[-limit:]) if limit else set()
+        for number in revisions:
+            if number < deployment.revision and number not in keep:
+                await self.revisions.delete(f"{meta.namespace}.{meta.name}.{number}")
+
+    async def rollout(self, request: RolloutRequest) -> ApplyReply:
+        key = f"{request.namespace}.{request.name}"
+        action: str = "unchanged"
+        note = ""
+        async for attempt in retrying(deadline=10):
+            with attempt:
+                current = await self.deployments.get(key)
+                if current is None:
+                    raise NotFound(f'deployment "{request.name}" not found in namespace {request.namespace}')
+                deployment = current.value
+                updated: Deployment | None = None
+                match request.action:
+                    case "pause" | "resume":
+                        paused = request.action == "pause"
+                        if deployment.spec.paused != paused:
+                            updated, action = with_paused(deployment, paused), f"{request.action}d"
+                    case "restart":
+                        updated = with_template(deployment, restarted(deployment.spec.template, time.time()))
+                        action, note = "restarted", "restarted"
+                    case "set-image":
+                        template = with_images(deployment, request.images)
+                        if template.hash() != deployment.spec.template.hash():
+                            updated = with_template(deployment, template)
+                            action = "image updated"
+                            note = "image " + ", ".join(f"{c}={i}" for c, i in sorted(request.images.items()))
+                    case "undo":
+                        revisions = await self._revisions(request.namespace, request.name)
+                        earlier = [r for r in revisions if r < deployment.revision]
+                        target = request.to_revision or (max(earlier) if earlier else None)
+                        if target is None or target not in revisions:
+                            have = ", ".join(map(str, sorted(revisions))) or "none"
+                            wanted = f"revision {target}" if target else "an earlier revision"
+                            raise NotFound(f"deployment {request.name} has no {wanted} (revisions: {have})")
+                        updated = with_template(deployment, revisions[target].template)
+                        action, note = "rolled back", f"rolled back to revision {target}"
+                if updated is not None:
+                    await self.deployments.update(key, updated, current.revision)
+                    if updated.revision != deployment.revision:
+                        await self._record_revision(updated, note)
+        if action != "unchanged":
+            reason = {
+                "rolled back": "RolledBack",
+                "paused": "Paused",
+                "resumed": "Resumed",
+                "restarted": "Restarted",
+                "image updated": "ImageUpdated",
+            }[action]
+            await self.events.emit(
+                "Deployment",
+                request.namespace,
+                request.name,
+                reason,
+                f"deployment {request.name}: {note or action}",
+            )
+        return ApplyReply(
+            results=[
+                ObjectResult(kind="Deployment", namespace=request.namespace, name=request.name, action=action)
+            ]  # type: ignore[arg-type]
+        )
 
     # -- delete ---------------------------------------------------------------------------------
 
@@ -206,11 +327,13 @@ class ApiActor(Actor):
                 else:
                     await self.node_specs.update(request.name, updated, current.revision)
         for reason, changed in (
-            ("Draining" if updated.draining else "Cordoned" if updated.unschedulable else "Uncordoned",
-             (updated.draining, updated.unschedulable) != (before.draining, before.unschedulable)),
+            (
+                "Draining" if updated.draining else "Cordoned" if updated.unschedulable else "Uncordoned",
+                (updated.draining, updated.unschedulable) != (before.draining, before.unschedulable),
+            ),
             ("Labelled", updated.labels != before.labels),
             ("Tainted", updated.taints != before.taints),
-        ):  # fmt: skip
+        ):
             if changed:
                 await self.events.emit(
                     "Node", "", request.name, reason, f"node {request.name}: {reason.lower()}"

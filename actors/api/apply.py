@@ -13,12 +13,18 @@ from typing import Any, Literal
 
 from shoal.bus import kv
 from shoal.bus.kv import BucketDef, Entry
+from shoal.errors import InvalidManifest
+from shoal.manifests.render import timestamp
 from shoal.models.base import Record
-from shoal.models.workloads import Deployment
+from shoal.models.workloads import Deployment, PodTemplate
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
 
 KINDS: dict[str, BucketDef] = {
     "Deployment": kv.DEPLOYMENTS,
     "PriorityClass": kv.PRIORITY_CLASSES,
+    "Service": kv.SERVICES,
 }
 """Where each kind is stored. Cluster-scoped kinds are keyed by name alone."""
 
@@ -39,6 +45,8 @@ class PlannedWrite:
     value: Any
     revision: int | None
     """Revision the write is checked against; None for a create."""
+    new_template: bool = False
+    """A Deployment whose pod template is new: a rollout revision to record."""
 
 
 def plan_deployment(
@@ -52,7 +60,7 @@ def plan_deployment(
         metadata = desired.metadata.model_copy(
             update={"uid": new_uid, "generation": 1, "creation_timestamp": now}
         )
-        return PlannedWrite(key, "created", Deployment(metadata=metadata, spec=spec), None)
+        return PlannedWrite(key, "created", Deployment(metadata=metadata, spec=spec, revision=1), None, True)
     stored = current.value
     if spec.replicas is None:
         spec.replicas = stored.spec.desired_replicas
@@ -70,13 +78,56 @@ def plan_deployment(
             "generation": stored.metadata.generation + (1 if spec_changed else 0),
         }
     )
-    return PlannedWrite(key, "configured", Deployment(metadata=metadata, spec=spec), current.revision)
+    new_template = spec.template.hash() != stored.spec.template.hash()
+    revision = stored.revision + 1 if new_template else stored.revision
+    deployment = Deployment(metadata=metadata, spec=spec, revision=revision)
+    return PlannedWrite(key, "configured", deployment, current.revision, new_template)
 
 
 def scaled(current: Deployment, replicas: int) -> Deployment:
     spec = current.spec.model_copy(update={"replicas": replicas})
     metadata = current.metadata.model_copy(update={"generation": current.metadata.generation + 1})
-    return Deployment(metadata=metadata, spec=spec)
+    return Deployment(metadata=metadata, spec=spec, revision=current.revision)
+
+
+def with_template(current: Deployment, template: PodTemplate) -> Deployment:
+    """A new pod template: a new generation and a new rollout revision."""
+    spec = current.spec.model_copy(update={"template": template})
+    metadata = current.metadata.model_copy(update={"generation": current.metadata.generation + 1})
+    return Deployment(metadata=metadata, spec=spec, revision=current.revision + 1)
+
+
+def with_paused(current: Deployment, paused: bool) -> Deployment:
+    spec = current.spec.model_copy(update={"paused": paused})
+    metadata = current.metadata.model_copy(update={"generation": current.metadata.generation + 1})
+    return Deployment(metadata=metadata, spec=spec, revision=current.revision)
+
+
+def with_images(current: Deployment, images: dict[str, str]) -> PodTemplate:
+    """The template with some containers' images replaced; unknown names are an error."""
+    names = {c.name for c in current.spec.template.spec.containers}
+    unknown = sorted(set(images) - names)
+    if unknown:
+        raise InvalidManifest(
+            [
+                f"deployment {current.metadata.name} has no container {', '.join(unknown)}"
+                f" (it has {', '.join(sorted(names))})"
+            ]
+        )
+    containers = [
+        c.model_copy(update={"image": images.get(c.name, c.image)})
+        for c in current.spec.template.spec.containers
+    ]
+    spec = current.spec.template.spec.model_copy(update={"containers": containers})
+    return current.spec.template.model_copy(update={"spec": spec})
+
+
+def restarted(template: PodTemplate, now: float) -> PodTemplate:
+    """``kubectl rollout restart``: an annotation that changes the template, so every pod is replaced."""
+    annotations = {**template.metadata.annotations, RESTARTED_AT: timestamp(now)}
+    return template.model_copy(
+        update={"metadata": template.metadata.model_copy(update={"annotations": annotations})}
+    )
 
 
 def plan_object(desired: Record, current: Entry[Any] | None, *, now: float, new_uid: str) -> PlannedWrite:

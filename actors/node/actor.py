@@ -23,21 +23,25 @@ from shoal.actors.node.backoff import CrashBackoff
 from shoal.actors.node.feed import PodFeed
 from shoal.actors.node.logs import LogService
 from shoal.actors.node.probes import ContainerProber
+from shoal.actors.node.proxy import Balancing, ServiceProxy
 from shoal.actors.node.status import Waiting, pod_status, should_restart
 from shoal.actors.workqueue import WorkQueue
 from shoal.bus import kv
+from shoal.bus.cache import KVCache
 from shoal.bus.events import EventPublisher, ensure_events_stream
 from shoal.bus.kv import Bucket, Entry
 from shoal.errors import Conflict, ImageUnavailable, ShoalError
 from shoal.models.node import Node
-from shoal.models.pod import Pod, PodStatus, pod_key, split_key
+from shoal.models.pod import HostPort, Pod, PodStatus, pod_key, split_key
 from shoal.models.quantity import format_cpu, human_memory
 from shoal.models.scheduling import Taint
-from shoal.models.workloads import Container, ResourceList
+from shoal.models.workloads import Container, EnvVar, ResourceList
 from shoal.retry import retrying
 from shoal.runtime.interface import PodObservation, Runtime
 
 log = logging.getLogger(__name__)
+
+PROXY_RESYNC_SECONDS = 3.0
 
 ORPHAN_GRACE_SECONDS = 5.0
 """Grace for containers whose pod record is gone, so their own grace is unknown."""
@@ -69,6 +73,10 @@ class NodeSettings:
     stop_pods_after_disconnect: float | None = None
     """Seconds cut off from NATS after which the node stops its pods (None: keep them running)."""
     replicas: int = 1
+    proxy: bool = True
+    """Serve services' node ports on this node (not for hollow nodes)."""
+    balancing: Balancing = "round-robin"
+    """How the proxy picks an endpoint: round-robin or least-connections."""
 
 
 def _fingerprint(pod: PodObservation) -> tuple:
@@ -145,6 +153,8 @@ class NodeActor(Actor):
         for index in range(self.settings.workers):
             self.spawn(self.queue.worker(self.sync), f"worker {index}")
         await self.logs.start()
+        if self.settings.proxy:
+            await self._start_proxy()
         await super().start()
 
     async def _register(self) -> None:
@@ -153,6 +163,7 @@ class NodeActor(Actor):
             with attempt:
                 info = await self.runtime.info()
         assert info is not None
+        self.service_address = info.service_address or self.settings.address
         capacity = ResourceList.of(
             self.settings.cpu_millis or info.cpu_millis, self.settings.memory_bytes or info.memory_bytes
         )
@@ -184,6 +195,8 @@ class NodeActor(Actor):
 
     async def on_stop(self) -> None:
         await self.logs.stop()
+        if getattr(self, "proxy", None) is not None:
+            await self.proxy.close()
         for _, prober in self.probers.values():
             prober.stop()
         if self.settings.stop_pods_on_exit:
@@ -309,6 +322,7 @@ class NodeActor(Actor):
             return
         if self.cut_off:
             return  # pods stay stopped until NATS is back
+        pod = self._with_service_env(pod)
         observed = await self._converge(key, pod, observed)
         self._sync_probers(key, pod, observed)
         await self._report(key, pod, observed)
@@ -317,9 +331,12 @@ class NodeActor(Actor):
         pod = entry.value
         meta = pod.metadata
         if observed is not None:
-            grace = pod.spec.termination_grace_period_seconds
-            await self.events.emit("Pod", meta.namespace, meta.name, "Killing", f"stopping (grace {grace}s)")
-            await self.runtime.remove_pod(meta.namespace, meta.name, grace)
+            grace = float(pod.spec.termination_grace_period_seconds)
+            await self.events.emit(
+                "Pod", meta.namespace, meta.name, "Killing", f"stopping (grace {grace:g}s)"
+            )
+            spent = await self._pre_stop(pod, observed, grace)
+            await self.runtime.remove_pod(meta.namespace, meta.name, max(0.0, grace - spent))
         await self._forget(entry.key)
         try:
             await self.pods.bucket.delete(entry.key, entry.revision)
@@ -329,6 +346,73 @@ class NodeActor(Actor):
         await self.events.emit(
             "Pod", meta.namespace, meta.name, "Removed", f"pod stopped and removed from {self.name}"
         )
+
+    async def _pre_stop(self, pod: Pod, observed: PodObservation, grace: float) -> float:
+        """Run the preStop hooks of running containers, within the grace period; seconds spent."""
+        started = time.monotonic()
+        hooks = []
+        for spec in pod.spec.containers:
+            current = observed.containers.get(spec.name)
+            hook = spec.lifecycle.pre_stop if spec.lifecycle else None
+            if hook is not None and current is not None and current.state == "running":
+                hooks.append(self.runtime.exec(current.container_id, hook.exec.command, grace))
+        if hooks:
+            results = await asyncio.gather(
+                *(asyncio.wait_for(h, grace) for h in hooks), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    log.warning("preStop hook of %s: %s", pod.metadata.name, result)
+        return time.monotonic() - started
+
+    def _with_service_env(self, pod: Pod) -> Pod:
+        """Kubernetes' service variables (``WEB_SERVICE_HOST``, ``WEB_SERVICE_PORT``...) for every
+        service of the pod's namespace, in every container."""
+        services = getattr(self, "services", None)
+        if services is None:
+            return pod
+        env: list[EnvVar] = []
+        for entry in sorted(services.entries.values(), key=lambda e: e.key):
+            service = entry.value
+            if service.metadata.namespace != pod.metadata.namespace:
+                continue
+            prefix = service.metadata.name.upper().replace("-", "_")
+            ports = [p for p in service.spec.ports if p.node_port]
+            if not ports:
+                continue
+            env.append(EnvVar(name=f"{prefix}_SERVICE_HOST", value=self.service_address))
+            env.append(EnvVar(name=f"{prefix}_SERVICE_PORT", value=str(ports[0].node_port)))
+            for port in ports:
+                if port.name:
+                    suffix = port.name.upper().replace("-", "_")
+                    env.append(EnvVar(name=f"{prefix}_SERVICE_PORT_{suffix}", value=str(port.node_port)))
+        if not env:
+            return pod
+        containers = [
+            c.model_copy(update={"env": [*env, *c.env]})  # the pod's own values win, coming last
+            for c in pod.spec.containers
+        ]
+        return pod.model_copy(update={"spec": pod.spec.model_copy(update={"containers": containers})})
+
+    async def _start_proxy(self) -> None:
+        self._proxy_dirty = asyncio.Event()
+        self.services = self.watch(KVCache(await Bucket.open(self.js, kv.SERVICES), self._services_changed))
+        self.endpoints = self.watch(KVCache(await Bucket.open(self.js, kv.ENDPOINTS), self._services_changed))
+        addresses = list(dict.fromkeys(a for a in (self.settings.address, self.service_address) if a))
+        self.proxy = ServiceProxy(addresses, self.services, self.endpoints, balancing=self.settings.balancing)
+        self.spawn(self._proxy_loop(), "service proxy")
+        await asyncio.gather(self.services.synced.wait(), self.endpoints.synced.wait())
+
+    def _services_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        self._proxy_dirty.set()
+
+    async def _proxy_loop(self) -> None:
+        while True:
+            # Also every few seconds: an address to listen on may appear (the bridge's gateway).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._proxy_dirty.wait(), PROXY_RESYNC_SECONDS)
+            self._proxy_dirty.clear()
+            await self.proxy.sync()
 
     async def _forget(self, key: str) -> None:
         status = self.written.pop(key, None)
@@ -508,19 +592,30 @@ class NodeActor(Actor):
         meta = pod.metadata
         self.run_soon(
             self.events.emit(
-                "Pod", meta.namespace, meta.name, "Unhealthy", f"{kind} probe of {container} failed: {why}",
-                type="Warning", container=container, probe=kind,
+                "Pod",
+                meta.namespace,
+                meta.name,
+                "Unhealthy",
+                f"{kind} probe of {container} failed: {why}",
+                type="Warning",
+                container=container,
+                probe=kind,
             ),
             "probe event",
-        )  # fmt: skip
+        )
 
     def _kill_unhealthy(self, key: str, pod: Pod, container: str, container_id: str, why: str) -> None:
         async def kill() -> None:
             meta = pod.metadata
             await self.events.emit(
-                "Pod", meta.namespace, meta.name, "Unhealthy", f"container {container}: {why}; restarting it",
-                type="Warning", container=container,
-            )  # fmt: skip
+                "Pod",
+                meta.namespace,
+                meta.name,
+                "Unhealthy",
+                f"container {container}: {why}; restarting it",
+                type="Warning",
+                container=container,
+            )
             await self.runtime.stop_container(container_id, pod.spec.termination_grace_period_seconds)
             self.queue.add(key)
 
@@ -555,6 +650,33 @@ class NodeActor(Actor):
             probed_ready={name: prober.effective_ready for name, prober in probers.items()},
             started={name: prober.started for name, prober in probers.items()},
         )
+        ports = []
+        for spec in pod.spec.containers:
+            for declared in spec.ports:
+                published = next(
+                    (
+                        host
+                        for container, host, _ in (observed.ports if observed else ())
+                        if container == declared.container_port
+                    ),
+                    None,
+                )
+                if published is not None:
+                    ports.append(
+                        HostPort(
+                            container=spec.name,
+                            container_port=declared.container_port,
+                            host_port=published,
+                            protocol=declared.protocol,
+                            name=declared.name or "",
+                        )
+                    )
+        ready_since = None
+        if status.ready:
+            ready_since = (
+                last.ready_since if last is not None and last.ready and last.ready_since else time.time()
+            )
+        status = status.model_copy(update={"ports": ports, "ready_since": ready_since})
         if last is not None and last == status:
             return
         await self.statuses.put(key, status)

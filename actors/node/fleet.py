@@ -54,7 +54,7 @@ class NodeFleet(Actor):
         statuses_bucket = await Bucket.open(self.js, kv.POD_STATUS)
         statuses = {key: entry.value for key, entry in (await statuses_bucket.items()).items()}
         for name in fleet_names(self.settings.name, self.count):
-            settings = dataclasses.replace(self.settings, name=name)
+            settings = dataclasses.replace(self.settings, name=name, proxy=False)
             self.nodes.append(NodeActor(self.nc, self.runtime(name), settings, feed=feed, statuses=statuses))
         for start in range(0, len(self.nodes), START_BATCH):
             await asyncio.gather(*(node.start() for node in self.nodes[start : start + START_BATCH]))

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
-import socket
 import time
 from dataclasses import dataclass
 
 from nats.aio.client import Client
 
-from shoal.actors.base import Actor
+from shoal.actors.base import Actor, instance_name
 from shoal.actors.scheduler.commands import (
     BindPod,
     Command,
@@ -49,12 +46,6 @@ from shoal.models.pod import Pod
 from shoal.models.workloads import DeploymentStatus
 
 log = logging.getLogger(__name__)
-
-
-def instance_name(role: str) -> str:
-    """``<role>-<host>-<pid>`` as one DNS label: who holds a lease, in events and logs."""
-    host = re.sub(r"[^a-z0-9-]", "-", socket.gethostname().split(".")[0].lower()).strip("-")[:30] or "host"
-    return f"{role}-{host}-{os.getpid()}"
 
 
 @dataclass

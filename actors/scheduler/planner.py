@@ -128,6 +128,24 @@ class _Round:
         status = self.view.status_of(pod)
         return status is not None and status.ready and self.view.node_ready(pod.node_name)
 
+    def available(self, pod: Pod, min_ready_seconds: int) -> bool:
+        """Ready for at least minReadySeconds (Kubernetes' availability)."""
+        if not self.ready(pod):
+            return False
+        if not min_ready_seconds:
+            return True
+        status = self.view.status_of(pod)
+        since = status.ready_since if status is not None and status.ready_since else self.now
+        if self.now - since >= min_ready_seconds:
+            return True
+        self.wake(since + min_ready_seconds + 0.01)
+        return False
+
+    def wake(self, at: float) -> None:
+        """Ask to plan again at ``at`` even if nothing changes meanwhile."""
+        plan_ = self.commands
+        plan_.wake_at = at if plan_.wake_at is None else min(plan_.wake_at, at)
+
     def status_rank(self, entry: Entry[Pod]) -> tuple[int, int, int, int, float]:
         """Order pods by how little we lose removing them (Kubernetes' ActivePods order)."""
         pod = entry.value
@@ -183,10 +201,16 @@ def _node_states(view: ClusterView) -> dict[str, NodeState]:
         meta = pod.metadata
         node.add(
             Resident(
-                entry.key, meta.namespace, meta.labels, pod.spec.priority or 0, cpu, memory,
-                meta.creation_timestamp, pod.terminating,
+                entry.key,
+                meta.namespace,
+                meta.labels,
+                pod.spec.priority or 0,
+                cpu,
+                memory,
+                meta.creation_timestamp,
+                pod.terminating,
             )
-        )  # fmt: skip
+        )
     return nodes
 
 
@@ -212,8 +236,7 @@ def _evict_for_taints(round_: _Round) -> None:
             if due <= round_.now:
                 round_.remove(entry, f"tolerated taint {taint} for its tolerationSeconds")
                 break
-            plan_ = round_.commands
-            plan_.wake_at = due if plan_.wake_at is None else min(plan_.wake_at, due)
+            round_.wake(due)
 
 
 def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None = None) -> Plan:
@@ -277,14 +300,25 @@ def _keep_replicas(
 ) -> list[tuple[Pod, None]]:
     """Terminate what is too much or outdated; return the new pods to create."""
     live = [e for e in pods if not e.value.terminating]
-    for entry in live:
-        if entry.value.metadata.template_hash != template_hash:
-            round_.remove(entry, "the deployment's pod template changed")
     current = [e for e in live if e.value.metadata.template_hash == template_hash]
+    old = [e for e in live if e.value.metadata.template_hash != template_hash]
+    want = deployment.spec.desired_replicas
+    # Recreate waits for old pods still stopping, too: they are not live, but not gone either.
+    recreating = deployment.spec.strategy.type == "Recreate" and any(
+        e.value.metadata.template_hash != template_hash for e in pods
+    )
+    rolling = old or recreating
+    count = _roll(round_, deployment, pods, current, old, want) if rolling else _steady(round_, current, want)
+    priority, _, _ = resolve_priority(round_.view, deployment.spec.template.spec)
+    return [
+        (new_pod(deployment, template_hash, round_.ids, round_.now, priority), None) for _ in range(count)
+    ]
+
+
+def _steady(round_: _Round, current: list[Entry[Pod]], want: int) -> int:
+    """One template: scale, and move pods off draining nodes. Returns how many to create."""
     staying = [e for e in current if not round_.draining(e.value.node_name)]
     moving = [e for e in current if round_.draining(e.value.node_name)]
-    want = deployment.spec.desired_replicas
-
     if len(staying) > want:
         for entry in sorted(staying, key=round_.status_rank)[: len(staying) - want]:
             round_.remove(entry, f"deployment scaled to {want}")
@@ -297,12 +331,58 @@ def _keep_replicas(
         excess = len(moving) if stuck else ready_elsewhere + len(moving) - want
         for entry in sorted(moving, key=round_.status_rank)[: max(0, excess)]:
             round_.remove(entry, f"node {entry.value.node_name} is being drained")
-    now = round_.now
-    priority, _, _ = resolve_priority(round_.view, deployment.spec.template.spec)
-    return [
-        (new_pod(deployment, template_hash, round_.ids, now, priority), None)
-        for _ in range(want - len(staying))
-    ]
+    return max(0, want - len(staying))
+
+
+def _roll(
+    round_: _Round,
+    deployment: Deployment,
+    pods: list[Entry[Pod]],
+    current: list[Entry[Pod]],
+    old: list[Entry[Pod]],
+    want: int,
+) -> int:
+    """A template change in progress. Returns how many pods of the new template to create.
+
+    RollingUpdate follows Kubernetes' arithmetic: never more than replicas + maxSurge pods,
+    never fewer than replicas - maxUnavailable available ones; unavailable old pods go
+    first. Recreate stops every old pod, and starts new ones once they are all gone. A
+    paused deployment only scales.
+    """
+    spec = deployment.spec
+    min_ready = spec.min_ready_seconds
+    if spec.paused:
+        total = len(current) + len(old)
+        for entry in sorted(old, key=round_.status_rank)[: max(0, total - want)]:
+            round_.remove(entry, f"deployment scaled to {want}")
+        return max(0, want - total)
+    if spec.strategy.type == "Recreate":
+        for entry in old:
+            round_.remove(entry, "the pod template changed (Recreate)")
+        old_left = any(e.value.metadata.template_hash != current_hash(deployment) for e in pods)
+        return 0 if old_left else max(0, want - len(current))
+    surge, unavailable = spec.strategy.limits(want)
+    if len(current) > want:
+        for entry in sorted(current, key=round_.status_rank)[: len(current) - want]:
+            round_.remove(entry, f"deployment scaled to {want}")
+        current = [e for e in current if e.key not in round_.removed]
+    total = len(current) + len(old)
+    new_available = sum(1 for e in current if round_.available(e.value, min_ready))
+    old_available = [e for e in old if round_.available(e.value, min_ready)]
+    old_unavailable = [e for e in old if not round_.available(e.value, min_ready)]
+    # How far the pod count may drop without going under replicas - maxUnavailable available.
+    budget = total - (want - unavailable) - (len(current) - new_available)
+    for entry in sorted(old_unavailable, key=round_.status_rank)[: max(0, budget)]:
+        round_.remove(entry, "replaced by the new template")
+        budget -= 1
+    spare = new_available + len(old_available) - (want - unavailable)
+    for entry in sorted(old_available, key=round_.status_rank)[: max(0, min(budget, spare))]:
+        round_.remove(entry, "replaced by the new template")
+    return max(0, min(want - len(current), want + surge - total))
+
+
+def current_hash(deployment: Deployment) -> str:
+    return deployment.spec.template.hash()
 
 
 def _place_all(round_: _Round, to_place: list[tuple[Pod, Entry[Pod] | None]]) -> None:
@@ -367,21 +447,63 @@ def _deployment_status(
 ) -> WriteDeploymentStatus | None:
     """The deployment's status, if it differs from what is stored."""
     deployment = dep_entry.value
+    spec = deployment.spec
     live = [e.value for e in pods if not e.value.terminating]
     ready = sum(1 for pod in live if round_.ready(pod))
-    want = deployment.spec.desired_replicas
+    available = sum(1 for pod in live if round_.available(pod, spec.min_ready_seconds))
+    updated = sum(1 for p in live if p.metadata.template_hash == template_hash)
+    want = spec.desired_replicas
+    stored_entry = round_.view.deployment_status.get(dep_entry.key)
+    stored = (
+        stored_entry.value
+        if stored_entry is not None and stored_entry.value.uid == deployment.metadata.uid
+        else None
+    )
+    counts = (deployment.metadata.generation, len(live), updated, ready, available)
+    moved = stored is None or counts != (
+        stored.observed_generation,
+        stored.replicas,
+        stored.updated_replicas,
+        stored.ready_replicas,
+        stored.available_replicas,
+    )
+    progress_at = round_.now if moved or stored is None else stored.progress_at
+    complete = updated == want and available >= want and len(live) == want
+    if spec.paused:
+        progressing, reason, message = "Unknown", "DeploymentPaused", "the deployment is paused"
+    elif complete:
+        progressing, reason, message = (
+            "True",
+            "NewReplicaSetAvailable",
+            f"revision {deployment.revision} is available",
+        )
+    elif round_.now - progress_at > spec.progress_deadline_seconds:
+        progressing, reason = "False", "ProgressDeadlineExceeded"
+        message = f"no progress for {spec.progress_deadline_seconds}s"
+        message += f" ({available}/{want} available, {updated} updated)"
+    else:
+        progressing, reason, message = (
+            "True",
+            "ReplicaSetUpdated",
+            f"rolling out revision {deployment.revision}",
+        )
+        round_.wake(progress_at + spec.progress_deadline_seconds + 0.01)
     status = DeploymentStatus(
         namespace=deployment.metadata.namespace,
         name=deployment.metadata.name,
         uid=deployment.metadata.uid,
         observed_generation=deployment.metadata.generation,
         replicas=len(live),
-        updated_replicas=sum(1 for p in live if p.metadata.template_hash == template_hash),
+        updated_replicas=updated,
         ready_replicas=ready,
-        available_replicas=ready,
-        unavailable_replicas=max(want - ready, 0),
+        available_replicas=available,
+        unavailable_replicas=max(want - available, 0),
+        revision=deployment.revision,
+        progressing=progressing,  # type: ignore[arg-type]
+        progressing_reason=reason,
+        progressing_message=message,
+        progress_at=progress_at,
     )
-    stored = round_.view.deployment_status.get(dep_entry.key)
-    if stored is not None and stored.value == status:
+    if stored_entry is not None and stored_entry.value == status:
         return None
-    return WriteDeploymentStatus(dep_entry.key, stored.revision if stored else None, status)
+    return WriteDeploymentStatus(dep_entry.key, stored_entry.revision if stored_entry else None, status)

@@ -1,0 +1,1 @@
+"""The service actor: keeps each service's endpoints and answers discovery by name."""

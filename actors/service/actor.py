@@ -1,0 +1,156 @@
+"""The service actor: each service's endpoints kept current in KV, and discovery over NATS.
+
+Replicas share the work: one leads (``LeaderLease``) and writes endpoints whenever pods,
+their status, nodes or services change; every replica answers ``shoal.v1.api.resolve``
+from its warm caches. Endpoint changes are published as events. The traffic itself goes
+through the proxy every node runs (``actors/node/proxy.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+
+from shoal.actors.base import Actor, instance_name
+from shoal.actors.service.endpoints import endpoints_for
+from shoal.bus import kv, subjects
+from shoal.bus.cache import KVCache
+from shoal.bus.events import EventPublisher, ensure_events_stream
+from shoal.bus.kv import Bucket, Entry
+from shoal.bus.lease import LeaderLease
+from shoal.bus.rpc import serve
+from shoal.errors import Conflict, NotFound
+from shoal.models.api import ResolveRequest
+from shoal.models.service import Endpoints
+
+log = logging.getLogger(__name__)
+
+NODE_RECHECK_SECONDS = 0.5
+"""How often node leases are looked at again: a node that stops renewing drops its endpoints."""
+
+
+class ServiceActor(Actor):
+    role = "service"
+
+    def __init__(self, nc: Client, *, replicas: int = 1, lease_ttl: float = 1.5) -> None:
+        super().__init__(nc)
+        self.replicas = replicas
+        self.name = instance_name("service")
+        self.events = EventPublisher(nc, self.name)
+        self.lease_ttl = lease_ttl
+        self.dirty = asyncio.Event()
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        await kv.ensure_buckets(self.js, self.replicas)
+        await ensure_events_stream(self.js, self.replicas)
+        changed = self._changed
+        self.services = self.watch(KVCache(await Bucket.open(self.js, kv.SERVICES), changed))
+        self.pods = self.watch(KVCache(await Bucket.open(self.js, kv.PODS), changed))
+        self.statuses = self.watch(KVCache(await Bucket.open(self.js, kv.POD_STATUS), changed))
+        self.nodes = self.watch(KVCache(await Bucket.open(self.js, kv.NODES)))
+        self.endpoints = self.watch(KVCache(await Bucket.open(self.js, kv.ENDPOINTS)))
+        await asyncio.gather(*(cache.synced.wait() for cache in self.caches))
+        self.lease = LeaderLease(
+            await Bucket.open(self.js, kv.LEASES),
+            "service",
+            self.name,
+            ttl=self.lease_ttl,
+            on_change=lambda leading: self.dirty.set() if leading else None,
+        )
+        self.spawn(self.lease.run(), "lease")
+        self.spawn(self._loop(), "endpoints")
+        self.spawn(self._recheck_nodes(), "node leases")
+        self._subscription = await serve(
+            self.nc,
+            subjects.API_RESOLVE,
+            ResolveRequest,
+            self.resolve,
+            queue=subjects.SERVICE_QUEUE,
+            owner="the service actor",
+        )
+        self.dirty.set()
+        await super().start()
+
+    async def on_stop(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+        await self.lease.release()
+
+    def _changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        self.dirty.set()
+
+    def _node_ready(self, name: str) -> bool:
+        entry = self.nodes.get(name)
+        return entry is not None and entry.value.ready_at(time.time())
+
+    async def _recheck_nodes(self) -> None:
+        ready: dict[str, bool] = {}
+        while True:
+            now = {name: self._node_ready(name) for name in self.nodes.entries}
+            if now != ready:
+                ready = now
+                self.dirty.set()
+            await asyncio.sleep(NODE_RECHECK_SECONDS)
+
+    def compute(self) -> dict[str, Endpoints]:
+        return {
+            key: endpoints_for(entry.value, self.pods.entries, self.statuses.entries, self._node_ready)
+            for key, entry in self.services.entries.items()
+        }
+
+    async def _loop(self) -> None:
+        while True:
+            await self.dirty.wait()
+            await self.lease.elected.wait()
+            self.dirty.clear()
+            try:
+                await self._write(self.compute())
+            except Conflict:
+                self.dirty.set()
+            except Exception as err:
+                log.warning("could not write endpoints: %s", err)
+                await asyncio.sleep(0.5)
+                self.dirty.set()
+
+    async def _write(self, wanted: dict[str, Endpoints]) -> None:
+        bucket: Bucket[Endpoints] = self.endpoints.bucket
+        for key, endpoints in wanted.items():
+            current = self.endpoints.get(key)
+            if current is not None and current.value == endpoints:
+                continue
+            if current is None:
+                revision = await bucket.create(key, endpoints)
+            else:
+                revision = await bucket.update(key, endpoints, current.revision)
+            self.endpoints.note_written(key, endpoints, revision)
+            before = current.value.ready_pods if current is not None else set()
+            after = endpoints.ready_pods
+            await self.events.emit(
+                "Service",
+                endpoints.namespace,
+                endpoints.name,
+                "EndpointsUpdated",
+                f"{len(after)} ready endpoint(s), {len(endpoints.not_ready)} not ready"
+                f" (+{len(after - before)} -{len(before - after)})",
+                ready=sorted(after),
+                added=sorted(after - before),
+                removed=sorted(before - after),
+            )
+        for key, entry in list(self.endpoints.entries.items()):
+            if key not in wanted:
+                await bucket.delete(key, entry.revision)
+                self.endpoints.note_deleted(key)
+
+    async def resolve(self, request: ResolveRequest) -> Endpoints:
+        key = f"{request.namespace}.{request.name}"
+        service = self.services.get(key)
+        if service is None:
+            raise NotFound(f'service "{request.name}" not found in namespace {request.namespace}')
+        return endpoints_for(service.value, self.pods.entries, self.statuses.entries, self._node_ready)

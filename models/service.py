@@ -1,0 +1,79 @@
+"""Services: stable names and ports in front of the Ready pods a selector picks.
+
+A Service's ports are served on every node at a *node port* (allocated by the API from
+30000-32767 unless the manifest sets ``nodePort``), by the node's proxy, which spreads
+connections over the service's endpoints: ``hostIP:hostPort`` of each Ready pod, since pod
+IPs are only reachable from their own host.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from shoal.models.base import Labels, Record, ShoalModel
+from shoal.models.workloads import ObjectMeta
+
+NODE_PORT_RANGE = (30000, 32767)
+
+PortName = Annotated[str, Field(max_length=15)]
+
+
+class ServicePort(ShoalModel):
+    name: PortName | None = None
+    port: int = Field(ge=1, le=65535)
+    target_port: int | str | None = None
+    """The pods' port: a number, or the name of a container port. Defaults to ``port``."""
+    protocol: Literal["TCP"] = "TCP"
+    node_port: int | None = Field(default=None, ge=NODE_PORT_RANGE[0], le=NODE_PORT_RANGE[1])
+
+    @property
+    def key(self) -> str:
+        return self.name or str(self.port)
+
+
+class ServiceSpec(ShoalModel):
+    selector: Labels = Field(min_length=1)
+    ports: list[ServicePort] = Field(min_length=1)
+    type: Literal["ClusterIP", "NodePort"] = "ClusterIP"
+    """Both are served the same way: on every node at the node port."""
+
+
+class Service(Record):
+    api_version: Literal["v1"] = "v1"
+    kind: Literal["Service"] = "Service"
+    metadata: ObjectMeta
+    spec: ServiceSpec
+
+
+class EndpointTarget(ShoalModel):
+    pod: str
+    node: str
+    host: str
+    """The node's address."""
+    port: int
+    """The host port the pod's container port is published on."""
+    pod_ip: str = ""
+
+
+class EndpointPort(ShoalModel):
+    name: str
+    port: int
+    node_port: int
+    targets: list[EndpointTarget] = Field(default_factory=list)
+
+
+class Endpoints(Record):
+    """Where a service's traffic goes now: kept by the service actor."""
+
+    namespace: str
+    name: str
+    uid: str
+    ports: list[EndpointPort] = Field(default_factory=list)
+    not_ready: list[str] = Field(default_factory=list)
+    """Pods the selector matches that are not Ready (or are stopping)."""
+
+    @property
+    def ready_pods(self) -> set[str]:
+        return {target.pod for port in self.ports for target in port.targets}

@@ -1,0 +1,241 @@
+"""Rollouts and services on a real cluster: zero-downtime updates, failed rollouts, undo, endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+import urllib.request
+
+import yaml
+
+from shoal.client import ShoalClient
+from shoal.models.service import Endpoints
+from tests.harness import LocalShoal, documents, node_containers, output, wait_for
+from tests.test_cluster import wait_running
+
+
+def web(
+    name: str,
+    image: str = "localhost/shoal-web:v1",
+    *,
+    replicas: int = 3,
+    surge: int | str = 1,
+    unavailable: int | str = 0,
+    deadline: int = 600,
+    command: list[str] | None = None,
+) -> str:
+    container = {
+        "name": "web",
+        "image": image,
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
+        "resources": {"requests": {"cpu": "20m", "memory": "8Mi"}},
+    }
+    if command:
+        container["command"] = command
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "progressDeadlineSeconds": deadline,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable},
+            },
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"terminationGracePeriodSeconds": 2, "containers": [container]},
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+    }
+    return yaml.safe_dump_all([deployment, service])
+
+
+async def node_port(client: ShoalClient, name: str) -> int:
+    service = (await client.services())[f"default.{name}"]
+    port = service.spec.ports[0].node_port
+    assert port is not None
+    return port
+
+
+def get(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3) as response:
+        return response.read().decode().strip()
+
+
+class Load:
+    """Requests in a loop through the service, counting answers and failures."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.answers: collections.Counter[str] = collections.Counter()
+        self.failures: list[str] = []
+        self.last: str = ""
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.last = await asyncio.to_thread(get, self.port)
+                self.answers[self.last] += 1
+            except Exception as err:
+                self.failures.append(repr(err))
+
+    async def __aenter__(self) -> Load:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def endpoints(client: ShoalClient, name: str) -> Endpoints | None:
+    return (await client.endpoints()).get(f"default.{name}")
+
+
+async def test_rolling_from_v1_to_v2_drops_no_request(cluster: LocalShoal, client: ShoalClient) -> None:
+    await client.apply(documents(web("roll")))
+    await wait_running(client, "roll", 3)
+    port = await node_port(client, "roll")
+
+    async def serving() -> bool:
+        found = await endpoints(client, "roll")
+        return found is not None and len(found.ready_pods) == 3
+
+    await wait_for(serving, what="3 endpoints")
+    assert await asyncio.to_thread(get, port) == "v1"
+    lowest_ready = 3
+
+    async with Load(port) as load:
+        await wait_for(lambda: asyncio.sleep(0, sum(load.answers.values()) > 20), what="requests flowing")
+        await client.rollout("default", "roll", "set-image", images={"web": "localhost/shoal-web:v2"})
+
+        async def rolled() -> bool:
+            nonlocal lowest_ready
+            status = (await client.deployment_statuses()).get("default.roll")
+            if status is not None and status.revision == 2:
+                lowest_ready = min(lowest_ready, status.ready_replicas)
+            return (
+                status is not None
+                and status.revision == 2
+                and status.progressing_reason == "NewReplicaSetAvailable"
+            )
+
+        await wait_for(rolled, timeout=60, interval=0.05, what="the rollout to complete")
+        await wait_for(lambda: asyncio.sleep(0, load.last == "v2"), what="answers from v2")
+        settled = sum(load.answers.values())
+        await wait_for(
+            lambda: asyncio.sleep(0, sum(load.answers.values()) > settled + 20), what="more requests"
+        )
+    assert load.failures == []
+    assert load.answers["v1"] > 0 and load.answers["v2"] > 0
+    assert load.last == "v2"
+    assert lowest_ready >= 3, "maxUnavailable 0: never fewer than 3 Ready"
+    history = await asyncio.to_thread(cluster.shoal, "rollout", "history", "deployment/roll", check=True)
+    assert "localhost/shoal-web:v2" in history.stdout and "(current)" in history.stdout
+    await client.delete(documents=documents(web("roll")))
+
+
+async def test_a_rollout_that_never_gets_ready_fails_and_undo_brings_v1_back(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    await client.apply(documents(web("stuck", replicas=4, surge="25%", unavailable="25%", deadline=6)))
+    await wait_running(client, "stuck", 4)
+    broken = web("stuck", replicas=4, surge="25%", unavailable="25%", deadline=6, command=["sleep", "3600"])
+    await client.apply(documents(broken))  # runs, but never answers its readiness probe
+    result = await asyncio.to_thread(
+        cluster.shoal, "rollout", "status", "deployment/stuck", "--timeout", "60"
+    )
+    assert result.returncode == 1 and "progress deadline" in result.stdout
+    status = (await client.deployment_statuses())["default.stuck"]
+    assert status.failed and status.available_replicas >= 3  # stopped within maxUnavailable (1 of 4)
+    assert status.replicas <= 5  # within maxSurge
+    await asyncio.to_thread(cluster.shoal, "rollout", "undo", "deployment/stuck", check=True)
+    done = await asyncio.to_thread(cluster.shoal, "rollout", "status", "deployment/stuck", "--timeout", "60")
+    assert done.returncode == 0, done.stdout
+    pods = await wait_running(client, "stuck", 4)
+    assert all(p.spec.containers[0].command == [] for p, _ in pods)  # the v1 template again
+    assert (await client.deployments())["default.stuck"].revision == 3
+    await client.delete(documents=documents(web("stuck")))
+
+
+async def test_a_killed_pod_leaves_the_endpoints_quickly_and_traffic_goes_on(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    await client.apply(documents(web("steady")))
+    await wait_running(client, "steady", 3)
+    port = await node_port(client, "steady")
+    await wait_for(lambda: endpoints(client, "steady"), what="endpoints")
+    found = await endpoints(client, "steady")
+    assert found is not None
+    victim = found.ports[0].targets[0]
+    container = next(
+        c["Id"] for c in node_containers(cluster.node, **{"shoal.pod": victim.pod}) if c["State"] == "running"
+    )
+    async with Load(port) as load:
+        await wait_for(lambda: asyncio.sleep(0, sum(load.answers.values()) > 20), what="requests flowing")
+        killed = time.monotonic()
+        await output("podman", "kill", container, check=True)
+
+        async def dropped() -> bool:
+            now = await endpoints(client, "steady")
+            return now is not None and all(
+                (t.host, t.port) != (victim.host, victim.port) for t in now.ports[0].targets
+            )
+
+        await wait_for(dropped, timeout=10, interval=0.02, what="the killed container's endpoint to go")
+        took = time.monotonic() - killed
+        served = sum(load.answers.values())
+        await wait_for(
+            lambda: asyncio.sleep(0, sum(load.answers.values()) > served + 20), what="more requests"
+        )
+    assert took < 1.5, f"the endpoint stayed {took:.2f}s"
+    assert load.failures == []
+    await client.delete(documents=documents(web("steady")))
+
+
+async def test_services_resolve_by_name_and_reach_pods_by_env(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    await client.apply(documents(web("named", replicas=2)))
+    await wait_running(client, "named", 2)
+    resolved = await client.resolve("default", "named")
+    assert len(resolved.ready_pods) == 2 and resolved.ports[0].node_port == await node_port(client, "named")
+    # a pod started after the service sees it in its environment, and can call it
+    caller = web("caller", replicas=1).split("---")[0]
+    await client.apply(documents(caller))
+    [(pod, _)] = await wait_running(client, "caller", 1)
+    [container] = [
+        c
+        for c in node_containers(cluster.node, **{"shoal.pod": pod.metadata.name})
+        if c["State"] == "running"
+    ]
+    env = await output("podman", "exec", container["Id"], "env", check=True)
+    assert f"NAMED_SERVICE_PORT={resolved.ports[0].node_port}" in env
+    answer = await output(
+        "podman",
+        "exec",
+        container["Id"],
+        "sh",
+        "-c",
+        "wget -q -O - http://$NAMED_SERVICE_HOST:$NAMED_SERVICE_PORT/",
+    )
+    assert answer.strip() == "v1"
+    listed = await asyncio.to_thread(cluster.shoal, "get", "services", check=True)
+    assert "named" in listed.stdout and f"80:{resolved.ports[0].node_port}/TCP" in listed.stdout
+    await client.delete(documents=documents(web("named", replicas=2)))
+    await client.delete(documents=documents(caller))
