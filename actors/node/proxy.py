@@ -7,15 +7,20 @@ the fewest open connections. A target that refuses is skipped and the next one t
 a pod that has just stopped costs no failed request. Listeners use SO_REUSEPORT, so the
 several node actors of one host (``shoal up --nodes 3``) share each port.
 
-The relay is two asyncio protocols writing into each other's transports, with flow
-control both ways: a slow side pauses the other's reading instead of buffering without end.
+The relay works on the non-blocking sockets themselves with the event loop's reader and
+writer callbacks (no task, transport or buffer objects per connection: this is the hot
+path), passes half-closes on, and has backpressure both ways: a slow side pauses the
+other's reading instead of buffering without end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
+import struct
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,7 +30,8 @@ from shoal.models.service import Endpoints, EndpointTarget, Service
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 2.0
-HIGH_WATER = 256 * 1024
+CHUNK = 64 * 1024
+NO_LINGER = struct.pack("ii", 1, 0)
 
 Balancing = Literal["round-robin", "least-connections"]
 
@@ -51,113 +57,196 @@ class Balancer:
         return targets[start:] + targets[:start]
 
 
-class _Upstream(asyncio.Protocol):
-    def __init__(self, downstream: _Downstream) -> None:
-        self.downstream = downstream
-        self.transport: asyncio.Transport | None = None
+class _Pipe:
+    """One direction of a relayed connection: reads ``source``, writes ``sink``, with backpressure."""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(HIGH_WATER)
+    __slots__ = ("closed", "conn", "pending", "sink", "source")
 
-    def data_received(self, data: bytes) -> None:
-        self.downstream.transport.write(data)
+    def __init__(self, conn: _Connection, source: socket.socket, sink: socket.socket) -> None:
+        self.conn = conn
+        self.source = source
+        self.sink = sink
+        self.pending = b""
+        self.closed = False
 
-    def eof_received(self) -> bool:
-        if self.downstream.transport.can_write_eof():
-            self.downstream.transport.write_eof()
-            return True
-        return False
+    def readable(self) -> None:
+        try:
+            data = self.source.recv(CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.conn.close()
+            return
+        if not data:  # the source is done sending: pass the half-close on
+            self.conn.loop.remove_reader(self.source.fileno())
+            self.closed = True
+            with contextlib.suppress(OSError):
+                self.sink.shutdown(socket.SHUT_WR)
+            self.conn.maybe_done()
+            return
+        self._send(data)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.downstream.upstream_lost()
+    def _send(self, data: bytes) -> None:
+        try:
+            sent = self.sink.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.conn.close()
+            return
+        if sent < len(data):
+            # The sink is full: stop reading until it drains (no unbounded buffering).
+            self.pending = data[sent:]
+            self.conn.loop.remove_reader(self.source.fileno())
+            self.conn.loop.add_writer(self.sink.fileno(), self.writable)
 
-    def pause_writing(self) -> None:
-        self.downstream.transport.pause_reading()
+    def writable(self) -> None:
+        data, self.pending = self.pending, b""
+        self.conn.loop.remove_writer(self.sink.fileno())
+        self._send(data)
+        if not self.pending and not self.conn.done:
+            self.conn.loop.add_reader(self.source.fileno(), self.readable)
 
-    def resume_writing(self) -> None:
-        self.downstream.transport.resume_reading()
+
+class _Connection:
+    """A client connection: connect to a target (the next one if it refuses), then relay both ways."""
+
+    __slots__ = (
+        "balancer",
+        "client",
+        "done",
+        "loop",
+        "pipes",
+        "server",
+        "target",
+        "targets",
+        "timer",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        client: socket.socket,
+        balancer: Balancer | None,
+    ) -> None:
+        self.loop = loop
+        self.client = client
+        self.balancer = balancer
+        self.targets = balancer.order() if balancer else []
+        self.server: socket.socket | None = None
+        self.target: tuple[str, int] | None = None
+        self.pipes: tuple[_Pipe, _Pipe] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = False
+        self._try_next()
+
+    def _try_next(self) -> None:
+        while self.targets:
+            target = self.targets.pop(0)
+            server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            server.setblocking(False)
+            server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            code = server.connect_ex((target.host, target.port))
+            if code not in (0, errno.EINPROGRESS):
+                server.close()
+                continue  # refused at once: the next target
+            self.server = server
+            self.target = (target.host, target.port)
+            self.loop.add_writer(server.fileno(), self._connected)
+            self.timer = self.loop.call_later(CONNECT_TIMEOUT, self._give_up_on_target)
+            return
+        self.close()  # nobody could take it
+
+    def _give_up_on_target(self) -> None:
+        self._drop_server()
+        self._try_next()
+
+    def _drop_server(self) -> None:
+        if self.server is not None:
+            self.loop.remove_writer(self.server.fileno())
+            self.server.close()
+            self.server = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _connected(self) -> None:
+        assert self.server is not None
+        if self.server.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+            self._drop_server()
+            self._try_next()
+            return
+        self.loop.remove_writer(self.server.fileno())
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.balancer is not None and self.target is not None:
+            self.balancer.open[self.target] = self.balancer.open.get(self.target, 0) + 1
+        up, down = _Pipe(self, self.client, self.server), _Pipe(self, self.server, self.client)
+        self.pipes = (up, down)
+        self.loop.add_reader(self.client.fileno(), up.readable)
+        self.loop.add_reader(self.server.fileno(), down.readable)
+
+    def maybe_done(self) -> None:
+        if self.pipes is not None and all(pipe.closed for pipe in self.pipes):
+            # Both sides said all they had to say. Closing without lingering spares the
+            # client-facing socket a TIME_WAIT (we were first to close it): at thousands of
+            # connections a second, clients reuse ports while those linger, and their SYNs
+            # would wait a second for a retransmit.
+            with contextlib.suppress(OSError):
+                self.client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, NO_LINGER)
+            self.close()
+
+    def close(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        for sock in (self.client, self.server):
+            if sock is None or sock.fileno() < 0:
+                continue
+            self.loop.remove_reader(sock.fileno())
+            self.loop.remove_writer(sock.fileno())
+            sock.close()
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.pipes is not None and self.balancer is not None and self.target is not None:
+            self.balancer.open[self.target] = max(0, self.balancer.open.get(self.target, 1) - 1)
 
 
-class _Downstream(asyncio.Protocol):
-    """One client connection: it waits, reading paused, until an upstream is connected."""
+class _Listener:
+    """A non-blocking listening socket; accepts whatever is waiting on each wake-up."""
 
-    def __init__(self, proxy: ServiceProxy, node_port: int) -> None:
+    def __init__(self, proxy: ServiceProxy, node_port: int, address: str) -> None:
         self.proxy = proxy
         self.node_port = node_port
-        self.transport: asyncio.Transport
-        self.upstream: _Upstream | None = None
-        self.pending: list[bytes] = []
-        self.target: tuple[str, int] | None = None
-        self.client_eof = False
+        self.loop = asyncio.get_running_loop()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            self.sock.bind((address, node_port))
+            self.sock.listen(1024)
+            self.sock.setblocking(False)
+        except OSError:
+            self.sock.close()
+            raise
+        self.loop.add_reader(self.sock.fileno(), self._accept)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(HIGH_WATER)
-        self.proxy.spawn(self._connect())
-
-    async def _connect(self) -> None:
-        balancer = self.proxy.balancers.get(self.node_port)
-        loop = asyncio.get_running_loop()
-        for target in balancer.order() if balancer else []:
+    def _accept(self) -> None:
+        for _ in range(64):
             try:
-                _, upstream = await asyncio.wait_for(
-                    loop.create_connection(lambda: _Upstream(self), target.host, target.port), CONNECT_TIMEOUT
-                )
-            except (OSError, TimeoutError):
-                continue  # gone or refusing: the next one
-            if self.transport.is_closing():
-                upstream.transport.close()  # type: ignore[union-attr]
+                client, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
                 return
-            self.upstream = upstream
-            self.target = (target.host, target.port)
-            assert balancer is not None
-            balancer.open[self.target] = balancer.open.get(self.target, 0) + 1
-            for chunk in self.pending:
-                upstream.transport.write(chunk)  # type: ignore[union-attr]
-            self.pending.clear()
-            if self.client_eof and upstream.transport and upstream.transport.can_write_eof():
-                upstream.transport.write_eof()
-            return
-        self.transport.abort()  # no endpoint could take it
+            except OSError as err:
+                log.debug("accept on node port %d: %s", self.node_port, err)
+                return
+            client.setblocking(False)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _Connection(self.loop, client, self.proxy.balancers.get(self.node_port))
 
-    def data_received(self, data: bytes) -> None:
-        if self.upstream is not None and self.upstream.transport is not None:
-            self.upstream.transport.write(data)
-        else:
-            self.pending.append(data)
-
-    def eof_received(self) -> bool:
-        self.client_eof = True
-        upstream = self.upstream.transport if self.upstream else None
-        if upstream is not None and upstream.can_write_eof():
-            upstream.write_eof()
-        return True
-
-    def pause_writing(self) -> None:
-        if self.upstream is not None and self.upstream.transport is not None:
-            self.upstream.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.upstream is not None and self.upstream.transport is not None:
-            self.upstream.transport.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.upstream is not None and self.upstream.transport is not None:
-            self.upstream.transport.close()
-        self._release()
-
-    def upstream_lost(self) -> None:
-        self.transport.close()
-        self._release()
-
-    def _release(self) -> None:
-        balancer = self.proxy.balancers.get(self.node_port)
-        if self.target is not None and balancer is not None:
-            balancer.open[self.target] = max(0, balancer.open.get(self.target, 1) - 1)
-        self.target = None
+    def close(self) -> None:
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
 
 
 class ServiceProxy:
@@ -176,13 +265,7 @@ class ServiceProxy:
         self.endpoints = endpoints
         self.balancing = balancing
         self.balancers: dict[int, Balancer] = {}
-        self.servers: dict[int, dict[str, asyncio.Server]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.servers: dict[int, dict[str, _Listener]] = {}
 
     async def sync(self) -> None:
         """Listeners for every node port, targets for every listener; nothing for what went."""
@@ -205,15 +288,12 @@ class ServiceProxy:
 
     async def _listen(self, node_port: int) -> None:
         """Listen on every address not listened on yet (the bridge appears with the first container)."""
-        loop = asyncio.get_running_loop()
         servers = self.servers.setdefault(node_port, {})
         for address in self.addresses:
             if address in servers:
                 continue
             try:
-                servers[address] = await loop.create_server(
-                    lambda: _Downstream(self, node_port), address, node_port, reuse_port=True, backlog=1024
-                )
+                servers[address] = _Listener(self, node_port, address)
             except OSError as err:
                 log.debug("cannot serve node port %d on %s yet: %s", node_port, address, err)
 
@@ -222,8 +302,3 @@ class ServiceProxy:
             for server in servers.values():
                 server.close()
         self.servers.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task

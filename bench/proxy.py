@@ -1,0 +1,149 @@
+"""Benchmark: requests/s and latency through a service's node port versus straight to one pod.
+
+Runs a real `shoal up`, deploys the httpd test image behind a service, and drives both
+targets with wrk (Debian's wrk package) in the same run, for 1 and 3 replicas. busybox
+httpd closes every connection after one answer, so each request is a new connection:
+the proxy's per-connection cost is what this measures. Then times a rollout of 10
+replicas with the default strategy (25% surge, 25% unavailable).
+
+    .venv/bin/python bench/proxy.py [--duration 10] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import yaml
+
+from shoal.client import ShoalClient
+from tests.harness import LocalShoal, documents, remove_node_containers, unique_name, wait_for
+
+
+def manifest(replicas: int, strategy: dict | None = None) -> str:  # type: ignore[type-arg]
+    spec = {
+        "replicas": replicas,
+        "selector": {"matchLabels": {"app": "bench"}},
+        "template": {
+            "metadata": {"labels": {"app": "bench"}},
+            "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": "localhost/shoal-web:v1",
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
+                        "resources": {"requests": {"cpu": "10m", "memory": "8Mi"}},
+                    }
+                ],
+            },
+        },
+    }
+    if strategy:
+        spec["strategy"] = strategy
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bench"}, "spec": spec}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "bench"},
+        "spec": {"selector": {"app": "bench"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+    }
+    return yaml.safe_dump_all([deployment, service])
+
+
+def wrk(url: str, duration: int, connections: int) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms)."""
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def percentile(label: str) -> float:
+        value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return rate, percentile("50"), percentile("99")
+
+
+async def ready(client: ShoalClient, replicas: int) -> bool:
+    status = (await client.deployment_statuses()).get("default.bench")
+    endpoints = (await client.endpoints()).get("default.bench")
+    return bool(
+        status
+        and status.ready_replicas == replicas
+        and status.replicas == replicas
+        and endpoints
+        and len(endpoints.ready_pods) == replicas
+    )
+
+
+async def main(duration: int, connections: int) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    root = Path(tempfile.mkdtemp(prefix="shoal-bench-proxy-"))
+    shoal = LocalShoal(root, node=unique_name("px"))
+    shoal.start()
+    try:
+        async with await ShoalClient.connect(shoal.url) as client:
+            print(f"{'replicas':>8}  {'target':<7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+            for replicas in (1, 3):
+                await client.apply(documents(manifest(replicas)))
+                await wait_for(lambda r=replicas: ready(client, r), timeout=60, what="ready")
+                endpoints = (await client.endpoints())["default.bench"]
+                port = endpoints.ports[0]
+                direct = f"http://{port.targets[0].host}:{port.targets[0].port}/"
+                proxied = f"http://127.0.0.1:{port.node_port}/"
+                results = {}
+                for label, url in (("direct", direct), ("proxy", proxied)):
+                    results[label] = await asyncio.to_thread(wrk, url, duration, connections)
+                    rate, p50, p99 = results[label]
+                    print(f"{replicas:>8}  {label:<7} {rate:>9.0f} {p50:>8.2f} {p99:>8.2f}", flush=True)
+                share = results["proxy"][0] / results["direct"][0]
+                added = results["proxy"][2] - results["direct"][2]
+                print(f"{'':>8}  proxy/direct throughput {share:.0%}, added p99 {added:+.2f} ms", flush=True)
+            await client.delete(documents=documents(manifest(1)))
+
+            async def gone() -> bool:
+                return not await client.pods()
+
+            await wait_for(gone, timeout=60, what="pods gone")
+            default_strategy = {"type": "RollingUpdate"}  # 25% surge, 25% unavailable
+            await client.apply(documents(manifest(10, default_strategy)))
+            await wait_for(lambda: ready(client, 10), timeout=120, what="10 ready")
+            started = time.monotonic()
+            await client.rollout("default", "bench", "set-image", images={"web": "localhost/shoal-web:v2"})
+
+            async def rolled() -> bool:
+                status = (await client.deployment_statuses()).get("default.bench")
+                return bool(
+                    status and status.revision == 2 and status.progressing_reason == "NewReplicaSetAvailable"
+                )
+
+            await wait_for(rolled, timeout=300, interval=0.05, what="rollout")
+            print(f"rollout of 10 replicas (25%/25%): {time.monotonic() - started:.2f}s")
+    finally:
+        shoal.stop()
+        remove_node_containers(shoal.node)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    asyncio.run(main(args.duration, args.connections))
