@@ -32,7 +32,8 @@ async def ensure_nodes(cluster: LocalShoal, client: ShoalClient) -> list[str]:
     return names(cluster)
 
 
-async def spread_deployment(cluster: LocalShoal, client: ShoalClient, app: str) -> None:
+async def spread_deployment(cluster: LocalShoal, client: ShoalClient, app: str) -> Counter[str]:
+    """The app's pods on every node; how many each node got."""
     await ensure_nodes(cluster, client)
 
     async def no_pods_left() -> bool:
@@ -41,7 +42,11 @@ async def spread_deployment(cluster: LocalShoal, client: ShoalClient, app: str) 
     await wait_for(no_pods_left, timeout=30, what="the previous test's pods gone")
     await client.apply(documents(deployment(app, replicas=REPLICAS)))
     pods = await wait_running(client, app, REPLICAS)
-    assert Counter(p.node_name for p, _ in pods) == {name: 2 for name in names(cluster)}
+    # Spread scoring puts pods on every node; not always 2/2/2, because the scheduler's view
+    # may still count the previous test's pods for the few milliseconds its watch lags.
+    placed = Counter(p.node_name for p, _ in pods)
+    assert set(placed) == set(names(cluster)), placed
+    return placed
 
 
 def app_containers(cluster: LocalShoal, app: str) -> dict[str, list[str]]:
@@ -79,7 +84,7 @@ async def test_a_dead_hosts_pods_run_elsewhere_within_five_seconds(
 async def test_a_cut_off_node_removes_its_copies_when_it_returns(
     cluster: LocalShoal, client: ShoalClient
 ) -> None:
-    await spread_deployment(cluster, client, "islands")
+    placed = await spread_deployment(cluster, client, "islands")
     cut_off = names(cluster)[1]
     cluster.kill_role(cut_off)  # the actor goes, its containers keep running (an edge site losing its link)
 
@@ -90,7 +95,7 @@ async def test_a_cut_off_node_removes_its_copies_when_it_returns(
 
     await wait_for(replaced, timeout=20, what="replacements while the node is cut off")
     # Meanwhile the cut-off node still runs its two copies: the documented price of staying up.
-    assert len(app_containers(cluster, "islands")[cut_off]) == 2
+    assert len(app_containers(cluster, "islands")[cut_off]) == placed[cut_off]
 
     cluster.start_node(cut_off)
 
@@ -105,7 +110,7 @@ async def test_a_cut_off_node_removes_its_copies_when_it_returns(
 async def test_a_restarted_node_actor_adopts_its_running_containers(
     cluster: LocalShoal, client: ShoalClient
 ) -> None:
-    await spread_deployment(cluster, client, "adopted")
+    placed = await spread_deployment(cluster, client, "adopted")
     node = names(cluster)[1]
     before = sorted(app_containers(cluster, "adopted")[node])
     pods_before = {p.metadata.name for p, _ in await pods_of(client, "adopted")}
@@ -116,7 +121,7 @@ async def test_a_restarted_node_actor_adopts_its_running_containers(
     async def reported_again() -> bool:
         statuses = await client.pod_statuses()
         mine = [s for s in statuses.values() if s.node_name == node and s.name.startswith("adopted-")]
-        return len(mine) == 2 and all(s.ready for s in mine)
+        return len(mine) == placed[node] and all(s.ready for s in mine)
 
     await wait_for(reported_again, timeout=20, what="the restarted node to report its pods")
     assert sorted(app_containers(cluster, "adopted")[node]) == before
