@@ -38,8 +38,10 @@ from shoal.models.api import (
     ScaleRequest,
     TaintRef,
 )
+from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
 from shoal.models.event import Event
+from shoal.models.metrics import NodeMetrics
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.scheduling import PriorityClass, Taint
@@ -175,6 +177,16 @@ class ShoalClient:
 
     async def endpoints(self) -> dict[str, Endpoints]:
         return await self._items(kv.ENDPOINTS)
+
+    async def hpas(self) -> dict[str, HorizontalPodAutoscaler]:
+        return await self._items(kv.HPAS)
+
+    async def hpa_statuses(self) -> dict[str, HPAStatus]:
+        return await self._items(kv.HPA_STATUS)
+
+    async def node_metrics(self) -> dict[str, NodeMetrics]:
+        """The latest usage sample of every node that sent one lately."""
+        return await self._items(kv.METRICS)
 
     async def revisions(self, namespace: str, name: str) -> dict[int, DeploymentRevision]:
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
+from nats.js.api import KeyValueConfig, RePublish, StorageType
 from nats.js.errors import (
     BucketNotFoundError,
     KeyDeletedError,
@@ -26,7 +26,9 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from shoal.bus import subjects
 from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, Conflict
+from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
+from shoal.models.metrics import NodeMetrics
 from shoal.models.node import LeaseRecord, Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.scheduling import PriorityClass
@@ -44,6 +46,11 @@ class BucketDef(Generic[M]):
     model: type[M]
     history: int
     description: str
+    memory: bool = False
+    """Kept in memory: samples that lose nothing by vanishing with the server."""
+    ttl: float | None = None
+    republish: tuple[str, str] | None = None
+    """(source, destination) subjects: writes also published where plain NATS clients listen."""
 
 
 DEPLOYMENTS = BucketDef(subjects.BUCKET_DEPLOYMENTS, Deployment, 5, "Desired deployments")
@@ -57,6 +64,17 @@ REVISIONS = BucketDef(subjects.BUCKET_REVISIONS, DeploymentRevision, 1, "Deploym
 SERVICES = BucketDef(subjects.BUCKET_SERVICES, Service, 5, "Service objects")
 ENDPOINTS = BucketDef(subjects.BUCKET_ENDPOINTS, Endpoints, 1, "Endpoints of services")
 PRIORITY_CLASSES = BucketDef(subjects.BUCKET_PRIORITY_CLASSES, PriorityClass, 5, "PriorityClass objects")
+HPAS = BucketDef(subjects.BUCKET_HPAS, HorizontalPodAutoscaler, 5, "HorizontalPodAutoscaler objects")
+HPA_STATUS = BucketDef(subjects.BUCKET_HPA_STATUS, HPAStatus, 1, "Autoscaler decisions and readings")
+METRICS = BucketDef(
+    subjects.BUCKET_METRICS,
+    NodeMetrics,
+    1,
+    "Latest usage sample of each node",
+    memory=True,
+    ttl=120.0,
+    republish=(f"$KV.{subjects.BUCKET_METRICS}.>", f"{subjects.METRICS_PREFIX}.node.>"),
+)
 
 ALL_BUCKETS: tuple[BucketDef, ...] = (
     DEPLOYMENTS,
@@ -70,6 +88,9 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     REVISIONS,
     SERVICES,
     ENDPOINTS,
+    HPAS,
+    HPA_STATUS,
+    METRICS,
 )
 
 
@@ -85,7 +106,11 @@ async def ensure_buckets(js: JetStreamContext, replicas: int = 1) -> None:
                     description=bucket.description,
                     history=bucket.history,
                     replicas=replicas,
-                    storage=StorageType.FILE,
+                    storage=StorageType.MEMORY if bucket.memory else StorageType.FILE,
+                    ttl=bucket.ttl,
+                    republish=RePublish(src=bucket.republish[0], dest=bucket.republish[1])
+                    if bucket.republish
+                    else None,
                 )
             )
 

@@ -54,6 +54,16 @@ def logs_keepalive(stream_id: str) -> str:
     return f"{PREFIX}.logs.{stream_id}.keepalive"
 
 
+# --- metrics ---------------------------------------------------------------------------------
+
+METRICS_PREFIX = f"{PREFIX}.metrics"
+
+
+def node_metrics(node: str) -> str:
+    """``shoal.v1.metrics.node.<node>``: NodeMetrics, one per sampling interval (plain NATS)."""
+    return f"{METRICS_PREFIX}.node.{node}"
+
+
 # --- the change feed ------------------------------------------------------------------------
 
 EVENTS_PREFIX = f"{PREFIX}.events"
@@ -107,6 +117,18 @@ BUCKET_SERVICES = "shoal_services"
 
 BUCKET_ENDPOINTS = "shoal_endpoints"
 """Endpoints of each service, key ``<namespace>.<name>``; written by the service actor."""
+
+BUCKET_HPAS = "shoal_hpas"
+"""HorizontalPodAutoscaler objects, key ``<namespace>.<name>``; written by the API actor."""
+
+BUCKET_HPA_STATUS = "shoal_hpa_status"
+"""What each autoscaler decided and why, key ``<namespace>.<name>``; written by the autoscaler."""
+
+BUCKET_METRICS = "shoal_metrics"
+"""The latest usage sample of each node, key ``<node>``; in memory, expiring; written by nodes.
+
+Every write is republished on ``shoal.v1.metrics.node.<node>`` (``node_metrics``).
+"""
 
 BUCKET_LEASES = "shoal_leases"
 """Leader leases of replicated actors, key = role (``scheduler``); written by the candidates."""

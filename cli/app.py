@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 import shoal
-from shoal.cli import change, inspect, nodes, roles, rollout, streams, up
+from shoal.cli import autoscaling, change, inspect, nodes, roles, rollout, streams, up
 from shoal.cli.output import errors
 from shoal.errors import ShoalError
 
@@ -35,10 +35,12 @@ app.command(rich_help_panel="Nodes")(nodes.label)
 app.command(rich_help_panel="Nodes")(nodes.taint)
 app.command(rich_help_panel="Observe")(streams.logs)
 app.command(rich_help_panel="Observe")(streams.events)
+app.command(rich_help_panel="Observe")(autoscaling.top)
 app.command(rich_help_panel="Roles")(roles.api)
 app.command(rich_help_panel="Roles")(roles.scheduler)
 app.command(rich_help_panel="Roles")(roles.node)
 app.command(rich_help_panel="Roles")(roles.service)
+app.command(rich_help_panel="Roles")(roles.autoscaler)
 
 
 @app.command(rich_help_panel="Cluster")

@@ -25,18 +25,30 @@ _KINDS = {
     "priorityclass": "PriorityClass",
     "priorityclasses": "PriorityClass",
     "pc": "PriorityClass",
+    "service": "Service",
+    "services": "Service",
+    "svc": "Service",
+    "horizontalpodautoscaler": "HorizontalPodAutoscaler",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+    "hpa": "HorizontalPodAutoscaler",
+}
+
+
+_GROUPS = {
+    "Deployment": "apps",
+    "PriorityClass": "scheduling.k8s.io",
+    "HorizontalPodAutoscaler": "autoscaling",
 }
 
 
 def _singular(kind: str) -> str:
-    return {"Deployment": "deployment.apps", "PriorityClass": "priorityclass.scheduling.k8s.io"}.get(
-        kind, kind.lower()
-    )
+    group = _GROUPS.get(kind)
+    return f"{kind.lower()}.{group}" if group else kind.lower()
 
 
 def _plural(kind: str) -> str:
-    names = {"Deployment": "deployments.apps", "PriorityClass": "priorityclasses.scheduling.k8s.io"}
-    return names.get(kind, kind.lower() + "s")
+    group = _GROUPS.get(kind)
+    return f"{kind.lower()}s.{group}" if group else kind.lower() + "s"
 
 
 def _report(reply: ApplyReply, *, suffix: str = "") -> int:
@@ -69,7 +81,7 @@ def apply(
 
 
 def delete(
-    kind: Annotated[str | None, typer.Argument(help="deployment")] = None,
+    kind: Annotated[str | None, typer.Argument(help="deployment, service, hpa, priorityclass")] = None,
     names: Annotated[list[str] | None, typer.Argument(help="Names of the objects.")] = None,
     filename: FilenameOption = None,
     namespace: NamespaceOption = "default",
@@ -84,7 +96,10 @@ def delete(
         resolved = _KINDS.get(kind_name.lower())
         if resolved is None:
             raise InvalidManifest(
-                [f"cannot delete {kind_name!r}: Shoal deletes deployments and priorityclasses"]
+                [
+                    f"cannot delete {kind_name!r}: Shoal deletes deployments, services,"
+                    " horizontalpodautoscalers and priorityclasses"
+                ]
             )
         wanted = ([slash_name] if slash_name else []) + (names or [])
         if not wanted:

@@ -8,8 +8,18 @@ from typing import Annotated, Any
 import typer
 
 from shoal.bus import subjects
+from shoal.cli import autoscaling
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
-from shoal.cli.output import OUTPUT_FORMATS, age, console, dump, pod_display_status, table
+from shoal.cli.output import (
+    OUTPUT_FORMATS,
+    age,
+    console,
+    dump,
+    events_table,
+    fields,
+    pod_display_status,
+    table,
+)
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
 from shoal.manifests.render import (
@@ -45,6 +55,9 @@ KINDS = {
     "svc": "services",
     "endpoints": "endpoints",
     "ep": "endpoints",
+    "horizontalpodautoscaler": "horizontalpodautoscalers",
+    "horizontalpodautoscalers": "horizontalpodautoscalers",
+    "hpa": "horizontalpodautoscalers",
 }
 
 OutputOption = Annotated[str, typer.Option("--output", "-o", help="table, wide, json, yaml or name")]
@@ -92,6 +105,8 @@ async def _gather(client: ShoalClient, kind: str) -> dict[str, Any]:
         return {"classes": await client.priority_classes()}
     if kind in ("services", "endpoints"):
         return {"services": await client.services(), "endpoints": await client.endpoints()}
+    if kind == "horizontalpodautoscalers":
+        return {"hpas": await client.hpas(), "status": await client.hpa_statuses()}
     return {"nodes": await client.nodes(), "pods": await client.pods(), "specs": await client.node_specs()}
 
 
@@ -235,6 +250,10 @@ def get(
             if all_namespaces:
                 row.insert(0, svc.metadata.namespace)
             rows.append(row)
+    elif resource == "horizontalpodautoscalers":
+        columns, rows, objects = autoscaling.hpa_table(
+            data["hpas"], data["status"], name, namespace, all_namespaces, wanted, now
+        )
     elif resource == "priorityclasses":
         columns = ["NAME", "VALUE", "GLOBAL-DEFAULT", "PREEMPTION", "AGE"]
         for pc in sorted(data["classes"].values(), key=lambda c: c.metadata.name):
@@ -307,25 +326,8 @@ def get(
 # -- describe ---------------------------------------------------------------------------------
 
 
-def _fields(pairs: list[tuple[str, Any]], indent: int = 0) -> None:
-    width = max((len(k) for k, _ in pairs), default=0) + 2
-    for key, value in pairs:
-        console.print(" " * indent + f"{key + ':':<{width}}{value}")
-
-
 def _labels(labels: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"
-
-
-def _events(events: list[Event], now: float) -> None:
-    if not events:
-        console.print("Events:        <none>")
-        return
-    console.print("Events:")
-    table(
-        ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"],
-        [[e.type, e.reason, age(e.time, now), e.source, e.message] for e in events[-20:]],
-    )
 
 
 async def _collect_events(client: ShoalClient, subject: str) -> list[Event]:
@@ -350,6 +352,7 @@ def describe(
             "nodes": "node",
             "services": "service",
             "endpoints": "service",
+            "horizontalpodautoscalers": "horizontalpodautoscaler",
         }.get(resource, "priorityclass")
         scope_ns = subjects.CLUSTER_SCOPE if resource in ("nodes", "priorityclasses") else namespace
         data["events"] = await _collect_events(
@@ -377,11 +380,16 @@ def describe(
         if svc is None:
             raise NotFound(f'service "{name}" not found in namespace {namespace}')
         _describe_service(svc, data["endpoints"].get(pod_key(namespace, name)), now)
+    elif resource == "horizontalpodautoscalers":
+        hpa = data["hpas"].get(pod_key(namespace, name))
+        if hpa is None:
+            raise NotFound(f'horizontalpodautoscaler "{name}" not found in namespace {namespace}')
+        autoscaling.describe_hpa(hpa, data["status"].get(pod_key(namespace, name)), now)
     elif resource == "priorityclasses":
         pc = data["classes"].get(name)
         if pc is None:
             raise NotFound(f'priorityclass "{name}" not found')
-        _fields(
+        fields(
             [
                 ("Name", pc.metadata.name),
                 ("Value", str(pc.value)),
@@ -397,12 +405,12 @@ def describe(
         _describe_node(
             node, data["specs"].get(name), [p for p in data["pods"].values() if p.node_name == name], now
         )
-    _events(data["events"], now)
+    events_table(data["events"], now)
 
 
 def _describe_pod(pod: Pod, status: PodStatus | None, now: float) -> None:
     meta = pod.metadata
-    _fields(
+    fields(
         [
             ("Name", meta.name),
             ("Namespace", meta.namespace),
@@ -419,13 +427,13 @@ def _describe_pod(pod: Pod, status: PodStatus | None, now: float) -> None:
     )
     if pod.scheduling is not None and not pod.node_name:
         console.print("Conditions:")
-        _fields(
+        fields(
             [("PodScheduled", f"False ({pod.scheduling.reason}: {pod.scheduling.message})")],
             indent=2,
         )
     elif status is not None:
         console.print("Conditions:")
-        _fields([("PodScheduled", "True"), ("Ready", str(status.ready))], indent=2)
+        fields([("PodScheduled", "True"), ("Ready", str(status.ready))], indent=2)
     console.print("Containers:")
     states = {c.name: c for c in status.container_statuses} if status else {}
     for container in pod.spec.containers:
@@ -456,7 +464,7 @@ def _describe_pod(pod: Pod, status: PodStatus | None, now: float) -> None:
             if observed.last_state is not None:
                 last = observed.last_state
                 pairs.append(("Last State", f"Terminated ({last.reason}), exit code {last.exit_code}"))
-        _fields(pairs, indent=4)
+        fields(pairs, indent=4)
 
 
 def _resources(cpu: int | None, memory: int | None) -> str:
@@ -485,7 +493,7 @@ def _describe_deployment(
         if status
         else f"{want} desired | no status yet"
     )
-    _fields(
+    fields(
         [
             ("Name", meta.name),
             ("Namespace", meta.namespace),
@@ -516,7 +524,7 @@ def _describe_deployment(
 
 
 def _describe_service(svc: Service, endpoints: Endpoints | None, now: float) -> None:
-    _fields(
+    fields(
         [
             ("Name", svc.metadata.name),
             ("Namespace", svc.metadata.namespace),
@@ -531,7 +539,7 @@ def _describe_service(svc: Service, endpoints: Endpoints | None, now: float) -> 
         target = port.target_port if port.target_port is not None else port.port
         found = next((p for p in endpoints.ports if p.name == port.key), None) if endpoints else None
         targets = ", ".join(f"{t.host}:{t.port} ({t.pod})" for t in found.targets) if found else ""
-        _fields(
+        fields(
             [
                 ("Port", f"{port.name or '<unset>'} {port.port}/{port.protocol} -> target port {target}"),
                 ("NodePort", f"{port.node_port} (served on every node)"),
@@ -540,14 +548,14 @@ def _describe_service(svc: Service, endpoints: Endpoints | None, now: float) -> 
             indent=2,
         )
     if endpoints is not None and endpoints.not_ready:
-        _fields([("Not ready", ", ".join(endpoints.not_ready))])
+        fields([("Not ready", ", ".join(endpoints.not_ready))])
 
 
 def _describe_node(node: Node, spec: NodeSpec | None, pods: list[Pod], now: float) -> None:
     ready = node.ready_at(now)
     cpu_requested = sum(p.spec.requests()[0] for p in pods)
     memory_requested = sum(p.spec.requests()[1] for p in pods)
-    _fields(
+    fields(
         [
             ("Name", node.name),
             ("Labels", _labels(spec.labels if spec is not None and spec.labels is not None else node.labels)),

@@ -12,6 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from shoal.models.event import Event
 from shoal.models.pod import Pod, PodStatus
 
 # kubectl never cuts a cell short; when output goes to a pipe or file, neither does Shoal.
@@ -47,6 +48,25 @@ def table(columns: list[str], rows: list[list[str]]) -> None:
     for row in rows:
         grid.add_row(*row)
     console.print(grid)
+
+
+def fields(pairs: list[tuple[str, Any]], indent: int = 0) -> None:
+    """``Key:   value`` lines, aligned, as kubectl describe prints them."""
+    width = max((len(k) for k, _ in pairs), default=0) + 2
+    for key, value in pairs:
+        label = key + ":" if key else ""  # an empty key continues the line above
+        console.print(" " * indent + f"{label:<{width}}{value}")
+
+
+def events_table(events: list[Event], now: float) -> None:
+    if not events:
+        console.print("Events:        <none>")
+        return
+    console.print("Events:")
+    table(
+        ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"],
+        [[e.type, e.reason, age(e.time, now), e.source, e.message] for e in events[-20:]],
+    )
 
 
 def dump(obj: Any, fmt: str) -> None:

@@ -19,6 +19,7 @@ import typer
 from nats.aio.client import Client
 
 from shoal.actors.api.actor import ApiActor
+from shoal.actors.autoscaler.actor import AutoscalerActor, AutoscalerSettings
 from shoal.actors.base import Actor, run_until_signalled
 from shoal.actors.node.actor import NodeActor, NodeSettings
 from shoal.actors.node.fleet import NodeFleet
@@ -139,6 +140,36 @@ def service(
         return ServiceActor(nc, replicas=js_replicas, lease_ttl=lease_ttl)
 
     run_actor(server, "shoal-service", make)
+
+
+def autoscaler(
+    server: ServerOption = None,
+    sync_period: Annotated[
+        float,
+        typer.Option(
+            "--sync-period",
+            envvar="SHOAL_AUTOSCALER_SYNC_PERIOD",
+            min=0.1,
+            help="Seconds between evaluations of every HPA",
+        ),
+    ] = 5.0,
+    lease_ttl: Annotated[
+        float,
+        typer.Option(
+            "--lease-ttl", envvar="SHOAL_AUTOSCALER_LEASE_TTL", help="Seconds before a standby leads"
+        ),
+    ] = 3.0,
+    js_replicas: ReplicasOption = 1,
+    log_level: LogLevelOption = "info",
+) -> None:
+    """Run the autoscaler actor: scales deployments from pod metrics and NATS backlogs (HPAs)."""
+    setup_logging(log_level)
+
+    async def make(nc: Client) -> Actor:
+        settings = AutoscalerSettings(sync_period=sync_period, lease_ttl=lease_ttl, replicas=js_replicas)
+        return AutoscalerActor(nc, settings)
+
+    run_actor(server, "shoal-autoscaler", make)
 
 
 def default_node_name() -> str:
@@ -265,6 +296,15 @@ def node(
             "--balancing", envvar="SHOAL_BALANCING", help="Service proxy: round-robin or least-connections"
         ),
     ] = "round-robin",
+    metrics_interval: Annotated[
+        float,
+        typer.Option(
+            "--metrics-interval",
+            envvar="SHOAL_METRICS_INTERVAL",
+            min=0,
+            help="Seconds between samples of pod CPU and memory (0: none)",
+        ),
+    ] = 5.0,
     js_replicas: ReplicasOption = 1,
     log_level: LogLevelOption = "info",
 ) -> None:
@@ -292,6 +332,7 @@ def node(
             replicas=js_replicas,
             max_pods=max_pods,
             balancing=balancing,  # type: ignore[arg-type]
+            metrics_interval=metrics_interval,
             taints=[parse_taint(t) for t in taint or []],
         )
     except ValueError as err:

@@ -62,12 +62,14 @@ class LocalCluster:
         keep_pods: bool,
         verbose: bool,
         node_options: list[str],
+        autoscaler_options: list[str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.node_names = node_names
         self.keep_pods = keep_pods
         self.verbose = verbose
         self.node_options = node_options
+        self.autoscaler_options = autoscaler_options or []
         self.nats = NatsServer(
             NatsServerConfig(store_dir=data_dir / "jetstream", port=nats_port, server_name="shoal"),
             run_dir=data_dir / "nats",
@@ -84,6 +86,7 @@ class LocalCluster:
             Role("api", [*base, "api", "--server", url]),
             Role("scheduler", [*base, "scheduler", "--server", url]),
             Role("service", [*base, "service", "--server", url]),
+            Role("autoscaler", [*base, "autoscaler", "--server", url, *self.autoscaler_options]),
         ]
         for name in self.node_names:
             argv = [
@@ -316,6 +319,13 @@ def up(
         list[str] | None,
         typer.Option("--node-option", help="Extra option for every node actor, e.g. --node-option=--lease=5"),
     ] = None,
+    autoscaler_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--autoscaler-option",
+            help="Extra option for the autoscaler, e.g. --autoscaler-option=--sync-period=1",
+        ),
+    ] = None,
 ) -> None:
     """Start a local cluster in the foreground: nats-server, the control plane and a node on Podman."""
     base = node_name or default_node_name()
@@ -331,6 +341,7 @@ def up(
         keep_pods=keep_pods,
         verbose=verbose,
         node_options=node_option or [],
+        autoscaler_options=autoscaler_option or [],
     )
     code = asyncio.run(cluster.run(filename or []))
     raise typer.Exit(code)

@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 
 from shoal.errors import InvalidManifest
 from shoal.models.api import ManifestDocument
+from shoal.models.autoscaling import HorizontalPodAutoscaler
 from shoal.models.scheduling import PriorityClass
 from shoal.models.service import Service
 from shoal.models.workloads import Container, Deployment
@@ -24,6 +25,7 @@ SUPPORTED_KINDS: dict[str, tuple[str, type[BaseModel]]] = {
     "Deployment": ("apps/v1", Deployment),
     "PriorityClass": ("scheduling.k8s.io/v1", PriorityClass),
     "Service": ("v1", Service),
+    "HorizontalPodAutoscaler": ("autoscaling/v2", HorizontalPodAutoscaler),
 }
 """kind -> (apiVersion, model). More kinds join as Shoal learns them."""
 

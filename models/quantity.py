@@ -57,7 +57,16 @@ def _parse(text: str | int | float, what: str) -> Decimal:
     return value * _SUFFIX[suffix]
 
 
-_EXAMPLES = {"cpu": "'250m', '0.5' or '2'", "memory": "'64Mi', '1Gi' or '500M'"}
+_EXAMPLES = {
+    "cpu": "'250m', '0.5' or '2'",
+    "memory": "'64Mi', '1Gi' or '500M'",
+    "target": "'500m', '64Mi' or '10'",
+}
+
+
+def parse_quantity(text: str | int | float) -> float:
+    """Any Kubernetes quantity in base units: ``500m`` is 0.5, ``64Mi`` is 67108864."""
+    return float(_parse(text, "target"))
 
 
 def parse_cpu(text: str | int | float) -> int:

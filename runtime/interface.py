@@ -57,6 +57,21 @@ class PodObservation:
 
 
 @dataclass(frozen=True)
+class ContainerUsage:
+    """One running container's cumulative CPU time and current memory, at one moment."""
+
+    namespace: str
+    pod: str
+    container: str
+    container_id: str
+    cpu_seconds: float
+    """CPU time used since the container started."""
+    memory_bytes: int
+    at: float
+    """When it was read (seconds, monotonic clock of this process)."""
+
+
+@dataclass(frozen=True)
 class RuntimeEvent:
     """Something happened to a container of a pod: the node actor re-syncs that pod."""
 
@@ -108,6 +123,10 @@ class Runtime(Protocol):
 
     def events(self) -> AsyncIterator[RuntimeEvent]:
         """Container events of this node's pods, forever (reconnecting as needed)."""
+        ...
+
+    async def usage(self) -> list[ContainerUsage]:
+        """CPU time and memory of every running container of this node's pods."""
         ...
 
     async def close(self) -> None: ...

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field, replace
 
 from shoal.errors import ShoalError
 from shoal.models.pod import Pod
-from shoal.runtime.interface import ContainerObservation, PodObservation, RuntimeEvent, RuntimeInfo
+from shoal.runtime.interface import (
+    ContainerObservation,
+    ContainerUsage,
+    PodObservation,
+    RuntimeEvent,
+    RuntimeInfo,
+)
 
 
 @dataclass
@@ -27,6 +33,8 @@ class _Pod:
     ip: str
     containers: dict[str, ContainerObservation] = field(default_factory=dict)
     ports: tuple[tuple[int, int, str], ...] = ()
+    requests: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Each container's requested (millicores, bytes): hollow usage is a share of them."""
 
 
 class MemoryRuntime:
@@ -50,6 +58,10 @@ class MemoryRuntime:
         self.random = random.Random(seed)
         self.pods: dict[tuple[str, str], _Pod] = {}
         self._events: asyncio.Queue[RuntimeEvent] = asyncio.Queue()
+        self.load = 0.5
+        """The share of its requests a hollow container uses (``set_load`` per pod)."""
+        self.loads: dict[tuple[str, str], float] = {}
+        self._cpu_time: dict[str, tuple[float, float]] = {}
 
     def _container_id(self) -> str:
         return f"hollow{next(self._ids):024x}"
@@ -87,6 +99,8 @@ class MemoryRuntime:
         )
         hollow = _Pod(meta.namespace, meta.name, meta.uid, self._ip(), ports=ports)
         for spec in pod.spec.containers:
+            requests = spec.resources.requests
+            hollow.requests[spec.name] = (requests.cpu or 0, requests.memory or 0)
             hollow.containers[spec.name] = ContainerObservation(
                 name=spec.name,
                 container_id=self._container_id(),
@@ -145,6 +159,40 @@ class MemoryRuntime:
 
     async def close(self) -> None:
         return None
+
+    async def usage(self) -> list[ContainerUsage]:
+        now_wall, now = time.time(), time.monotonic()
+        found = []
+        used: dict[str, tuple[float, float]] = {}
+        for key, pod in self.pods.items():
+            load = self.loads.get(key, self.load)
+            for name, observed in pod.containers.items():
+                if observed.state != "running":
+                    continue
+                cpu, memory = pod.requests.get(name, (0, 0))
+                # CPU time accrues at the load of each moment, so a new load shows at once.
+                seconds, since = self._cpu_time.get(
+                    observed.container_id, (0.0, observed.started_at or now_wall)
+                )
+                seconds += max(0.0, now_wall - since) * cpu / 1000 * load
+                used[observed.container_id] = (seconds, now_wall)
+                found.append(
+                    ContainerUsage(
+                        pod.namespace,
+                        pod.name,
+                        name,
+                        observed.container_id,
+                        cpu_seconds=seconds,
+                        memory_bytes=int(memory * load),
+                        at=now,
+                    )
+                )
+        self._cpu_time = used
+        return found
+
+    def set_load(self, namespace: str, name: str, load: float) -> None:
+        """From now on the pod uses ``load`` times its requests (CPU rate and memory)."""
+        self.loads[(namespace, name)] = load
 
     # -- breaking things, for tests ------------------------------------------------------------
 

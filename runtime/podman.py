@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -33,6 +34,7 @@ from shoal.runtime import labels
 from shoal.runtime.interface import (
     ContainerObservation,
     ContainerRunState,
+    ContainerUsage,
     PodObservation,
     RuntimeEvent,
     RuntimeInfo,
@@ -238,6 +240,40 @@ class PodmanRuntime:
 
     async def list_pods(self) -> list[PodObservation]:
         return await self._observe_retrying([f"{labels.NODE}={self.node}"])
+
+    def _usage(self) -> list[ContainerUsage]:
+        ours = {
+            item["Id"]: item.get("Labels") or {}
+            for item in self._list_raw([f"{labels.NODE}={self.node}"])
+            if item.get("State") == "running" and not item.get("IsInfra")
+        }
+        if not ours:
+            return []
+        # Without a list of containers the stats endpoint answers for every running one,
+        # so a container that exits in between cannot fail the whole request.
+        response = self.client.api.get("/containers/stats", params={"stream": "false"})
+        response.raise_for_status()
+        at = time.monotonic()
+        found = []
+        for stats in (response.json() or {}).get("Stats") or []:
+            item_labels = ours.get(stats.get("ContainerID", ""))
+            if item_labels is None or labels.CONTAINER not in item_labels:
+                continue
+            found.append(
+                ContainerUsage(
+                    namespace=item_labels.get(labels.NAMESPACE, ""),
+                    pod=item_labels.get(labels.POD, ""),
+                    container=item_labels[labels.CONTAINER],
+                    container_id=stats["ContainerID"],
+                    cpu_seconds=int(stats.get("CPUNano") or 0) / 1e9,
+                    memory_bytes=int(stats.get("MemUsage") or 0),
+                    at=at,
+                )
+            )
+        return found
+
+    async def usage(self) -> list[ContainerUsage]:
+        return await self._call(self._usage)
 
     async def inspect_pod(self, namespace: str, name: str) -> PodObservation | None:
         filters = [f"{labels.NODE}={self.node}", f"{labels.NAMESPACE}={namespace}", f"{labels.POD}={name}"]

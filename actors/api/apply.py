@@ -25,6 +25,7 @@ KINDS: dict[str, BucketDef] = {
     "Deployment": kv.DEPLOYMENTS,
     "PriorityClass": kv.PRIORITY_CLASSES,
     "Service": kv.SERVICES,
+    "HorizontalPodAutoscaler": kv.HPAS,
 }
 """Where each kind is stored. Cluster-scoped kinds are keyed by name alone."""
 

@@ -22,6 +22,7 @@ from shoal.actors.base import Actor
 from shoal.actors.node.backoff import CrashBackoff
 from shoal.actors.node.feed import PodFeed
 from shoal.actors.node.logs import LogService
+from shoal.actors.node.metrics import MetricsReporter
 from shoal.actors.node.probes import ContainerProber
 from shoal.actors.node.proxy import Balancing, ServiceProxy
 from shoal.actors.node.status import Waiting, pod_status, should_restart
@@ -75,6 +76,8 @@ class NodeSettings:
     replicas: int = 1
     proxy: bool = True
     """Serve services' node ports on this node (not for hollow nodes)."""
+    metrics_interval: float = 5.0
+    """Seconds between samples of the pods' CPU and memory (0: no metrics)."""
     balancing: Balancing = "round-robin"
     """How the proxy picks an endpoint: round-robin or least-connections."""
 
@@ -153,6 +156,17 @@ class NodeActor(Actor):
         for index in range(self.settings.workers):
             self.spawn(self.queue.worker(self.sync), f"worker {index}")
         await self.logs.start()
+        if self.settings.metrics_interval > 0:
+            assert self.record is not None
+            capacity = self.record.capacity
+            reporter = MetricsReporter(
+                self.name,
+                self.runtime,
+                await Bucket.open(self.js, kv.METRICS),
+                self.settings.metrics_interval,
+                (capacity.cpu or 0, capacity.memory or 0),
+            )
+            self.spawn(reporter.run(), "metrics")
         if self.settings.proxy:
             await self._start_proxy()
         await super().start()

@@ -1,0 +1,1 @@
+"""The autoscaler actor: HorizontalPodAutoscalers evaluated against pod metrics and NATS backlogs."""
