@@ -150,14 +150,29 @@ SYNCED = Synced()
 class Bucket(Generic[M]):
     """Typed access to one bucket."""
 
-    def __init__(self, kv: KeyValue, definition: BucketDef[M]) -> None:
+    def __init__(self, kv: KeyValue, definition: BucketDef[M], js: JetStreamContext | None = None) -> None:
         self.kv = kv
         self.definition = definition
         self.model = definition.model
+        self.js = js
 
     @classmethod
     async def open(cls, js: JetStreamContext, definition: BucketDef[M]) -> Bucket[M]:
-        return cls(await js.key_value(definition.name), definition)
+        return cls(await js.key_value(definition.name), definition, js)
+
+    async def _last_revision(self) -> int | None:
+        """The bucket's newest revision (0 when it holds nothing), when it can be known for sure.
+
+        nats-py marks the end of a watch's initial values from the consumer's pending count,
+        which can read 0 while the values are still on their way, so the marker may come
+        first. A watch of the whole bucket knows instead that it has everything once it has
+        seen the newest revision, which is always delivered (it is the last of its key). Not
+        for expiring buckets: their newest entry may be gone before the watch reads it.
+        """
+        if self.js is None or self.definition.ttl is not None:
+            return None
+        info = await self.js.stream_info(f"KV_{self.definition.name}")
+        return info.state.last_seq if info.state.messages else 0
 
     def _decode(self, key: str, data: bytes | None) -> M | None:
         if not data:
@@ -223,20 +238,29 @@ class Bucket(Generic[M]):
         ``inactive_threshold`` seconds after its subscriber goes away. ``known(key, revision)``
         spares decoding what the watcher holds already (the echo of its own writes).
         """
+        newest = await self._last_revision() if keys == ">" else None
         watcher = await self.kv.watch(keys, inactive_threshold=inactive_threshold)
+        synced = False
+        if newest == 0:
+            synced = True
+            yield SYNCED
         try:
             async for entry in watcher:
                 if entry is None:
-                    yield SYNCED
-                    continue
-                if entry.operation in (KV_DEL, KV_PURGE):
-                    yield Change(entry.key, None, entry.revision or 0)
+                    if newest is None and not synced:
+                        synced = True
+                        yield SYNCED
                     continue
                 revision = entry.revision or 0
-                if known is not None and known(entry.key, revision):
+                if entry.operation in (KV_DEL, KV_PURGE):
+                    yield Change(entry.key, None, revision)
+                elif known is not None and known(entry.key, revision):
                     yield Change(entry.key, None, revision, known=True)
-                    continue
-                yield Change(entry.key, self._decode(entry.key, entry.value), revision)
+                else:
+                    yield Change(entry.key, self._decode(entry.key, entry.value), revision)
+                if not synced and newest is not None and revision >= newest:
+                    synced = True
+                    yield SYNCED
         finally:
             try:
                 await watcher.stop()

@@ -365,7 +365,9 @@ def node(
 
     async def make(nc: Client) -> Actor:
         assert url is not None
-        return NodeActor(nc, PodmanRuntime(node_name, url, service=service), settings)
+        # Ports are published on the address endpoints advertise, so other hosts reach them.
+        runtime = PodmanRuntime(node_name, url, service=service, publish_address=address)
+        return NodeActor(nc, runtime, settings)
 
     try:
         run_actor(server, f"shoal-node-{node_name}", make)

@@ -13,6 +13,7 @@ from shoal.bus import kv
 from shoal.bus.connection import connect_actor
 from shoal.bus.kv import Bucket
 from shoal.bus.lease import LeaderLease
+from shoal.errors import Conflict
 from tests.harness import wait_for
 
 
@@ -86,12 +87,21 @@ async def test_a_stale_leader_is_deposed_by_its_first_failed_renewal(bucket: Buc
     task = await run(a)
     await asyncio.wait_for(a.elected.wait(), 5)
     await stop(task)
-    entry = await bucket.get("role")
-    assert entry is not None
-    # someone else takes the key behind its back
-    await bucket.update(
-        "role", entry.value.model_copy(update={"holder": "usurper", "term": 9}), entry.revision
-    )
+
+    async def usurped() -> bool:
+        # someone else takes the key behind its back (again, should a renewal that was
+        # under way when the task stopped land after our read)
+        entry = await bucket.get("role")
+        assert entry is not None
+        try:
+            await bucket.update(
+                "role", entry.value.model_copy(update={"holder": "usurper", "term": 9}), entry.revision
+            )
+        except Conflict:
+            return False
+        return True
+
+    await wait_for(usurped, timeout=5, what="the key taken over")
     task = await run(a)
     try:
 
