@@ -122,6 +122,9 @@ class MetricSpec(ShoalModel):
         field = self.type.lower()
         if getattr(self, field) is None:
             raise ValueError(f"a metric of type {self.type} needs the {field} field")
+        other = "external" if field == "resource" else "resource"
+        if getattr(self, other) is not None:
+            raise ValueError(f"a metric of type {self.type} takes only the {field} field, not {other}")
         return self
 
     @property
@@ -160,7 +163,8 @@ class ScalingPolicy(ShoalModel):
 class ScalingRules(ShoalModel):
     stabilization_window_seconds: int | None = Field(default=None, ge=0, le=3600)
     select_policy: Literal["Max", "Min", "Disabled"] = "Max"
-    policies: list[ScalingPolicy] | None = None
+    policies: list[ScalingPolicy] | None = Field(default=None, min_length=1)
+    """None takes the defaults; to forbid scaling in a direction, selectPolicy: Disabled."""
 
 
 DEFAULT_SCALE_UP = ScalingRules(

@@ -318,3 +318,33 @@ async def test_cpu_rates_come_from_two_readings_and_follow_the_load() -> None:
     assert sample.name == "x-1"
     assert sample.cpu_millis == pytest.approx(400, rel=0.1)  # twice its 200m request
     assert sample.memory_bytes == 128 << 20
+
+
+def test_bounds_hold_and_scale_down_waits_when_a_metric_cannot_be_read() -> None:
+    cpu_only = hpa(minReplicas=2, maxReplicas=4)
+    assert evaluate(cpu_only, 0, [], {}, [], [], 0.0).desired == 2  # nothing to measure, min holds
+    assert evaluate(cpu_only, 7, [], {}, [], [], 0.0).desired == 4
+    both = hpa(
+        maxReplicas=10,
+        metrics=[*resource("cpu", "Utilization", averageUtilization=50), PENDING],
+        behavior={"scaleDown": {"stabilizationWindowSeconds": 0}},
+    )
+    idle = pods(5, 5, 5, 5, 5, 5)
+    unread = {("JOBS", "w"): Backlog(None, "timed out")}
+    kept = evaluate(both, 6, idle, unread, [], [], 0.0)
+    assert kept.desired == 6 and "cannot be read" in kept.message
+    assert evaluate(both, 6, idle, {("JOBS", "w"): Backlog(0.0)}, [], [], 0.0).desired == 1
+
+
+def test_pending_pods_are_set_aside() -> None:
+    waiting = [TargetPod(f"w{i}", False, 100, 1, None, None, pending=True) for i in range(5)]
+    # 5 pods at 10% against 50%, 5 more not started: 1 replica, as if the 5 were not there
+    assert resource_replicas(cpu_at(50), [*pods(10, 10, 10, 10, 10), *waiting], current=10).replicas == 1
+
+
+def test_a_metric_takes_exactly_one_source_and_policies_are_not_empty() -> None:
+    mixed = [{**PENDING, "resource": resource("cpu", "Utilization", averageUtilization=5)[0]["resource"]}]
+    (problem,) = problems_of(hpa_text(metrics=mixed))
+    assert "spec.metrics[0]:" in problem and "only the external field" in problem
+    (problem,) = problems_of(hpa_text(behavior={"scaleUp": {"policies": []}}))
+    assert "spec.behavior.scaleUp.policies:" in problem

@@ -106,11 +106,11 @@ class AutoscalerActor(Actor):
         while True:
             await self.lease.elected.wait()
             started = time.monotonic()
+            self.wake.clear()  # an HPA applied during the round wakes the next one
             try:
                 await self.run_round()
             except Exception as err:  # NATS away for a moment: the next round retries
                 log.warning("autoscaling round failed: %s", err)
-            self.wake.clear()
             left = self.settings.sync_period - (time.monotonic() - started)
             if left > 0:
                 with contextlib.suppress(TimeoutError):
@@ -134,15 +134,15 @@ class AutoscalerActor(Actor):
             await self._evaluate(hpa, pods, backlogs, now)
         self.rounds += 1
 
-    def samples(self, now: float) -> dict[str, PodMetrics]:
-        """The latest sample of each pod, from nodes whose samples are fresh."""
-        found: dict[str, PodMetrics] = {}
+    def samples(self, now: float) -> dict[str, tuple[str, PodMetrics]]:
+        """The latest sample of each pod and the node that took it, from nodes reporting lately."""
+        found: dict[str, tuple[str, PodMetrics]] = {}
         for entry in self.metrics.entries.values():
             sample = entry.value
             if now - sample.timestamp > max(3 * sample.window, 15.0):
                 continue  # a node that stopped reporting: its figures no longer describe anything
             for pod in sample.pods:
-                found[pod_key(pod.namespace, pod.name)] = pod
+                found[pod_key(pod.namespace, pod.name)] = (sample.node, pod)
         return found
 
     def target_pods(self, now: float) -> dict[str, list[TargetPod]]:
@@ -161,9 +161,9 @@ class AutoscalerActor(Actor):
             if status is not None and status.terminal:
                 continue  # finished pods are not part of the load
             cpu, memory = pod.spec.requested
-            sample = samples.get(key)
-            if sample is not None and status is not None and status.node_name != pod.node_name:
-                sample = None
+            taken = samples.get(key)
+            # A sample from another node is of an earlier pod of that name, not of this one.
+            sample = taken[1] if taken is not None and taken[0] == pod.node_name else None
             grouped.setdefault(pod_key(pod.metadata.namespace, owner.name), []).append(
                 TargetPod(
                     name=pod.metadata.name,
@@ -172,6 +172,7 @@ class AutoscalerActor(Actor):
                     memory_request=memory,
                     cpu=sample.cpu_millis if sample is not None else None,
                     memory=sample.memory_bytes if sample is not None else None,
+                    pending=not pod.node_name or status is None or status.phase == "Pending",
                 )
             )
         return grouped
@@ -207,6 +208,8 @@ class AutoscalerActor(Actor):
         backlogs: dict[tuple[str, str], Backlog],
         now: float,
     ) -> None:
+        if not self.lease.is_leader:
+            return  # deposed during the round: the new leader decides from here
         meta = hpa.metadata
         key = pod_key(meta.namespace, meta.name)
         status_entry = self.statuses.get(key)
@@ -215,15 +218,18 @@ class AutoscalerActor(Actor):
             previous = None  # the HPA was deleted and made again: a fresh start
         target = hpa.spec.scale_target_ref.name
         deployment = self.deployments.get(pod_key(meta.namespace, target))
+        uid, history = self.history.get(key, (meta.uid, []))
+        if uid != meta.uid:
+            history = []
         if deployment is None:
-            evaluation = Evaluation(
-                0, 0, [], f"deployment {target!r} not found in namespace {meta.namespace}"
-            )
+            message = f"deployment {target!r} not found in namespace {meta.namespace}"
+            evaluation = Evaluation(0, 0, [], message, history)
         else:
-            uid, history = self.history.get(key, (meta.uid, []))
-            if uid != meta.uid:
-                history = []
             current = deployment.value.spec.desired_replicas
+            if not history:
+                # Kubernetes counts the replicas an HPA finds as its first recommendation, so a
+                # new HPA scales down only after the stabilization window.
+                history = [Recommendation(at=now, replicas=current)]
             evaluation = evaluate(
                 hpa,
                 current,

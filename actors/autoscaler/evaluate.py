@@ -3,7 +3,8 @@
 The actor gathers the inputs (the deployment, its pods with their latest samples, the
 backlog of each JetStream consumer named) and applies the outcome; this module decides.
 Several metrics: the largest recommendation wins, as in Kubernetes. A metric that cannot
-be read is left out; when none can, nothing changes.
+be read is left out of a scale-up and prevents a scale-down; when none can be read, only
+the bounds (minReplicas, maxReplicas) are enforced.
 """
 
 from __future__ import annotations
@@ -78,15 +79,24 @@ def evaluate(
         readings.append(_reading(metric, proposal.current, proposal.replicas))
     if not wanted:
         message = "; ".join(problems) or "no metric to act on"
-        return Evaluation(current, current, readings, message, history)
+        # The bounds hold even when nothing can be measured (a CPU target with no pods).
+        bounded = min(max(current, spec.min_replicas), spec.max_replicas)
+        if bounded != current:
+            message = f"replicas brought within [{spec.min_replicas}, {spec.max_replicas}]; {message}"
+        return Evaluation(current, bounded, readings, message, history)
     normalized = normalize(spec, current, max(wanted), now, history, changes)
     asked = max(wanted)
     message = f"metrics ask for {asked} replica(s)"
-    if normalized.reason and normalized.replicas != asked:
+    desired = normalized.replicas
+    if problems and spec.min_replicas <= current <= spec.max_replicas and desired < current:
+        # An unreadable metric might be the one that needs the pods (Kubernetes does the same).
+        desired = current
+        message += "; not scaling down while a metric cannot be read"
+    elif normalized.reason and desired != asked:
         message += f"; {normalized.reason}"
     if problems:
         message += "; " + "; ".join(problems)
-    return Evaluation(current, normalized.replicas, readings, message, normalized.recommendations)
+    return Evaluation(current, desired, readings, message, normalized.recommendations)
 
 
 def _reading(metric, current: float | None, replicas: int | None) -> MetricReading:  # type: ignore[no-untyped-def]

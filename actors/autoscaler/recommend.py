@@ -3,7 +3,8 @@
 ``desired = ceil(current * currentMetric / target)`` with a tolerance (10%) inside which
 nothing changes. For Resource metrics the rules for incomplete data are Kubernetes' own:
 
-- terminating and failed pods are ignored;
+- terminating and failed pods are ignored; Pending pods (not placed or not started) are
+  set aside like not-Ready ones below;
 - a pod without a sample yet (*missing*) counts as using 100% of its request (or exactly
   the target, for AverageValue) when the others ask to scale down, and 0 when they ask to
   scale up, so missing data can only dampen a change;
@@ -39,6 +40,8 @@ class TargetPod:
     cpu: int | None = None
     """Millicores used (None: no sample yet)."""
     memory: int | None = None
+    pending: bool = False
+    """Not placed or not started yet: set aside like a not-Ready pod, for every resource."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,9 @@ def resource_replicas(
     unready: list[TargetPod] = []
     for pod in pods:
         usage = _usage(pod, name)
-        if usage is None:
+        if pod.pending:
+            unready.append(pod)
+        elif usage is None:
             missing.append(pod)
         elif name == "cpu" and not pod.ready:
             unready.append(pod)
