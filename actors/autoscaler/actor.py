@@ -41,6 +41,8 @@ STATUS_REFRESH_SECONDS = 15.0
 """An unchanged status is still rewritten this often, carrying the recommendation history."""
 
 BACKLOG_READS_AT_ONCE = 32
+WRITES_AT_ONCE = 32
+"""HPAs whose scale requests and status writes may be in flight together."""
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,14 @@ class AutoscalerActor(Actor):
             return
         pods = self.target_pods(now)
         backlogs = await self.read_backlogs(hpas)
-        for hpa in hpas:
-            await self._evaluate(hpa, pods, backlogs, now)
+        gate = asyncio.Semaphore(WRITES_AT_ONCE)
+
+        async def evaluate_one(hpa: HorizontalPodAutoscaler) -> None:
+            async with gate:
+                await self._evaluate(hpa, pods, backlogs, now)
+
+        # Each HPA's writes are its own (its deployment's scale, its status): they may overlap.
+        await asyncio.gather(*(evaluate_one(hpa) for hpa in hpas))
         self.rounds += 1
 
     def samples(self, now: float) -> dict[str, tuple[str, PodMetrics]]:
