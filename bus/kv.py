@@ -174,6 +174,15 @@ class Bucket(Generic[M]):
         info = await self.js.stream_info(f"KV_{self.definition.name}")
         return info.state.last_seq if info.state.messages else 0
 
+    async def _key_count(self, keys: str) -> int | None:
+        """How many keys (deleted ones included) match ``keys``: a filtered watch delivers one
+        entry for each, so it holds them all when it has seen that many."""
+        if self.js is None or self.definition.ttl is not None:
+            return None
+        stream = f"KV_{self.definition.name}"
+        info = await self.js.stream_info(stream, subjects_filter=f"$KV.{self.definition.name}.{keys}")
+        return len(info.state.subjects or {})
+
     def _decode(self, key: str, data: bytes | None) -> M | None:
         if not data:
             return None
@@ -239,15 +248,18 @@ class Bucket(Generic[M]):
         spares decoding what the watcher holds already (the echo of its own writes).
         """
         newest = await self._last_revision() if keys == ">" else None
+        expected = await self._key_count(keys) if keys != ">" else None
         watcher = await self.kv.watch(keys, inactive_threshold=inactive_threshold)
+        exact = newest is not None or expected is not None
+        seen: set[str] = set()
         synced = False
-        if newest == 0:
+        if newest == 0 or expected == 0:
             synced = True
             yield SYNCED
         try:
             async for entry in watcher:
                 if entry is None:
-                    if newest is None and not synced:
+                    if not exact and not synced:
                         synced = True
                         yield SYNCED
                     continue
@@ -258,7 +270,13 @@ class Bucket(Generic[M]):
                     yield Change(entry.key, None, revision, known=True)
                 else:
                     yield Change(entry.key, self._decode(entry.key, entry.value), revision)
-                if not synced and newest is not None and revision >= newest:
+                if synced:
+                    continue
+                if expected is not None:
+                    seen.add(entry.key)
+                if (newest is not None and revision >= newest) or (
+                    expected is not None and len(seen) >= expected
+                ):
                     synced = True
                     yield SYNCED
         finally:
