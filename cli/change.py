@@ -41,7 +41,7 @@ _GROUPS = {
 }
 
 
-def _singular(kind: str) -> str:
+def qualified_kind(kind: str) -> str:
     group = _GROUPS.get(kind)
     return f"{kind.lower()}.{group}" if group else kind.lower()
 
@@ -61,7 +61,7 @@ def _report(reply: ApplyReply, *, suffix: str = "") -> int:
             where = f" in namespace {result.namespace}" if result.namespace else ""
             errors.print(f'Error: {_plural(result.kind)} "{escape(result.name)}" not found{where}')
             continue
-        console.print(f"{_singular(result.kind)}/{result.name} {result.action}{suffix}")
+        console.print(f"{qualified_kind(result.kind)}/{result.name} {result.action}{suffix}")
     return missing
 
 

@@ -116,7 +116,9 @@ def _pod_status(pod: Pod, statuses: dict[str, PodStatus]) -> PodStatus | None:
 
 
 def get(
-    kind: Annotated[str, typer.Argument(help="pods, deployments or nodes")],
+    kind: Annotated[
+        str, typer.Argument(help="pods, deployments, nodes, services, endpoints, hpa, priorityclasses")
+    ],
     name: Annotated[str | None, typer.Argument(help="Only this object.")] = None,
     namespace: NamespaceOption = "default",
     all_namespaces: AllNamespacesOption = False,
@@ -335,7 +337,7 @@ async def _collect_events(client: ShoalClient, subject: str) -> list[Event]:
 
 
 def describe(
-    kind: Annotated[str, typer.Argument(help="pod, deployment or node")],
+    kind: Annotated[str, typer.Argument(help="pod, deployment, node, service, hpa or priorityclass")],
     name: Annotated[str, typer.Argument(help="The object's name.")],
     namespace: NamespaceOption = "default",
     server: ServerOption = None,

@@ -24,6 +24,7 @@ import typer
 from rich.markup import escape
 
 from shoal.bus.nats_server import NatsServer, NatsServerConfig
+from shoal.cli.change import qualified_kind
 from shoal.cli.context import default_data_dir, write_context
 from shoal.cli.output import errors, table
 from shoal.cli.roles import default_node_name
@@ -162,7 +163,7 @@ class LocalCluster:
                 for warning in reply.warnings:
                     say(f"[yellow]warning:[/] {escape(warning)}")
                 for result in reply.results:
-                    say(f"deployment.apps/{result.name} {result.action}")
+                    say(f"{qualified_kind(result.kind)}/{result.name} {result.action}")
                 await self._wait_pods(client, deadline)
         finally:
             await client.close()

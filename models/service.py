@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shoal.models.base import Labels, Record, ShoalModel
 from shoal.models.workloads import ObjectMeta
@@ -27,6 +27,13 @@ class ServicePort(ShoalModel):
     """The pods' port: a number, or the name of a container port. Defaults to ``port``."""
     protocol: Literal["TCP"] = "TCP"
     node_port: int | None = Field(default=None, ge=NODE_PORT_RANGE[0], le=NODE_PORT_RANGE[1])
+
+    @field_validator("target_port")
+    @classmethod
+    def _port_in_range(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and not 1 <= value <= 65535:
+            raise ValueError(f"must be a port from 1 to 65535 or a container port's name (got {value})")
+        return value
 
     @property
     def key(self) -> str:

@@ -240,6 +240,13 @@ class RollingUpdateSettings(ShoalModel):
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
 
+    @model_validator(mode="after")
+    def _unavailable_at_most_all(self) -> RollingUpdateSettings:
+        value = self.max_unavailable
+        if isinstance(value, str) and int(value.rstrip("%")) > 100:
+            raise ValueError(f"maxUnavailable must not exceed 100% (got {value})")
+        return self
+
 
 class DeploymentStrategy(ShoalModel):
     type: Literal["RollingUpdate", "Recreate"] = "RollingUpdate"

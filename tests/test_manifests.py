@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from shoal.errors import InvalidManifest
 from shoal.manifests.files import parse_documents, read_manifests
@@ -134,3 +135,18 @@ def test_reading_folders_skips_empty_documents(tmp_path) -> None:  # type: ignor
 
 def test_documents_helper_matches_files() -> None:
     assert documents(VALID)[0].body["kind"] == "Deployment"
+
+
+def test_max_unavailable_above_all_and_target_ports_out_of_range_are_refused() -> None:
+    body = yaml.safe_load(VALID)
+    body["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "150%"}}
+    (problem,) = problems_of(yaml.safe_dump(body))
+    assert "spec.strategy.rollingUpdate:" in problem and "must not exceed 100%" in problem
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 70000}]},
+    }
+    (problem,) = problems_of(yaml.safe_dump(service))
+    assert "spec.ports[0].targetPort" in problem

@@ -7,6 +7,7 @@ its writes are stored in JetStream.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -33,7 +34,7 @@ from shoal.bus import kv, subjects
 from shoal.bus.events import EventPublisher, ensure_events_stream
 from shoal.bus.kv import Bucket
 from shoal.bus.rpc import serve
-from shoal.errors import InvalidManifest, NotFound
+from shoal.errors import Conflict, InvalidManifest, NotFound
 from shoal.manifests.validate import ValidObject, validate_documents
 from shoal.models.api import (
     ApplyReply,
@@ -220,8 +221,12 @@ class ApiActor(Actor):
                             have = ", ".join(map(str, sorted(revisions))) or "none"
                             wanted = f"revision {target}" if target else "an earlier revision"
                             raise NotFound(f"deployment {request.name} has no {wanted} (revisions: {have})")
-                        updated = with_template(deployment, revisions[target].template)
-                        action, note = "rolled back", f"rolled back to revision {target}"
+                        if revisions[target].template_hash == deployment.spec.template.hash():
+                            # kubectl: "skipped rollback (current template already matches revision N)"
+                            note = f"current template already matches revision {target}"
+                        else:
+                            updated = with_template(deployment, revisions[target].template)
+                            action, note = "rolled back", f"rolled back to revision {target}"
                 if updated is not None:
                     await self.deployments.update(key, updated, current.revision)
                     if updated.revision != deployment.revision:
@@ -269,6 +274,11 @@ class ApiActor(Actor):
                     if current is not None:
                         await bucket.delete(key, current.revision)
                         action = "deleted"
+            if action == "deleted" and ref.kind == "Deployment":
+                # Its revisions go with it: a new deployment of that name starts its own history.
+                for revision_key in await self.revisions.items(f"{ref.namespace}.{ref.name}.*"):
+                    with contextlib.suppress(Conflict):
+                        await self.revisions.delete(revision_key)
             if action == "deleted":
                 await self.events.emit(
                     ref.kind, ref.namespace, ref.name, "Deleted", f"{ref.kind.lower()} {ref.name} deleted"
