@@ -41,26 +41,9 @@ from shoal.bus.nats_server import NatsServer, NatsServerConfig
 from shoal.client import ShoalClient
 from shoal.models.autoscaling import HorizontalPodAutoscaler
 from shoal.processes import die_with_parent
-from tests.harness import LocalShoal, deployment, documents, remove_node_containers, unique_name
+from tests.harness import LocalShoal, deployment, documents, hpa, remove_node_containers, unique_name
 
 SHOAL = [sys.executable, "-m", "shoal"]
-
-
-def hpa(name: str, metric: dict[str, Any], *, min_replicas: int, max_replicas: int, down: int = 0) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": name},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                "minReplicas": min_replicas,
-                "maxReplicas": max_replicas,
-                "metrics": [metric],
-                "behavior": {"scaleDown": {"stabilizationWindowSeconds": down}},
-            },
-        }
-    )
 
 
 def cpu_target(percent: int) -> dict[str, Any]:

@@ -100,6 +100,24 @@ def deployment(
     )
 
 
+def hpa(name: str, metric: dict[str, Any], *, min_replicas: int, max_replicas: int, down: int = 0) -> str:
+    """An HPA manifest scaling the deployment of the same name on one metric."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": name},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "minReplicas": min_replicas,
+                "maxReplicas": max_replicas,
+                "metrics": [metric],
+                "behavior": {"scaleDown": {"stabilizationWindowSeconds": down}},
+            },
+        }
+    )
+
+
 async def output(*argv: str, check: bool = False) -> str:
     """A command's standard output, run off the event loop."""
     result = await asyncio.to_thread(subprocess.run, list(argv), capture_output=True, text=True, check=check)

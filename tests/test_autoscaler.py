@@ -8,38 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
-import yaml
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from shoal.client import ShoalClient
 from shoal.models.autoscaling import HPAStatus
-from tests.harness import LocalShoal, deployment, documents, wait_for
+from tests.harness import LocalShoal, deployment, documents, hpa, wait_for
 from tests.test_cluster import pods_of, wait_running
 
 SHOAL_UP_ARGS = ["--node-option=--metrics-interval=1", "--autoscaler-option=--sync-period=1"]
 
 BURN_SECONDS = 20
-
-
-def hpa(
-    name: str, target: str, *, min_replicas: int, max_replicas: int, metric: dict[str, Any], down: int
-) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": name},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-                "minReplicas": min_replicas,
-                "maxReplicas": max_replicas,
-                "metrics": [metric],
-                "behavior": {"scaleDown": {"stabilizationWindowSeconds": down}},
-            },
-        }
-    )
 
 
 async def replicas(client: ShoalClient, name: str) -> int:
@@ -66,7 +45,7 @@ async def test_cpu_load_scales_up_then_down_after_the_window(
     await client.apply(documents(manifest))
     await wait_running(client, "burner", 1)
     load_started = time.monotonic()
-    await client.apply(documents(hpa("burner", "burner", min_replicas=1, max_replicas=3, metric=cpu, down=5)))
+    await client.apply(documents(hpa("burner", cpu, min_replicas=1, max_replicas=3, down=5)))
 
     async def scaled_up() -> bool:
         return await replicas(client, "burner") == 3
@@ -98,9 +77,7 @@ async def test_cpu_load_scales_up_then_down_after_the_window(
     table = await asyncio.to_thread(cluster.shoal, "get", "hpa", check=True)
     assert "Deployment/burner" in table.stdout and "cpu:" in table.stdout
     await client.delete(
-        documents=documents(
-            manifest + "---\n" + hpa("burner", "burner", min_replicas=1, max_replicas=3, metric=cpu, down=5)
-        )
+        documents=documents(manifest + "---\n" + hpa("burner", cpu, min_replicas=1, max_replicas=3, down=5))
     )
 
 
@@ -114,7 +91,7 @@ async def test_memory_target_scales_to_max_and_no_further(cluster: LocalShoal, c
         "type": "Resource",
         "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 100}},
     }
-    autoscaler = hpa("hog", "hog", min_replicas=1, max_replicas=2, metric=memory, down=5)
+    autoscaler = hpa("hog", memory, min_replicas=1, max_replicas=2, down=5)
     await client.apply(documents(manifest + "---\n" + autoscaler))
 
     async def at_max() -> HPAStatus | None:
@@ -155,7 +132,7 @@ async def test_a_backlog_scales_workers_from_zero_to_max_and_back(
                 "target": {"type": "AverageValue", "averageValue": "5"},
             },
         }
-        autoscaler = hpa("worker", "worker", min_replicas=0, max_replicas=3, metric=pending, down=3)
+        autoscaler = hpa("worker", pending, min_replicas=0, max_replicas=3, down=3)
         await client.apply(documents(manifest + "---\n" + autoscaler))
 
         async def evaluated_idle() -> bool:

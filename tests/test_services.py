@@ -81,6 +81,8 @@ class Load:
         self.port = port
         self.answers: collections.Counter[str] = collections.Counter()
         self.failures: list[str] = []
+        self.failed_at: list[float] = []
+        """time.monotonic() of each failure."""
         self.last: str = ""
         self._task: asyncio.Task[None] | None = None
 
@@ -91,6 +93,7 @@ class Load:
                 self.answers[self.last] += 1
             except Exception as err:
                 self.failures.append(repr(err))
+                self.failed_at.append(time.monotonic())
 
     async def __aenter__(self) -> Load:
         self._task = asyncio.create_task(self._run())
@@ -204,7 +207,10 @@ async def test_a_killed_pod_leaves_the_endpoints_quickly_and_traffic_goes_on(
             lambda: asyncio.sleep(0, sum(load.answers.values()) > served + 20), what="more requests"
         )
     assert took < 1.5, f"the endpoint stayed {took:.2f}s"
-    assert load.failures == []
+    # The one request in flight on the killed container's connection may fail (SIGKILL gives
+    # no chance to answer it); every later one is served by the other pods.
+    assert len(load.failures) <= 1, load.failures
+    assert all(at < killed + took for at in load.failed_at), (load.failures, took)
     await client.delete(documents=documents(web("steady")))
 
 
