@@ -103,7 +103,7 @@ async def run(nodes: int, pods: int, spread: bool, profile: bool, root: Path) ->
             preexec_fn=die_with_parent,
         ),
         subprocess.Popen(
-            [*SHOAL, "scheduler", "--server", server.url, "--log-level", "warning"],
+            [*SHOAL, "scheduler", "--server", server.url, "--log-level", "info"],
             stdout=logs[1],
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
@@ -166,7 +166,10 @@ async def run(nodes: int, pods: int, spread: bool, profile: bool, root: Path) ->
                 if time.monotonic() - started > 120:
                     pods_now = await client.pods()
                     bound = sum(1 for p in pods_now.values() if p.node_name)
-                    print(f"giving up after 120 s: {len(pods_now)} pods stored, {bound} bound")
+                    print(
+                        f"giving up after 120 s: {len(pods_now)} pods stored, {bound} bound;"
+                        f" the roles' logs are in {root}"
+                    )
                     break
             elapsed = time.monotonic() - started
             watcher.cancel()
