@@ -153,6 +153,9 @@ class NodeActor(Actor):
         self.spawn(self._resync(), "resync")
         if self.settings.stop_pods_after_disconnect is not None:
             self.spawn(self._watch_connection(self.settings.stop_pods_after_disconnect), "connection watch")
+        if self.settings.proxy:
+            # Before any worker starts: containers created from now on get the service variables.
+            await self._start_proxy()
         for index in range(self.settings.workers):
             self.spawn(self.queue.worker(self.sync), f"worker {index}")
         await self.logs.start()
@@ -167,8 +170,6 @@ class NodeActor(Actor):
                 (capacity.cpu or 0, capacity.memory or 0),
             )
             self.spawn(reporter.run(), "metrics")
-        if self.settings.proxy:
-            await self._start_proxy()
         await super().start()
 
     async def _register(self) -> None:
