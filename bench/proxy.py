@@ -7,6 +7,9 @@ the proxy's per-connection cost is what this measures. Then times a rollout of 1
 replicas with the default strategy (25% surge, 25% unavailable).
 
     .venv/bin/python bench/proxy.py [--duration 10] [--connections 16]
+
+``BENCH_UP_ARGS`` passes options to the cluster's ``shoal up``, for instance
+``BENCH_UP_ARGS=--node-option=--metrics-interval=0`` to run without metrics sampling.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import os
 import shutil
 import socket
 import subprocess
@@ -134,7 +138,7 @@ async def main(duration: int, connections: int) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     root = Path(tempfile.mkdtemp(prefix="shoal-bench-proxy-"))
-    shoal = LocalShoal(root, node=unique_name("px"))
+    shoal = LocalShoal(root, node=unique_name("px"), extra_args=os.environ.get("BENCH_UP_ARGS", "").split())
     shoal.start()
     try:
         async with await ShoalClient.connect(shoal.url) as client:
