@@ -418,3 +418,22 @@ def test_an_unknown_priority_class_leaves_the_pod_pending_with_the_reason() -> N
     dep = with_spec(make_deployment("x", replicas=1), priorityClassName="nope")
     [pod] = run_to_pods(dep, [node("a")])
     assert pod.scheduling is not None and 'priority class "nope" not found' in pod.scheduling.message
+
+
+def test_min_ready_seconds_counts_from_when_the_scheduler_saw_readiness() -> None:
+    dep = make_deployment(replicas=2)
+    dep = dep.model_copy(update={"spec": dep.spec.model_copy(update={"min_ready_seconds": 10})})
+    pods = run_to_pods(dep, [node("a")])
+    # The node's clock says Ready long ago; the scheduler saw it a second ago.
+    statuses = [running(p).model_copy(update={"ready_since": NOW - 100}) for p in pods]
+    base = view([dep], pods, statuses, [node("a")])
+
+    def available(cluster: ClusterView) -> int:
+        (status,) = [
+            c.status for c in plan(cluster, NOW, CountingIds()) if isinstance(c, WriteDeploymentStatus)
+        ]
+        return status.available_replicas
+
+    assert available(base) == 2  # only the node's figure: available
+    seen = ClusterView(**{**base.__dict__, "ready_seen": {p.key: NOW - 1 for p in pods}})
+    assert available(seen) == 0  # by the scheduler's own clock: not for 9 s more

@@ -42,7 +42,7 @@ from shoal.bus.kv import Bucket, Entry
 from shoal.bus.lease import LeaderLease
 from shoal.errors import Conflict
 from shoal.models.node import Node
-from shoal.models.pod import Pod
+from shoal.models.pod import Pod, PodStatus
 from shoal.models.workloads import DeploymentStatus
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ class SchedulerActor(Actor):
         self.heartbeats: dict[str, _Heartbeat] = {}
         self.node_ready: dict[str, bool] = {}
         self.unready_since: dict[str, float] = {}
+        self.ready_seen: dict[str, float] = {}
         self.rounds = 0
 
     async def start(self) -> None:
@@ -98,7 +99,7 @@ class SchedulerActor(Actor):
         await ensure_events_stream(self.js, self.settings.replicas)
         self.deployments = KVCache(await Bucket.open(self.js, kv.DEPLOYMENTS), self._changed)
         self.pods = KVCache(await Bucket.open(self.js, kv.PODS), self._changed)
-        self.pod_status = KVCache(await Bucket.open(self.js, kv.POD_STATUS), self._changed)
+        self.pod_status = KVCache(await Bucket.open(self.js, kv.POD_STATUS), self._status_changed)
         self.deployment_status = KVCache(await Bucket.open(self.js, kv.DEPLOYMENT_STATUS))
         self.nodes = KVCache(await Bucket.open(self.js, kv.NODES), self._node_changed)
         self.node_specs = KVCache(await Bucket.open(self.js, kv.NODE_SPECS), self._changed)
@@ -141,6 +142,16 @@ class SchedulerActor(Actor):
             )
 
     def _changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        self.dirty.set()
+
+    def _status_changed(self, key: str, old: Entry[PodStatus] | None, new: Entry[PodStatus] | None) -> None:
+        # When this scheduler saw each pod turn Ready, by its own clock (minReadySeconds):
+        # the node's readySince is another host's clock. Pods already Ready when first seen
+        # keep the node's figure, the best there is.
+        if new is None or not new.value.ready:
+            self.ready_seen.pop(key, None)
+        elif old is not None and (not old.value.ready or old.value.uid != new.value.uid):
+            self.ready_seen[key] = time.time()
         self.dirty.set()
 
     def _node_changed(self, key: str, old: Entry[Node] | None, new: Entry[Node] | None) -> None:
@@ -235,6 +246,7 @@ class SchedulerActor(Actor):
             pod_status=self.pod_status.entries,
             deployment_status=self.deployment_status.entries,
             nodes=nodes,
+            ready_seen=self.ready_seen,
             priority_classes={
                 entry.value.metadata.name: entry.value for entry in self.priority_classes.entries.values()
             },

@@ -135,7 +135,9 @@ class _Round:
         if not min_ready_seconds:
             return True
         status = self.view.status_of(pod)
-        since = status.ready_since if status is not None and status.ready_since else self.now
+        since = self.view.ready_seen.get(pod.key) or (
+            status.ready_since if status is not None and status.ready_since else self.now
+        )
         if self.now - since >= min_ready_seconds:
             return True
         self.wake(since + min_ready_seconds + 0.01)

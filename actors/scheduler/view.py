@@ -52,6 +52,8 @@ class ClusterView:
     deployment_status: Mapping[str, Entry[DeploymentStatus]] = field(default_factory=dict)
     nodes: Mapping[str, NodeView] = field(default_factory=dict)
     priority_classes: Mapping[str, PriorityClass] = field(default_factory=dict)
+    ready_seen: Mapping[str, float] = field(default_factory=dict)
+    """Pod key -> when the scheduler saw the pod turn Ready, by its own clock."""
 
     def node_ready(self, name: str) -> bool:
         node = self.nodes.get(name)

@@ -45,6 +45,8 @@ class ServiceActor(Actor):
         self.lease_ttl = lease_ttl
         self.dirty = asyncio.Event()
         self._subscription: Subscription | None = None
+        self.heartbeats: dict[str, float] = {}
+        """Node -> time.monotonic() when its latest lease renewal arrived."""
 
     async def start(self) -> None:
         await kv.ensure_buckets(self.js, self.replicas)
@@ -53,7 +55,7 @@ class ServiceActor(Actor):
         self.services = self.watch(KVCache(await Bucket.open(self.js, kv.SERVICES), changed))
         self.pods = self.watch(KVCache(await Bucket.open(self.js, kv.PODS), changed))
         self.statuses = self.watch(KVCache(await Bucket.open(self.js, kv.POD_STATUS), changed))
-        self.nodes = self.watch(KVCache(await Bucket.open(self.js, kv.NODES)))
+        self.nodes = self.watch(KVCache(await Bucket.open(self.js, kv.NODES), self._heartbeat))
         self.endpoints = self.watch(KVCache(await Bucket.open(self.js, kv.ENDPOINTS)))
         await asyncio.gather(*(cache.synced.wait() for cache in self.caches))
         self.lease = LeaderLease(
@@ -86,9 +88,22 @@ class ServiceActor(Actor):
     def _changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
         self.dirty.set()
 
+    def _heartbeat(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        if new is None:
+            self.heartbeats.pop(key, None)
+        elif old is None and not new.value.ready_at(time.time()):
+            # First sight of a record its own clock calls stale (a node long gone, as after a
+            # restart of this actor): Ready only once a renewal arrives.
+            self.heartbeats.pop(key, None)
+        elif old is None or old.value.heartbeat_at != new.value.heartbeat_at:
+            self.heartbeats[key] = time.monotonic()
+
     def _node_ready(self, name: str) -> bool:
+        # Timed by this actor's own clock from when each renewal arrived, as the scheduler
+        # does: hosts' clocks need not agree.
         entry = self.nodes.get(name)
-        return entry is not None and entry.value.ready_at(time.time())
+        seen = self.heartbeats.get(name)
+        return entry is not None and seen is not None and time.monotonic() - seen <= entry.value.lease_seconds
 
     async def _recheck_nodes(self) -> None:
         ready: dict[str, bool] = {}
