@@ -91,7 +91,7 @@ def scheduler(
         typer.Option(
             "--lease-ttl", envvar="SHOAL_SCHEDULER_LEASE_TTL", help="Seconds before a standby leads"
         ),
-    ] = 1.5,
+    ] = 1.2,
     eviction_delay: Annotated[
         float,
         typer.Option(
