@@ -35,7 +35,7 @@ from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.quantity import format_cpu, human_memory
 from shoal.models.service import Endpoints, Service
-from shoal.models.workloads import Deployment, DeploymentStatus
+from shoal.models.workloads import Deployment, DeploymentStatus, RollingUpdateSettings
 
 KINDS = {
     "pod": "pods",
@@ -478,6 +478,15 @@ def _resources(cpu: int | None, memory: int | None) -> str:
     return ", ".join(parts) or "<none>"
 
 
+def _strategy(deployment: Deployment) -> str:
+    """``RollingUpdate (25% max unavailable, 25% max surge)`` as kubectl shows it."""
+    strategy = deployment.spec.strategy
+    if strategy.type == "Recreate":
+        return "Recreate"
+    settings = strategy.rolling_update or RollingUpdateSettings()
+    return f"RollingUpdate ({settings.max_unavailable} max unavailable, {settings.max_surge} max surge)"
+
+
 def _describe_deployment(
     deployment: Deployment,
     status: DeploymentStatus | None,
@@ -503,7 +512,11 @@ def _describe_deployment(
             ("Labels", _labels(meta.labels)),
             ("Selector", _labels(deployment.spec.selector.match_labels)),
             ("Generation", str(meta.generation)),
+            ("Revision", str(deployment.revision) + (" (paused)" if deployment.spec.paused else "")),
             ("Replicas", summary),
+            ("StrategyType", _strategy(deployment)),
+            ("MinReadySeconds", str(deployment.spec.min_ready_seconds)),
+            ("ProgressDeadline", f"{deployment.spec.progress_deadline_seconds}s"),
             ("Template hash", deployment.spec.template.hash()),
         ]
     )

@@ -150,6 +150,9 @@ async def test_rolling_from_v1_to_v2_drops_no_request(cluster: LocalShoal, clien
     assert lowest_ready >= 3, "maxUnavailable 0: never fewer than 3 Ready"
     history = await asyncio.to_thread(cluster.shoal, "rollout", "history", "deployment/roll", check=True)
     assert "localhost/shoal-web:v2" in history.stdout and "(current)" in history.stdout
+    described = await asyncio.to_thread(cluster.shoal, "describe", "deployment", "roll", check=True)
+    assert "RollingUpdate (0 max unavailable, 1 max surge)" in described.stdout
+    assert any(line.split() == ["Revision:", "2"] for line in described.stdout.splitlines()), described.stdout
     await client.delete(documents=documents(web("roll")))
 
 
