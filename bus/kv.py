@@ -32,7 +32,7 @@ from shoal.models.metrics import NodeMetrics
 from shoal.models.node import LeaseRecord, Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.scheduling import PriorityClass
-from shoal.models.service import Endpoints, Service
+from shoal.models.service import Endpoints, NodePortClaim, Service
 from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ LEASES = BucketDef(subjects.BUCKET_LEASES, LeaseRecord, 1, "Leader leases of rep
 REVISIONS = BucketDef(subjects.BUCKET_REVISIONS, DeploymentRevision, 1, "Deployment revisions")
 SERVICES = BucketDef(subjects.BUCKET_SERVICES, Service, 5, "Service objects")
 ENDPOINTS = BucketDef(subjects.BUCKET_ENDPOINTS, Endpoints, 1, "Endpoints of services")
+NODE_PORTS = BucketDef(subjects.BUCKET_NODE_PORTS, NodePortClaim, 1, "Node ports claimed by services")
 PRIORITY_CLASSES = BucketDef(subjects.BUCKET_PRIORITY_CLASSES, PriorityClass, 5, "PriorityClass objects")
 HPAS = BucketDef(subjects.BUCKET_HPAS, HorizontalPodAutoscaler, 5, "HorizontalPodAutoscaler objects")
 HPA_STATUS = BucketDef(subjects.BUCKET_HPA_STATUS, HPAStatus, 1, "Autoscaler decisions and readings")
@@ -88,6 +89,7 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     REVISIONS,
     SERVICES,
     ENDPOINTS,
+    NODE_PORTS,
     HPAS,
     HPA_STATUS,
     METRICS,

@@ -115,6 +115,9 @@ BUCKET_REVISIONS = "shoal_revisions"
 BUCKET_SERVICES = "shoal_services"
 """Service objects, key ``<namespace>.<name>``; written by the API actor."""
 
+BUCKET_NODE_PORTS = "shoal_node_ports"
+"""Node port claims, key ``<port>``; written by the API actor before the service using it."""
+
 BUCKET_ENDPOINTS = "shoal_endpoints"
 """Endpoints of each service, key ``<namespace>.<name>``; written by the service actor."""
 

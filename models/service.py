@@ -54,6 +54,15 @@ class Service(Record):
     spec: ServiceSpec
 
 
+class NodePortClaim(Record):
+    """A node port held for a service, so two services applied at once cannot both take it."""
+
+    namespace: str
+    name: str
+    claimed_at: float
+    """When it was claimed (the claiming API's clock): an unused claim lapses after a while."""
+
+
 class EndpointTarget(ShoalModel):
     pod: str
     node: str

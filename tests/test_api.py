@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import nats
 import ormsgpack
 import pytest
+import yaml
 
 from shoal.actors.api.actor import ApiActor
+from shoal.actors.api.services import CLAIM_GRACE_SECONDS, claims_in_force
 from shoal.bus import kv, subjects
 from shoal.bus.connection import connect_actor
 from shoal.bus.kv import Bucket
 from shoal.client import ShoalClient
 from shoal.errors import Conflict, RemoteError
-from shoal.models.api import ApplyReply
+from shoal.models.api import ApplyReply, ObjectRef
+from shoal.models.service import NodePortClaim, Service
 from shoal.models.workloads import Deployment
 from tests.harness import deployment, documents
 
@@ -156,3 +160,58 @@ async def test_stored_values_are_language_neutral_messagepack(nats_url: str, sho
         "memory": "16Mi",
     }
     assert Deployment.model_validate(raw).spec.replicas == 2
+
+
+def service_manifest(name: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"selector": {"app": name}, "ports": [{"port": 80}]},
+        }
+    )
+
+
+async def test_services_applied_at_once_through_two_api_replicas_get_distinct_node_ports(
+    nats_url: str, api: ApiActor, shoal: ShoalClient
+) -> None:
+    second = ApiActor(await connect_actor(nats_url, "test-api-2"))
+    await second.start()
+    try:
+        names = [f"svc{i}" for i in range(8)]
+        # Both replicas answer the apply subject (a queue group): the applies race each other.
+        await asyncio.gather(*(shoal.apply(documents(service_manifest(n))) for n in names))
+        services = await shoal.services()
+        ports = [services[f"default.{n}"].spec.ports[0].node_port for n in names]
+        assert len(set(ports)) == len(names), ports
+        claims = await (await Bucket.open(shoal.js, kv.NODE_PORTS)).items()
+        assert {int(k) for k in claims} == set(ports)
+        # Deleting a service frees its port for the next one.
+        freed = ports[0]
+        await shoal.delete(refs=[ObjectRef(kind="Service", namespace="default", name=names[0])])
+        claims = await (await Bucket.open(shoal.js, kv.NODE_PORTS)).items()
+        assert str(freed) not in claims
+    finally:
+        await second.stop()
+        await second.nc.close()
+
+
+def test_a_fresh_claim_holds_its_port_and_a_lapsed_unused_one_does_not() -> None:
+    used = Service.model_validate(yaml.safe_load(service_manifest("a")))
+    used = used.model_copy(
+        update={
+            "spec": used.spec.model_copy(
+                update={"ports": [used.spec.ports[0].model_copy(update={"node_port": 30001})]}
+            )
+        }
+    )
+    claims = {
+        30000: NodePortClaim(
+            namespace="default", name="b", claimed_at=1000.0
+        ),  # fresh, service not written yet
+        30001: NodePortClaim(namespace="default", name="a", claimed_at=0.0),  # old, its service uses it
+        30002: NodePortClaim(namespace="default", name="c", claimed_at=0.0),  # old and unused: lapsed
+    }
+    held = claims_in_force(claims, {"default.a": used}, now=1000.0 + CLAIM_GRACE_SECONDS / 2)
+    assert held == {30000: "default/b", 30001: "default/a"}

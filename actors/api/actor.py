@@ -28,7 +28,7 @@ from shoal.actors.api.apply import (
     with_template,
 )
 from shoal.actors.api.nodes import updated_spec
-from shoal.actors.api.services import assign_node_ports
+from shoal.actors.api.services import CLAIM_GRACE_SECONDS, assign_node_ports, claims_in_force, owner
 from shoal.actors.base import Actor
 from shoal.bus import kv, subjects
 from shoal.bus.events import EventPublisher, ensure_events_stream
@@ -47,7 +47,7 @@ from shoal.models.api import (
     ScaleRequest,
 )
 from shoal.models.node import NodeSpec
-from shoal.models.service import Service
+from shoal.models.service import NodePortClaim, Service
 from shoal.models.workloads import Deployment, DeploymentRevision
 from shoal.retry import retrying
 
@@ -72,6 +72,7 @@ class ApiActor(Actor):
         self.buckets = {kind: await Bucket.open(self.js, definition) for kind, definition in KINDS.items()}
         self.deployments = self.buckets["Deployment"]
         self.revisions = await Bucket.open(self.js, kv.REVISIONS)
+        self.node_ports = await Bucket.open(self.js, kv.NODE_PORTS)
         self.nodes = await Bucket.open(self.js, kv.NODES)
         self.node_specs = await Bucket.open(self.js, kv.NODE_SPECS)
         for subject, model, handler in (
@@ -133,14 +134,16 @@ class ApiActor(Actor):
         current = await self.buckets[obj.kind].get(object_key(obj.kind, obj.namespace, obj.name))
         desired = obj.model
         if isinstance(desired, Service):
-            others = await self.buckets["Service"].items()
+            me = owner(obj.namespace, obj.name)
+            services = {key: entry.value for key, entry in (await self.buckets["Service"].items()).items()}
             taken = {
-                port.node_port: f"{entry.value.metadata.namespace}/{entry.value.metadata.name}"
-                for key, entry in others.items()
-                if key != object_key(obj.kind, obj.namespace, obj.name)
-                for port in entry.value.spec.ports
+                port.node_port: owner(service.metadata.namespace, service.metadata.name)
+                for service in services.values()
+                for port in service.spec.ports
                 if port.node_port
             }
+            taken.update(claims_in_force(await self._claims(), services, time.time()))
+            taken = {port: who for port, who in taken.items() if who != me}
             desired = assign_node_ports(desired, current.value if current else None, taken)
         return plan_object(desired, current, now=time.time(), new_uid=uuid.uuid4().hex)  # type: ignore[arg-type]
 
@@ -149,13 +152,59 @@ class ApiActor(Actor):
             bucket = self.buckets[obj.kind]
             if plan.action == "unchanged":
                 continue
+            if isinstance(plan.value, Service):
+                await self._claim_ports(plan.value)
             if plan.revision is None:
                 await bucket.create(plan.key, plan.value)
             else:
                 await bucket.update(plan.key, plan.value, plan.revision)
+            if isinstance(plan.value, Service):
+                meta = plan.value.metadata
+                await self._release_ports(
+                    meta.namespace, meta.name, keep={p.node_port for p in plan.value.spec.ports}
+                )
             if plan.new_template:
                 cause = plan.value.metadata.annotations.get(CHANGE_CAUSE, "")
                 await self._record_revision(plan.value, cause)
+
+    # -- node port claims -----------------------------------------------------------------------
+
+    async def _claims(self) -> dict[int, NodePortClaim]:
+        return {
+            int(key): entry.value for key, entry in (await self.node_ports.items()).items() if key.isdigit()
+        }
+
+    async def _claim_ports(self, service: Service) -> None:
+        """Claim each node port the service is about to use; Conflict if another got there first
+        (the apply then plans again and picks another port)."""
+        meta = service.metadata
+        me = owner(meta.namespace, meta.name)
+        claim = NodePortClaim(namespace=meta.namespace, name=meta.name, claimed_at=time.time())
+        for port in service.spec.ports:
+            if not port.node_port:
+                continue
+            key = str(port.node_port)
+            current = await self.node_ports.get(key)
+            if current is None:
+                await self.node_ports.create(key, claim)
+            elif owner(current.value.namespace, current.value.name) != me:
+                if time.time() - current.value.claimed_at < CLAIM_GRACE_SECONDS:
+                    raise Conflict(
+                        f"node port {key} was just claimed by {current.value.namespace}/{current.value.name}"
+                    )
+                # A lapsed claim the plan found unused: take it over.
+                await self.node_ports.update(key, claim, current.revision)
+
+    async def _release_ports(self, namespace: str, name: str, keep: set[int | None] | None = None) -> None:
+        """Drop the service's claims on ports it no longer uses (all of them when ``keep`` is None)."""
+        me = owner(namespace, name)
+        for port, entry in (await self.node_ports.items()).items():
+            if owner(entry.value.namespace, entry.value.name) != me:
+                continue
+            if keep is not None and port.isdigit() and int(port) in keep:
+                continue
+            with contextlib.suppress(Conflict):
+                await self.node_ports.delete(port, entry.revision)
 
     # -- revisions and rollouts -----------------------------------------------------------------
 
@@ -274,6 +323,8 @@ class ApiActor(Actor):
                     if current is not None:
                         await bucket.delete(key, current.revision)
                         action = "deleted"
+            if action == "deleted" and ref.kind == "Service":
+                await self._release_ports(ref.namespace, ref.name)
             if action == "deleted" and ref.kind == "Deployment":
                 # Its revisions go with it: a new deployment of that name starts its own history.
                 for revision_key in await self.revisions.items(f"{ref.namespace}.{ref.name}.*"):

@@ -1,9 +1,42 @@
-"""Node ports for services: kept across re-applies, unique across services, decided without I/O."""
+"""Node ports for services: kept across re-applies, unique across services, decided without I/O.
+
+Two API replicas applying two new services at once could each find the same port free in
+the services they read; so a port is also *claimed* (``shoal_node_ports``, created with
+compare-and-swap) before the service using it is written, and a claim counts as taken
+while its service uses the port or, for a claim whose service is not written yet, for
+``CLAIM_GRACE_SECONDS`` (an API that died between the two writes frees it then).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from shoal.errors import InvalidManifest
-from shoal.models.service import NODE_PORT_RANGE, Service
+from shoal.models.service import NODE_PORT_RANGE, NodePortClaim, Service
+
+CLAIM_GRACE_SECONDS = 60.0
+
+
+def owner(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}"
+
+
+def claims_in_force(
+    claims: Mapping[int, NodePortClaim], services: Mapping[str, Service], now: float
+) -> dict[int, str]:
+    """Port -> ``namespace/name`` of the claims that still hold their port."""
+    using = {
+        port.node_port: owner(s.metadata.namespace, s.metadata.name)
+        for s in services.values()
+        for port in s.spec.ports
+        if port.node_port
+    }
+    return {
+        port: owner(claim.namespace, claim.name)
+        for port, claim in claims.items()
+        if using.get(port) == owner(claim.namespace, claim.name)
+        or now - claim.claimed_at < CLAIM_GRACE_SECONDS
+    }
 
 
 def assign_node_ports(service: Service, stored: Service | None, taken: dict[int, str]) -> Service:
