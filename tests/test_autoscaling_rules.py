@@ -348,3 +348,12 @@ def test_a_metric_takes_exactly_one_source_and_policies_are_not_empty() -> None:
     assert "spec.metrics[0]:" in problem and "only the external field" in problem
     (problem,) = problems_of(hpa_text(behavior={"scaleUp": {"policies": []}}))
     assert "spec.behavior.scaleUp.policies:" in problem
+
+
+def test_a_backlog_value_target_from_zero_and_while_replicas_start() -> None:
+    value = {**PENDING, "external": {**PENDING["external"], "target": {"type": "Value", "value": "10"}}}
+    source = hpa(minReplicas=0, metrics=[value]).spec.metrics[0].external
+    assert external_replicas(source, 25, current=0, ready=0).replicas == 3  # ceil(25 / 10)
+    assert external_replicas(source, 25, current=3, ready=0).replicas == 3  # none Ready yet: keep
+    assert external_replicas(source, 40, current=2, ready=2).replicas == 8  # ceil(2 * 40 / 10)
+    assert external_replicas(source, 0, current=2, ready=0).replicas == 0

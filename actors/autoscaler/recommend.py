@@ -15,7 +15,7 @@ nothing changes. For Resource metrics the rules for incomplete data are Kubernet
 
 External ``jetstream_consumer_pending`` with AverageValue asks for
 ``ceil(pending / averageValue)``, which works from zero replicas; with Value,
-``ceil(current * pending / value)`` (at least one replica when anything is pending).
+``ceil(Ready pods * pending / value)``, and ``ceil(pending / value)`` from zero replicas.
 """
 
 from __future__ import annotations
@@ -140,8 +140,10 @@ def external_replicas(
             return Proposal(current, per_pod)
         return Proposal(math.ceil(value / target.amount), per_pod)
     usage_ratio = value / target.amount
-    if ready == 0:  # nothing to scale the ratio by: keep what is starting, or start one
-        return Proposal(max(current, 1) if value > 0 else 0, value)
+    if current == 0:  # from zero, as Kubernetes: as many replicas as the ratio says
+        return Proposal(math.ceil(usage_ratio), value)
+    if ready == 0:  # replicas starting, none Ready to scale the ratio by: keep them
+        return Proposal(current if value > 0 else 0, value)
     if abs(1.0 - usage_ratio) <= tolerance:
         return Proposal(current, value)
     return Proposal(math.ceil(usage_ratio * ready), value)
