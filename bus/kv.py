@@ -163,15 +163,17 @@ class Bucket(Generic[M]):
         return cls(await js.key_value(definition.name), definition, js)
 
     async def _last_revision(self) -> int | None:
-        """The bucket's newest revision (0 when it holds nothing), when it can be known for sure.
+        """The bucket's newest revision (0 when it holds nothing), if it can be read.
 
         nats-py marks the end of a watch's initial values from the consumer's pending count,
-        which can read 0 while the values are still on their way, so the marker may come
-        first. A watch of the whole bucket knows instead that it has everything once it has
-        seen the newest revision, which is always delivered (it is the last of its key). Not
-        for expiring buckets: their newest entry may be gone before the watch reads it.
+        which can read 0 while the values are still on their way (the marker comes too
+        early), and never reads 0 while writes arrive faster than the watcher takes them (it
+        never comes: a busy bucket, such as 1,000 nodes' leases, kept a watcher from ever
+        being synced). A watch of the whole bucket knows instead that it has everything once
+        it has seen the newest revision, which is always delivered (it is the last of its
+        key) — unless it expires first, so expiring buckets take the marker too.
         """
-        if self.js is None or self.definition.ttl is not None:
+        if self.js is None:
             return None
         info = await self.js.stream_info(f"KV_{self.definition.name}")
         return info.state.last_seq if info.state.messages else 0
@@ -252,7 +254,7 @@ class Bucket(Generic[M]):
         newest = await self._last_revision() if keys == ">" else None
         expected = await self._key_count(keys) if keys != ">" else None
         watcher = await self.kv.watch(keys, inactive_threshold=inactive_threshold)
-        exact = newest is not None or expected is not None
+        trust_marker = self.definition.ttl is not None or (newest is None and expected is None)
         seen: set[str] = set()
         synced = False
         if newest == 0 or expected == 0:
@@ -261,7 +263,7 @@ class Bucket(Generic[M]):
         try:
             async for entry in watcher:
                 if entry is None:
-                    if not exact and not synced:
+                    if trust_marker and not synced:
                         synced = True
                         yield SYNCED
                     continue
