@@ -268,7 +268,14 @@ class SchedulerActor(Actor):
                     self._wake.cancel()
                 delay = max(0.0, commands.wake_at - time.time())
                 self._wake = asyncio.get_running_loop().call_later(delay, self.dirty.set)
-            failures = await self._execute(commands) if commands and self.lease.is_leader else 0
+            if commands and not self.lease.is_leader:
+                # Still the holder, but the lease's validity lapsed before this round's writes
+                # (a busy moment delayed a renewal): plan again once it is renewed, rather than
+                # drop the round and wait for a change that may never come.
+                self.dirty.set()
+                await asyncio.sleep(self.lease.renew_every)
+                continue
+            failures = await self._execute(commands) if commands else 0
             # A round that could not write (NATS away, say) must not spin: back off.
             pause = min(max(pause * 2, 0.1), 2.0) if failures else 0.0
             if pause:
@@ -282,7 +289,8 @@ class SchedulerActor(Actor):
             nonlocal failures
             async with limit:
                 if not self.lease.is_leader:
-                    return  # deposed mid-round: the new leader plans afresh
+                    self.dirty.set()  # deposed, or the lease lapsed, mid-round: plan afresh
+                    return
                 try:
                     await self._apply(command)
                 except Conflict as err:
