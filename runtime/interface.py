@@ -68,7 +68,7 @@ class ContainerUsage:
     """CPU time used since the container started."""
     memory_bytes: int
     at: float
-    """When it was read (seconds, monotonic clock of this process)."""
+    """When it was read, in seconds on the runtime's own clock: only differences count."""
 
 
 @dataclass(frozen=True)

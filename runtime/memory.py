@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 
 from shoal.errors import ShoalError
@@ -49,8 +49,11 @@ class MemoryRuntime:
         start_latency: float = 0.0,
         failure_rate: float = 0.0,
         seed: int | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` is the time hollow containers live by (tests pass their own)."""
         self.node = node
+        self.clock = clock
         self.cpu_millis = cpu_millis
         self.memory_bytes = memory_bytes
         self.start_latency = start_latency
@@ -91,7 +94,7 @@ class MemoryRuntime:
         if self.failure_rate and self.random.random() < self.failure_rate:
             raise ShoalError(f"hollow start of {pod.metadata.name} failed (failure rate {self.failure_rate})")
         meta = pod.metadata
-        now = time.time()
+        now = self.clock()
         ports = tuple(
             (p.container_port, 20000 + next(self._ids) % 40000, p.protocol)
             for c in pod.spec.containers
@@ -119,7 +122,7 @@ class MemoryRuntime:
         image = old.image if old else next(c.image for c in pod.spec.containers if c.name == container)
         hollow.containers[container] = ContainerObservation(
             name=container, container_id=self._container_id(), image=image, state="running", attempt=attempt,
-            started_at=time.time(),
+            started_at=self.clock(),
         )  # fmt: skip
 
     def _exit(self, container_id: str, code: int) -> None:
@@ -127,7 +130,7 @@ class MemoryRuntime:
             for name, observed in pod.containers.items():
                 if observed.container_id == container_id and observed.state == "running":
                     pod.containers[name] = replace(
-                        observed, state="exited", exit_code=code, finished_at=time.time()
+                        observed, state="exited", exit_code=code, finished_at=self.clock()
                     )
                     self._events.put_nowait(RuntimeEvent(pod.namespace, pod.name, "died"))
 
@@ -161,7 +164,7 @@ class MemoryRuntime:
         return None
 
     async def usage(self) -> list[ContainerUsage]:
-        now_wall, now = time.time(), time.monotonic()
+        now = self.clock()
         found = []
         used: dict[str, tuple[float, float]] = {}
         for key, pod in self.pods.items():
@@ -171,11 +174,9 @@ class MemoryRuntime:
                     continue
                 cpu, memory = pod.requests.get(name, (0, 0))
                 # CPU time accrues at the load of each moment, so a new load shows at once.
-                seconds, since = self._cpu_time.get(
-                    observed.container_id, (0.0, observed.started_at or now_wall)
-                )
-                seconds += max(0.0, now_wall - since) * cpu / 1000 * load
-                used[observed.container_id] = (seconds, now_wall)
+                seconds, since = self._cpu_time.get(observed.container_id, (0.0, observed.started_at or now))
+                seconds += max(0.0, now - since) * cpu / 1000 * load
+                used[observed.container_id] = (seconds, now)
                 found.append(
                     ContainerUsage(
                         pod.namespace,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import secrets
@@ -28,17 +29,20 @@ def unique_name(prefix: str) -> str:
 
 
 async def wait_for(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T] | T],
     *,
     timeout: float = 30.0,
     interval: float = 0.1,
     what: str = "condition",
 ) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with the last value after ``timeout``."""
+    """Poll ``probe`` (a coroutine function, or a plain predicate) until it returns something
+    truthy; fail with the last value after ``timeout``."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
-        last = await probe()
+        last = probe()
+        if inspect.isawaitable(last):
+            last = await last
         if last:
             return last
         if time.monotonic() > deadline:

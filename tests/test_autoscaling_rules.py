@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 import yaml
 
@@ -306,17 +304,18 @@ def test_an_evaluation_records_its_decision_and_readings() -> None:
 
 
 async def test_cpu_rates_come_from_two_readings_and_follow_the_load() -> None:
-    runtime = MemoryRuntime("n")
+    clock = [1000.0]
+    runtime = MemoryRuntime("n", clock=lambda: clock[0])
     template = Deployment.model_validate(yaml.safe_load(deployment("x", cpu="200m", memory="64Mi")))
     pod = Pod(metadata=PodMeta(name="x-1", uid="u"), spec=template.spec.template.spec)
     await runtime.start_pod(pod)
     rates = UsageRates()
     assert rates.pods(await runtime.usage()) == []  # one reading gives no rate yet
     runtime.set_load("default", "x-1", 2.0)
-    await asyncio.sleep(0.2)
+    clock[0] += 2.0
     (sample,) = rates.pods(await runtime.usage())
     assert sample.name == "x-1"
-    assert sample.cpu_millis == pytest.approx(400, rel=0.1)  # twice its 200m request
+    assert sample.cpu_millis == 400  # twice its 200m request
     assert sample.memory_bytes == 128 << 20
 
 

@@ -65,7 +65,7 @@ async def test_killing_the_scheduler_leader_hands_over_without_extra_pods(
             return current if current is not None and current.holder != first.holder else None
 
         second = await wait_for(new_leader, timeout=10, interval=0.05, what="another scheduler to lead")
-        await wait_for(lambda: asyncio.sleep(0, bool(takeovers)), what="the takeover seen by the watch")
+        await wait_for(lambda: bool(takeovers), what="the takeover seen by the watch")
         # When the standby took the lease, by its own record (same host, same clock): the
         # test's polling, slowed by the sampler, does not count.
         failover = takeovers[0].renewed_at - killed_at
@@ -104,9 +104,7 @@ async def test_nats_server_killed_mid_apply_loses_no_acknowledged_deployment(
                     await asyncio.sleep(0.2)
 
     applying = asyncio.create_task(apply_all())
-    await wait_for(
-        lambda: asyncio.sleep(0, len(acknowledged) >= 2), timeout=30, interval=0.01, what="two applies"
-    )
+    await wait_for(lambda: len(acknowledged) >= 2, timeout=30, interval=0.01, what="two applies")
     [pid] = (await output("pgrep", "-f", f"nats-server -c {conf}")).split()
     os.kill(int(pid), signal.SIGKILL)
     await asyncio.wait_for(applying, 90)

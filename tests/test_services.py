@@ -124,7 +124,7 @@ async def test_rolling_from_v1_to_v2_drops_no_request(cluster: LocalShoal, clien
     lowest_ready = 3
 
     async with Load(port) as load:
-        await wait_for(lambda: asyncio.sleep(0, sum(load.answers.values()) > 20), what="requests flowing")
+        await wait_for(lambda: sum(load.answers.values()) > 20, what="requests flowing")
         await client.rollout("default", "roll", "set-image", images={"web": "localhost/shoal-web:v2"})
 
         async def rolled() -> bool:
@@ -139,11 +139,9 @@ async def test_rolling_from_v1_to_v2_drops_no_request(cluster: LocalShoal, clien
             )
 
         await wait_for(rolled, timeout=60, interval=0.05, what="the rollout to complete")
-        await wait_for(lambda: asyncio.sleep(0, load.last == "v2"), what="answers from v2")
+        await wait_for(lambda: load.last == "v2", what="answers from v2")
         settled = sum(load.answers.values())
-        await wait_for(
-            lambda: asyncio.sleep(0, sum(load.answers.values()) > settled + 20), what="more requests"
-        )
+        await wait_for(lambda: sum(load.answers.values()) > settled + 20, what="more requests")
     assert load.failures == []
     assert load.answers["v1"] > 0 and load.answers["v2"] > 0
     assert load.last == "v2"
@@ -193,7 +191,7 @@ async def test_a_killed_pod_leaves_the_endpoints_quickly_and_traffic_goes_on(
         c["Id"] for c in node_containers(cluster.node, **{"shoal.pod": victim.pod}) if c["State"] == "running"
     )
     async with Load(port) as load:
-        await wait_for(lambda: asyncio.sleep(0, sum(load.answers.values()) > 20), what="requests flowing")
+        await wait_for(lambda: sum(load.answers.values()) > 20, what="requests flowing")
         killed = time.monotonic()
         await output("podman", "kill", container, check=True)
 
@@ -206,9 +204,7 @@ async def test_a_killed_pod_leaves_the_endpoints_quickly_and_traffic_goes_on(
         await wait_for(dropped, timeout=10, interval=0.02, what="the killed container's endpoint to go")
         took = time.monotonic() - killed
         served = sum(load.answers.values())
-        await wait_for(
-            lambda: asyncio.sleep(0, sum(load.answers.values()) > served + 20), what="more requests"
-        )
+        await wait_for(lambda: sum(load.answers.values()) > served + 20, what="more requests")
     assert took < 1.5, f"the endpoint stayed {took:.2f}s"
     # The one request in flight on the killed container's connection may fail (SIGKILL gives
     # no chance to answer it); every later one is served by the other pods.
