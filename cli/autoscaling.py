@@ -40,25 +40,16 @@ def hpa_object(hpa: HorizontalPodAutoscaler, status: HPAStatus | None) -> dict[s
 
 
 def hpa_table(
-    hpas: dict[str, HorizontalPodAutoscaler],
-    statuses: dict[str, HPAStatus],
-    name: str | None,
-    namespace: str,
-    all_namespaces: bool,
-    wanted: dict[str, str],
-    now: float,
+    hpas: list[HorizontalPodAutoscaler], statuses: dict[str, HPAStatus], all_namespaces: bool, now: float
 ) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
+    """Columns, rows and objects of ``shoal get hpa`` for the HPAs the listing selected."""
     columns = ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]
     if all_namespaces:
         columns.insert(0, "NAMESPACE")
     rows, objects = [], []
-    for key, hpa in sorted(hpas.items()):
+    for hpa in hpas:
         meta = hpa.metadata
-        if (not all_namespaces and meta.namespace != namespace) or (name is not None and meta.name != name):
-            continue
-        if any(meta.labels.get(k) != v for k, v in wanted.items()):
-            continue
-        status = statuses.get(key)
+        status = statuses.get(pod_key(meta.namespace, meta.name))
         status = status if status is not None and status.uid == meta.uid else None
         objects.append(hpa_object(hpa, status))
         row = [

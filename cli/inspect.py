@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from collections.abc import Iterable
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
@@ -35,7 +36,7 @@ from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.quantity import format_cpu, human_memory
 from shoal.models.service import Endpoints, Service
-from shoal.models.workloads import Deployment, DeploymentStatus, RollingUpdateSettings
+from shoal.models.workloads import Deployment, DeploymentStatus, ObjectMeta, RollingUpdateSettings
 
 KINDS = {
     "pod": "pods",
@@ -88,6 +89,31 @@ def parse_selector(selector: str | None) -> dict[str, str]:
     return wanted
 
 
+class _Namespaced(Protocol):
+    @property
+    def metadata(self) -> ObjectMeta: ...
+
+
+Listed = TypeVar("Listed", bound=_Namespaced)
+
+
+def selected(
+    objects: Iterable[Listed], name: str | None, namespace: str, all_namespaces: bool, wanted: dict[str, str]
+) -> list[Listed]:
+    """The namespaced objects a listing shows: in scope, by name if given, matching the
+    label selector; ordered by namespace and name."""
+    return sorted(
+        (
+            o
+            for o in objects
+            if _in_scope(o.metadata.namespace, namespace, all_namespaces)
+            and (name is None or o.metadata.name == name)
+            and _matches(o.metadata.labels, wanted)
+        ),
+        key=lambda o: (o.metadata.namespace, o.metadata.name),
+    )
+
+
 def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in wanted.items())
 
@@ -138,16 +164,7 @@ def get(
     columns: list[str]
     if resource == "pods":
         statuses: dict[str, PodStatus] = data["status"]
-        pods = sorted(
-            (
-                p
-                for p in data["pods"].values()
-                if _in_scope(p.metadata.namespace, namespace, all_namespaces)
-                and (name is None or p.metadata.name == name)
-                and _matches(p.metadata.labels, wanted)
-            ),
-            key=lambda p: (p.metadata.namespace, p.metadata.name),
-        )
+        pods = selected(data["pods"].values(), name, namespace, all_namespaces, wanted)
         columns = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"]
         if output == "wide":
             columns += ["IP"]
@@ -172,16 +189,7 @@ def get(
             rows.append(row)
     elif resource == "deployments":
         dep_status: dict[str, DeploymentStatus] = data["status"]
-        deployments = sorted(
-            (
-                d
-                for d in data["deployments"].values()
-                if _in_scope(d.metadata.namespace, namespace, all_namespaces)
-                and (name is None or d.metadata.name == name)
-                and _matches(d.metadata.labels, wanted)
-            ),
-            key=lambda d: (d.metadata.namespace, d.metadata.name),
-        )
+        deployments = selected(data["deployments"].values(), name, namespace, all_namespaces, wanted)
         columns = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
         if output == "wide":
             columns += ["CONTAINERS", "IMAGES", "SELECTOR"]
@@ -211,16 +219,7 @@ def get(
                 row.insert(0, deployment.metadata.namespace)
             rows.append(row)
     elif resource in ("services", "endpoints"):
-        services = sorted(
-            (
-                s
-                for s in data["services"].values()
-                if _in_scope(s.metadata.namespace, namespace, all_namespaces)
-                and (name is None or s.metadata.name == name)
-                and _matches(s.metadata.labels, wanted)
-            ),
-            key=lambda s: (s.metadata.namespace, s.metadata.name),
-        )
+        services = selected(data["services"].values(), name, namespace, all_namespaces, wanted)
         if resource == "services":
             columns = ["NAME", "TYPE", "PORT(S)", "SELECTOR", "ENDPOINTS", "AGE"]
         else:
@@ -253,9 +252,8 @@ def get(
                 row.insert(0, svc.metadata.namespace)
             rows.append(row)
     elif resource == "horizontalpodautoscalers":
-        columns, rows, objects = autoscaling.hpa_table(
-            data["hpas"], data["status"], name, namespace, all_namespaces, wanted, now
-        )
+        hpas = selected(data["hpas"].values(), name, namespace, all_namespaces, wanted)
+        columns, rows, objects = autoscaling.hpa_table(hpas, data["status"], all_namespaces, now)
     elif resource == "priorityclasses":
         columns = ["NAME", "VALUE", "GLOBAL-DEFAULT", "PREEMPTION", "AGE"]
         for pc in sorted(data["classes"].values(), key=lambda c: c.metadata.name):
