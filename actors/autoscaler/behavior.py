@@ -36,32 +36,24 @@ def _changed_within(changes: list[ScaleChange], period: float, now: float) -> tu
     return sum(d for d in recent if d > 0), -sum(d for d in recent if d < 0)
 
 
-def up_limit(current: int, changes: list[ScaleChange], rules: ScalingRules, now: float) -> int:
+def rate_limit(current: int, changes: list[ScaleChange], rules: ScalingRules, now: float, *, up: bool) -> int:
+    """The furthest the policies let the count go this evaluation, up or down from ``current``."""
     if rules.select_policy == "Disabled" or not rules.policies:
         return current
+    sign = 1 if up else -1
     proposals = []
     for policy in rules.policies:
         added, removed = _changed_within(changes, policy.period_seconds, now)
         start = current - added + removed
         if policy.type == "Pods":
-            proposals.append(start + policy.value)
-        else:
-            proposals.append(math.ceil(start * (1 + policy.value / 100)))
-    return max(proposals) if rules.select_policy == "Max" else min(proposals)
-
-
-def down_limit(current: int, changes: list[ScaleChange], rules: ScalingRules, now: float) -> int:
-    if rules.select_policy == "Disabled" or not rules.policies:
-        return current
-    proposals = []
-    for policy in rules.policies:
-        added, removed = _changed_within(changes, policy.period_seconds, now)
-        start = current - added + removed
-        if policy.type == "Pods":
-            proposals.append(start - policy.value)
-        else:
-            proposals.append(math.floor(start * (1 - policy.value / 100)))
-    return min(proposals) if rules.select_policy == "Max" else max(proposals)
+            proposals.append(start + sign * policy.value)
+        else:  # as Kubernetes: rounded up when scaling up, down when scaling down
+            share = start * (1 + sign * policy.value / 100)
+            proposals.append(math.ceil(share) if up else math.floor(share))
+    # Max: the policy allowing the largest change, in whichever direction.
+    largest = max(proposals) if up else min(proposals)
+    smallest = min(proposals) if up else max(proposals)
+    return largest if rules.select_policy == "Max" else smallest
 
 
 def normalize(
@@ -92,7 +84,7 @@ def normalize(
     reason = "" if stabilized == wanted else "held by the stabilization window"
 
     if stabilized > current:
-        limit = max(up_limit(current, changes, up, now), current)
+        limit = max(rate_limit(current, changes, up, now, up=True), current)
         if limit < spec.max_replicas:
             ceiling, why = limit, "limited by the scale-up policy"
         else:
@@ -100,7 +92,7 @@ def normalize(
         if stabilized > ceiling:
             return Normalized(ceiling, why, kept)
     elif stabilized < current:
-        limit = min(down_limit(current, changes, down, now), current)
+        limit = min(rate_limit(current, changes, down, now, up=False), current)
         if limit > spec.min_replicas:
             floor, why = limit, "limited by the scale-down policy"
         else:
