@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -41,26 +40,21 @@ from shoal.bus.nats_server import NatsServer, NatsServerConfig
 from shoal.client import ShoalClient
 from shoal.models.autoscaling import HorizontalPodAutoscaler
 from shoal.processes import die_with_parent
-from tests.harness import LocalShoal, deployment, documents, hpa, remove_node_containers, unique_name
+from tests.harness import (
+    LocalShoal,
+    backlog_metric,
+    deployment,
+    documents,
+    hpa,
+    remove_node_containers,
+    unique_name,
+    utilization_metric,
+)
 
 SHOAL = [sys.executable, "-m", "shoal"]
 
 
-def cpu_target(percent: int) -> dict[str, Any]:
-    target = {"type": "Utilization", "averageUtilization": percent}
-    return {"type": "Resource", "resource": {"name": "cpu", "target": target}}
-
-
-PENDING = {
-    "type": "External",
-    "external": {
-        "metric": {
-            "name": "jetstream_consumer_pending",
-            "selector": {"matchLabels": {"stream": "JOBS", "consumer": "workers"}},
-        },
-        "target": {"type": "AverageValue", "averageValue": "5"},
-    },
-}
+PENDING = backlog_metric("JOBS", "workers", "5")
 
 
 def summary(label: str, values: list[float]) -> None:
@@ -115,7 +109,7 @@ async def latency(trials: int, metrics_interval: float, sync_period: float) -> N
                 text = deployment(
                     name, replicas=1, command=["sh", "-c", burn], cpu="100m", limits={"cpu": "200m"}
                 )
-                text += "---\n" + hpa(name, cpu_target(50), min_replicas=1, max_replicas=3)
+                text += "---\n" + hpa(name, utilization_metric("cpu", 50), min_replicas=1, max_replicas=3)
                 await client.apply(documents(text))
                 _, first = await wait(lambda n=name: _at_least(client, n, 1))
                 load_started = min(first)
@@ -165,7 +159,7 @@ def evaluation_alone(count: int) -> None:
     """The decisions alone: ``count`` HPAs of 3 measured pods each, no NATS."""
     models = [
         HorizontalPodAutoscaler.model_validate(
-            yaml.safe_load(hpa(f"d{i}", cpu_target(50), min_replicas=1, max_replicas=10))
+            yaml.safe_load(hpa(f"d{i}", utilization_metric("cpu", 50), min_replicas=1, max_replicas=10))
         )
         for i in range(count)
     ]
@@ -236,7 +230,8 @@ async def loop(count: int, nodes: int) -> None:
             # Hollow pods use half their request: a 50% target is met, nothing changes.
             for start in range(0, count, 100):
                 batch = "---\n".join(
-                    hpa(n, cpu_target(50), min_replicas=1, max_replicas=3) for n in names[start : start + 100]
+                    hpa(n, utilization_metric("cpu", 50), min_replicas=1, max_replicas=3)
+                    for n in names[start : start + 100]
                 )
                 await client.apply(documents(batch))
             await wait(lambda: _hpas_known(actor, count), timeout=60)
@@ -254,7 +249,8 @@ async def loop(count: int, nodes: int) -> None:
             # A 20% target: every deployment is asked for ceil(1 * 50 / 20) = 3 replicas.
             for start in range(0, count, 100):
                 batch = "---\n".join(
-                    hpa(n, cpu_target(20), min_replicas=1, max_replicas=3) for n in names[start : start + 100]
+                    hpa(n, utilization_metric("cpu", 20), min_replicas=1, max_replicas=3)
+                    for n in names[start : start + 100]
                 )
                 await client.apply(documents(batch))
             await wait(lambda: _targets_are(actor, 20), timeout=60)

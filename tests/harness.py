@@ -104,6 +104,24 @@ def deployment(
     )
 
 
+def utilization_metric(resource: str, percent: int) -> dict[str, Any]:
+    """An HPA metric: ``resource`` (cpu, memory) at ``percent`` of the pods' requests."""
+    target = {"type": "Utilization", "averageUtilization": percent}
+    return {"type": "Resource", "resource": {"name": resource, "target": target}}
+
+
+def backlog_metric(stream: str, consumer: str, per_replica: str) -> dict[str, Any]:
+    """An HPA metric: one replica per ``per_replica`` messages pending on a JetStream consumer."""
+    selector = {"matchLabels": {"stream": stream, "consumer": consumer}}
+    return {
+        "type": "External",
+        "external": {
+            "metric": {"name": "jetstream_consumer_pending", "selector": selector},
+            "target": {"type": "AverageValue", "averageValue": per_replica},
+        },
+    }
+
+
 def hpa(name: str, metric: dict[str, Any], *, min_replicas: int, max_replicas: int, down: int = 0) -> str:
     """An HPA manifest scaling the deployment of the same name on one metric."""
     return yaml.safe_dump(

@@ -13,7 +13,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from shoal.client import ShoalClient
 from shoal.models.autoscaling import HPAStatus
-from tests.harness import LocalShoal, deployment, documents, hpa, wait_for
+from tests.harness import LocalShoal, backlog_metric, deployment, documents, hpa, utilization_metric, wait_for
 from tests.test_cluster import pods_of, wait_running
 
 SHOAL_UP_ARGS = ["--node-option=--metrics-interval=1", "--autoscaler-option=--sync-period=1"]
@@ -38,10 +38,7 @@ async def test_cpu_load_scales_up_then_down_after_the_window(
     manifest = deployment(
         "burner", replicas=1, command=["sh", "-c", burn], cpu="100m", limits={"cpu": "200m"}
     )
-    cpu = {
-        "type": "Resource",
-        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}},
-    }
+    cpu = utilization_metric("cpu", 50)
     await client.apply(documents(manifest))
     await wait_running(client, "burner", 1)
     load_started = time.monotonic()
@@ -87,10 +84,7 @@ async def test_memory_target_scales_to_max_and_no_further(cluster: LocalShoal, c
     manifest = deployment(
         "hog", replicas=1, command=["sh", "-c", hold], memory="16Mi", limits={"memory": "128Mi"}
     )
-    memory = {
-        "type": "Resource",
-        "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 100}},
-    }
+    memory = utilization_metric("memory", 100)
     autoscaler = hpa("hog", memory, min_replicas=1, max_replicas=2, down=5)
     await client.apply(documents(manifest + "---\n" + autoscaler))
 
@@ -122,16 +116,7 @@ async def test_a_backlog_scales_workers_from_zero_to_max_and_back(
     await js.add_consumer("JOBS", ConsumerConfig(durable_name="workers", ack_policy=AckPolicy.EXPLICIT))
     try:
         manifest = deployment("worker", replicas=0, command=["sleep", "3600"])
-        pending = {
-            "type": "External",
-            "external": {
-                "metric": {
-                    "name": "jetstream_consumer_pending",
-                    "selector": {"matchLabels": {"stream": "JOBS", "consumer": "workers"}},
-                },
-                "target": {"type": "AverageValue", "averageValue": "5"},
-            },
-        }
+        pending = backlog_metric("JOBS", "workers", "5")
         autoscaler = hpa("worker", pending, min_replicas=0, max_replicas=3, down=3)
         await client.apply(documents(manifest + "---\n" + autoscaler))
 

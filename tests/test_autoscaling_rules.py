@@ -20,7 +20,7 @@ from shoal.models.autoscaling import (
 from shoal.models.pod import Pod, PodMeta
 from shoal.models.workloads import Deployment
 from shoal.runtime.memory import MemoryRuntime
-from tests.harness import deployment
+from tests.harness import backlog_metric, deployment, utilization_metric
 from tests.test_manifests import problems_of
 
 
@@ -29,12 +29,7 @@ def hpa_text(**spec: object) -> str:
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
         "minReplicas": 1,
         "maxReplicas": 10,
-        "metrics": [
-            {
-                "type": "Resource",
-                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}},
-            }
-        ],
+        "metrics": [utilization_metric("cpu", 50)],
     }
     body.update(spec)
     body = {k: v for k, v in body.items() if v is not None}
@@ -55,16 +50,7 @@ def hpa(**spec: object) -> HorizontalPodAutoscaler:
     return model
 
 
-PENDING = {
-    "type": "External",
-    "external": {
-        "metric": {
-            "name": "jetstream_consumer_pending",
-            "selector": {"matchLabels": {"stream": "JOBS", "consumer": "w"}},
-        },
-        "target": {"type": "AverageValue", "averageValue": "5"},
-    },
-}
+PENDING = backlog_metric("JOBS", "w", "5")
 
 
 # -- manifests ----------------------------------------------------------------------------------
@@ -148,21 +134,7 @@ def pods(*cpu: int | None, ready: bool = True, request: int = 100) -> list[Targe
 
 
 def cpu_at(percent: int):  # type: ignore[no-untyped-def]
-    return (
-        hpa(
-            metrics=[
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": percent},
-                    },
-                }
-            ]
-        )
-        .spec.metrics[0]
-        .resource
-    )
+    return hpa(metrics=[utilization_metric("cpu", percent)]).spec.metrics[0].resource
 
 
 def test_desired_is_current_times_metric_over_target_rounded_up() -> None:
