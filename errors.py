@@ -58,6 +58,15 @@ class Conflict(TransientError):
     code = "conflict"
 
 
+class Deposed(ShoalError):
+    """A leader's write was refused because a newer term began: it must stop acting as leader.
+
+    Neither retried nor shown to clients: the actor steps down and a standby carries on.
+    """
+
+    code = "deposed"
+
+
 class ClusterUnreachable(ShoalError):
     """No NATS server (or no Shoal actor) answered at the given address."""
 

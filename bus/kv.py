@@ -7,11 +7,14 @@ with a single owner (a node's lease, a node's pod status).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import nats.js.errors
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RePublish, StorageType
 from nats.js.errors import (
@@ -24,12 +27,13 @@ from nats.js.errors import (
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from shoal.bus import subjects
+from shoal.bus.batch import stream_subjects
 from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, Conflict
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
 from shoal.models.metrics import NodeMetrics
-from shoal.models.node import LeaseRecord, Node, NodeSpec
+from shoal.models.node import LeaseRecord, Node, NodeCondition, NodeSpec
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.scheduling import PriorityClass
 from shoal.models.service import Endpoints, NodePortClaim, Service
@@ -57,7 +61,8 @@ DEPLOYMENTS = BucketDef(subjects.BUCKET_DEPLOYMENTS, Deployment, 5, "Desired dep
 DEPLOYMENT_STATUS = BucketDef(subjects.BUCKET_DEPLOYMENT_STATUS, DeploymentStatus, 1, "Deployment status")
 PODS = BucketDef(subjects.BUCKET_PODS, Pod, 1, "Pod records: template copy, binding, deletion")
 POD_STATUS = BucketDef(subjects.BUCKET_POD_STATUS, PodStatus, 1, "Pod status reported by nodes")
-NODES = BucketDef(subjects.BUCKET_NODES, Node, 1, "Node registrations and leases")
+NODES = BucketDef(subjects.BUCKET_NODES, Node, 1, "Node registrations")
+NODE_STATUS = BucketDef(subjects.BUCKET_NODE_STATUS, NodeCondition, 1, "Ready condition of each node")
 NODE_SPECS = BucketDef(subjects.BUCKET_NODE_SPECS, NodeSpec, 1, "Cordon and drain requests per node")
 LEASES = BucketDef(subjects.BUCKET_LEASES, LeaseRecord, 1, "Leader leases of replicated actors")
 REVISIONS = BucketDef(subjects.BUCKET_REVISIONS, DeploymentRevision, 1, "Deployment revisions")
@@ -83,6 +88,7 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     PODS,
     POD_STATUS,
     NODES,
+    NODE_STATUS,
     NODE_SPECS,
     LEASES,
     PRIORITY_CLASSES,
@@ -96,26 +102,66 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
 )
 
 
+def connection_of(js: JetStreamContext) -> Client:
+    """The connection a JetStream context talks over (nats-py keeps it to itself)."""
+    return js._nc
+
+
 async def ensure_buckets(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create any missing bucket, with explicit history and replicas."""
+    """Create any missing bucket, with explicit history and replicas, ready for batched writes."""
     for bucket in ALL_BUCKETS:
         try:
             await js.key_value(bucket.name)
         except BucketNotFoundError:
-            await js.create_key_value(
-                KeyValueConfig(
-                    bucket=bucket.name,
-                    description=bucket.description,
-                    history=bucket.history,
-                    replicas=replicas,
-                    storage=StorageType.MEMORY if bucket.memory else StorageType.FILE,
-                    ttl=bucket.ttl,
-                    republish=RePublish(src=bucket.republish[0], dest=bucket.republish[1])
-                    if bucket.republish
-                    else None,
-                )
-            )
+            await _create(js, bucket, replicas)
+        await _allow_batches(js, bucket.name)
 
+
+async def _create(js: JetStreamContext, bucket: BucketDef, replicas: int) -> None:
+    try:
+        await js.create_key_value(
+            KeyValueConfig(
+                bucket=bucket.name,
+                description=bucket.description,
+                history=bucket.history,
+                replicas=replicas,
+                storage=StorageType.MEMORY if bucket.memory else StorageType.FILE,
+                ttl=bucket.ttl,
+                republish=RePublish(src=bucket.republish[0], dest=bucket.republish[1])
+                if bucket.republish
+                else None,
+            )
+        )
+    except nats.js.errors.BadRequestError as err:
+        # Another actor created it a moment ago (and may have set it up for batches already).
+        if err.err_code != STREAM_NAME_IN_USE:
+            raise
+
+
+async def _allow_batches(js: JetStreamContext, bucket: str) -> None:
+    """Atomic batches on, and the fence subjects of its writers in the stream (``bus/batch.py``).
+
+    Done with the raw stream API so every other field of the server's config stays as it is.
+    """
+    nc = connection_of(js)
+    stream = f"KV_{bucket}"
+    info = json.loads((await nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=5)).data)
+    if "error" in info:
+        raise nats.js.errors.APIError.from_error(info["error"])
+    config = info["config"]
+    wanted = stream_subjects(bucket)
+    if config.get("allow_atomic") and all(subject in config["subjects"] for subject in wanted):
+        return
+    config["allow_atomic"] = True
+    config["subjects"] = list(dict.fromkeys([*config["subjects"], *wanted]))
+    reply = json.loads(
+        (await nc.request(f"$JS.API.STREAM.UPDATE.{stream}", json.dumps(config).encode(), timeout=5)).data
+    )
+    if "error" in reply:
+        raise nats.js.errors.APIError.from_error(reply["error"])
+
+
+STREAM_NAME_IN_USE = 10058
 
 SNAPSHOT_CONSUMER_LINGER = 1.0
 """Seconds a one-off read's consumer outlives it: frequent readers must not pile consumers up."""
@@ -158,6 +204,10 @@ class Bucket(Generic[M]):
         self.model = definition.model
         self.js = js
 
+    @property
+    def connected(self) -> bool:
+        return self.js is None or connection_of(self.js).is_connected
+
     @classmethod
     async def open(cls, js: JetStreamContext, definition: BucketDef[M]) -> Bucket[M]:
         return cls(await js.key_value(definition.name), definition, js)
@@ -175,8 +225,12 @@ class Bucket(Generic[M]):
         """
         if self.js is None:
             return None
-        info = await self.js.stream_info(f"KV_{self.definition.name}")
-        return info.state.last_seq if info.state.messages else 0
+        # The newest of the bucket's own subjects: its stream also holds writers' fence messages.
+        name = self.definition.name
+        try:
+            return (await self.js.get_msg(f"KV_{name}", subject=f"$KV.{name}.>")).seq or 0
+        except NotFoundError:
+            return 0
 
     async def _key_count(self, keys: str) -> int | None:
         """How many keys (deleted ones included) match ``keys``: a filtered watch delivers one

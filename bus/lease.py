@@ -7,6 +7,10 @@ its revision has not moved for ``ttl`` seconds by their own clock, one of them t
 so an old leader stops before a new one can start; a renewal that loses a race deposes it
 at once. A leader that stops cleanly deletes the key, and a follower takes over at its next
 poll instead of waiting for the lease to lapse.
+
+The clock rule keeps two leaders apart in the usual case; ``prepare`` makes it hold by
+construction: a new leader runs it (moving the fences of its writers, ``bus/batch.py``)
+before it leads, so whatever a deposed leader still sends is refused by the server.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from shoal.bus.kv import Bucket
 from shoal.errors import Conflict
@@ -33,6 +37,7 @@ class LeaderLease:
         *,
         ttl: float = 1.5,
         on_change: Callable[[bool], None] | None = None,
+        prepare: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.bucket = bucket
         self.key = key
@@ -41,6 +46,8 @@ class LeaderLease:
         self.renew_every = ttl / 5
         self.poll_every = min(0.1, ttl / 10)
         self.on_change = on_change
+        self.prepare = prepare
+        """Run once a term is won, before leading: it must succeed, or the term is not taken."""
         self.term = 0
         self._revision = 0
         self._valid_until = 0.0
@@ -111,6 +118,18 @@ class LeaderLease:
             log.debug("taking lease %s: %s", self.key, err)
             return
         self.term = record.term
+        if self.prepare is not None:
+            try:
+                await self.prepare()
+            except Exception as err:
+                log.warning(
+                    "%s won %s (term %d) but could not prepare to lead: %s",
+                    self.holder,
+                    self.key,
+                    self.term,
+                    err,
+                )
+                return
         self._valid_until = started + self.ttl
         self._set_leading(True)
 
@@ -126,13 +145,20 @@ class LeaderLease:
             if time.monotonic() >= self._valid_until:
                 self._set_leading(False)
 
+    def step_down(self) -> None:
+        """Stop leading at once: a write showed that a newer term has begun."""
+        self._set_leading(False)
+
     async def release(self) -> None:
         """Give the lease up so a follower takes over at once."""
         if self._leading:
             self._leading = False
             self.elected.clear()
+            if not self.bucket.connected:
+                return  # nobody to tell: the lease lapses by itself
             with contextlib.suppress(Exception):
-                # Re-read: a renewal cut short by shutdown may have landed after all.
-                entry = await self.bucket.get(self.key)
-                if entry is not None and entry.value.holder == self.holder:
-                    await self.bucket.delete(self.key, entry.revision)
+                async with asyncio.timeout(1.0):
+                    # Re-read: a renewal cut short by shutdown may have landed after all.
+                    entry = await self.bucket.get(self.key)
+                    if entry is not None and entry.value.holder == self.holder:
+                        await self.bucket.delete(self.key, entry.revision)
