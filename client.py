@@ -33,6 +33,7 @@ from shoal.models.api import (
     ManifestDocument,
     NodeUpdateRequest,
     ObjectRef,
+    ProcessStats,
     ResolveRequest,
     RolloutRequest,
     ScaleRequest,
@@ -42,7 +43,7 @@ from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
 from shoal.models.event import Event
 from shoal.models.metrics import NodeMetrics
-from shoal.models.node import Node, NodeSpec
+from shoal.models.node import Node, NodeCondition, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.scheduling import PriorityClass, Taint
 from shoal.models.service import Endpoints, Service
@@ -199,6 +200,15 @@ class ShoalClient:
     async def priority_classes(self) -> dict[str, PriorityClass]:
         return await self._items(kv.PRIORITY_CLASSES)
 
+    async def node_conditions(self) -> dict[str, NodeCondition]:
+        """Each node's Ready condition, as the leading scheduler judged it."""
+        return await self._items(kv.NODE_STATUS)
+
+    async def ready_nodes(self) -> set[str]:
+        """The registered nodes the leading scheduler judges Ready."""
+        nodes, conditions = await self.nodes(), await self.node_conditions()
+        return {name for name in nodes if (c := conditions.get(name)) is not None and c.ready}
+
     async def node_specs(self) -> dict[str, NodeSpec]:
         return await self._items(kv.NODE_SPECS)
 
@@ -210,6 +220,23 @@ class ShoalClient:
         if status is not None and status.uid != pod.metadata.uid:
             status = None
         return pod, status
+
+    async def process_stats(self, wait: float = 0.5) -> list[ProcessStats]:
+        """Every Shoal process's stats (roles, longest event-loop stall), as many as answer in ``wait``."""
+        inbox = self.nc.new_inbox()
+        replies: list[ProcessStats] = []
+
+        async def received(msg: Msg) -> None:
+            with contextlib.suppress(BadPayload):
+                replies.append(decode(msg.data, ProcessStats, what="process stats"))
+
+        subscription = await self.nc.subscribe(inbox, cb=received)
+        try:
+            await self.nc.publish(subjects.PROCESS_STATS, b"", reply=inbox)
+            await asyncio.sleep(wait)
+        finally:
+            await subscription.unsubscribe()
+        return replies
 
     # -- streams --------------------------------------------------------------------------------
 

@@ -65,11 +65,10 @@ async def node_trial(
 
     async def victim_back() -> bool:
         node = (await client.nodes()).get(victim)
-        return node is not None and node.ready_at(time.time()) and node.heartbeat_at > killed_at
+        return node is not None and node.started_at > killed_at and victim in await client.ready_nodes()
 
     async def all_ready() -> bool:
-        nodes = await client.nodes()
-        return all(name in nodes and nodes[name].ready_at(time.time()) for name in all_nodes)
+        return all_nodes <= await client.ready_nodes()
 
     await wait_for(nothing_left, timeout=60, what="a clean slate")
     await wait_for(all_ready, timeout=60, what="every node Ready")

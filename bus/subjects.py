@@ -39,6 +39,18 @@ SERVICE_QUEUE = "shoal-service"
 API_SUBJECTS = (API_APPLY, API_DELETE, API_SCALE, API_NODE, API_ROLLOUT)
 
 
+def node_heartbeat(node: str) -> str:
+    """``shoal.v1.node.<node>.heartbeat``: NodeHeartbeat, every heartbeat interval (plain NATS).
+
+    A node is alive while these keep arriving; judges time them by their own clocks.
+    """
+    return f"{PREFIX}.node.{node}.heartbeat"
+
+
+NODE_HEARTBEATS = f"{PREFIX}.node.*.heartbeat"
+"""``shoal.v1.node.*.heartbeat``: every node's heartbeats."""
+
+
 def node_logs(node: str) -> str:
     """``shoal.v1.node.<node>.logs``: LogsRequest; the node streams LogChunk to ``stream``."""
     return f"{PREFIX}.node.{node}.logs"
@@ -53,6 +65,9 @@ def logs_keepalive(stream_id: str) -> str:
     """``shoal.v1.logs.<id>.keepalive``: a following client pings here; silence ends the stream."""
     return f"{PREFIX}.logs.{stream_id}.keepalive"
 
+
+PROCESS_STATS = f"{PREFIX}.debug.stats"
+"""``shoal.v1.debug.stats``: every Shoal process replies with its ProcessStats (one reply each)."""
 
 # --- metrics ---------------------------------------------------------------------------------
 
@@ -102,6 +117,9 @@ BUCKET_POD_STATUS = "shoal_pod_status"
 
 BUCKET_NODES = "shoal_nodes"
 """Node registrations and leases, key ``<node>``; written by each node actor."""
+
+BUCKET_NODE_STATUS = "shoal_node_status"
+"""Each node's Ready condition as the leading scheduler judged it, key ``<node>``; written on change."""
 
 BUCKET_NODE_SPECS = "shoal_node_specs"
 """What operators ask of nodes (cordon, drain), key ``<node>``; written by the API actor."""

@@ -32,7 +32,7 @@ from shoal.manifests.render import (
     service_object,
 )
 from shoal.models.event import Event
-from shoal.models.node import Node, NodeSpec
+from shoal.models.node import Node, NodeCondition, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.quantity import format_cpu, human_memory
 from shoal.models.service import Endpoints, Service
@@ -133,7 +133,12 @@ async def _gather(client: ShoalClient, kind: str) -> dict[str, Any]:
         return {"services": await client.services(), "endpoints": await client.endpoints()}
     if kind == "horizontalpodautoscalers":
         return {"hpas": await client.hpas(), "status": await client.hpa_statuses()}
-    return {"nodes": await client.nodes(), "pods": await client.pods(), "specs": await client.node_specs()}
+    return {
+        "nodes": await client.nodes(),
+        "pods": await client.pods(),
+        "specs": await client.node_specs(),
+        "conditions": await client.node_conditions(),
+    }
 
 
 def _pod_status(pod: Pod, statuses: dict[str, PodStatus]) -> PodStatus | None:
@@ -274,7 +279,7 @@ def get(
             (
                 n
                 for n in data["nodes"].values()
-                if (name is None or n.name == name) and _matches(n.labels, wanted)
+                if (name is None or n.name == name) and _matches(_node_labels(n, data["specs"]), wanted)
             ),
             key=lambda n: n.name,
         )
@@ -286,10 +291,12 @@ def get(
         if output == "wide":
             columns += ["INTERNAL-IP", "OS", "ARCH"]
         specs = data["specs"]
+        conditions: dict[str, NodeCondition] = data["conditions"]
         for node in nodes:
-            ready = node.ready_at(now)
+            condition = conditions.get(node.name)
+            ready = condition is not None and condition.ready
             spec = specs.get(node.name)
-            objects.append(node_object(node, ready, spec))
+            objects.append(node_object(node, condition, spec))
             state = "Ready" if ready else "NotReady"
             if spec is not None and (spec.unschedulable or spec.draining):
                 state += ",SchedulingDisabled"
@@ -403,7 +410,11 @@ def describe(
         if node is None:
             raise NotFound(f'node "{name}" not found')
         _describe_node(
-            node, data["specs"].get(name), [p for p in data["pods"].values() if p.node_name == name], now
+            node,
+            data["specs"].get(name),
+            data["conditions"].get(name),
+            [p for p in data["pods"].values() if p.node_name == name],
+            now,
         )
     events_table(data["events"], now)
 
@@ -564,8 +575,20 @@ def _describe_service(svc: Service, endpoints: Endpoints | None, now: float) -> 
         fields([("Not ready", ", ".join(endpoints.not_ready))])
 
 
-def _describe_node(node: Node, spec: NodeSpec | None, pods: list[Pod], now: float) -> None:
-    ready = node.ready_at(now)
+def _node_labels(node: Node, specs: dict[str, NodeSpec]) -> dict[str, str]:
+    """The operator's labels once set (``shoal label node``), else the node's own."""
+    spec = specs.get(node.name)
+    return spec.labels if spec is not None and spec.labels is not None else node.labels
+
+
+def _describe_node(
+    node: Node, spec: NodeSpec | None, condition: NodeCondition | None, pods: list[Pod], now: float
+) -> None:
+    if condition is None:
+        ready = "Unknown (no scheduler has judged it yet)"
+    else:
+        since = age(condition.since, now)
+        ready = f"{condition.ready} ({condition.message} for {since}, lease {node.lease_seconds:g}s)"
     cpu_requested = sum(p.spec.requests()[0] for p in pods)
     memory_requested = sum(p.spec.requests()[1] for p in pods)
     fields(
@@ -579,10 +602,7 @@ def _describe_node(node: Node, spec: NodeSpec | None, pods: list[Pod], now: floa
             ),
             ("Unschedulable", str(spec is not None and (spec.unschedulable or spec.draining))),
             ("Draining", str(spec is not None and spec.draining)),
-            (
-                "Ready",
-                f"{ready} (last heartbeat {age(node.heartbeat_at, now)} ago, lease {node.lease_seconds:g}s)",
-            ),
+            ("Ready", ready),
             ("Address", node.address),
             ("Runtime", node.runtime_version),
             ("OS / Arch", f"{node.os} / {node.architecture}"),

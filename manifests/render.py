@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shoal.models.node import Node, NodeSpec
+from shoal.models.node import Node, NodeCondition, NodeSpec
 from shoal.models.pod import ContainerState, Pod, PodStatus
 from shoal.models.quantity import format_cpu, format_memory
 from shoal.models.service import Endpoints, Service
@@ -129,7 +129,7 @@ def deployment_object(deployment: Deployment, status: DeploymentStatus | None) -
     }
 
 
-def node_object(node: Node, ready: bool, spec: NodeSpec | None = None) -> dict[str, Any]:
+def node_object(node: Node, condition: NodeCondition | None, spec: NodeSpec | None = None) -> dict[str, Any]:
     resources = {
         "cpu": format_cpu(node.capacity.cpu or 0),
         "memory": format_memory(node.capacity.memory or 0),
@@ -138,20 +138,30 @@ def node_object(node: Node, ready: bool, spec: NodeSpec | None = None) -> dict[s
         "cpu": format_cpu(node.allocatable.cpu or 0),
         "memory": format_memory(node.allocatable.memory or 0),
     }
+    labels = spec.labels if spec is not None and spec.labels is not None else node.labels
+    taints = spec.taints if spec is not None and spec.taints is not None else node.taints
+    node_spec: dict[str, Any] = {}
+    if spec is not None and (spec.unschedulable or spec.draining):
+        node_spec["unschedulable"] = True
+    if taints:
+        node_spec["taints"] = [t.dump() for t in taints]
+    if condition is None:
+        ready = {"type": "Ready", "status": "Unknown", "reason": "NodeStatusNeverUpdated"}
+    else:
+        ready = {
+            "type": "Ready",
+            "status": "True" if condition.ready else "Unknown",
+            "reason": condition.reason,
+            "message": condition.message,
+            "lastTransitionTime": timestamp(condition.since),
+        }
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": _metadata(node.name, None, node.labels, "", node.started_at),
-        "spec": {"unschedulable": True} if spec is not None and (spec.unschedulable or spec.draining) else {},
+        "metadata": _metadata(node.name, None, labels, "", node.started_at),
+        "spec": node_spec,
         "status": {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True" if ready else "Unknown",
-                    "reason": "LeaseRenewed" if ready else "NodeStatusUnknown",
-                    "lastHeartbeatTime": timestamp(node.heartbeat_at),
-                }
-            ],
+            "conditions": [ready],
             "capacity": resources,
             "allocatable": allocatable,
             "addresses": [{"type": "InternalIP", "address": node.address}],

@@ -10,10 +10,8 @@ from shoal.models.workloads import ResourceList
 
 
 class Node(Record):
-    """A node's registration and lease. Written only by that node's actor.
-
-    The node is Ready while its lease holds: a heartbeat at most ``leaseSeconds`` ago.
-    """
+    """A node's registration: what it offers and where it is. Written only by that node's actor,
+    when it starts and when any of this changes (its liveness travels as heartbeats)."""
 
     name: Name
     labels: Labels = Field(default_factory=dict)
@@ -24,15 +22,32 @@ class Node(Record):
     architecture: str = ""
     address: str = ""
     started_at: float = 0.0
-    heartbeat_at: float = 0.0
     lease_seconds: float = 3.0
+    """How long the node may stay silent before it is NotReady."""
     taints: list[Taint] = Field(default_factory=list)
     """Taints the node registered with (``shoal node --taint``)."""
     max_pods: int = 110
 
-    def ready_at(self, now: float) -> bool:
-        """Readiness by wall clock, for readers without their own heartbeat timing."""
-        return now - self.heartbeat_at <= self.lease_seconds
+
+class NodeHeartbeat(Record):
+    """``shoal.v1.node.<node>.heartbeat``: the node is alive. The same bytes every time, so a
+    judge decodes one only when it differs from the last (a restarted node, another lease)."""
+
+    node: Name
+    started_at: float = 0.0
+    lease_seconds: float = Field(default=3.0, gt=0)
+
+
+class NodeCondition(Record):
+    """A node's Ready condition as the leading scheduler judges it (Kubernetes' node condition)."""
+
+    node: Name
+    ready: bool
+    since: float
+    """When it last changed, by the judge's wall clock."""
+    reason: str = ""
+    """``HeartbeatsArriving``, ``NodeStatusUnknown`` (no heartbeat for its lease), ``NodeRegistered``."""
+    message: str = ""
 
 
 class NodeSpec(Record):

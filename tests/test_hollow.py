@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,8 +55,7 @@ def fleet(nats_server: NatsServer, tmp_path: Path) -> Iterator[str]:
 
 async def all_nodes(client: ShoalClient) -> bool:
     """Every hollow node Ready, and the API answering (it may start after the fleet)."""
-    nodes = await client.nodes()
-    if len(nodes) != NODES or not all(n.ready_at(time.time()) for n in nodes.values()):
+    if len(await client.ready_nodes()) != NODES:
         return False
     try:
         await client.apply([])

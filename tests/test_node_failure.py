@@ -24,9 +24,7 @@ async def ensure_nodes(cluster: LocalShoal, client: ShoalClient) -> list[str]:
             cluster.start_node(name)
 
     async def all_ready() -> bool:
-        nodes = await client.nodes()
-        now = time.time()
-        return all(name in nodes and nodes[name].ready_at(now) for name in names(cluster))
+        return set(names(cluster)) <= await client.ready_nodes()
 
     await wait_for(all_ready, timeout=30, what="three Ready nodes")
     return names(cluster)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
 from shoal.actors.base import Actor, instance_name
+from shoal.actors.health import NodeHealth
 from shoal.actors.service.endpoints import endpoints_for
 from shoal.bus import kv, subjects
 from shoal.bus.cache import KVCache
@@ -26,11 +26,12 @@ from shoal.bus.lease import LeaderLease
 from shoal.bus.rpc import serve
 from shoal.errors import Conflict, NotFound
 from shoal.models.api import ResolveRequest
+from shoal.models.node import Node
 from shoal.models.service import Endpoints
 
 log = logging.getLogger(__name__)
 
-NODE_RECHECK_SECONDS = 0.5
+NODE_RECHECK_SECONDS = 0.1
 """How often node leases are looked at again: a node that stops renewing drops its endpoints."""
 
 
@@ -45,8 +46,8 @@ class ServiceActor(Actor):
         self.lease_ttl = lease_ttl
         self.dirty = asyncio.Event()
         self._subscription: Subscription | None = None
-        self.heartbeats: dict[str, float] = {}
-        """Node -> time.monotonic() when its latest lease renewal arrived."""
+        self.health = NodeHealth(nc)
+        self._all_silent = False
 
     async def start(self) -> None:
         await kv.ensure_buckets(self.js, self.replicas)
@@ -55,7 +56,8 @@ class ServiceActor(Actor):
         self.services = self.watch(KVCache(await Bucket.open(self.js, kv.SERVICES), changed))
         self.pods = self.watch(KVCache(await Bucket.open(self.js, kv.PODS), changed))
         self.statuses = self.watch(KVCache(await Bucket.open(self.js, kv.POD_STATUS), changed))
-        self.nodes = self.watch(KVCache(await Bucket.open(self.js, kv.NODES), self._heartbeat))
+        await self.health.start()
+        self.nodes = self.watch(KVCache(await Bucket.open(self.js, kv.NODES), self._node_changed))
         self.endpoints = self.watch(KVCache(await Bucket.open(self.js, kv.ENDPOINTS)))
         await asyncio.gather(*(cache.synced.wait() for cache in self.caches))
         self.lease = LeaderLease(
@@ -65,6 +67,7 @@ class ServiceActor(Actor):
             ttl=self.lease_ttl,
             on_change=lambda leading: self.dirty.set() if leading else None,
         )
+        self.spawn(self.health.run(), "attentive clock")
         self.spawn(self.lease.run(), "lease")
         self.spawn(self._loop(), "endpoints")
         self.spawn(self._recheck_nodes(), "node leases")
@@ -80,6 +83,7 @@ class ServiceActor(Actor):
         await super().start()
 
     async def on_stop(self) -> None:
+        await self.health.stop()
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
@@ -88,27 +92,25 @@ class ServiceActor(Actor):
     def _changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
         self.dirty.set()
 
-    def _heartbeat(self, key: str, old: Entry | None, new: Entry | None) -> None:
+    def _node_changed(self, key: str, old: Entry[Node] | None, new: Entry[Node] | None) -> None:
         if new is None:
-            self.heartbeats.pop(key, None)
-        elif old is None and not new.value.ready_at(time.time()):
-            # First sight of a record its own clock calls stale (a node long gone, as after a
-            # restart of this actor): Ready only once a renewal arrives.
-            self.heartbeats.pop(key, None)
-        elif old is None or old.value.heartbeat_at != new.value.heartbeat_at:
-            self.heartbeats[key] = time.monotonic()
+            self.health.forget(key)
+        else:
+            self.health.know(key, new.value.lease_seconds)
+        self.dirty.set()
 
     def _node_ready(self, name: str) -> bool:
-        # Timed by this actor's own clock from when each renewal arrived, as the scheduler
-        # does: hosts' clocks need not agree.
-        entry = self.nodes.get(name)
-        seen = self.heartbeats.get(name)
-        return entry is not None and seen is not None and time.monotonic() - seen <= entry.value.lease_seconds
+        # Judged from heartbeats by this actor's own attentive clock, as the scheduler does.
+        # When no node at all is heard, the fault is most likely ours or the network's:
+        # endpoints stay as they were rather than empty every service.
+        return self.health.judge(name).ready or self._all_silent
 
     async def _recheck_nodes(self) -> None:
         ready: dict[str, bool] = {}
         while True:
-            now = {name: self._node_ready(name) for name in self.nodes.entries}
+            judged = {name: self.health.judge(name).ready for name in self.nodes.entries}
+            self._all_silent = bool(judged) and not any(judged.values())
+            now = {name: self._node_ready(name) for name in judged}
             if now != ready:
                 ready = now
                 self.dirty.set()
