@@ -8,9 +8,18 @@ stored objects and bus payloads read like Kubernetes objects. Top-level payloads
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from pydantic.alias_generators import to_camel
 
 from shoal.models.quantity import format_cpu, format_memory, parse_cpu, parse_memory
@@ -32,6 +41,29 @@ class ShoalModel(BaseModel):
     def dump(self) -> dict[str, Any]:
         """The wire form: camelCase keys, quantities as Kubernetes strings."""
         return self.model_dump(by_alias=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def replace(model: M, **changes: Any) -> M:
+    """A shallow copy of ``model`` with some fields replaced, not validated again.
+
+    What ``model_copy(update=...)`` does, at a fraction of its cost, for the hot paths that
+    build thousands of records from parts already validated. Models are never changed in
+    place, so the copy may share what it does not replace.
+    """
+    new = model.__class__.__new__(model.__class__)
+    values = {**model.__dict__, **changes}
+    fields = model.__class__.__pydantic_fields__
+    if len(values) != len(fields):
+        # Cached properties live in __dict__ too; they may not hold for the copy.
+        values = {name: values[name] for name in fields}
+    object.__setattr__(new, "__dict__", values)
+    object.__setattr__(new, "__pydantic_fields_set__", model.__pydantic_fields_set__ | changes.keys())
+    object.__setattr__(new, "__pydantic_extra__", model.__pydantic_extra__)
+    object.__setattr__(new, "__pydantic_private__", model.__pydantic_private__)
+    return new
 
 
 class Record(ShoalModel):
@@ -94,7 +126,29 @@ def _label_value_from_scalar(value: Any) -> Any:
 Name = Annotated[str, AfterValidator(check_dns_label)]
 LabelKey = Annotated[str, AfterValidator(check_label_key)]
 LabelValue = Annotated[str, BeforeValidator(_label_value_from_scalar), AfterValidator(check_label_value)]
-Labels = dict[LabelKey, LabelValue]
+_SHARED_LABELS: dict[tuple[tuple[Any, Any], ...], dict[str, str]] = {}
+_SHARED_LABELS_MAX = 4096
+
+
+def _shared_labels(value: Any, handler: ValidatorFunctionWrapHandler) -> dict[str, str]:
+    """Thousands of pods carry the same few label sets: validate each set once and share it
+    (models are never changed in place, so sharing is safe)."""
+    if not isinstance(value, dict):
+        return handler(value)
+    key = tuple(value.items())
+    try:
+        shared = _SHARED_LABELS.get(key)
+    except TypeError:  # unhashable values: let validation say what is wrong
+        return handler(value)
+    if shared is None:
+        shared = handler(value)
+        if len(_SHARED_LABELS) >= _SHARED_LABELS_MAX:
+            _SHARED_LABELS.clear()
+        _SHARED_LABELS[key] = shared
+    return shared
+
+
+Labels = Annotated[dict[LabelKey, LabelValue], WrapValidator(_shared_labels)]
 
 Cpu = Annotated[int, BeforeValidator(parse_cpu), PlainSerializer(format_cpu, return_type=str)]
 """CPU in millicores; written as a Kubernetes quantity (``250m``)."""

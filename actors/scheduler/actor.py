@@ -1,26 +1,33 @@
 """The scheduler actor: watches desired and observed state, runs the planner, applies its commands.
 
-Watches feed local caches; any change marks the cluster dirty, and one loop re-plans the
-whole cluster from the caches and carries out the commands with revision-checked writes,
-many at once. A write that loses a race is simply planned again from fresher state.
+Watches feed local caches and, change by change, the pod index (``index.py``) and a note of
+what needs planning: the deployments whose objects, pods or pod status moved, the nodes
+that flipped, whether waiting pods may fit now. A round plans only that, off the event
+loop (in a worker thread, on copies), so a round of any size never stalls heartbeats,
+leases or watches; each deployment's share of a round is bounded (``PlanPolicy.burst``),
+and what is left is planned in the next round, which starts at once.
 
-Any number of replicas may run: all keep their caches warm, one leads (``LeaderLease``)
-and only the leader plans and writes, so a standby takes over within the lease's TTL.
+Any number of replicas may run: all keep their caches warm, one leads (``LeaderLease``).
+The leader's writes go through fenced writers (``bus/batch.py``): when another replica
+takes over, it moves the fences first, and the server refuses every later write of the
+old leader, whatever the old leader's clock says.
 
-The scheduler also judges node health: a node is Ready while the scheduler keeps seeing
-its lease renewed (timed by the scheduler's own clock, so host clocks may disagree).
+The scheduler also judges nodes (``actors/health.py``) and decides when a silent node's
+pods are replaced (``eviction.py``), recording each node's Ready condition in KV.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nats.aio.client import Client
 
 from shoal.actors.base import Actor, instance_name
+from shoal.actors.health import NodeHealth
 from shoal.actors.scheduler.commands import (
     BindPod,
     Command,
@@ -32,44 +39,49 @@ from shoal.actors.scheduler.commands import (
     TerminatePod,
     WriteDeploymentStatus,
 )
+from shoal.actors.scheduler.eviction import ZONE_LABEL, EvictionPolicy, NodeFacts, TokenBucket, lost_nodes
 from shoal.actors.scheduler.filters import Strategy
-from shoal.actors.scheduler.planner import IdSource, PlanPolicy, RandomIds, plan
+from shoal.actors.scheduler.index import NodeUsage, PodIndex
+from shoal.actors.scheduler.planner import IdSource, Plan, PlanPolicy, RandomIds, plan
 from shoal.actors.scheduler.view import ClusterView, NodeView
 from shoal.bus import kv
+from shoal.bus.batch import BucketWriter
 from shoal.bus.cache import KVCache
+from shoal.bus.codec import encode
 from shoal.bus.events import EventPublisher, ensure_events_stream
 from shoal.bus.kv import Bucket, Entry
 from shoal.bus.lease import LeaderLease
-from shoal.errors import Conflict
-from shoal.models.node import Node
+from shoal.errors import Conflict, Deposed
+from shoal.models.node import Node, NodeCondition
 from shoal.models.pod import Pod, PodStatus
-from shoal.models.workloads import DeploymentStatus
 
 log = logging.getLogger(__name__)
+
+NODE_CHECK_SECONDS = 0.1
 
 
 @dataclass
 class SchedulerSettings:
     replicas: int = 1
     """JetStream replicas for the buckets and stream this actor creates."""
-    write_concurrency: int = 64
-    """How many KV writes one planning round keeps in flight."""
-    node_check_interval: float = 0.1
-    lease_ttl: float = 1.2
-    """A standby leads this long after the leader's last renewal: failover in under 2 s
-    even on a busy machine, and five missed renewals (every 0.24 s) before it happens."""
-    """Seconds a leader's lease lasts without renewal; a standby takes over after that."""
-    eviction_delay: float = 1.0
-    """Seconds a node may stay NotReady before its pods are replaced elsewhere."""
+    lease_ttl: float = 0.6
+    """Seconds a leader's lease lasts without renewal; a standby takes over after that. Rounds
+    never hold the event loop, so renewals (every fifth of this) are never late."""
+    eviction: EvictionPolicy = field(default_factory=EvictionPolicy)
     strategy: Strategy = "spread"
     """Node scoring: spread (least allocated first, the default) or binpack (most allocated first)."""
+    burst: int = 2000
+    """Pods one deployment may create or stop per round."""
 
 
 @dataclass
-class _Heartbeat:
-    heartbeat_at: float
-    seen: float
-    """time.monotonic() when the scheduler saw this heartbeat arrive."""
+class _Scope:
+    """What the next round must look at."""
+
+    everything: bool = True
+    deployments: set[str] = field(default_factory=set)
+    placement: bool = True
+    """Whether every waiting pod should be tried again (room may have appeared)."""
 
 
 class SchedulerActor(Actor):
@@ -87,50 +99,74 @@ class SchedulerActor(Actor):
         self.ids = ids or RandomIds()
         self.name = name or instance_name("scheduler")
         self.events = EventPublisher(nc, self.name)
-        self.policy = PlanPolicy(eviction_delay=self.settings.eviction_delay, strategy=self.settings.strategy)
+        self.policy = PlanPolicy(
+            strategy=self.settings.strategy, burst=self.settings.burst, max_binds=self.settings.burst
+        )
         self._wake: asyncio.TimerHandle | None = None
         self.dirty = asyncio.Event()
-        self.heartbeats: dict[str, _Heartbeat] = {}
-        self.node_ready: dict[str, bool] = {}
-        self.unready_since: dict[str, float] = {}
+        self.scope = _Scope()
+        self.index = PodIndex()
+        self.health = NodeHealth(nc)
+        self.ready: dict[str, bool] = {}
+        self.lost: set[str] = set()
+        self._evicted: set[str] = set()
+        self._limiters: dict[str, TokenBucket] = {}
         self.ready_seen: dict[str, float] = {}
         self.rounds = 0
+        self.last_round: tuple[float, int] = (0.0, 0)
+        """(seconds planning, commands) of the latest round."""
+        self._own_write = False
 
     async def start(self) -> None:
         await kv.ensure_buckets(self.js, self.settings.replicas)
         await ensure_events_stream(self.js, self.settings.replicas)
-        self.deployments = KVCache(await Bucket.open(self.js, kv.DEPLOYMENTS), self._changed)
-        self.pods = KVCache(await Bucket.open(self.js, kv.PODS), self._changed)
+        self.deployments = KVCache(await Bucket.open(self.js, kv.DEPLOYMENTS), self._deployment_changed)
+        self.pods = KVCache(await Bucket.open(self.js, kv.PODS), self._pod_changed)
         self.pod_status = KVCache(await Bucket.open(self.js, kv.POD_STATUS), self._status_changed)
         self.deployment_status = KVCache(await Bucket.open(self.js, kv.DEPLOYMENT_STATUS))
         self.nodes = KVCache(await Bucket.open(self.js, kv.NODES), self._node_changed)
-        self.node_specs = KVCache(await Bucket.open(self.js, kv.NODE_SPECS), self._changed)
-        self.priority_classes = KVCache(await Bucket.open(self.js, kv.PRIORITY_CLASSES), self._changed)
+        self.node_specs = KVCache(await Bucket.open(self.js, kv.NODE_SPECS), self._node_spec_changed)
+        self.node_status = KVCache(await Bucket.open(self.js, kv.NODE_STATUS))
+        self.priority_classes = KVCache(await Bucket.open(self.js, kv.PRIORITY_CLASSES), self._changed_all)
         caches: list[KVCache] = [
             self.deployments, self.pods, self.pod_status, self.deployment_status, self.nodes, self.node_specs,
-            self.priority_classes,
+            self.node_status, self.priority_classes,
         ]  # fmt: skip
+        await self.health.start()
         for cache in caches:
             self.watch(cache)
         await asyncio.gather(*(cache.synced.wait() for cache in caches))
+        self.writers = {
+            bucket: BucketWriter(self.nc, bucket, role="scheduler", holder=self.name)
+            for bucket in (kv.PODS.name, kv.DEPLOYMENT_STATUS.name, kv.NODE_STATUS.name)
+        }
         self.lease = LeaderLease(
             await Bucket.open(self.js, kv.LEASES),
             "scheduler",
             self.name,
             ttl=self.settings.lease_ttl,
             on_change=self._leadership_changed,
+            prepare=self._take_term,
         )
+        self.spawn(self.health.run(), "attentive clock")
         self.spawn(self.lease.run(), "lease")
         self.spawn(self._plan_loop(), "plan")
         self.spawn(self._node_monitor(), "node monitor")
         await super().start()
 
     async def on_stop(self) -> None:
+        await self.health.stop()
         await self.lease.release()
+        for writer in self.writers.values():
+            await writer.close()
+
+    async def _take_term(self) -> None:
+        """A new term: move the fences, so the last leader's writes fail from now on."""
+        await asyncio.gather(*(writer.take() for writer in self.writers.values()))
 
     def _leadership_changed(self, leading: bool) -> None:
         if leading:
-            self.dirty.set()
+            self._plan_everything()
             self.run_soon(
                 self.events.emit(
                     "Scheduler",
@@ -143,8 +179,55 @@ class SchedulerActor(Actor):
                 "leader event",
             )
 
-    def _changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+    # -- what changed, and what that asks to plan ----------------------------------------------
+
+    def _plan_everything(self) -> None:
+        self.scope.everything = True
+        self.scope.placement = True
         self.dirty.set()
+
+    def _plan(self, deployment_key: str) -> None:
+        self.scope.deployments.add(deployment_key)
+        self.dirty.set()
+
+    def _plan_placement(self) -> None:
+        if self.index.unplaced:
+            self.scope.placement = True
+            self.dirty.set()
+
+    def _plan_owner(self, pod: Pod) -> None:
+        owner = pod.metadata.owner
+        if owner is not None and owner.kind == "Deployment":
+            self._plan(f"{pod.metadata.namespace}.{owner.name}")
+        else:
+            self.scope.everything = True  # an orphan: the next round looks at every owner
+            self.dirty.set()
+
+    def _plan_node(self, node: str) -> None:
+        """Everything on a node that changed (readiness, taints, drain) is looked at again."""
+        for entry in self.index.by_node.get(node, {}).values():
+            self._plan_owner(entry.value)
+        self._plan_placement()
+
+    def _changed_all(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        self._plan_everything()
+
+    def _deployment_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        if new is None:
+            self.scope.everything = True  # its pods are orphans now
+            self.dirty.set()
+        self._plan(key)
+
+    def _pod_changed(self, key: str, old: Entry[Pod] | None, new: Entry[Pod] | None) -> None:
+        status = self.pod_status.get(key)
+        self.index.pod_changed(key, old, new, status.value if status else None)
+        if self._own_write:
+            return  # what this round decided: nothing more to plan
+        for entry in (old, new):
+            if entry is not None:
+                self._plan_owner(entry.value)
+        if old is not None and old.value.node_name and new is None:
+            self._plan_placement()  # room freed
 
     def _status_changed(self, key: str, old: Entry[PodStatus] | None, new: Entry[PodStatus] | None) -> None:
         # When this scheduler saw each pod turn Ready, by its own clock (minReadySeconds):
@@ -154,105 +237,174 @@ class SchedulerActor(Actor):
             self.ready_seen.pop(key, None)
         elif old is not None and (not old.value.ready or old.value.uid != new.value.uid):
             self.ready_seen[key] = time.time()
-        self.dirty.set()
+        pod = self.pods.get(key)
+        self.index.status_changed(key, pod, new.value if new else None)
+        if pod is not None:
+            self._plan_owner(pod.value)
+            if new is not None and new.value.terminal:
+                self._plan_placement()
 
     def _node_changed(self, key: str, old: Entry[Node] | None, new: Entry[Node] | None) -> None:
         if new is None:
-            self.heartbeats.pop(key, None)
-            self.dirty.set()
-            return
-        beat = self.heartbeats.get(key)
-        if beat is None or beat.heartbeat_at != new.value.heartbeat_at:
-            self.heartbeats[key] = _Heartbeat(new.value.heartbeat_at, time.monotonic())
-        flipped = self._judge(key, new.value, time.monotonic())
-        # A renewed lease alone changes no decision: only a new node, a flip or new facts do.
-        if (
-            flipped
-            or old is None
-            or old.value.model_copy(update={"heartbeat_at": 0.0})
-            != new.value.model_copy(update={"heartbeat_at": 0.0})
-        ):
-            self.dirty.set()
-
-    def _judge(self, name: str, node: Node, now: float) -> bool:
-        beat = self.heartbeats.get(name)
-        ready = beat is not None and now - beat.seen <= node.lease_seconds
-        if self.node_ready.get(name) == ready:
-            return False
-        self.node_ready[name] = ready
-        if ready:
-            self.unready_since.pop(name, None)
+            self.health.forget(key)
         else:
-            self.unready_since[name] = now
-        return True
+            self.health.know(key, new.value.lease_seconds)
+        self._plan_node(key)
 
-    def _judge_nodes(self) -> list[tuple[str, bool]]:
-        """Update readiness from heartbeats; returns the nodes whose readiness flipped."""
-        now = time.monotonic()
-        flipped = []
+    def _node_spec_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        self._plan_node(key)
+
+    # -- nodes ----------------------------------------------------------------------------------
+
+    def _facts(self) -> dict[str, NodeFacts]:
+        facts = {}
+        now = self.health.clock.read()
         for name, entry in self.nodes.entries.items():
-            if self._judge(name, entry.value, now):
-                flipped.append((name, self.node_ready[name]))
-        for name in [n for n in self.node_ready if n not in self.nodes.entries]:
-            del self.node_ready[name]
-            self.unready_since.pop(name, None)
-        return flipped
+            judgment = self.health.judge(name, now)
+            spec = self.node_specs.get(name)
+            labels = (
+                spec.value.labels
+                if spec is not None and spec.value.labels is not None
+                else entry.value.labels
+            )
+            facts[name] = NodeFacts(
+                ready=judgment.ready,
+                silent_for=judgment.silent_for,
+                heard=judgment.heard,
+                lease=entry.value.lease_seconds,
+                zone=labels.get(ZONE_LABEL, ""),
+            )
+        return facts
+
+    def check_nodes(self) -> None:
+        """Readiness and losses from the latest heartbeats; plan what they change."""
+        facts = self._facts()
+        for name, node_facts in facts.items():
+            if self.ready.get(name) != node_facts.ready:
+                self.ready[name] = node_facts.ready
+                self._plan_node(name)
+        for name in [n for n in self.ready if n not in facts]:
+            del self.ready[name]
+        lost = lost_nodes(
+            facts,
+            self.settings.eviction,
+            clock=self.health.clock.read(),
+            evicted=self._evicted,
+            limiters=self._limiters,
+        )
+        for name in lost - self.lost:
+            self._plan_node(name)
+        self.lost = lost
 
     async def _node_monitor(self) -> None:
-        announced: dict[str, bool] = {}
-        pending_eviction: set[str] = set()
         while True:
-            if self._judge_nodes():
-                self.dirty.set()
-            now = time.monotonic()
-            for name, since in self.unready_since.items():
-                # Wake the planner when a node's eviction delay runs out.
-                due = now - since >= self.settings.eviction_delay
-                if due and name not in pending_eviction:
-                    pending_eviction.add(name)
-                    self.dirty.set()
-            pending_eviction &= set(self.unready_since)
+            self.check_nodes()
             if self.lease.is_leader:
-                for name, ready in list(self.node_ready.items()):
-                    if announced.get(name) == ready:
-                        continue
-                    if ready:
-                        await self.events.emit("Node", "", name, "NodeReady", f"node {name} is ready")
-                    elif name in announced:
-                        await self.events.emit(
-                            "Node",
-                            "",
-                            name,
-                            "NodeNotReady",
-                            f"node {name} stopped renewing its lease",
-                            type="Warning",
-                        )
-                    announced[name] = ready
-            await asyncio.sleep(self.settings.node_check_interval)
+                await self._record_conditions()
+            await asyncio.sleep(NODE_CHECK_SECONDS)
 
-    def view(self) -> ClusterView:
-        now = time.monotonic()
+    async def _record_conditions(self) -> None:
+        """Each node's Ready condition in KV, written when it changes, with an event."""
+        changed = [
+            name
+            for name, ready in self.ready.items()
+            if (stored := self.node_status.get(name)) is None or stored.value.ready != ready
+        ]
+        await asyncio.gather(*(self._record_condition(name) for name in changed))
+        writer = self.writers[kv.NODE_STATUS.name]
+        for name, entry in list(self.node_status.entries.items()):
+            if name not in self.nodes.entries:
+                with contextlib.suppress(Exception):
+                    await writer.delete(name, entry.revision)
+                    self.node_status.note_deleted(name)
+
+    async def _record_condition(self, name: str) -> None:
+        ready = self.ready[name]
+        stored = self.node_status.get(name)
+        condition = NodeCondition(
+            node=name,
+            ready=ready,
+            since=time.time(),
+            reason="HeartbeatsArriving" if ready else "NodeStatusUnknown",
+            message="heartbeats arrive" if ready else "no heartbeat within the node's lease",
+        )
+        writer = self.writers[kv.NODE_STATUS.name]
+        try:
+            data = encode(condition)
+            if stored is None:
+                revision = await writer.create(name, data)
+            else:
+                revision = await writer.update(name, data, stored.revision)
+        except Deposed:
+            self.lease.step_down()
+            return
+        except Exception as err:
+            log.debug("recording the condition of node %s: %s", name, err)
+            return
+        self.node_status.note_written(name, condition, revision)
+        if ready:
+            await self.events.emit("Node", "", name, "NodeReady", f"node {name} is ready")
+        elif stored is not None:
+            await self.events.emit(
+                "Node", "", name, "NodeNotReady", f"node {name} stopped sending heartbeats", type="Warning"
+            )
+
+    # -- rounds ---------------------------------------------------------------------------------
+
+    def view(self, scope: _Scope | None = None) -> ClusterView:
+        """A copy of what the round looks at, safe to read from another thread."""
+        scope = scope or _Scope()
+        entries = self.deployments.entries
+        if scope.everything:
+            deployments = dict(entries)
+        else:
+            deployments = {k: entries[k] for k in scope.deployments if k in entries}
+        live = frozenset(entry.value.metadata.uid for entry in entries.values())
+        pods: dict[str, Entry[Pod]] = {}
+        for entry in deployments.values():
+            pods.update(self.index.by_owner.get(entry.value.metadata.uid, {}))
+        for owner, owned in self.index.by_owner.items():
+            if owner not in live:
+                pods.update(owned)
         nodes = {}
         for name, entry in self.nodes.entries.items():
-            since = self.unready_since.get(name)
             spec = self.node_specs.get(name)
-            nodes[name] = NodeView(
+            node_view = NodeView(
                 entry.value,
-                self.node_ready.get(name, False),
-                unready_for=0.0 if since is None else now - since,
+                self.ready.get(name, False),
+                lost=name in self.lost,
                 spec=spec.value if spec else None,
+                usage=(self.index.usage[name].snapshot() if name in self.index.usage else NodeUsage()),
             )
+            nodes[name] = node_view
+            if node_view.lost or any(t.effect == "NoExecute" for t in node_view.taints):
+                pods.update(self.index.by_node.get(name, {}))
+        for name, on_node in self.index.by_node.items():
+            if name not in nodes:
+                pods.update(on_node)  # bound to a node that is gone
+        if scope.placement or scope.everything:
+            pods.update(self.index.unplaced)
+        statuses = self.deployment_status.entries
+        deployment_status = {k: statuses[k] for k in deployments if k in statuses}
+        deployment_status.update({k: e for k, e in statuses.items() if e.value.uid not in live})
         return ClusterView(
-            deployments=self.deployments.entries,
-            pods=self.pods.entries,
+            deployments=deployments,
+            pods=pods,
+            live_owners=live,
+            all_pods=self.pods.entries,
             pod_status=self.pod_status.entries,
-            deployment_status=self.deployment_status.entries,
+            deployment_status=deployment_status,
             nodes=nodes,
-            ready_seen=self.ready_seen,
+            ready_seen=dict(self.ready_seen),
             priority_classes={
                 entry.value.metadata.name: entry.value for entry in self.priority_classes.entries.values()
             },
         )
+
+    def _round(self, view: ClusterView, now: float) -> tuple[Plan, list[_Write]]:
+        """One round's plan and the records it writes, encoded: pure work for a worker thread."""
+        commands = plan(view, now, self.ids, self.policy)
+        return commands, [_write_of(command, now) for command in commands]
 
     async def _plan_loop(self) -> None:
         pause = 0.0
@@ -260,48 +412,71 @@ class SchedulerActor(Actor):
             await self.dirty.wait()
             await self.lease.elected.wait()
             self.dirty.clear()
-            commands = plan(self.view(), time.time(), self.ids, self.policy)
+            scope, self.scope = self.scope, _Scope(everything=False, placement=False)
+            started = time.monotonic()
+            view = self.view(scope)
+            commands, payloads = await asyncio.to_thread(self._round, view, time.time())
             self.rounds += 1
+            self.last_round = (time.monotonic() - started, len(commands))
             if commands.wake_at is not None:
-                # Nothing may change before a toleration runs out: look again then.
+                # Nothing may change before a minReadySeconds or toleration ends: look again then.
                 if self._wake is not None:
                     self._wake.cancel()
                 delay = max(0.0, commands.wake_at - time.time())
-                self._wake = asyncio.get_running_loop().call_later(delay, self.dirty.set)
+                self._wake = asyncio.get_running_loop().call_later(delay, self._plan_everything)
+            for key in commands.more:
+                if key in self.deployments.entries:
+                    self._plan(key)
+                else:
+                    self.scope.everything = True
+                    self.dirty.set()
+            if commands.more_placement:
+                self._plan_placement()
             if commands and not self.lease.is_leader:
-                # Still the holder, but the lease's validity lapsed before this round's writes
-                # (a busy moment delayed a renewal): plan again once it is renewed, rather than
-                # drop the round and wait for a change that may never come.
+                # Deposed, or the lease's validity lapsed before this round's writes: plan again
+                # once leading, rather than drop the round and wait for a change that may never come.
+                self.scope.everything = True
                 self.dirty.set()
                 await asyncio.sleep(self.lease.renew_every)
                 continue
-            failures = await self._execute(commands) if commands else 0
+            planned = time.monotonic()
+            failures = await self._execute(commands, payloads) if commands else 0
+            log.debug(
+                "round %d: %d deployment(s), %d pod(s) seen, %d command(s): planned %.3fs, written %.3fs",
+                self.rounds,
+                len(view.deployments),
+                len(view.pods),
+                len(commands),
+                planned - started,
+                time.monotonic() - planned,
+            )
             # A round that could not write (NATS away, say) must not spin: back off.
             pause = min(max(pause * 2, 0.1), 2.0) if failures else 0.0
             if pause:
                 await asyncio.sleep(pause)
 
-    async def _execute(self, commands: list[Command]) -> int:
-        limit = asyncio.Semaphore(self.settings.write_concurrency)
+    async def _execute(self, commands: list[Command], payloads: list[_Write]) -> int:
         failures = 0
 
-        async def run(command: Command) -> None:
+        async def run(command: Command, payload: _Write) -> None:
             nonlocal failures
-            async with limit:
-                if not self.lease.is_leader:
-                    self.dirty.set()  # deposed, or the lease lapsed, mid-round: plan afresh
-                    return
-                try:
-                    await self._apply(command)
-                except Conflict as err:
-                    log.debug("lost a race, planning again: %s", err)
-                    self.dirty.set()
-                except Exception as err:
-                    log.warning("could not carry out %s: %s", type(command).__name__, err)
-                    failures += 1
-                    self.dirty.set()
+            if not self.lease.is_leader:
+                self._plan_everything()  # deposed, or the lease lapsed, mid-round: plan afresh
+                return
+            try:
+                await self._apply(command, payload)
+            except Conflict as err:
+                log.debug("lost a race, planning again: %s", err)
+                self._replan(command)
+            except Deposed as err:
+                log.warning("%s: %s", self.name, err)
+                self.lease.step_down()
+            except Exception as err:
+                log.warning("could not carry out %s: %s", type(command).__name__, err)
+                failures += 1
+                self._replan(command)
 
-        await asyncio.gather(*(run(command) for command in commands))
+        await asyncio.gather(*(run(c, p) for c, p in zip(commands, payloads, strict=True)))
         scaled: dict[tuple[str, str], int] = {}
         for command in commands:
             if isinstance(command, CreatePod) and command.pod.metadata.owner:
@@ -313,26 +488,44 @@ class SchedulerActor(Actor):
             )
         return failures
 
-    async def _apply(self, command: Command) -> None:
-        pods: Bucket[Pod] = self.pods.bucket
+    def _replan(self, command: Command) -> None:
+        pod = getattr(command, "pod", None)
+        if isinstance(pod, Pod):
+            self._plan_owner(pod)
+        elif isinstance(command, WriteDeploymentStatus | DeleteDeploymentStatus):
+            self._plan(command.key)
+        else:
+            self._plan_everything()
+
+    def _noted(self, cache: KVCache, key: str, value: object | None, revision: int = 0) -> None:
+        """Record our own write in the cache without planning it again."""
+        self._own_write = True
+        try:
+            if value is None:
+                cache.note_deleted(key)
+            else:
+                cache.note_written(key, value, revision)
+        finally:
+            self._own_write = False
+
+    async def _apply(self, command: Command, write: _Write) -> None:
+        pods = self.writers[kv.PODS.name]
         match command:
             case CreatePod(pod=pod):
-                revision = await pods.create(pod.key, pod)
-                self.pods.note_written(pod.key, pod, revision)
+                revision = await pods.create(pod.key, write.data)
+                self._noted(self.pods, pod.key, pod, revision)
                 await self._pod_placed_event(pod)
-            case BindPod(key=key, revision=revision, pod=pod):
-                new_revision = await pods.update(key, pod, revision)
-                self.pods.note_written(key, pod, new_revision)
-                await self._pod_placed_event(pod)
-            case MarkUnschedulable(key=key, revision=revision, pod=pod):
-                new_revision = await pods.update(key, pod, revision)
-                self.pods.note_written(key, pod, new_revision)
+            case (
+                BindPod(key=key, revision=revision, pod=pod)
+                | MarkUnschedulable(key=key, revision=revision, pod=pod)
+            ):
+                new_revision = await pods.update(key, write.data, revision)
+                self._noted(self.pods, key, pod, new_revision)
                 await self._pod_placed_event(pod)
             case TerminatePod(key=key, revision=revision, pod=pod, reason=reason):
-                meta = pod.metadata.model_copy(update={"deletion_timestamp": time.time()})
-                terminating = pod.model_copy(update={"metadata": meta})
-                new_revision = await pods.update(key, terminating, revision)
-                self.pods.note_written(key, terminating, new_revision)
+                new_revision = await pods.update(key, write.data, revision)
+                self._noted(self.pods, key, write.record, new_revision)
+                meta = pod.metadata
                 await self.events.emit(
                     "Pod",
                     meta.namespace,
@@ -343,12 +536,12 @@ class SchedulerActor(Actor):
                 )
             case DeletePod(key=key, revision=revision, pod=pod, reason=reason):
                 await pods.delete(key, revision)
-                self.pods.note_deleted(key)
+                self._noted(self.pods, key, None)
                 meta = pod.metadata
                 await self.events.emit("Pod", meta.namespace, meta.name, "Removed", f"pod removed: {reason}")
             case EvictPod(key=key, revision=revision, pod=pod, reason=reason):
                 await pods.delete(key, revision)
-                self.pods.note_deleted(key)
+                self._noted(self.pods, key, None)
                 meta = pod.metadata
                 await self.events.emit(
                     "Pod",
@@ -360,14 +553,14 @@ class SchedulerActor(Actor):
                     node=pod.node_name,
                 )
             case DeleteDeploymentStatus(key=key, revision=revision):
-                await self.deployment_status.bucket.delete(key, revision)
+                await self.writers[kv.DEPLOYMENT_STATUS.name].delete(key, revision)
                 self.deployment_status.note_deleted(key)
             case WriteDeploymentStatus(key=key, revision=revision, status=status):
-                bucket: Bucket[DeploymentStatus] = self.deployment_status.bucket
+                writer = self.writers[kv.DEPLOYMENT_STATUS.name]
                 if revision is None:
-                    new_revision = await bucket.create(key, status)
+                    new_revision = await writer.create(key, write.data)
                 else:
-                    new_revision = await bucket.update(key, status, revision)
+                    new_revision = await writer.update(key, write.data, revision)
                 self.deployment_status.note_written(key, status, new_revision)
 
     async def _pod_placed_event(self, pod: Pod) -> None:
@@ -385,3 +578,25 @@ class SchedulerActor(Actor):
             await self.events.emit(
                 "Pod", meta.namespace, meta.name, "FailedScheduling", pod.scheduling.message, type="Warning"
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """What a command stores: the record, and its bytes."""
+
+    data: bytes = b""
+    record: object | None = None
+
+
+def _write_of(command: Command, now: float) -> _Write:
+    """Encoded in the planning thread: at thousands of records a round, it is real CPU work."""
+    match command:
+        case CreatePod(pod=pod) | BindPod(pod=pod) | MarkUnschedulable(pod=pod):
+            return _Write(encode(pod), pod)
+        case TerminatePod(pod=pod):
+            meta = pod.metadata.model_copy(update={"deletion_timestamp": now})
+            terminating = pod.model_copy(update={"metadata": meta})
+            return _Write(encode(terminating), terminating)
+        case WriteDeploymentStatus(status=status):
+            return _Write(encode(status), status)
+    return _Write()

@@ -22,7 +22,8 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from shoal.actors.scheduler.commands import (
@@ -40,11 +41,14 @@ from shoal.actors.scheduler.filters import Strategy, untolerated
 from shoal.actors.scheduler.placement import NodeState, Placer, PodClass, Resident
 from shoal.actors.scheduler.view import ClusterView
 from shoal.bus.kv import Entry
+from shoal.models.base import replace
 from shoal.models.pod import OwnerRef, Pod, PodMeta, SchedulingState
 from shoal.models.workloads import Deployment, DeploymentStatus, PodSpec
 
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 TEMPLATE_HASH_LABEL = "pod-template-hash"
+ORPHANS = "(orphans)"
+"""What ``Plan.more`` names when pods of deleted deployments are left to stop."""
 
 
 class IdSource(Protocol):
@@ -64,16 +68,26 @@ class RandomIds:
 
 @dataclass(frozen=True)
 class PlanPolicy:
-    eviction_delay: float = 1.0
-    """Seconds a node may stay NotReady before its pods are replaced on other nodes."""
     strategy: Strategy = "spread"
     """How nodes are scored: spread (least allocated first) or binpack (most allocated first)."""
+    burst: int = 2000
+    """Pods one deployment may create, or stop, in one round. A big change goes in slices, and
+    the other deployments get their turn between them (Kubernetes' ReplicaSets take 500)."""
+    max_binds: int = 2000
+    """Waiting pods placed in one round; the rest wait for the next."""
 
 
 class Plan(list[Command]):
-    """The commands of a round, and when the planner wants to look again if nothing changes."""
+    """The commands of a round, and what the planner wants looked at again."""
 
-    wake_at: float | None = None
+    def __init__(self) -> None:
+        super().__init__()
+        self.wake_at: float | None = None
+        """When to plan again even if nothing changes (a minReadySeconds or toleration ends)."""
+        self.more: set[str] = set()
+        """Deployments with work left beyond this round's burst: plan them again at once."""
+        self.more_placement = False
+        """Waiting pods left unplaced by ``max_binds``."""
 
 
 def resolve_priority(view: ClusterView, spec: PodSpec) -> tuple[int, bool, str]:
@@ -90,28 +104,42 @@ def resolve_priority(view: ClusterView, spec: PodSpec) -> tuple[int, bool, str]:
 
 
 def new_pod(deployment: Deployment, template_hash: str, ids: IdSource, now: float, priority: int = 0) -> Pod:
+    return pod_maker(deployment, template_hash, now, priority)(ids)
+
+
+def pod_maker(
+    deployment: Deployment, template_hash: str, now: float, priority: int = 0
+) -> Callable[[IdSource], Pod]:
+    """New pods of a deployment's template, each a copy of one prototype with its own name and
+    uid: a round may create thousands, and validating each again would cost most of the round."""
     meta = deployment.metadata
     template = deployment.spec.template
-    spec = (
-        template.spec
-        if template.spec.priority == priority
-        else template.spec.model_copy(update={"priority": priority})
-    )
-    # 63 characters at most: <name>-<10-char hash>-<5-char suffix>.
-    name = f"{meta.name[:46].rstrip('-')}-{template_hash}-{ids.suffix()}"
-    return Pod(
-        metadata=PodMeta(
-            name=name,
+    spec = template.spec if template.spec.priority == priority else replace(template.spec, priority=priority)
+    prototype = Pod.model_construct(
+        metadata=PodMeta.model_construct(
+            name="",
             namespace=meta.namespace,
             labels={**template.metadata.labels, TEMPLATE_HASH_LABEL: template_hash},
             annotations=dict(template.metadata.annotations),
-            uid=ids.uid(),
+            uid="",
+            generation=0,
             creation_timestamp=now,
-            owner=OwnerRef(kind="Deployment", name=meta.name, uid=meta.uid),
+            owner=OwnerRef.model_construct(kind="Deployment", name=meta.name, uid=meta.uid),
             template_hash=template_hash,
+            deletion_timestamp=None,
         ),
         spec=spec,
+        node_name="",
+        scheduling=None,
     )
+    # 63 characters at most: <name>-<10-char hash>-<5-char suffix>.
+    prefix = f"{meta.name[:46].rstrip('-')}-{template_hash}-"
+
+    def make(ids: IdSource) -> Pod:
+        metadata = replace(prototype.metadata, name=prefix + ids.suffix(), uid=ids.uid())
+        return replace(prototype, metadata=metadata)
+
+    return make
 
 
 @dataclass
@@ -123,10 +151,23 @@ class _Round:
     commands: Plan
     nodes: dict[str, NodeState]
     removed: set[str]
+    deployment: str = ""
+    """The deployment being reconciled, whose removals count against its burst."""
+    named: set[str] = field(default_factory=set)
+    """Keys of the pods this round creates."""
+    readiness: dict[str, bool] = field(default_factory=dict)
+    """Pods found Ready (on Ready nodes) so far this round: neither changes within a round."""
+    draining_nodes: frozenset[str] = frozenset()
+    removals_left: int = 0
 
     def ready(self, pod: Pod) -> bool:
-        status = self.view.status_of(pod)
-        return status is not None and status.ready and self.view.node_ready(pod.node_name)
+        known = self.readiness.get(pod.key)
+        if known is None:
+            status = self.view.status_of(pod)
+            known = self.readiness[pod.key] = (
+                status is not None and status.ready and self.view.node_ready(pod.node_name)
+            )
+        return known
 
     def available(self, pod: Pod, min_ready_seconds: int) -> bool:
         """Ready for at least minReadySeconds (Kubernetes' availability)."""
@@ -142,6 +183,15 @@ class _Round:
             return True
         self.wake(since + min_ready_seconds + 0.01)
         return False
+
+    def unique_pod(self, make: Callable[[IdSource], Pod]) -> Pod:
+        """A new pod whose name no pod has yet: five random characters collide now and then
+        among thousands of pods, and a collision would cost a failed write."""
+        while True:
+            pod = make(self.ids)
+            if pod.key not in self.named and self.view.pod(pod.key) is None:
+                self.named.add(pod.key)
+                return pod
 
     def wake(self, at: float) -> None:
         """Ask to plan again at ``at`` even if nothing changes meanwhile."""
@@ -162,6 +212,11 @@ class _Round:
         )
 
     def remove(self, entry: Entry[Pod], reason: str) -> None:
+        if self.deployment:
+            if self.removals_left <= 0:
+                self.commands.more.add(self.deployment)  # the rest in the next round
+                return
+            self.removals_left -= 1
         self.removed.add(entry.key)
         if entry.value.node_name:
             self.commands.append(TerminatePod(entry.key, entry.revision, entry.value, reason))
@@ -170,11 +225,10 @@ class _Round:
 
     def lost(self, node_name: str) -> bool:
         node = self.view.nodes.get(node_name)
-        return node is None or (not node.ready and node.unready_for >= self.policy.eviction_delay)
+        return node is None or node.lost
 
     def draining(self, node_name: str) -> bool:
-        node = self.view.nodes.get(node_name)
-        return node is not None and node.draining
+        return node_name in self.draining_nodes
 
 
 def _node_states(view: ClusterView) -> dict[str, NodeState]:
@@ -191,6 +245,15 @@ def _node_states(view: ClusterView) -> dict[str, NodeState]:
         )
         for name, node_view in view.nodes.items()
     }
+    if any(node_view.usage is not None for node_view in view.nodes.values()):
+        # The scheduler's index already summed every pod of every node.
+        for name, node_view in view.nodes.items():
+            usage = node_view.usage
+            if usage is not None:
+                state = nodes[name]
+                state.used_cpu, state.used_memory, state.pods = usage.cpu, usage.memory, usage.pods
+                state.residents = list(usage.residents.values())
+        return nodes
     for entry in view.pods.values():
         pod = entry.value
         node = nodes.get(pod.node_name) if pod.node_name else None
@@ -218,6 +281,8 @@ def _node_states(view: ClusterView) -> dict[str, NodeState]:
 
 def _evict_for_taints(round_: _Round) -> None:
     """NoExecute: pods that do not tolerate a node's taint leave it (after tolerationSeconds)."""
+    if not any(t.effect == "NoExecute" for node in round_.view.nodes.values() for t in node.taints):
+        return
     for entry in round_.view.pods.values():
         pod = entry.value
         node_view = round_.view.nodes.get(pod.node_name) if pod.node_name else None
@@ -243,6 +308,7 @@ def _evict_for_taints(round_: _Round) -> None:
 
 def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None = None) -> Plan:
     round_ = _Round(view, now, ids, policy or PlanPolicy(), Plan(), _node_states(view), set())
+    round_.draining_nodes = frozenset(name for name, node in view.nodes.items() if node.draining)
 
     for entry in view.pods.values():
         pod = entry.value
@@ -260,23 +326,26 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
         owned[owner.uid if owner else ""].append(entry)
 
     to_place: list[tuple[Pod, Entry[Pod] | None]] = []
-    live_deployments = set()
+    live_deployments = view.owners
     for dep_entry in view.deployments.values():
         deployment = dep_entry.value
-        live_deployments.add(deployment.metadata.uid)
         pods = owned.get(deployment.metadata.uid, [])
         template_hash = deployment.spec.template.hash()
-        to_place += _keep_replicas(round_, deployment, pods, template_hash)
+        round_.deployment, round_.removals_left = dep_entry.key, round_.policy.burst
+        to_place += _keep_replicas(round_, dep_entry.key, deployment, pods, template_hash)
+        round_.deployment = ""
         status = _deployment_status(round_, dep_entry, pods, template_hash)
         if status is not None:
             round_.commands.append(status)
 
+    round_.deployment, round_.removals_left = ORPHANS, round_.policy.burst
     for uid, pods in owned.items():
         if uid in live_deployments:
             continue
         for entry in pods:
             if not entry.value.terminating:
                 round_.remove(entry, "its deployment was deleted")
+    round_.deployment = ""
 
     for entry in view.pods.values():
         pod = entry.value
@@ -290,7 +359,7 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
             to_place.append((pod, entry))
 
     for key, entry in view.deployment_status.items():
-        if key not in view.deployments:
+        if key not in view.deployments and entry.value.uid not in live_deployments:
             round_.commands.append(DeleteDeploymentStatus(key, entry.revision))
 
     _place_all(round_, to_place)
@@ -298,9 +367,9 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
 
 
 def _keep_replicas(
-    round_: _Round, deployment: Deployment, pods: list[Entry[Pod]], template_hash: str
+    round_: _Round, key: str, deployment: Deployment, pods: list[Entry[Pod]], template_hash: str
 ) -> list[tuple[Pod, None]]:
-    """Terminate what is too much or outdated; return the new pods to create."""
+    """Terminate what is too much or outdated; return the new pods to create (a burst at most)."""
     live = [e for e in pods if not e.value.terminating]
     current = [e for e in live if e.value.metadata.template_hash == template_hash]
     old = [e for e in live if e.value.metadata.template_hash != template_hash]
@@ -311,16 +380,21 @@ def _keep_replicas(
     )
     rolling = old or recreating
     count = _roll(round_, deployment, pods, current, old, want) if rolling else _steady(round_, current, want)
+    if count > round_.policy.burst:
+        count = round_.policy.burst
+        round_.commands.more.add(key)
     priority, _, _ = resolve_priority(round_.view, deployment.spec.template.spec)
-    return [
-        (new_pod(deployment, template_hash, round_.ids, round_.now, priority), None) for _ in range(count)
-    ]
+    make = pod_maker(deployment, template_hash, round_.now, priority)
+    return [(round_.unique_pod(make), None) for _ in range(count)]
 
 
 def _steady(round_: _Round, current: list[Entry[Pod]], want: int) -> int:
     """One template: scale, and move pods off draining nodes. Returns how many to create."""
-    staying = [e for e in current if not round_.draining(e.value.node_name)]
-    moving = [e for e in current if round_.draining(e.value.node_name)]
+    if round_.draining_nodes:
+        staying = [e for e in current if not round_.draining(e.value.node_name)]
+        moving = [e for e in current if round_.draining(e.value.node_name)]
+    else:
+        staying, moving = current, []
     if len(staying) > want:
         for entry in sorted(staying, key=round_.status_rank)[: len(staying) - want]:
             round_.remove(entry, f"deployment scaled to {want}")
@@ -401,7 +475,14 @@ def _place_all(round_: _Round, to_place: list[tuple[Pod, Entry[Pod] | None]]) ->
         )
 
     placer = Placer(round_.nodes, round_.policy.strategy)
+    waiting_left = round_.policy.max_binds
     for pod, entry in sorted(to_place, key=order):
+        if entry is not None:
+            # A pod already stored and waiting: placed (or told why not) within the round's share.
+            if waiting_left <= 0:
+                round_.commands.more_placement = True
+                continue
+            waiting_left -= 1
         priority, preempts, problem = resolve_priority(round_.view, pod.spec)
         if problem:
             _unschedulable(round_, pod, entry, "Unschedulable", problem)
@@ -411,15 +492,15 @@ def _place_all(round_: _Round, to_place: list[tuple[Pod, Entry[Pod] | None]]) ->
         decision = run.place(entry.key if entry else pod.key, pod.metadata.creation_timestamp)
         if decision.node is not None:
             if entry is None:
-                round_.commands.append(CreatePod(pod.model_copy(update={"node_name": decision.node})))
+                round_.commands.append(CreatePod(replace(pod, node_name=decision.node)))
             else:
-                bound = pod.model_copy(update={"node_name": decision.node, "scheduling": None})
+                bound = replace(pod, node_name=decision.node, scheduling=None)
                 round_.commands.append(BindPod(entry.key, entry.revision, bound, decision.node))
             continue
         message = decision.message
         if decision.victims:
             for victim in decision.victims:
-                victim_entry = round_.view.pods.get(victim.key)
+                victim_entry = round_.view.pod(victim.key)
                 if victim_entry is not None and victim.key not in round_.removed:
                     round_.remove(victim_entry, f"preempted by {pod.metadata.name} (priority {priority})")
                     victim.terminating = True  # still holds its room until it is gone
@@ -435,12 +516,10 @@ def _unschedulable(
         return  # already says so
     scheduling = SchedulingState(reason=reason, message=message, since=round_.now, nominated_node=nominated)
     if entry is None:
-        round_.commands.append(CreatePod(pod.model_copy(update={"scheduling": scheduling})))
+        round_.commands.append(CreatePod(replace(pod, scheduling=scheduling)))
     else:
         round_.commands.append(
-            MarkUnschedulable(
-                entry.key, entry.revision, pod.model_copy(update={"scheduling": scheduling}), scheduling
-            )
+            MarkUnschedulable(entry.key, entry.revision, replace(pod, scheduling=scheduling), scheduling)
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shoal.actors.scheduler.index import NodeUsage
 from shoal.bus.kv import Entry
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
@@ -16,11 +17,13 @@ from shoal.models.workloads import Deployment, DeploymentStatus
 class NodeView:
     node: Node
     ready: bool
-    """Judged by the scheduler from when it last saw the node's lease renewed."""
-    unready_for: float = 0.0
-    """Seconds since the node stopped being Ready (0 while it is Ready)."""
+    """Judged by the scheduler from the node's heartbeats (``actors/health.py``)."""
+    lost: bool = False
+    """NotReady long enough, and allowed by the eviction rules, for its pods to be replaced."""
     spec: NodeSpec | None = None
     """What operators asked of the node (cordon, drain), if anything."""
+    usage: NodeUsage | None = None
+    """What its pods hold, from the scheduler's index; None: counted from the view's pods."""
 
     @property
     def schedulable(self) -> bool:
@@ -46,14 +49,35 @@ class NodeView:
 
 @dataclass(frozen=True)
 class ClusterView:
+    """What a round looks at. The scheduler passes only what changed since its last round: the
+    deployments to reconcile with all their pods, the pods of lost or NoExecute-tainted nodes,
+    the pods waiting for a node; tests pass everything. Nothing here is changed by a round."""
+
     deployments: Mapping[str, Entry[Deployment]] = field(default_factory=dict)
+    """The deployments to reconcile this round."""
     pods: Mapping[str, Entry[Pod]] = field(default_factory=dict)
+    live_owners: frozenset[str] | None = None
+    """The uids of every deployment that exists (None: those of ``deployments``)."""
+    all_pods: Mapping[str, Entry[Pod]] | None = None
+    """Every pod, for looking one up (a preemption's victims); None: ``pods`` holds them all."""
     pod_status: Mapping[str, Entry[PodStatus]] = field(default_factory=dict)
     deployment_status: Mapping[str, Entry[DeploymentStatus]] = field(default_factory=dict)
     nodes: Mapping[str, NodeView] = field(default_factory=dict)
     priority_classes: Mapping[str, PriorityClass] = field(default_factory=dict)
     ready_seen: Mapping[str, float] = field(default_factory=dict)
     """Pod key -> when the scheduler saw the pod turn Ready, by its own clock."""
+
+    @property
+    def owners(self) -> frozenset[str]:
+        if self.live_owners is not None:
+            return self.live_owners
+        return frozenset(entry.value.metadata.uid for entry in self.deployments.values())
+
+    def pod(self, key: str) -> Entry[Pod] | None:
+        found = self.pods.get(key)
+        if found is None and self.all_pods is not None:
+            found = self.all_pods.get(key)
+        return found
 
     def node_ready(self, name: str) -> bool:
         node = self.nodes.get(name)
