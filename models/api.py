@@ -129,3 +129,16 @@ class LogChunk(Record):
     data: bytes = b""
     end: bool = False
     error: str = ""
+
+
+class ProcessStats(Record):
+    """How a Shoal process is doing: for benchmarks, tests and operators."""
+
+    name: str
+    roles: list[str]
+    pid: int
+    uptime: float
+    max_stall: float
+    """The longest the event loop was kept from running, in seconds, since the process started."""
+    stalls: int
+    """How many times it was kept for more than ``STALL_REPORTED`` seconds."""

@@ -27,12 +27,14 @@ from shoal.actors.node.probes import ContainerProber
 from shoal.actors.node.proxy import Balancing, ServiceProxy
 from shoal.actors.node.status import Waiting, pod_status, should_restart
 from shoal.actors.workqueue import WorkQueue
-from shoal.bus import kv
+from shoal.bus import kv, subjects
+from shoal.bus.batch import BucketWriter
 from shoal.bus.cache import KVCache
+from shoal.bus.codec import encode
 from shoal.bus.events import EventPublisher, ensure_events_stream
 from shoal.bus.kv import Bucket, Entry
 from shoal.errors import Conflict, ImageUnavailable, ShoalError
-from shoal.models.node import Node
+from shoal.models.node import Node, NodeHeartbeat
 from shoal.models.pod import HostPort, Pod, PodStatus, pod_key, split_key
 from shoal.models.quantity import format_cpu, human_memory
 from shoal.models.scheduling import Taint
@@ -57,8 +59,9 @@ class NodeSettings:
     cpu_millis: int | None = None
     """Capacity to advertise instead of the host's (e.g. to share a host between nodes)."""
     memory_bytes: int | None = None
-    heartbeat_interval: float = 1.0
-    lease_seconds: float = 3.0
+    heartbeat_interval: float = 0.5
+    lease_seconds: float = 2.0
+    """Silent this long, the node is NotReady (four heartbeats missed)."""
     relist_interval: float = 2.0
     """Seconds between two listings of the runtime, to catch changes no event reported."""
     resync_interval: float = 30.0
@@ -87,6 +90,22 @@ def _fingerprint(pod: PodObservation) -> tuple:
 
 
 @dataclass
+class NodeWriters:
+    """What nodes write often, group-committed: many pods' (and a fleet's nodes') writes share batches."""
+
+    statuses: BucketWriter
+    metrics: BucketWriter
+
+    @classmethod
+    def open(cls, nc: Client) -> NodeWriters:
+        return cls(BucketWriter(nc, kv.POD_STATUS.name), BucketWriter(nc, kv.METRICS.name))
+
+    async def close(self) -> None:
+        await self.statuses.close()
+        await self.metrics.close()
+
+
+@dataclass
 class StartFailure:
     """A pod that could not start, and when to try again (image pulls back off too)."""
 
@@ -106,13 +125,17 @@ class NodeActor(Actor):
         *,
         feed: PodFeed | None = None,
         statuses: dict[str, PodStatus] | None = None,
+        writers: NodeWriters | None = None,
     ) -> None:
-        """``feed`` and ``statuses`` are shared by a fleet of node actors in one process; a
-        lone node actor watches and reads them itself."""
+        """``feed``, ``statuses`` and ``writers`` are shared by a fleet of node actors in one
+        process; a lone node actor watches, reads and writes them itself."""
         super().__init__(nc)
         self.feed = feed
         self.shared = feed is not None
         self.initial_statuses = statuses
+        self._own_writers = writers is None
+        self.writers = writers or NodeWriters.open(nc)
+        self.status_writer = self.writers.statuses
         self.runtime = runtime
         self.settings = settings
         self.name = settings.name
@@ -165,7 +188,7 @@ class NodeActor(Actor):
             reporter = MetricsReporter(
                 self.name,
                 self.runtime,
-                await Bucket.open(self.js, kv.METRICS),
+                self.writers.metrics,
                 self.settings.metrics_interval,
                 (capacity.cpu or 0, capacity.memory or 0),
             )
@@ -193,7 +216,6 @@ class NodeActor(Actor):
             architecture=info.architecture,
             address=self.settings.address,
             started_at=now,
-            heartbeat_at=now,
             lease_seconds=self.settings.lease_seconds,
             taints=self.settings.taints,
             max_pods=self.settings.max_pods,
@@ -221,6 +243,8 @@ class NodeActor(Actor):
             except Exception as err:
                 log.warning("could not stop this node's pods: %s", err)
         await self.runtime.close()
+        if self._own_writers:
+            await self.writers.close()
 
     async def _remove(self, namespace: str, name: str) -> None:
         entry = self.pods.get(pod_key(namespace, name))
@@ -230,20 +254,18 @@ class NodeActor(Actor):
     # -- background loops -----------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
-        failing = False
+        """Say "alive" every interval: plain NATS messages, nothing stored, nothing waited for."""
+        assert self.record is not None
+        beat = encode(
+            NodeHeartbeat(
+                node=self.name, started_at=self.record.started_at, lease_seconds=self.settings.lease_seconds
+            )
+        )
+        subject = subjects.node_heartbeat(self.name)
         while True:
+            with contextlib.suppress(Exception):  # cut off: the judges will notice, as they should
+                await self.nc.publish(subject, beat)
             await asyncio.sleep(self.settings.heartbeat_interval)
-            assert self.record is not None
-            self.record = self.record.model_copy(update={"heartbeat_at": time.time()})
-            try:
-                await self.nodes.put(self.name, self.record)
-                if failing:
-                    log.info("lease renewed again")
-                failing = False
-            except Exception as err:
-                if not failing:
-                    log.warning("cannot renew the node lease: %s", err)
-                failing = True
 
     async def _follow_runtime(self) -> None:
         async for event in self.runtime.events():
@@ -436,7 +458,7 @@ class NodeActor(Actor):
         if status is not None:
             self.backoff.forget(status.uid)
             with contextlib.suppress(Exception):
-                await self.statuses.delete(key)
+                await self.status_writer.delete(key)
 
     async def _converge(self, key: str, pod: Pod, observed: PodObservation | None) -> PodObservation | None:
         meta = pod.metadata
@@ -694,7 +716,7 @@ class NodeActor(Actor):
         status = status.model_copy(update={"ports": ports, "ready_since": ready_since})
         if last is not None and last == status:
             return
-        await self.statuses.put(key, status)
+        await self.status_writer.put(key, encode(status))
         self.written[key] = status
         if status.terminal and (last is None or not last.terminal):
             meta = pod.metadata

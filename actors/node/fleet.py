@@ -15,7 +15,7 @@ from collections.abc import Callable
 from nats.aio.client import Client
 
 from shoal.actors.base import Actor
-from shoal.actors.node.actor import NodeActor, NodeSettings
+from shoal.actors.node.actor import NodeActor, NodeSettings, NodeWriters
 from shoal.actors.node.feed import PodFeed
 from shoal.bus import kv
 from shoal.bus.events import ensure_events_stream
@@ -53,9 +53,20 @@ class NodeFleet(Actor):
         await feed.cache.synced.wait()
         statuses_bucket = await Bucket.open(self.js, kv.POD_STATUS)
         statuses = {key: entry.value for key, entry in (await statuses_bucket.items()).items()}
+        # Every node's status writes share one writer: they commit together, in batches.
+        self.writers = NodeWriters.open(self.nc)
         for name in fleet_names(self.settings.name, self.count):
             settings = dataclasses.replace(self.settings, name=name, proxy=False)
-            self.nodes.append(NodeActor(self.nc, self.runtime(name), settings, feed=feed, statuses=statuses))
+            self.nodes.append(
+                NodeActor(
+                    self.nc,
+                    self.runtime(name),
+                    settings,
+                    feed=feed,
+                    statuses=statuses,
+                    writers=self.writers,
+                )
+            )
         for start in range(0, len(self.nodes), START_BATCH):
             await asyncio.gather(*(node.start() for node in self.nodes[start : start + START_BATCH]))
         self.spawn(self._watch_nodes(), "node failures")
@@ -74,3 +85,4 @@ class NodeFleet(Actor):
 
     async def on_stop(self) -> None:
         await asyncio.gather(*(node.stop() for node in self.nodes), return_exceptions=True)
+        await self.writers.close()

@@ -13,7 +13,9 @@ import logging
 import time
 from collections import defaultdict
 
-from shoal.bus.kv import Bucket
+from shoal.bus.batch import BucketWriter
+from shoal.bus.codec import encode
+from shoal.models.base import SCHEMA_VERSION
 from shoal.models.metrics import ContainerMetrics, NodeMetrics, PodMetrics
 from shoal.runtime.interface import ContainerUsage, Runtime
 
@@ -41,15 +43,16 @@ class UsageRates:
                 continue
             rate = max(0.0, reading.cpu_seconds - before.cpu_seconds) / elapsed
             grouped[key].append(
-                ContainerMetrics(
+                ContainerMetrics.model_construct(
                     name=reading.container, cpu_millis=round(rate * 1000), memory_bytes=reading.memory_bytes
                 )
             )
         self.previous = current
         return [
-            PodMetrics(
+            PodMetrics.model_construct(
                 namespace=namespace,
                 name=name,
+                uid="",
                 cpu_millis=sum(c.cpu_millis for c in containers),
                 memory_bytes=sum(c.memory_bytes for c in containers),
                 containers=containers,
@@ -64,13 +67,13 @@ class MetricsReporter:
         self,
         node: str,
         runtime: Runtime,
-        bucket: Bucket[NodeMetrics],
+        writer: BucketWriter,
         interval: float,
         capacity: tuple[int, int] = (0, 0),
     ) -> None:
         self.node = node
         self.runtime = runtime
-        self.bucket = bucket
+        self.writer = writer
         self.interval = interval
         self.capacity = capacity
         self.rates = UsageRates()
@@ -78,7 +81,8 @@ class MetricsReporter:
     async def sample(self) -> NodeMetrics:
         readings = await self.runtime.usage()
         pods = self.rates.pods(readings)
-        return NodeMetrics(
+        return NodeMetrics.model_construct(
+            schema_version=SCHEMA_VERSION,
             node=self.node,
             timestamp=time.time(),
             window=self.interval,
@@ -94,7 +98,7 @@ class MetricsReporter:
         while True:
             started = time.monotonic()
             try:
-                await self.bucket.put(self.node, await self.sample())
+                await self.writer.put(self.node, encode(await self.sample()))
                 failing = False
             except Exception as err:  # Podman or NATS busy or away: the next sample will do
                 if not failing:

@@ -1,6 +1,8 @@
 """A pod's status from what the runtime shows, and whether an exited container comes back.
 
-Pure functions: the node actor observes, these decide what the observation means.
+Pure functions: the node actor observes, these decide what the observation means. The
+records are built from values of known types without validating them again (a node may
+report thousands of pods).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class Waiting:
 def _terminated(observed: ContainerObservation) -> ContainerState:
     code = observed.exit_code if observed.exit_code is not None else -1
     reason = "OOMKilled" if observed.oom_killed else ("Completed" if code == 0 else "Error")
-    return ContainerState(
+    return ContainerState.model_construct(
         status="terminated",
         reason=reason,
         exit_code=code,
@@ -51,29 +53,29 @@ def container_status(
 ) -> ContainerStatus:
     last_state = None
     if observed is None:
-        state = ContainerState(
+        state = ContainerState.model_construct(
             status="waiting",
             reason=waiting.reason if waiting else "ContainerCreating",
             message=waiting.message if waiting else "",
         )
     elif observed.state == "running":
-        state = ContainerState(status="running", started_at=observed.started_at)
+        state = ContainerState.model_construct(status="running", started_at=observed.started_at)
     elif observed.state == "exited":
         if should_restart(policy, observed.exit_code):
             last_state = _terminated(observed)
             reason = waiting.reason if waiting else "CrashLoopBackOff"
-            state = ContainerState(
+            state = ContainerState.model_construct(
                 status="waiting", reason=reason, message=waiting.message if waiting else ""
             )
         else:
             state = _terminated(observed)
     else:
-        state = ContainerState(
+        state = ContainerState.model_construct(
             status="waiting",
             reason=waiting.reason if waiting else "ContainerCreating",
             message=waiting.message if waiting else "",
         )
-    return ContainerStatus(
+    return ContainerStatus.model_construct(
         name=spec.name,
         image=spec.image,
         container_id=observed.container_id if observed else "",
@@ -127,7 +129,7 @@ def pod_status(
     phase = pod_phase(statuses)
     reason = next((s.state.reason for s in statuses if s.state.status == "waiting" and s.state.reason), "")
     message = next((s.state.message for s in statuses if s.state.status == "waiting" and s.state.message), "")
-    return PodStatus(
+    return PodStatus.model_construct(
         namespace=pod.metadata.namespace,
         name=pod.metadata.name,
         uid=pod.metadata.uid,
@@ -139,5 +141,7 @@ def pod_status(
         pod_ip=observed.ip if observed else "",
         host_ip=host_ip,
         start_time=start_time,
+        ready_since=None,
+        ports=[],  # every field given: pydantic's default factories are slow to look up
         container_statuses=statuses,
     )
