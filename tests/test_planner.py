@@ -14,7 +14,7 @@ from shoal.actors.scheduler.commands import (
     TerminatePod,
     WriteDeploymentStatus,
 )
-from shoal.actors.scheduler.planner import PlanPolicy, plan
+from shoal.actors.scheduler.planner import plan
 from shoal.actors.scheduler.view import ClusterView, NodeView
 from shoal.bus.kv import Entry
 from shoal.manifests.files import parse_documents
@@ -279,23 +279,19 @@ def test_deployment_status_counts_ready_pods() -> None:
     assert (status.replicas, status.ready_replicas, status.unavailable_replicas) == (2, 1, 1)
 
 
-def lost(view_: NodeView, for_seconds: float) -> NodeView:
-    return NodeView(view_.node, ready=False, unready_for=for_seconds)
+def lost(view_: NodeView, lost: bool) -> NodeView:
+    return NodeView(view_.node, ready=False, lost=lost)
 
 
-def test_pods_of_a_lost_node_are_evicted_and_replaced_after_the_delay() -> None:
+def test_pods_of_a_lost_node_are_evicted_and_replaced() -> None:
     dep = make_deployment(replicas=2)
     pods = run_to_pods(dep, [node("a"), node("b")])
     on_a = [p for p in pods if p.node_name == "a"]
     statuses = [running(p) for p in pods]
-    # NotReady, but not for long enough: nothing moves yet
-    waiting = plan(
-        view([dep], pods, statuses, [lost(node("a"), 0.5), node("b")]), NOW, CountingIds(), PlanPolicy(1.0)
-    )
+    # NotReady, but not lost yet (the eviction rules decide when): nothing moves yet
+    waiting = plan(view([dep], pods, statuses, [lost(node("a"), False), node("b")]), NOW, CountingIds())
     assert not [c for c in waiting if isinstance(c, EvictPod | CreatePod)]
-    commands = plan(
-        view([dep], pods, statuses, [lost(node("a"), 1.0), node("b")]), NOW, CountingIds(), PlanPolicy(1.0)
-    )
+    commands = plan(view([dep], pods, statuses, [lost(node("a"), True), node("b")]), NOW, CountingIds())
     evicted = [c.pod.metadata.name for c in commands if isinstance(c, EvictPod)]
     assert evicted == [p.metadata.name for p in on_a]
     replacements = creates(commands)
