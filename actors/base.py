@@ -16,16 +16,25 @@ import os
 import re
 import signal
 import socket
+import time
 from collections.abc import Coroutine
 from typing import Any
 
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
+from shoal.bus import subjects
 from shoal.bus.cache import KVCache
+from shoal.bus.codec import encode
 from shoal.bus.connection import on_reconnect
+from shoal.models.api import ProcessStats
 
 log = logging.getLogger(__name__)
+
+STOP_DEADLINE = 3.0
+"""Seconds an actor has to stop once told to; what is not done by then is abandoned."""
 
 
 def instance_name(role: str) -> str:
@@ -115,7 +124,12 @@ class Actor:
         """Until the actor is stopped or fails."""
         await self._done.wait()
 
-    async def stop(self) -> None:
+    async def stop(self, deadline: float = STOP_DEADLINE) -> None:
+        """Cancel every task and release what the actor holds, within ``deadline`` seconds.
+
+        Whatever does not finish in time (a request to a NATS server that is gone, say) is
+        abandoned: an actor told to stop always stops.
+        """
         if self.state in (ActorState.STOPPING, ActorState.STOPPED):
             return
         failed = self.state == ActorState.FAILED
@@ -123,10 +137,21 @@ class Actor:
         tasks = list(self._tasks) + list(self._side_tasks)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self.on_stop()
+        loop = asyncio.get_running_loop()
+        until = loop.time() + deadline
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=max(0.0, until - loop.time()))
+            if pending:
+                log.warning("%s: %d task(s) did not stop in time", self.role, len(pending))
+        try:
+            async with asyncio.timeout_at(until):
+                await self.on_stop()
+        except TimeoutError:
+            log.warning(
+                "%s: releasing what it holds took longer than %.0fs; stopping anyway", self.role, deadline
+            )
+        except Exception as err:
+            log.warning("%s: stopping: %s", self.role, err)
         self.state = ActorState.FAILED if failed else ActorState.STOPPED
         self._done.set()
 
@@ -134,22 +159,116 @@ class Actor:
         """Subclasses release what they hold (subscriptions, runtimes) here, after the tasks stopped."""
 
 
+async def close_connection(nc: Client, timeout: float = 1.0) -> None:
+    """Drain the connection if the server is there, else just close it; never wait long."""
+    try:
+        async with asyncio.timeout(timeout):
+            if nc.is_connected:
+                await nc.drain()
+            else:
+                await nc.close()
+    except Exception as err:
+        log.debug("closing the NATS connection: %s", err)
+        with contextlib.suppress(Exception):
+            await nc.close()
+
+
 async def run_until_signalled(actor: Actor) -> int:
-    """Start ``actor``, run until SIGINT/SIGTERM or failure, stop it; the process exit code."""
+    """Start ``actor``, run until SIGINT/SIGTERM or failure, stop it; the process exit code.
+
+    A role stops within ``STOP_DEADLINE`` (plus a second to close its connection) of the
+    signal, whether NATS is up, down or unreachable, mid-round or idle; a second signal
+    ends the process at once.
+    """
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
+
+    def requested() -> None:
+        if stop_requested.is_set():
+            os._exit(130)  # asked twice: no more waiting
+        stop_requested.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop_requested.set)
-    await actor.start()
-    waiter = asyncio.create_task(actor.wait())
+        loop.add_signal_handler(sig, requested)
+    watch = LoopWatch(actor.nc, instance_name(actor.role), [actor.role])
+    await watch.start()
+    starting = asyncio.create_task(actor.start())
     stopper = asyncio.create_task(stop_requested.wait())
-    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
+    await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done() and starting.exception() is None:
+        waiter = asyncio.create_task(actor.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+    elif not starting.done():
+        starting.cancel()  # stopped while starting (NATS away, say)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
+    else:
+        log.error("%s could not start: %s", actor.role, starting.exception())
+        actor.fail(starting.exception() or RuntimeError("start failed"))
     stopper.cancel()
     failed = actor.failure is not None
     await actor.stop()
-    try:
-        await asyncio.wait_for(actor.nc.drain(), timeout=5)
-    except Exception as err:
-        log.debug("closing the NATS connection: %s", err)
+    await watch.stop()
+    log.info("longest event-loop stall: %.0f ms", watch.max_stall * 1000)
+    await close_connection(actor.nc)
     return 1 if failed else 0
+
+
+STALL_PROBE_SECONDS = 0.05
+STALL_REPORTED = 0.1
+"""An event-loop stall longer than this is counted (and logged once it passes a second)."""
+
+
+class LoopWatch:
+    """Measures how long the event loop is kept from running (a loop-lag probe) and answers
+    ``shoal.v1.debug.stats`` with it, so benchmarks and operators can see every process's
+    longest stall."""
+
+    def __init__(self, nc: Client, name: str, roles: list[str]) -> None:
+        self.nc = nc
+        self.name = name
+        self.roles = roles
+        self.max_stall = 0.0
+        self.stalls = 0
+        self.started = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._probe(), name="loop watch")
+        self._subscription = await self.nc.subscribe(subjects.PROCESS_STATS, cb=self._answer)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+
+    def stats(self) -> ProcessStats:
+        return ProcessStats(
+            name=self.name,
+            roles=self.roles,
+            pid=os.getpid(),
+            uptime=time.monotonic() - self.started,
+            max_stall=self.max_stall,
+            stalls=self.stalls,
+        )
+
+    async def _answer(self, msg: Msg) -> None:
+        if msg.reply:
+            with contextlib.suppress(Exception):
+                await msg.respond(encode(self.stats()))
+
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(STALL_PROBE_SECONDS)
+            stall = loop.time() - before - STALL_PROBE_SECONDS
+            self.max_stall = max(self.max_stall, stall)
+            if stall > STALL_REPORTED:
+                self.stalls += 1
+                if stall > 1.0:
+                    log.warning("the event loop was held for %.1fs", stall)
