@@ -12,29 +12,23 @@ import re
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from nats.aio.client import Client
 
-from shoal.actors.api.actor import ApiActor
-from shoal.actors.autoscaler.actor import AutoscalerActor, AutoscalerSettings
-from shoal.actors.base import Actor, run_until_signalled
-from shoal.actors.node.actor import NodeActor, NodeSettings
-from shoal.actors.node.fleet import NodeFleet
-from shoal.actors.scheduler.actor import SchedulerActor, SchedulerSettings
-from shoal.actors.service.actor import ServiceActor
-from shoal.bus.connection import connect_actor
 from shoal.cli.common import ServerOption
 from shoal.cli.context import default_data_dir, resolve_server
 from shoal.errors import InvalidManifest
 from shoal.models.base import check_dns_label, check_label_key, check_label_value
 from shoal.models.quantity import parse_cpu, parse_memory
 from shoal.models.scheduling import Taint
-from shoal.runtime.memory import MemoryRuntime
-from shoal.runtime.podman import PodmanRuntime
-from shoal.runtime.podman_service import PodmanService
+
+if TYPE_CHECKING:  # the actors, Podman and NATS are imported when a role runs, not for every command
+    from nats.aio.client import Client
+
+    from shoal.actors.base import Actor
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +54,32 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def run_actor(server: str | None, name: str, make: Callable[[Client], Awaitable[Actor]]) -> None:
+@dataclass
+class Role:
+    """How to make a role's actor on a connection, and what to release when it is done."""
+
+    client_name: str
+    make: Callable[[Client], Awaitable[Actor]]
+    close: Callable[[], None] | None = None
+
+
+def run_role(server: str | None, role: Role) -> None:
+    """Run one role in this process until it is signalled to stop."""
+    from shoal.actors.base import run_until_signalled
+    from shoal.bus.connection import connect_actor
+
     url = resolve_server(server)
 
     async def main() -> int:
-        nc = await connect_actor(url, name)
-        actor = await make(nc)
+        nc = await connect_actor(url, role.client_name)
+        actor = await role.make(nc)
         return await run_until_signalled(actor)
 
-    code = asyncio.run(main())
+    try:
+        code = asyncio.run(main())
+    finally:
+        if role.close is not None:
+            role.close()
     raise typer.Exit(code)
 
 
@@ -77,11 +88,16 @@ def api(
 ) -> None:
     """Run the API actor: validates and stores what clients apply."""
     setup_logging(log_level)
+    run_role(server, api_role(js_replicas=js_replicas))
 
+
+def api_role(*, js_replicas: int = 1, **_: Any) -> Role:
     async def make(nc: Client) -> Actor:
+        from shoal.actors.api.actor import ApiActor
+
         return ApiActor(nc, replicas=js_replicas)
 
-    run_actor(server, "shoal-api", make)
+    return Role("shoal-api", make)
 
 
 def scheduler(
@@ -91,13 +107,33 @@ def scheduler(
         typer.Option(
             "--lease-ttl", envvar="SHOAL_SCHEDULER_LEASE_TTL", help="Seconds before a standby leads"
         ),
-    ] = 1.2,
+    ] = 0.6,
     eviction_delay: Annotated[
         float,
         typer.Option(
             "--eviction-delay", envvar="SHOAL_EVICTION_DELAY", help="Seconds NotReady before pods move"
         ),
+    ] = 0.5,
+    eviction_rate: Annotated[
+        float,
+        typer.Option(
+            "--eviction-rate", envvar="SHOAL_EVICTION_RATE", help="Nodes whose pods move per second and zone"
+        ),
     ] = 1.0,
+    startup_grace: Annotated[
+        float,
+        typer.Option(
+            "--startup-grace",
+            envvar="SHOAL_STARTUP_GRACE",
+            help="Seconds after start before nodes not heard yet lose their pods",
+        ),
+    ] = 10.0,
+    burst: Annotated[
+        int,
+        typer.Option(
+            "--burst", envvar="SHOAL_SCHEDULER_BURST", min=1, help="Pods a deployment changes per round"
+        ),
+    ] = 2000,
     strategy: Annotated[
         str,
         typer.Option(
@@ -109,19 +145,48 @@ def scheduler(
 ) -> None:
     """Run the scheduler actor: keeps every deployment's pods and places them on nodes (one replica leads)."""
     setup_logging(log_level)
+    run_role(
+        server,
+        scheduler_role(
+            lease_ttl=lease_ttl,
+            eviction_delay=eviction_delay,
+            eviction_rate=eviction_rate,
+            startup_grace=startup_grace,
+            burst=burst,
+            strategy=strategy,
+            js_replicas=js_replicas,
+        ),
+    )
+
+
+def scheduler_role(
+    *,
+    lease_ttl: float,
+    eviction_delay: float,
+    eviction_rate: float,
+    startup_grace: float,
+    burst: int,
+    strategy: str,
+    js_replicas: int = 1,
+    **_: Any,
+) -> Role:
     if strategy not in ("spread", "binpack"):
         raise InvalidManifest([f"--strategy: {strategy!r} is neither spread nor binpack"])
 
     async def make(nc: Client) -> Actor:
+        from shoal.actors.scheduler.actor import SchedulerActor, SchedulerSettings
+        from shoal.actors.scheduler.eviction import EvictionPolicy
+
         settings = SchedulerSettings(
             replicas=js_replicas,
             lease_ttl=lease_ttl,
-            eviction_delay=eviction_delay,
+            eviction=EvictionPolicy(delay=eviction_delay, rate=eviction_rate, startup_grace=startup_grace),
             strategy=strategy,  # type: ignore[arg-type]
+            burst=burst,
         )
         return SchedulerActor(nc, settings)
 
-    run_actor(server, "shoal-scheduler", make)
+    return Role("shoal-scheduler", make)
 
 
 def service(
@@ -135,11 +200,16 @@ def service(
 ) -> None:
     """Run the service actor: keeps each service's endpoints and answers discovery by name."""
     setup_logging(log_level)
+    run_role(server, service_role(lease_ttl=lease_ttl, js_replicas=js_replicas))
 
+
+def service_role(*, lease_ttl: float, js_replicas: int = 1, **_: Any) -> Role:
     async def make(nc: Client) -> Actor:
+        from shoal.actors.service.actor import ServiceActor
+
         return ServiceActor(nc, replicas=js_replicas, lease_ttl=lease_ttl)
 
-    run_actor(server, "shoal-service", make)
+    return Role("shoal-service", make)
 
 
 def autoscaler(
@@ -164,12 +234,17 @@ def autoscaler(
 ) -> None:
     """Run the autoscaler actor: scales deployments from pod metrics and NATS backlogs (HPAs)."""
     setup_logging(log_level)
+    run_role(server, autoscaler_role(sync_period=sync_period, lease_ttl=lease_ttl, js_replicas=js_replicas))
 
+
+def autoscaler_role(*, sync_period: float, lease_ttl: float, js_replicas: int = 1, **_: Any) -> Role:
     async def make(nc: Client) -> Actor:
+        from shoal.actors.autoscaler.actor import AutoscalerActor, AutoscalerSettings
+
         settings = AutoscalerSettings(sync_period=sync_period, lease_ttl=lease_ttl, replicas=js_replicas)
         return AutoscalerActor(nc, settings)
 
-    run_actor(server, "shoal-autoscaler", make)
+    return Role("shoal-autoscaler", make)
 
 
 def default_node_name() -> str:
@@ -237,11 +312,12 @@ def node(
     ] = "127.0.0.1",
     heartbeat: Annotated[
         float,
-        typer.Option("--heartbeat", envvar="SHOAL_NODE_HEARTBEAT", help="Seconds between lease renewals"),
-    ] = 1.0,
+        typer.Option("--heartbeat", envvar="SHOAL_NODE_HEARTBEAT", help="Seconds between heartbeats"),
+    ] = 0.5,
     lease: Annotated[
-        float, typer.Option("--lease", envvar="SHOAL_NODE_LEASE", help="Seconds a lease lasts")
-    ] = 3.0,
+        float,
+        typer.Option("--lease", envvar="SHOAL_NODE_LEASE", help="Seconds silent before the node is NotReady"),
+    ] = 2.0,
     backoff_initial: Annotated[
         float,
         typer.Option(
@@ -313,6 +389,39 @@ def node(
     With --runtime hollow, runs --count in-memory nodes in this process instead (for scale tests).
     """
     setup_logging(log_level)
+    params = dict(locals())
+    run_role(server, node_role(**params))
+
+
+def node_role(
+    *,
+    name: str | None,
+    data_dir: Path | None,
+    podman_url: str | None,
+    cpu: str | None,
+    memory: str | None,
+    label: list[str] | None,
+    address: str,
+    heartbeat: float,
+    lease: float,
+    backoff_initial: float,
+    backoff_max: float,
+    workers: int,
+    stop_pods_on_exit: bool,
+    stop_pods_after_disconnect: float | None,
+    runtime: str,
+    count: int,
+    start_latency: float,
+    failure_rate: float,
+    max_pods: int,
+    taint: list[str] | None,
+    balancing: str,
+    metrics_interval: float,
+    js_replicas: int = 1,
+    **_: Any,
+) -> Role:
+    from shoal.actors.node.actor import NodeSettings
+
     node_name = name or default_node_name()
     try:
         check_dns_label(node_name)
@@ -341,36 +450,41 @@ def node(
         hollow_cpu = settings.cpu_millis or 32_000
         hollow_memory = settings.memory_bytes or 256 * 2**30
 
-        def hollow(node_name: str) -> MemoryRuntime:
-            return MemoryRuntime(
-                node_name, cpu_millis=hollow_cpu, memory_bytes=hollow_memory,
-                start_latency=start_latency, failure_rate=failure_rate,
-            )  # fmt: skip
-
         async def make_fleet(nc: Client) -> Actor:
+            from shoal.actors.node.fleet import NodeFleet
+            from shoal.runtime.memory import MemoryRuntime
+
+            def hollow(node_name: str) -> MemoryRuntime:
+                return MemoryRuntime(
+                    node_name, cpu_millis=hollow_cpu, memory_bytes=hollow_memory,
+                    start_latency=start_latency, failure_rate=failure_rate,
+                )  # fmt: skip
+
             return NodeFleet(nc, settings, count, hollow)
 
-        run_actor(server, f"shoal-fleet-{node_name}", make_fleet)
-        return
+        return Role(f"shoal-fleet-{node_name}", make_fleet)
     if balancing not in ("round-robin", "least-connections"):
         raise InvalidManifest([f"--balancing: {balancing!r} is neither round-robin nor least-connections"])
     if runtime != "podman":
         raise InvalidManifest([f"--runtime: {runtime!r} is neither podman nor hollow"])
-    service: PodmanService | None = None
-    url = podman_url
-    if url is None:
-        service = PodmanService(data_dir or default_data_dir() / "nodes" / node_name)
-        service.start()
-        url = service.url
+    from shoal.runtime.podman_service import PodmanService
+
+    service = None if podman_url else PodmanService(data_dir or default_data_dir() / "nodes" / node_name)
 
     async def make(nc: Client) -> Actor:
+        from shoal.actors.node.actor import NodeActor
+        from shoal.runtime.podman import PodmanRuntime
+
+        url = podman_url
+        if service is not None:
+            # On the event loop's thread on purpose: the service dies with the thread that
+            # started it (PR_SET_PDEATHSIG), and this one lives as long as the process.
+            # It is reused, quickly, when it already answers.
+            service.start()
+            url = service.url
         assert url is not None
         # Ports are published on the address endpoints advertise, so other hosts reach them.
         runtime = PodmanRuntime(node_name, url, service=service, publish_address=address)
         return NodeActor(nc, runtime, settings)
 
-    try:
-        run_actor(server, f"shoal-node-{node_name}", make)
-    finally:
-        if service is not None:
-            service.stop()
+    return Role(f"shoal-node-{node_name}", make, service.stop if service is not None else None)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -23,11 +25,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from shoal.actors.host import ActorHost, Hosted
 from shoal.bus.nats_server import NatsServer, NatsServerConfig
+from shoal.cli import roles
 from shoal.cli.change import qualified_kind
 from shoal.cli.context import default_data_dir, write_context
 from shoal.cli.output import errors, table
-from shoal.cli.roles import default_node_name
 from shoal.client import ShoalClient
 from shoal.errors import ShoalError
 from shoal.manifests.files import read_manifests
@@ -64,6 +67,7 @@ class LocalCluster:
         verbose: bool,
         node_options: list[str],
         autoscaler_options: list[str] | None = None,
+        processes: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.node_names = node_names
@@ -71,6 +75,11 @@ class LocalCluster:
         self.verbose = verbose
         self.node_options = node_options
         self.autoscaler_options = autoscaler_options or []
+        self.processes = processes
+        """Each role in a child process of its own, instead of all of them in this one."""
+        self.host: ActorHost | None = None
+        self.closers: list[Callable[[], None]] = []
+        self.failed: Hosted | None = None
         self.nats = NatsServer(
             NatsServerConfig(store_dir=data_dir / "jetstream", port=nats_port, server_name="shoal"),
             run_dir=data_dir / "nats",
@@ -115,9 +124,14 @@ class LocalCluster:
         context = write_context(url, self.data_dir)
         say(f"NATS with JetStream at [bold]{url}[/] (store {self.data_dir / 'jetstream'})")
         say(f"context written to {context}")
-        self.roles = self._roles(url)
-        supervisors = [asyncio.create_task(self._supervise(role)) for role in self.roles]
-        supervisors.append(asyncio.create_task(self._supervise_nats()))
+        supervisors = [asyncio.create_task(self._supervise_nats())]
+        if self.processes:
+            self.roles = self._roles(url)
+            supervisors += [asyncio.create_task(self._supervise(role)) for role in self.roles]
+        else:
+            self._log_to_files()
+            self.host = ActorHost(url, self._hosted(), on_restart=self._restarted)
+            self.host.start()
         try:
             ready = asyncio.create_task(self._wait_ready(url, documents))
             stop = asyncio.create_task(self.stopping.wait())
@@ -131,6 +145,11 @@ class LocalCluster:
                 ready.cancel()
                 if self.early_exit is not None:
                     raise ShoalError(self._early_exit_report(self.early_exit))
+                if self.failed is not None:
+                    raise ShoalError(
+                        f"{self.failed.name} failed while the cluster was starting: {self.failed.failure}"
+                        f" (its log: {self.data_dir / 'logs' / 'shoal.log'})"
+                    )
         finally:
             self.stopping.set()
             await self._shutdown()
@@ -232,6 +251,56 @@ class LocalCluster:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), delay)
 
+    def _hosted(self) -> list[Hosted]:
+        """The roles as actors of this process, from the same options their commands take."""
+        from shoal.cli.app import app
+
+        commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+
+        def options(command: str, argv: list[str]) -> dict:
+            try:
+                return commands[command].make_context(command, argv).params
+            except typer.TyperException as err:
+                raise ShoalError(f"options for the {command} role: {err.format_message()}") from None
+
+        hosted = [
+            Hosted("api", roles.api_role(**options("api", [])).make),
+            Hosted("scheduler", roles.scheduler_role(**options("scheduler", [])).make),
+            Hosted("service", roles.service_role(**options("service", [])).make),
+            Hosted(
+                "autoscaler", roles.autoscaler_role(**options("autoscaler", self.autoscaler_options)).make
+            ),
+        ]
+        for name in self.node_names:
+            argv = ["--name", name, "--data-dir", str(self.data_dir / "nodes" / name)]
+            if not self.keep_pods:
+                argv.append("--stop-pods-on-exit")
+            role = roles.node_role(**options("node", [*argv, *self.node_options]))
+            if role.close is not None:
+                self.closers.append(role.close)
+            hosted.append(Hosted(f"node/{name}", role.make, group="nodes"))
+        return hosted
+
+    def _restarted(self, hosted: Hosted, why: str) -> None:
+        if not self.ready:
+            # Failing before the cluster is even up is a set-up problem: report it, don't loop.
+            self.failed = hosted
+            self.stopping.set()
+            return
+        say(f"[yellow]{hosted.name} failed ({escape(why)}); starting it again[/]")
+
+    def _log_to_files(self) -> None:
+        """The actors' logs in <data dir>/logs/shoal.log; warnings and errors here too (-v: all)."""
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        to_file = logging.FileHandler(self.data_dir / "logs" / "shoal.log")
+        to_file.setFormatter(formatter)
+        to_terminal = logging.StreamHandler(sys.stderr)
+        to_terminal.setFormatter(formatter)
+        to_terminal.setLevel(logging.INFO if self.verbose else logging.WARNING)
+        logging.basicConfig(level=logging.INFO, handlers=[to_file, to_terminal], force=True)
+        for noisy in ("nats", "urllib3", "podman"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
     def _early_exit_report(self, role: Role) -> str:
         log_path = self._log_path(role)
         lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
@@ -268,6 +337,10 @@ class LocalCluster:
 
     async def _shutdown(self) -> None:
         say("stopping")
+        if self.host is not None:
+            await self.host.stop(order=["nodes", "control"])
+            for close in self.closers:
+                close()
         nodes = [r for r in self.roles if r.name.startswith("node/")]
         control = [r for r in self.roles if not r.name.startswith("node/")]
         await asyncio.gather(*(self._stop_role(r) for r in nodes))
@@ -327,9 +400,17 @@ def up(
             help="Extra option for the autoscaler, e.g. --autoscaler-option=--sync-period=1",
         ),
     ] = None,
+    processes: Annotated[
+        bool,
+        typer.Option(
+            "--processes",
+            envvar="SHOAL_UP_PROCESSES",
+            help="Run each role as a child process of its own (default: all of them in this one).",
+        ),
+    ] = False,
 ) -> None:
     """Start a local cluster in the foreground: nats-server, the control plane and a node on Podman."""
-    base = node_name or default_node_name()
+    base = node_name or roles.default_node_name()
     try:
         check_dns_label(base)
     except ValueError as err:
@@ -343,6 +424,7 @@ def up(
         verbose=verbose,
         node_options=node_option or [],
         autoscaler_options=autoscaler_option or [],
+        processes=processes,
     )
     code = asyncio.run(cluster.run(filename or []))
     raise typer.Exit(code)

@@ -17,6 +17,10 @@ from tests.harness import LocalShoal, deployment, documents, output, wait_for
 from tests.test_cluster import pods_of, wait_running
 
 
+# Killing one role's process is the fault under test: each role runs as a process of its own.
+SHOAL_UP_ARGS = ["--processes"]
+
+
 async def leader(client: ShoalClient) -> LeaseRecord | None:
     entry = await (await Bucket.open(client.js, kv.LEASES)).get("scheduler")
     return entry.value if entry else None
