@@ -43,7 +43,9 @@ class Hosted:
 
 
 class ActorHost:
-    def __init__(self, url: str, actors: list[Hosted], *, on_restart: Callable[[Hosted, str], None] | None = None):
+    def __init__(
+        self, url: str, actors: list[Hosted], *, on_restart: Callable[[Hosted, str], None] | None = None
+    ):
         self.url = url
         self.actors = actors
         self.on_restart = on_restart
@@ -52,7 +54,9 @@ class ActorHost:
 
     def start(self) -> None:
         for hosted in self.actors:
-            self._tasks[hosted.name] = asyncio.create_task(self._supervise(hosted), name=f"host {hosted.name}")
+            self._tasks[hosted.name] = asyncio.create_task(
+                self._supervise(hosted), name=f"host {hosted.name}"
+            )
 
     async def wait_running(self) -> None:
         await asyncio.gather(*(hosted.running.wait() for hosted in self.actors))
@@ -90,7 +94,9 @@ class ActorHost:
                 raise
             except Exception as err:
                 why = f"{type(err).__name__}: {err}"
-                log.error("%s could not start: %s", hosted.name, why, exc_info=log.isEnabledFor(logging.DEBUG))
+                log.error(
+                    "%s could not start: %s", hosted.name, why, exc_info=log.isEnabledFor(logging.DEBUG)
+                )
             await self._release(hosted, nc)
             hosted.running.clear()
             hosted.failure = why

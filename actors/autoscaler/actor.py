@@ -24,12 +24,14 @@ from shoal.actors.autoscaler.evaluate import Backlog, Evaluation, evaluate, next
 from shoal.actors.autoscaler.recommend import TargetPod
 from shoal.actors.base import Actor, instance_name
 from shoal.bus import kv, subjects
+from shoal.bus.batch import BucketWriter
 from shoal.bus.cache import KVCache
+from shoal.bus.codec import encode
 from shoal.bus.events import EventPublisher, ensure_events_stream
 from shoal.bus.kv import Bucket, Entry
 from shoal.bus.lease import LeaderLease
 from shoal.bus.rpc import call
-from shoal.errors import Conflict, ShoalError
+from shoal.errors import Conflict, Deposed, ShoalError
 from shoal.models.api import ApplyReply, ScaleRequest
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus, Recommendation
 from shoal.models.metrics import PodMetrics
@@ -77,12 +79,14 @@ class AutoscalerActor(Actor):
         self.pod_status = self.watch(KVCache(await Bucket.open(self.js, kv.POD_STATUS)))
         self.metrics = self.watch(KVCache(await Bucket.open(self.js, kv.METRICS)))
         await asyncio.gather(*(cache.synced.wait() for cache in self.caches))
+        self.writer = BucketWriter(self.nc, kv.HPA_STATUS.name, role="autoscaler", holder=self.name)
         self.lease = LeaderLease(
             await Bucket.open(self.js, kv.LEASES),
             "autoscaler",
             self.name,
             ttl=self.settings.lease_ttl,
             on_change=self._leadership_changed,
+            prepare=self.writer.take,
         )
         self.spawn(self.lease.run(), "lease")
         self.spawn(self._loop(), "evaluations")
@@ -90,6 +94,7 @@ class AutoscalerActor(Actor):
 
     async def on_stop(self) -> None:
         await self.lease.release()
+        await self.writer.close()
 
     def _hpa_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
         if new is not None and (old is None or old.value.spec != new.value.spec):
@@ -125,7 +130,7 @@ class AutoscalerActor(Actor):
         for key, entry in list(self.statuses.entries.items()):
             if key not in self.hpas.entries:  # the HPA is gone: so is what it decided
                 with contextlib.suppress(Conflict):
-                    await self.statuses.bucket.delete(key, entry.revision)
+                    await self.writer.delete(key, entry.revision)
                 self.history.pop(key, None)
         hpas = [entry.value for entry in self.hpas.entries.values()]
         if not hpas:
@@ -295,14 +300,17 @@ class AutoscalerActor(Actor):
     async def _write_status(
         self, key: str, current: Entry[HPAStatus] | None, status: HPAStatus, now: float
     ) -> None:
-        bucket: Bucket[HPAStatus] = self.statuses.bucket
         try:
             if current is None:
-                revision = await bucket.create(key, status)
+                revision = await self.writer.create(key, encode(status))
             else:
-                revision = await bucket.update(key, status, current.revision)
+                revision = await self.writer.update(key, encode(status), current.revision)
         except Conflict as err:
             log.info("status of %s changed under us (%s); next round", key, err)
+            return
+        except Deposed as err:
+            log.warning("%s: %s", self.name, err)
+            self.lease.step_down()
             return
         self.statuses.note_written(key, status, revision)
         self.written_at[key] = now

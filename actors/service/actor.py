@@ -19,12 +19,14 @@ from shoal.actors.base import Actor, instance_name
 from shoal.actors.health import NodeHealth
 from shoal.actors.service.endpoints import endpoints_for
 from shoal.bus import kv, subjects
+from shoal.bus.batch import BucketWriter
 from shoal.bus.cache import KVCache
+from shoal.bus.codec import encode
 from shoal.bus.events import EventPublisher, ensure_events_stream
 from shoal.bus.kv import Bucket, Entry
 from shoal.bus.lease import LeaderLease
 from shoal.bus.rpc import serve
-from shoal.errors import Conflict, NotFound
+from shoal.errors import Conflict, Deposed, NotFound
 from shoal.models.api import ResolveRequest
 from shoal.models.node import Node
 from shoal.models.service import Endpoints
@@ -60,12 +62,14 @@ class ServiceActor(Actor):
         self.nodes = self.watch(KVCache(await Bucket.open(self.js, kv.NODES), self._node_changed))
         self.endpoints = self.watch(KVCache(await Bucket.open(self.js, kv.ENDPOINTS)))
         await asyncio.gather(*(cache.synced.wait() for cache in self.caches))
+        self.writer = BucketWriter(self.nc, kv.ENDPOINTS.name, role="service", holder=self.name)
         self.lease = LeaderLease(
             await Bucket.open(self.js, kv.LEASES),
             "service",
             self.name,
             ttl=self.lease_ttl,
             on_change=lambda leading: self.dirty.set() if leading else None,
+            prepare=self.writer.take,
         )
         self.spawn(self.health.run(), "attentive clock")
         self.spawn(self.lease.run(), "lease")
@@ -88,6 +92,7 @@ class ServiceActor(Actor):
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
         await self.lease.release()
+        await self.writer.close()
 
     def _changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
         self.dirty.set()
@@ -137,33 +142,48 @@ class ServiceActor(Actor):
                 self.dirty.set()
 
     async def _write(self, wanted: dict[str, Endpoints]) -> None:
-        bucket: Bucket[Endpoints] = self.endpoints.bucket
-        for key, endpoints in wanted.items():
-            current = self.endpoints.get(key)
-            if current is not None and current.value == endpoints:
-                continue
-            if current is None:
-                revision = await bucket.create(key, endpoints)
-            else:
-                revision = await bucket.update(key, endpoints, current.revision)
-            self.endpoints.note_written(key, endpoints, revision)
-            before = current.value.ready_pods if current is not None else set()
-            after = endpoints.ready_pods
-            await self.events.emit(
-                "Service",
-                endpoints.namespace,
-                endpoints.name,
-                "EndpointsUpdated",
-                f"{len(after)} ready endpoint(s), {len(endpoints.not_ready)} not ready"
-                f" (+{len(after - before)} -{len(before - after)})",
-                ready=sorted(after),
-                added=sorted(after - before),
-                removed=sorted(before - after),
-            )
-        for key, entry in list(self.endpoints.entries.items()):
-            if key not in wanted:
-                await bucket.delete(key, entry.revision)
-                self.endpoints.note_deleted(key)
+        changed = {
+            key: endpoints
+            for key, endpoints in wanted.items()
+            if (current := self.endpoints.get(key)) is None or current.value != endpoints
+        }
+        gone = {key: entry for key, entry in self.endpoints.entries.items() if key not in wanted}
+        results = await asyncio.gather(
+            *(self._write_one(key, endpoints) for key, endpoints in changed.items()),
+            *(self.writer.delete(key, entry.revision) for key, entry in gone.items()),
+            return_exceptions=True,
+        )
+        for key in gone:
+            self.endpoints.note_deleted(key)
+        for result in results:
+            if isinstance(result, Deposed):
+                log.warning("%s: %s", self.name, result)
+                self.lease.step_down()
+                return
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _write_one(self, key: str, endpoints: Endpoints) -> None:
+        current = self.endpoints.get(key)
+        if current is None:
+            revision = await self.writer.create(key, encode(endpoints))
+        else:
+            revision = await self.writer.update(key, encode(endpoints), current.revision)
+        self.endpoints.note_written(key, endpoints, revision)
+        before = current.value.ready_pods if current is not None else set()
+        after = endpoints.ready_pods
+        await self.events.emit(
+            "Service",
+            endpoints.namespace,
+            endpoints.name,
+            "EndpointsUpdated",
+            f"{len(after)} ready endpoint(s), {len(endpoints.not_ready)} not ready"
+            f" (+{len(after - before)} -{len(before - after)})",
+            ready=sorted(after),
+            added=sorted(after - before),
+            removed=sorted(before - after),
+        )
 
     async def resolve(self, request: ResolveRequest) -> Endpoints:
         key = f"{request.namespace}.{request.name}"
