@@ -15,6 +15,7 @@ from typing import TypeVar
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.errors import BucketNotFoundError, NotFoundError
+from pydantic import ValidationError
 
 from shoal.bus import kv, subjects
 from shoal.bus.codec import decode, encode
@@ -22,7 +23,7 @@ from shoal.bus.connection import connect_client
 from shoal.bus.events import read_events
 from shoal.bus.kv import Bucket, BucketDef
 from shoal.bus.rpc import call
-from shoal.errors import BadPayload, NotFound, ShoalError
+from shoal.errors import BadPayload, InvalidManifest, NotFound, ShoalError
 from shoal.models.api import (
     Ack,
     ApplyReply,
@@ -50,6 +51,14 @@ from shoal.models.service import Endpoints, Service
 from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
 
 M = TypeVar("M", bound=Record)
+
+
+def error_line(err: ValidationError) -> str:
+    """The first problem of a validation error, as ``field: what is wrong``."""
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(request)"
+    return f"{where}: {first['msg']}"
+
 
 KEEPALIVE_INTERVAL = 5.0
 
@@ -92,7 +101,10 @@ class ShoalClient:
         return await call(self.nc, subjects.API_DELETE, request, ApplyReply, timeout=30)
 
     async def scale(self, namespace: str, name: str, replicas: int) -> ApplyReply:
-        request = ScaleRequest(namespace=namespace, name=name, replicas=replicas)
+        try:
+            request = ScaleRequest(namespace=namespace, name=name, replicas=replicas)
+        except ValidationError as err:
+            raise InvalidManifest([f"scale: {error_line(err)}"]) from None
         return await call(self.nc, subjects.API_SCALE, request, ApplyReply)
 
     async def rollout(

@@ -24,7 +24,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.harness import deployment  # noqa: E402
+from tests.harness import deployment
 
 SHOAL = [sys.executable, "-m", "shoal"]
 
@@ -111,7 +111,9 @@ def report(root: int, idle: float, label: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--idle", type=float, default=20.0, help="seconds measured at rest")
     parser.add_argument("--pods", type=int, default=50)
     parser.add_argument("--processes", action="store_true", help="shoal up --processes")

@@ -84,18 +84,31 @@ def run_role(server: str | None, role: Role) -> None:
 
 
 def api(
-    server: ServerOption = None, js_replicas: ReplicasOption = 1, log_level: LogLevelOption = "info"
+    server: ServerOption = None,
+    max_replicas: Annotated[
+        int,
+        typer.Option(
+            "--max-replicas", envvar="SHOAL_MAX_REPLICAS", min=0, help="Replicas one workload may ask"
+        ),
+    ] = 100_000,
+    max_objects: Annotated[
+        int,
+        typer.Option("--max-objects", envvar="SHOAL_MAX_OBJECTS", min=1, help="Objects one apply may hold"),
+    ] = 1_000,
+    js_replicas: ReplicasOption = 1,
+    log_level: LogLevelOption = "info",
 ) -> None:
     """Run the API actor: validates and stores what clients apply."""
     setup_logging(log_level)
-    run_role(server, api_role(js_replicas=js_replicas))
+    run_role(server, api_role(max_replicas=max_replicas, max_objects=max_objects, js_replicas=js_replicas))
 
 
-def api_role(*, js_replicas: int = 1, **_: Any) -> Role:
+def api_role(*, max_replicas: int, max_objects: int, js_replicas: int = 1, **_: Any) -> Role:
     async def make(nc: Client) -> Actor:
-        from shoal.actors.api.actor import ApiActor
+        from shoal.actors.api.actor import AdmissionLimits, ApiActor
 
-        return ApiActor(nc, replicas=js_replicas)
+        limits = AdmissionLimits(max_replicas=max_replicas, max_objects=max_objects)
+        return ApiActor(nc, replicas=js_replicas, limits=limits)
 
     return Role("shoal-api", make)
 

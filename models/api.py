@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field
 
 from shoal.models.base import LabelKey, Name, Record, ShoalModel, check_label_value
 from shoal.models.scheduling import Taint
+from shoal.models.workloads import INT32_MAX
 
 
 class ManifestDocument(ShoalModel):
@@ -61,7 +62,7 @@ class DeleteRequest(Record):
 class ScaleRequest(Record):
     namespace: Name = "default"
     name: Name
-    replicas: int = Field(ge=0)
+    replicas: int = Field(ge=0, le=INT32_MAX)
 
 
 class TaintRef(ShoalModel):

@@ -17,6 +17,9 @@ from pydantic import Field, PlainValidator, field_validator, model_validator
 from shoal.models.base import Cpu, Labels, Memory, Name, Record, ShoalModel
 from shoal.models.scheduling import Affinity, Toleration, TopologySpreadConstraint
 
+INT32_MAX = 2**31 - 1
+"""Kubernetes' counts (replicas among them) are 32-bit integers."""
+
 RestartPolicy = Literal["Always", "OnFailure", "Never"]
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 
@@ -263,7 +266,7 @@ class DeploymentStrategy(ShoalModel):
 
 
 class DeploymentSpec(ShoalModel):
-    replicas: int | None = Field(default=None, ge=0)
+    replicas: int | None = Field(default=None, ge=0, le=INT32_MAX)
     """``None`` only in a manifest that leaves replicas out; stored deployments always say."""
     selector: LabelSelector
     template: PodTemplate

@@ -10,13 +10,13 @@ import ormsgpack
 import pytest
 import yaml
 
-from shoal.actors.api.actor import ApiActor
+from shoal.actors.api.actor import AdmissionLimits, ApiActor
 from shoal.actors.api.services import CLAIM_GRACE_SECONDS, claims_in_force
 from shoal.bus import kv, subjects
 from shoal.bus.connection import connect_actor
 from shoal.bus.kv import Bucket
 from shoal.client import ShoalClient
-from shoal.errors import Conflict, RemoteError
+from shoal.errors import Conflict, InvalidManifest, RemoteError
 from shoal.models.api import ApplyReply, ObjectRef
 from shoal.models.service import NodePortClaim, Service
 from shoal.models.workloads import Deployment
@@ -215,3 +215,30 @@ def test_a_fresh_claim_holds_its_port_and_a_lapsed_unused_one_does_not() -> None
     }
     held = claims_in_force(claims, {"default.a": used}, now=1000.0 + CLAIM_GRACE_SECONDS / 2)
     assert held == {30000: "default/b", 30001: "default/a"}
+
+
+async def test_requests_beyond_the_admission_limits_are_refused_whole(nats_url: str) -> None:
+    actor = ApiActor(
+        await connect_actor(nats_url, "limited-api"), limits=AdmissionLimits(max_replicas=50, max_objects=3)
+    )
+    await actor.start()
+    try:
+        async with await ShoalClient.connect(nats_url) as client:
+            with pytest.raises(RemoteError, match=r"spec.replicas: 51 is above this cluster's limit of 50"):
+                await client.apply(
+                    documents(deployment("ok", replicas=1) + "---\n" + deployment("big", replicas=51))
+                )
+            with pytest.raises(RemoteError, match=r"at most 3 at once"):
+                await client.apply(documents("---\n".join(deployment(f"d{i}") for i in range(4))))
+            assert await client.deployments() == {}  # nothing of either stored
+            await client.apply(documents(deployment("ok", replicas=50)))
+            with pytest.raises(
+                InvalidManifest, match=r"replicas: Input should be less than or equal to 2147483647"
+            ):
+                await client.scale("default", "ok", 2**31)
+            with pytest.raises(RemoteError, match=r"replicas: 51 is above"):
+                await client.scale("default", "ok", 51)
+            assert (await client.deployments())["default.ok"].spec.replicas == 50
+    finally:
+        await actor.stop()
+        await actor.nc.close()

@@ -16,7 +16,6 @@ from shoal.models.node import LeaseRecord
 from tests.harness import LocalShoal, deployment, documents, output, wait_for
 from tests.test_cluster import pods_of, wait_running
 
-
 # Killing one role's process is the fault under test: each role runs as a process of its own.
 SHOAL_UP_ARGS = ["--processes"]
 

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
@@ -56,12 +57,48 @@ log = logging.getLogger(__name__)
 _EVENT_REASON = {"created": "Created", "configured": "Updated"}
 
 
+@dataclass(frozen=True)
+class AdmissionLimits:
+    """What one request may ask of the cluster; beyond it, one clear error and nothing stored."""
+
+    max_replicas: int = 100_000
+    """Replicas of one workload (Kubernetes allows any int32; a small cluster wants less)."""
+    max_objects: int = 1_000
+    """Objects in one apply."""
+
+    def check_documents(self, count: int) -> None:
+        if count > self.max_objects:
+            raise InvalidManifest(
+                [f"the apply holds {count} documents; this cluster takes at most {self.max_objects} at once"
+                 " (shoal api --max-objects)"]
+            )  # fmt: skip
+
+    def check_replicas(self, replicas: int | None, where: str) -> None:
+        if replicas is not None and replicas > self.max_replicas:
+            raise InvalidManifest(
+                [f"{where}: {replicas} is above this cluster's limit of {self.max_replicas} replicas"
+                 " (shoal api --max-replicas)"]
+            )  # fmt: skip
+
+    def check_objects(self, objects: list[ValidObject]) -> None:
+        problems = []
+        for obj in objects:
+            if isinstance(obj.model, Deployment):
+                try:
+                    self.check_replicas(obj.model.spec.replicas, f"{obj.where}: spec.replicas")
+                except InvalidManifest as err:
+                    problems += err.problems
+        if problems:
+            raise InvalidManifest(problems)
+
+
 class ApiActor(Actor):
     role = "api"
 
-    def __init__(self, nc: Client, *, replicas: int = 1) -> None:
+    def __init__(self, nc: Client, *, replicas: int = 1, limits: AdmissionLimits | None = None) -> None:
         super().__init__(nc)
         self.replicas = replicas
+        self.limits = limits or AdmissionLimits()
         self.events = EventPublisher(nc, "api")
         self._subscriptions: list[Subscription] = []
         self.deployments: Bucket[Deployment]
@@ -97,7 +134,9 @@ class ApiActor(Actor):
     # -- apply ----------------------------------------------------------------------------------
 
     async def apply(self, request: ApplyRequest) -> ApplyReply:
+        self.limits.check_documents(len(request.documents))
         objects, warnings = validate_documents(request.documents)
+        self.limits.check_objects(objects)
         # Conflicts mean someone wrote in between: re-read and re-plan, a few times.
         async for attempt in retrying(deadline=10):
             with attempt:
@@ -340,6 +379,7 @@ class ApiActor(Actor):
     # -- scale ----------------------------------------------------------------------------------
 
     async def scale(self, request: ScaleRequest) -> ApplyReply:
+        self.limits.check_replicas(request.replicas, "replicas")
         key = f"{request.namespace}.{request.name}"
         action = "unchanged"
         async for attempt in retrying(deadline=10):
