@@ -143,6 +143,11 @@ class NodeHealth:
         if self.on_heartbeat is not None:
             self.on_heartbeat(node, revived)
 
+    def ready_now(self, node: str, now: float) -> bool:
+        """``judge(node, now).ready``, at no cost: a thousand nodes are looked at ten times a second."""
+        entry = self.seen.get(node)
+        return entry is not None and entry.heard and now - entry.at <= entry.lease
+
     def judge(self, node: str, now: float | None = None) -> Judgment:
         """``now``: the attentive clock, when judging many nodes at one moment."""
         entry = self.seen.get(node)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from nats.aio.client import Client
 
-from shoal.actors.base import Actor, close_connection
+from shoal.actors.base import Actor, close_connection, steady_gc
 from shoal.bus.connection import connect_actor
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class ActorHost:
                 hosted.actor = await hosted.make(nc)
                 await hosted.actor.start()
                 hosted.running.set()
+                steady_gc()
                 hosted.failure = ""
                 delay = BACKOFF_FIRST
                 await hosted.actor.wait()

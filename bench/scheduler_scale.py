@@ -1,12 +1,17 @@
-"""Benchmark: the scheduler at scale, with hollow nodes and a real nats-server.
+"""Benchmark: the control plane at scale, with hollow nodes and a real nats-server.
 
-Starts nats-server (JetStream, fsync always), the API actor, the scheduler and one process
-running N hollow node actors (in-memory runtime, as kubemark does), then applies one
-deployment of P replicas and times until the hollow nodes report all P pods Running.
-The count is followed with a KV watch, not by polling, so measuring costs little.
-Prints the time, pods/s and the peak RSS of the scheduler and of the fleet process.
+Starts nats-server (JetStream, fsync always) and the roles as separate processes, exactly as
+the README runs them: `shoal api`, `shoal scheduler` and `shoal node --runtime hollow --count N`
+(in-memory runtimes, as kubemark does), every setting at its default. Then applies one
+deployment of P replicas and times until the hollow nodes report all P pods Running,
+following the count with a KV watch rather than polling. With `--probe`, a second
+deployment is scaled 0 -> 1 one second into the big apply, and the time until its pod is
+bound and Running is printed. Also printed: nodes marked NotReady and pods evicted during the
+run (both should be 0), each process's longest event-loop stall, its CPU and peak RSS. A run
+that gives up exits non-zero.
 
-    .venv/bin/python bench/scheduler_scale.py --nodes 1000 --pods 10000 [--spread] [--profile]
+    .venv/bin/python bench/scheduler_scale.py --nodes 1000 --pods 10000 [--probe] [--spread] [--profile]
+    .venv/bin/python bench/scheduler_scale.py --nodes 5000 --pods 50000 --probe
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shoal.bus import kv
+from shoal.bus import kv, subjects
 from shoal.bus.cache import KVCache
 from shoal.bus.kv import Bucket
 from shoal.bus.nats_server import NatsServer, NatsServerConfig
@@ -31,6 +38,7 @@ from shoal.processes import die_with_parent
 from tests.harness import deployment, documents
 
 SHOAL = [sys.executable, "-m", "shoal"]
+GIVE_UP = 180.0
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -45,19 +53,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def manifest(pods: int, spread: bool) -> str:
-    text = deployment("big", replicas=pods, cpu="10m", memory="16Mi")
+def manifest(name: str, pods: int, spread: bool) -> str:
+    text = deployment(name, replicas=pods, cpu="10m", memory="8Mi")
     if not spread:
         return text
-    import yaml
-
     body = yaml.safe_load(text)
     body["spec"]["template"]["spec"]["topologySpreadConstraints"] = [
         {
             "maxSkew": 1,
             "topologyKey": "zone",
             "whenUnsatisfiable": "DoNotSchedule",
-            "labelSelector": {"matchLabels": {"app": "big"}},
+            "labelSelector": {"matchLabels": {"app": name}},
         }
     ]
     body["spec"]["template"]["spec"]["affinity"] = {
@@ -70,117 +76,134 @@ def manifest(pods: int, spread: bool) -> str:
     return yaml.safe_dump(body)
 
 
-async def run(nodes: int, pods: int, spread: bool, profile: bool, root: Path) -> None:
+def start(role: str, argv: list[str], url: str, root: Path) -> subprocess.Popen[bytes]:
+    log = open(root / f"{role}.log", "w")
+    level = os.environ.get("BENCH_LOG_LEVEL", "info")
+    return subprocess.Popen(
+        [*SHOAL, *argv, "--server", url, "--log-level", level],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
+    )
+
+
+async def run(args: argparse.Namespace, root: Path) -> int:
     server = NatsServer(NatsServerConfig(store_dir=root / "js", port=0), run_dir=root)
     server.start()
-    logs = [open(root / f"{name}.log", "w") for name in ("api", "scheduler", "fleet")]
-    fleet_args = [
-        "node",
-        "--runtime",
-        "hollow",
-        "--count",
-        str(nodes),
-        "--name",
-        "hollow",
-        "--workers",
-        "2",
-        "--max-pods",
-        "1000",
-        "--log-level",
-        "warning",
-    ]
-    if spread:
-        fleet_args += ["--label", "zone=z1"]  # relabelled below into 10 zones
-    processes = [
-        subprocess.Popen(
-            [*SHOAL, "api", "--server", server.url],
-            stdout=logs[0],
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        ),
-        subprocess.Popen(
-            [
-                *SHOAL,
-                "scheduler",
-                "--server",
-                server.url,
-                "--log-level",
-                os.environ.get("BENCH_SCHEDULER_LOG", "info"),
-            ],
-            stdout=logs[1],
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        ),
-        subprocess.Popen(
-            [*SHOAL, *fleet_args, "--server", server.url],
-            stdout=logs[2],
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        ),
-    ]
+    fleet = ["node", "--runtime", "hollow", "--count", str(args.nodes), "--name", "hollow"]
+    if args.spread:
+        fleet += ["--label", "zone=z1"]  # relabelled below into 10 zones
+    processes = {
+        "api": start("api", ["api"], server.url, root),
+        "scheduler": start("scheduler", ["scheduler"], server.url, root),
+        "fleet": start("fleet", fleet, server.url, root),
+    }
+    code = 0
     try:
         async with await ShoalClient.connect(server.url) as client:
             started = time.monotonic()
-            while len(await client.nodes()) < nodes:
-                await asyncio.sleep(0.2)
-            print(f"{nodes} hollow nodes registered in {time.monotonic() - started:.1f}s", flush=True)
-            if spread:
+            while len(await client.ready_nodes()) < args.nodes:
+                if time.monotonic() - started > 120:
+                    print(
+                        f"FAILED: {len(await client.ready_nodes())} of {args.nodes} nodes Ready after 120 s"
+                    )
+                    return 1
+                await asyncio.sleep(0.5)
+            print(f"{args.nodes} hollow nodes Ready in {time.monotonic() - started:.1f}s", flush=True)
+            if args.spread:
                 for index, name in enumerate(sorted(await client.nodes())):
                     await client.update_node(name, labels={"zone": f"z{index % 10}"})
-            await asyncio.sleep(3)  # let every node's lease be seen at least once
+            if args.probe:
+                probe = yaml.safe_load(manifest("probe", 0, False))
+                probe["metadata"]["namespace"] = "probe"
+                await client.apply(documents(yaml.safe_dump(probe)))
+            not_ready: set[str] = set()
+            evicted: set[str] = set()
+
+            async def counted(msg) -> None:  # type: ignore[no-untyped-def]
+                token = msg.subject.split(".")
+                (not_ready if token[-1] == "NodeNotReady" else evicted).add(token[-2])
+
+            watchers = [
+                await client.nc.subscribe(subjects.event("Node", "", "*", "NodeNotReady"), cb=counted),
+                await client.nc.subscribe(subjects.event("Pod", "*", "*", "Evicted"), cb=counted),
+            ]
             running: dict[str, str] = {}
             done = asyncio.Event()
+            probe_running: list[float] = []
 
             def changed(key, old, new) -> None:  # type: ignore[no-untyped-def]
-                if new is not None and new.value.phase == "Running":
-                    running[key] = new.value.node_name
-                    if len(running) >= pods:
-                        done.set()
+                if new is None or new.value.phase != "Running":
+                    return
+                if new.value.namespace == "probe":
+                    probe_running.append(time.monotonic())
+                    return
+                running[key] = new.value.node_name
+                if len(running) >= args.pods:
+                    done.set()
 
+            def probe_changed(key, old, new) -> None:  # type: ignore[no-untyped-def]
+                nonlocal probe_bound
+                if new is not None and new.value.node_name and probe_bound is None:
+                    probe_bound = time.monotonic()
+
+            probe_at = probe_bound = None
+            probe_watch = KVCache(await Bucket.open(client.js, kv.PODS), probe_changed, keys="probe.*")
+            probe_watcher = asyncio.create_task(probe_watch.run())
+            await probe_watch.synced.wait()
             watch = KVCache(await Bucket.open(client.js, kv.POD_STATUS), changed)
             watcher = asyncio.create_task(watch.run())
             await watch.synced.wait()
+            cpu_before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
             started = time.monotonic()
-            await client.apply(documents(manifest(pods, spread)))
-            if profile:
-                for role, pid in (("scheduler", processes[1].pid), ("fleet", processes[2].pid)):
+            await client.apply(documents(manifest("big", args.pods, args.spread)))
+            if args.profile:
+                for role in ("scheduler", "fleet"):
                     subprocess.Popen(
-                        [
-                            "py-spy",
-                            "record",
-                            "--nonblocking",
-                            "-d",
-                            "12",
-                            "-f",
-                            "speedscope",
-                            "-o",
-                            str(root / f"{role}.json"),
-                            "-p",
-                            str(pid),
-                        ],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
+                        ["py-spy", "record", "--nonblocking", "-d", "12", "-f", "speedscope",
+                         "-o", str(root / f"{role}.json"), "-p", str(processes[role].pid)],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    )  # fmt: skip
             while not done.is_set():
+                if args.probe and probe_at is None and time.monotonic() - started >= 1.0:
+                    probe_at = time.monotonic()
+                    await client.scale("probe", "probe", 1)
+
                 try:
-                    await asyncio.wait_for(done.wait(), 2.0)
+                    await asyncio.wait_for(done.wait(), 0.1 if probe_at and not probe_bound else 2.0)
                 except TimeoutError:
-                    print(f"  {time.monotonic() - started:5.1f}s {len(running)} running", flush=True)
-                if time.monotonic() - started > 120:
+                    if not probe_at or probe_bound:
+                        print(f"  {time.monotonic() - started:5.1f}s {len(running)} running", flush=True)
+                if time.monotonic() - started > GIVE_UP:
                     pods_now = await client.pods()
                     bound = sum(1 for p in pods_now.values() if p.node_name)
                     print(
-                        f"giving up after 120 s: {len(pods_now)} pods stored, {bound} bound;"
-                        f" the roles' logs are in {root}"
+                        f"FAILED: gave up after {GIVE_UP:.0f} s with {len(running)} of {args.pods} Running:"
+                        f" {len(pods_now)} pods stored, {bound} bound; the roles' logs are in {root}"
                     )
+                    code = 1
                     break
             elapsed = time.monotonic() - started
+            if probe_at is not None:
+                deadline = time.monotonic() + 20
+                while not probe_running and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
             watcher.cancel()
-            print(
-                f"{pods} pods on {nodes} hollow nodes: {elapsed:.2f}s from apply to all Running"
-                f" ({pods / elapsed:.0f} pods/s)"
-            )
-            if spread:
+            probe_watcher.cancel()
+            if code == 0:
+                print(
+                    f"{args.pods} pods on {args.nodes} hollow nodes: {elapsed:.2f}s from apply to all Running"
+                    f" ({args.pods / elapsed:.0f} pods/s)"
+                )
+            if probe_at is not None:
+                bound_in = f"{probe_bound - probe_at:.2f}s" if probe_bound else "never"
+                ran_in = f"{probe_running[0] - probe_at:.2f}s" if probe_running else "never"
+                print(f"  second deployment 0->1 mid-round: bound after {bound_in}, Running after {ran_in}")
+            await asyncio.sleep(1.0)  # events in flight
+            for sub in watchers:
+                await sub.unsubscribe()
+            print(f"  nodes marked NotReady: {len(not_ready)}; pods evicted: {len(evicted)}")
+            if args.spread and code == 0:
                 zones = {name: node.labels.get("zone") for name, node in (await client.nodes()).items()}
                 specs = await client.node_specs()
                 zones = {name: (specs[name].labels or {}).get("zone", zone) for name, zone in zones.items()}
@@ -189,25 +212,28 @@ async def run(nodes: int, pods: int, spread: bool, profile: bool, root: Path) ->
                     per_zone[zones[node_name]] = per_zone.get(zones[node_name], 0) + 1
                 skew = max(per_zone.values()) - min(per_zone.values())
                 print(f"  per zone: {sorted(per_zone.values())}; skew {skew}")
-            cpu = {
-                name: cpu_seconds(pid)
-                for name, pid in (
-                    ("nats-server", server.process.pid if server.process else 0),
-                    ("scheduler", processes[1].pid),
-                    ("fleet", processes[2].pid),
+            stats = {s.roles[0]: s for s in await client.process_stats()}
+            for name, process in processes.items():
+                role = {"fleet": "node-fleet"}.get(name, name)
+                stall = stats[role].max_stall * 1000 if role in stats else float("nan")
+                print(
+                    f"  {name:9}: longest event-loop stall {stall:5.0f} ms,"
+                    f" CPU {cpu_seconds(process.pid) - cpu_before[name]:5.1f} s during the run,"
+                    f" peak RSS {peak_rss_mb(process.pid):4.0f} MB"
                 )
-            }
-            print("CPU seconds used, whole run: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
-            print(
-                f"peak RSS: scheduler {peak_rss_mb(processes[1].pid):.0f} MB,"
-                f" hollow fleet {peak_rss_mb(processes[2].pid):.0f} MB"
-            )
+            assert server.process is not None
+            print(f"  nats-server: CPU {cpu_seconds(server.process.pid):.1f} s in all")
     finally:
-        for process in processes:
+        for process in processes.values():
             process.terminate()
-        for process in processes:
-            process.wait()
+        for process in processes.values():
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                print(f"(a role ignored SIGTERM for 15 s: pid {process.pid}, killed)")
+                process.kill()
         server.stop()
+    return code
 
 
 if __name__ == "__main__":
@@ -216,13 +242,14 @@ if __name__ == "__main__":
     )
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--pods", type=int, default=10000)
+    parser.add_argument("--probe", action="store_true", help="scale a second deployment 0->1 mid-round")
     parser.add_argument(
         "--spread", action="store_true", help="topology spread over 10 zones and anti-affinity on"
     )
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the scheduler and the fleet (speedscope files)"
+        "--profile", action="store_true", help="py-spy the scheduler and the fleet (speedscope)"
     )
-    args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="shoal-bench-scale-"))
-    print(f"(state and logs in {root})")
-    asyncio.run(run(args.nodes, args.pods, args.spread, args.profile, root))
+    arguments = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="shoal-bench-scale-"))
+    print(f"(state and logs in {state})")
+    sys.exit(asyncio.run(run(arguments, state)))

@@ -47,8 +47,14 @@ H_KV_OPERATION = "KV-Operation"
 WRONG_LAST_SEQUENCE = (10071, 10164)
 """JetStream's error codes for a failed expected-sequence check (with and without the number)."""
 
+RETRY_BATCH = (10176, 10210)
+"""A batch the server lost track of (incomplete) or had no room for (too many in flight)."""
+
 MAX_BATCH = 500
 """Writes per batch (the server allows 1,000 messages)."""
+
+RESOLVE_AT_ONCE = 64
+"""Callers of one batch woken per turn of the event loop."""
 
 LANES = 4
 """Batches in flight per writer: the server allows 50 per stream; replicated streams need a
@@ -200,12 +206,17 @@ class BucketWriter:
                 pending.future.set_exception(TransientError(f"the writer of {self.bucket} stopped"))
 
     async def write(self, write: KVWrite) -> int:
-        if self.deposed is not None:
-            raise self.deposed
-        self._start()
+        return await self.submit(write)
+
+    def submit(self, write: KVWrite) -> asyncio.Future[int]:
+        """Queue ``write`` and return what its outcome will be, without a task per write."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if self.deposed is not None:
+            future.set_exception(self.deposed)
+            return future
+        self._start()
         self._queue.put_nowait(_Pending(write, future))
-        return await future
+        return future
 
     async def create(self, key: str, data: bytes) -> int:
         return await self.write(KVWrite(key, data, expect=0))
@@ -240,7 +251,7 @@ class BucketWriter:
                         pending.future.set_exception(TransientError(f"the writer of {self.bucket} stopped"))
                 raise
 
-    async def _send(self, lane: int, group: list[_Pending]) -> None:
+    async def _send(self, lane: int, group: list[_Pending], attempt: int = 0) -> None:
         group = [p for p in group if not p.future.done()]  # callers that gave up
         if not group:
             return
@@ -258,8 +269,15 @@ class BucketWriter:
                 time.monotonic() - started,
             )
         except _Rejected as err:
+            if err.code in RETRY_BATCH and attempt < 3:
+                # Staged messages lost, or too many batches open at the server: try it afresh.
+                log.info("%s lane %d: batch refused (%s, code %d); sending it again", self.bucket, lane,
+                         err.description, err.code)  # fmt: skip
+                await asyncio.sleep(0.05 * (attempt + 1))
+                await self._send(lane, group, attempt + 1)
+                return
             if err.code not in WRONG_LAST_SEQUENCE:
-                _fail(group, TransientError(f"writing to {self.bucket}: {err.description}"))
+                _fail(group, TransientError(f"writing to {self.bucket}: {err.description} (code {err.code})"))
                 return
             if self.fenced and await self._fence_moved(lane):
                 self.deposed = Deposed(f"{self.role}'s fence in {self.bucket} moved: a newer term has begun")
@@ -267,6 +285,12 @@ class BucketWriter:
                 return
             if len(group) == 1:
                 write = group[0].write
+                marker = await self._deletion_marker(write) if write.expect == 0 else None
+                if marker is not None:
+                    # A key deleted before may be created again: over its deletion marker.
+                    group[0].write = KVWrite(write.key, write.data, expect=marker, delete=write.delete)
+                    await self._send(lane, group)
+                    return
                 _fail(group, Conflict(f"{self.bucket}/{write.key} changed since revision {write.expect}"))
                 return
             # Find the writes whose checks failed by halving: a few conflicts among hundreds
@@ -278,9 +302,13 @@ class BucketWriter:
         except Exception as err:
             _fail(group, err if isinstance(err, TransientError) else TransientError(str(err)))
             return
-        for pending, revision in zip(group, revisions, strict=True):
+        for index, (pending, revision) in enumerate(zip(group, revisions, strict=True)):
             if not pending.future.done():
                 pending.future.set_result(revision)
+            if index % RESOLVE_AT_ONCE == RESOLVE_AT_ONCE - 1:
+                # Each caller carries on when its write lands; hundreds at once would hold the
+                # event loop for as long as all of them take.
+                await asyncio.sleep(0)
 
     async def _commit(self, lane: int, writes: list[KVWrite]) -> list[int]:
         messages = [(self.prefix + w.key, w.data, _headers(w)) for w in writes]
@@ -297,6 +325,15 @@ class BucketWriter:
         first = last - len(messages) + 1
         offset = 1 if self.fenced else 0
         return [first + offset + index for index in range(len(writes))]
+
+    async def _deletion_marker(self, write: KVWrite) -> int | None:
+        """The revision of the key's deletion marker, if deleting it was the last thing done to it."""
+        try:
+            message = await self.nc.jetstream().get_msg(self.stream, subject=self.prefix + write.key)
+        except Exception:
+            return None
+        operation = (message.headers or {}).get(H_KV_OPERATION)
+        return message.seq if operation in ("DEL", "PURGE") else None
 
     async def _fence_moved(self, lane: int) -> bool:
         assert self.role is not None

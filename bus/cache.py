@@ -18,6 +18,9 @@ from shoal.models.base import Record
 
 log = logging.getLogger(__name__)
 
+YIELD_EVERY = 64
+"""Changes handled before a watch lets the event loop run something else."""
+
 M = TypeVar("M", bound=Record)
 
 ChangeHandler = Callable[[str, "Entry[M] | None", "Entry[M] | None"], None]
@@ -106,7 +109,13 @@ class KVCache(Generic[M]):
         replayed: set[str] = set()
         highest = 0
         replaying = True
+        count = 0
         async for change in self.bucket.watch(self.keys, known=self._holds):
+            count += 1
+            if count % YIELD_EVERY == 0:
+                # A backlog of thousands is taken without waiting: let the rest of the actor
+                # (heartbeats, leases, other watches) run between slices of it.
+                await asyncio.sleep(0)
             if isinstance(change, Synced):
                 if replaying:
                     # Keys we hold that the replay did not mention were deleted meanwhile,

@@ -99,3 +99,18 @@ async def test_readers_never_see_fences_and_know_when_they_hold_everything(nc: C
         assert sorted(await bucket.items()) == ["x0", "x1", "x2"]
     finally:
         await writer.close()
+
+
+async def test_a_deleted_key_can_be_created_again(nc: Client) -> None:
+    writer = BucketWriter(nc, BUCKET, role="leader")
+    try:
+        await writer.take()
+        revision = await writer.create("k", data("one"))
+        await writer.delete("k", revision)
+        assert await writer.create("k", data("two"))
+        with pytest.raises(Conflict):
+            await writer.create("k", data("three"))  # it exists now
+        store = await nc.jetstream().key_value(BUCKET)
+        assert (await store.get("k")).value == data("two")
+    finally:
+        await writer.close()

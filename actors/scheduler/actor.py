@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -45,7 +46,7 @@ from shoal.actors.scheduler.index import NodeUsage, PodIndex
 from shoal.actors.scheduler.planner import IdSource, Plan, PlanPolicy, RandomIds, plan
 from shoal.actors.scheduler.view import ClusterView, NodeView
 from shoal.bus import kv
-from shoal.bus.batch import BucketWriter
+from shoal.bus.batch import BucketWriter, KVWrite
 from shoal.bus.cache import KVCache
 from shoal.bus.codec import encode
 from shoal.bus.events import EventPublisher, ensure_events_stream
@@ -82,6 +83,16 @@ class _Scope:
     deployments: set[str] = field(default_factory=set)
     placement: bool = True
     """Whether every waiting pod should be tried again (room may have appeared)."""
+    reported: set[str] = field(default_factory=set)
+    """Deployments whose pods only reported on themselves (readiness, phase): planned again at
+    most every ``REPORT_ROUNDS_EVERY``, so a flood of reports is planned in a few rounds."""
+
+    @property
+    def urgent(self) -> bool:
+        return self.everything or self.placement or bool(self.deployments)
+
+
+REPORT_ROUNDS_EVERY = 0.25
 
 
 class SchedulerActor(Actor):
@@ -116,8 +127,12 @@ class SchedulerActor(Actor):
         self.last_round: tuple[float, int] = (0.0, 0)
         """(seconds planning, commands) of the latest round."""
         self._own_write = False
+        self._last_round_end = 0.0
 
     async def start(self) -> None:
+        # Rounds run in a worker thread; a short switch interval lets the event loop's thread
+        # take the GIL back within a millisecond each time it has something to do.
+        sys.setswitchinterval(0.001)
         await kv.ensure_buckets(self.js, self.settings.replicas)
         await ensure_events_stream(self.js, self.settings.replicas)
         self.deployments = KVCache(await Bucket.open(self.js, kv.DEPLOYMENTS), self._deployment_changed)
@@ -213,6 +228,7 @@ class SchedulerActor(Actor):
         self._plan_everything()
 
     def _deployment_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        log.debug("deployment %s changed", key)
         if new is None:
             self.scope.everything = True  # its pods are orphans now
             self.dirty.set()
@@ -240,7 +256,12 @@ class SchedulerActor(Actor):
         pod = self.pods.get(key)
         self.index.status_changed(key, pod, new.value if new else None)
         if pod is not None:
-            self._plan_owner(pod.value)
+            owner = pod.value.metadata.owner
+            if owner is not None and owner.kind == "Deployment":
+                self.scope.reported.add(f"{pod.value.metadata.namespace}.{owner.name}")
+                self.dirty.set()
+            else:
+                self._plan_owner(pod.value)
             if new is not None and new.value.terminal:
                 self._plan_placement()
 
@@ -256,9 +277,8 @@ class SchedulerActor(Actor):
 
     # -- nodes ----------------------------------------------------------------------------------
 
-    def _facts(self) -> dict[str, NodeFacts]:
+    def _facts(self, now: float) -> dict[str, NodeFacts]:
         facts = {}
-        now = self.health.clock.read()
         for name, entry in self.nodes.entries.items():
             judgment = self.health.judge(name, now)
             spec = self.node_specs.get(name)
@@ -278,17 +298,23 @@ class SchedulerActor(Actor):
 
     def check_nodes(self) -> None:
         """Readiness and losses from the latest heartbeats; plan what they change."""
-        facts = self._facts()
-        for name, node_facts in facts.items():
-            if self.ready.get(name) != node_facts.ready:
-                self.ready[name] = node_facts.ready
+        now = self.health.clock.read()
+        all_ready = True
+        for name in self.nodes.entries:
+            ready = self.health.ready_now(name, now)
+            all_ready = all_ready and ready
+            if self.ready.get(name) != ready:
+                self.ready[name] = ready
                 self._plan_node(name)
-        for name in [n for n in self.ready if n not in facts]:
+        for name in [n for n in self.ready if n not in self.nodes.entries]:
             del self.ready[name]
+        if all_ready and not self.lost:
+            self._evicted.clear()
+            return  # the usual case, at no cost
         lost = lost_nodes(
-            facts,
+            self._facts(now),
             self.settings.eviction,
-            clock=self.health.clock.read(),
+            clock=now,
             evicted=self._evicted,
             limiters=self._limiters,
         )
@@ -411,8 +437,14 @@ class SchedulerActor(Actor):
         while True:
             await self.dirty.wait()
             await self.lease.elected.wait()
+            if not self.scope.urgent:
+                # Only reports: let more of them arrive, unless the last round was a while ago.
+                wait = self._last_round_end + REPORT_ROUNDS_EVERY - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             self.dirty.clear()
             scope, self.scope = self.scope, _Scope(everything=False, placement=False)
+            scope.deployments |= scope.reported
             started = time.monotonic()
             view = self.view(scope)
             commands, payloads = await asyncio.to_thread(self._round, view, time.time())
@@ -441,6 +473,7 @@ class SchedulerActor(Actor):
                 continue
             planned = time.monotonic()
             failures = await self._execute(commands, payloads) if commands else 0
+            self._last_round_end = time.monotonic()
             log.debug(
                 "round %d: %d deployment(s), %d pod(s) seen, %d command(s): planned %.3fs, written %.3fs",
                 self.rounds,
@@ -455,34 +488,41 @@ class SchedulerActor(Actor):
             if pause:
                 await asyncio.sleep(pause)
 
-    async def _execute(self, commands: list[Command], payloads: list[_Write]) -> int:
+    async def _execute(self, commands: list[Command], writes: list[_Write]) -> int:
+        """Carry out a round: every write submitted at once (batched by the writers), then each
+        outcome taken in turn, a slice per turn of the event loop."""
+        if not self.lease.is_leader:
+            self._plan_everything()  # deposed, or the lease lapsed, before the writes: plan afresh
+            return 0
+        outcomes = [self._submit(command, write) for command, write in zip(commands, writes, strict=True)]
         failures = 0
-
-        async def run(command: Command, payload: _Write) -> None:
-            nonlocal failures
-            if not self.lease.is_leader:
-                self._plan_everything()  # deposed, or the lease lapsed, mid-round: plan afresh
-                return
+        deposed = False
+        created: dict[tuple[str, str], int] = {}
+        for index, (command, write, outcome) in enumerate(zip(commands, writes, outcomes, strict=True)):
+            if index % 64 == 63:
+                await asyncio.sleep(0)
             try:
-                await self._apply(command, payload)
+                revision = await outcome
             except Conflict as err:
                 log.debug("lost a race, planning again: %s", err)
                 self._replan(command)
+                continue
             except Deposed as err:
-                log.warning("%s: %s", self.name, err)
-                self.lease.step_down()
+                if not deposed:
+                    log.warning("%s: %s", self.name, err)
+                    self.lease.step_down()
+                deposed = True
+                continue
             except Exception as err:
                 log.warning("could not carry out %s: %s", type(command).__name__, err)
                 failures += 1
                 self._replan(command)
-
-        await asyncio.gather(*(run(c, p) for c, p in zip(commands, payloads, strict=True)))
-        scaled: dict[tuple[str, str], int] = {}
-        for command in commands:
+                continue
+            await self._landed(command, write, revision)
             if isinstance(command, CreatePod) and command.pod.metadata.owner:
                 owner = (command.pod.metadata.namespace, command.pod.metadata.owner.name)
-                scaled[owner] = scaled.get(owner, 0) + 1
-        for (namespace, name), count in scaled.items():
+                created[owner] = created.get(owner, 0) + 1
+        for (namespace, name), count in created.items():
             await self.events.emit(
                 "Deployment", namespace, name, "PodsCreated", f"created {count} pod(s)", count=count
             )
@@ -508,23 +548,34 @@ class SchedulerActor(Actor):
         finally:
             self._own_write = False
 
-    async def _apply(self, command: Command, write: _Write) -> None:
-        pods = self.writers[kv.PODS.name]
+    def _submit(self, command: Command, write: _Write) -> asyncio.Future[int]:
+        pods, statuses = self.writers[kv.PODS.name], self.writers[kv.DEPLOYMENT_STATUS.name]
         match command:
             case CreatePod(pod=pod):
-                revision = await pods.create(pod.key, write.data)
+                return pods.submit(KVWrite(pod.key, write.data, expect=0))
+            case BindPod(key=key, revision=revision) | MarkUnschedulable(key=key, revision=revision):
+                return pods.submit(KVWrite(key, write.data, expect=revision))
+            case TerminatePod(key=key, revision=revision):
+                return pods.submit(KVWrite(key, write.data, expect=revision))
+            case DeletePod(key=key, revision=revision) | EvictPod(key=key, revision=revision):
+                return pods.submit(KVWrite(key, expect=revision, delete=True))
+            case DeleteDeploymentStatus(key=key, revision=revision):
+                return statuses.submit(KVWrite(key, expect=revision, delete=True))
+            case WriteDeploymentStatus(key=key, revision=revision):
+                return statuses.submit(KVWrite(key, write.data, expect=0 if revision is None else revision))
+        raise AssertionError(f"no write for {command!r}")
+
+    async def _landed(self, command: Command, write: _Write, revision: int) -> None:
+        """A write landed: note it in the cache, and say so."""
+        match command:
+            case CreatePod(pod=pod):
                 self._noted(self.pods, pod.key, pod, revision)
                 await self._pod_placed_event(pod)
-            case (
-                BindPod(key=key, revision=revision, pod=pod)
-                | MarkUnschedulable(key=key, revision=revision, pod=pod)
-            ):
-                new_revision = await pods.update(key, write.data, revision)
-                self._noted(self.pods, key, pod, new_revision)
+            case BindPod(key=key, pod=pod) | MarkUnschedulable(key=key, pod=pod):
+                self._noted(self.pods, key, pod, revision)
                 await self._pod_placed_event(pod)
-            case TerminatePod(key=key, revision=revision, pod=pod, reason=reason):
-                new_revision = await pods.update(key, write.data, revision)
-                self._noted(self.pods, key, write.record, new_revision)
+            case TerminatePod(key=key, pod=pod, reason=reason):
+                self._noted(self.pods, key, write.record, revision)
                 meta = pod.metadata
                 await self.events.emit(
                     "Pod",
@@ -534,13 +585,11 @@ class SchedulerActor(Actor):
                     f"stopping pod on {pod.node_name}: {reason}",
                     node=pod.node_name,
                 )
-            case DeletePod(key=key, revision=revision, pod=pod, reason=reason):
-                await pods.delete(key, revision)
+            case DeletePod(key=key, pod=pod, reason=reason):
                 self._noted(self.pods, key, None)
                 meta = pod.metadata
                 await self.events.emit("Pod", meta.namespace, meta.name, "Removed", f"pod removed: {reason}")
-            case EvictPod(key=key, revision=revision, pod=pod, reason=reason):
-                await pods.delete(key, revision)
+            case EvictPod(key=key, pod=pod, reason=reason):
                 self._noted(self.pods, key, None)
                 meta = pod.metadata
                 await self.events.emit(
@@ -552,16 +601,10 @@ class SchedulerActor(Actor):
                     type="Warning",
                     node=pod.node_name,
                 )
-            case DeleteDeploymentStatus(key=key, revision=revision):
-                await self.writers[kv.DEPLOYMENT_STATUS.name].delete(key, revision)
+            case DeleteDeploymentStatus(key=key):
                 self.deployment_status.note_deleted(key)
-            case WriteDeploymentStatus(key=key, revision=revision, status=status):
-                writer = self.writers[kv.DEPLOYMENT_STATUS.name]
-                if revision is None:
-                    new_revision = await writer.create(key, write.data)
-                else:
-                    new_revision = await writer.update(key, write.data, revision)
-                self.deployment_status.note_written(key, status, new_revision)
+            case WriteDeploymentStatus(key=key, status=status):
+                self.deployment_status.note_written(key, status, revision)
 
     async def _pod_placed_event(self, pod: Pod) -> None:
         meta = pod.metadata

@@ -155,18 +155,26 @@ class _Round:
     """The deployment being reconciled, whose removals count against its burst."""
     named: set[str] = field(default_factory=set)
     """Keys of the pods this round creates."""
-    readiness: dict[str, bool] = field(default_factory=dict)
-    """Pods found Ready (on Ready nodes) so far this round: neither changes within a round."""
+    readiness: dict[int, bool] = field(default_factory=dict)
+    """Pods (by identity) found Ready on Ready nodes so far: neither changes within a round."""
     draining_nodes: frozenset[str] = frozenset()
+    ready_nodes: frozenset[str] = frozenset()
     removals_left: int = 0
 
     def ready(self, pod: Pod) -> bool:
-        known = self.readiness.get(pod.key)
+        known = self.readiness.get(id(pod))
         if known is None:
-            status = self.view.status_of(pod)
-            known = self.readiness[pod.key] = (
-                status is not None and status.ready and self.view.node_ready(pod.node_name)
+            entry = self.view.pod_status.get(pod.key)
+            status = entry.value if entry is not None else None
+            node = pod.node_name
+            known = (
+                status is not None
+                and status.ready
+                and node in self.ready_nodes
+                and status.node_name == node
+                and status.uid == pod.metadata.uid
             )
+            self.readiness[id(pod)] = known
         return known
 
     def available(self, pod: Pod, min_ready_seconds: int) -> bool:
@@ -309,6 +317,7 @@ def _evict_for_taints(round_: _Round) -> None:
 def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None = None) -> Plan:
     round_ = _Round(view, now, ids, policy or PlanPolicy(), Plan(), _node_states(view), set())
     round_.draining_nodes = frozenset(name for name, node in view.nodes.items() if node.draining)
+    round_.ready_nodes = frozenset(name for name, node in view.nodes.items() if node.ready)
 
     for entry in view.pods.values():
         pod = entry.value
@@ -370,14 +379,21 @@ def _keep_replicas(
     round_: _Round, key: str, deployment: Deployment, pods: list[Entry[Pod]], template_hash: str
 ) -> list[tuple[Pod, None]]:
     """Terminate what is too much or outdated; return the new pods to create (a burst at most)."""
-    live = [e for e in pods if not e.value.terminating]
-    current = [e for e in live if e.value.metadata.template_hash == template_hash]
-    old = [e for e in live if e.value.metadata.template_hash != template_hash]
+    current: list[Entry[Pod]] = []
+    old: list[Entry[Pod]] = []
+    stopping_old = False
+    for entry in pods:
+        meta = entry.value.metadata
+        if meta.template_hash == template_hash:
+            if meta.deletion_timestamp is None:
+                current.append(entry)
+        elif meta.deletion_timestamp is None:
+            old.append(entry)
+        else:
+            stopping_old = True
     want = deployment.spec.desired_replicas
     # Recreate waits for old pods still stopping, too: they are not live, but not gone either.
-    recreating = deployment.spec.strategy.type == "Recreate" and any(
-        e.value.metadata.template_hash != template_hash for e in pods
-    )
+    recreating = deployment.spec.strategy.type == "Recreate" and (bool(old) or stopping_old)
     rolling = old or recreating
     count = _roll(round_, deployment, pods, current, old, want) if rolling else _steady(round_, current, want)
     if count > round_.policy.burst:
@@ -529,10 +545,22 @@ def _deployment_status(
     """The deployment's status, if it differs from what is stored."""
     deployment = dep_entry.value
     spec = deployment.spec
-    live = [e.value for e in pods if not e.value.terminating]
-    ready = sum(1 for pod in live if round_.ready(pod))
-    available = sum(1 for pod in live if round_.available(pod, spec.min_ready_seconds))
-    updated = sum(1 for p in live if p.metadata.template_hash == template_hash)
+    # One tight pass: a big deployment has tens of thousands of pods, looked at every round.
+    live = ready = available = updated = 0
+    min_ready = spec.min_ready_seconds
+    is_ready = round_.ready
+    for entry in pods:
+        pod = entry.value
+        meta = pod.metadata
+        if meta.deletion_timestamp is not None:
+            continue
+        live += 1
+        if meta.template_hash == template_hash:
+            updated += 1
+        if is_ready(pod):
+            ready += 1
+            if not min_ready or round_.available(pod, min_ready):
+                available += 1
     want = spec.desired_replicas
     stored_entry = round_.view.deployment_status.get(dep_entry.key)
     stored = (
@@ -540,7 +568,7 @@ def _deployment_status(
         if stored_entry is not None and stored_entry.value.uid == deployment.metadata.uid
         else None
     )
-    counts = (deployment.metadata.generation, len(live), updated, ready, available)
+    counts = (deployment.metadata.generation, live, updated, ready, available)
     moved = stored is None or counts != (
         stored.observed_generation,
         stored.replicas,
@@ -549,7 +577,7 @@ def _deployment_status(
         stored.available_replicas,
     )
     progress_at = round_.now if moved or stored is None else stored.progress_at
-    complete = updated == want and available >= want and len(live) == want
+    complete = updated == want and available >= want and live == want
     if spec.paused:
         progressing, reason, message = "Unknown", "DeploymentPaused", "the deployment is paused"
     elif complete:
@@ -574,7 +602,7 @@ def _deployment_status(
         name=deployment.metadata.name,
         uid=deployment.metadata.uid,
         observed_generation=deployment.metadata.generation,
-        replicas=len(live),
+        replicas=live,
         updated_replicas=updated,
         ready_replicas=ready,
         available_replicas=available,
