@@ -1,11 +1,13 @@
 """Benchmark: how fast Shoal heals. Node death to replacements Running, and scheduler failover.
 
-Runs a real `shoal up` plus two extra node actors (three nodes on the local Podman) and a
-standby scheduler, with default settings (lease 3 s, eviction delay 1 s, scheduler lease
-TTL 1.5 s). Each node trial kills a node actor with SIGKILL and removes its containers
-(a host death), then times until every replica is Running and Ready on the other nodes.
-Each scheduler trial (three schedulers: the one of `shoal up` and two standbys) SIGKILLs
-the leading scheduler and times until another one holds the lease. Prints p50, p99 and max.
+Runs a real `shoal up --processes` (every role a process of its own, so one can be killed)
+plus two extra node actors (three nodes on the local Podman) with default settings
+(heartbeat 0.5 s, node lease 2 s, eviction delay 0.5 s, scheduler lease TTL 0.6 s). Each
+node trial kills a node actor with SIGKILL and removes its containers (a host death), then
+times until every replica is Running and Ready on the other nodes. Each scheduler trial
+(three schedulers: the one of `shoal up` and two standbys) SIGKILLs the leading scheduler
+and times until another one announces it leads (LeaderElected: lease taken and fences
+moved, ready to write). Prints p50, p99 and max.
 
     .venv/bin/python bench/failover.py [--trials 10]
 """
@@ -24,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shoal.bus import kv
+from shoal.bus import kv, subjects
 from shoal.bus.kv import Bucket
 from shoal.client import ShoalClient
 from tests.harness import LocalShoal, deployment, documents, remove_node_containers, unique_name, wait_for
@@ -108,21 +110,27 @@ async def scheduler_trials(shoal: LocalShoal, client: ShoalClient, trials: int) 
         entry = await leases.get("scheduler")
         assert entry is not None
         holder = entry.value.holder
+        elected = asyncio.Event()
+
+        async def announced(msg, holder: str = holder, elected: asyncio.Event = elected) -> None:  # type: ignore[no-untyped-def]
+            if msg.subject.split(".")[-2] != holder:
+                elected.set()
+
+        subscription = await client.nc.subscribe(
+            subjects.event("Scheduler", "", "*", "LeaderElected"), cb=announced
+        )
         started = time.monotonic()
         os.kill(int(holder.rsplit("-", 1)[1]), signal.SIGKILL)
-        while True:
-            current = await leases.get("scheduler")
-            if current is not None and current.value.holder != holder:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(elected.wait(), 30)
         times.append(time.monotonic() - started)
+        await subscription.unsubscribe()
         print(f"  scheduler trial {trial + 1}: {times[-1]:.2f}s", flush=True)
     return times
 
 
 async def main(trials: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="shoal-bench-failover-"))
-    shoal = LocalShoal(root, node=unique_name("fo"))
+    shoal = LocalShoal(root, node=unique_name("fo"), extra_args=["--processes"])
     shoal.start()
     extra = [f"{shoal.node}-b", f"{shoal.node}-c"]
     try:
@@ -133,7 +141,7 @@ async def main(trials: int) -> None:
             scheduler_times = await scheduler_trials(shoal, client, trials)
         print()
         report("node death -> pods Running elsewhere", node_times)
-        report("scheduler leader killed -> new leader", scheduler_times)
+        report("scheduler leader killed -> new leader acting", scheduler_times)
     finally:
         shoal.stop()
         for name in [shoal.node, *extra]:
