@@ -70,8 +70,9 @@ class ShoalClient:
         self.js = nc.jetstream(timeout=10)
 
     @classmethod
-    async def connect(cls, url: str, *, timeout: float = 2.0) -> ShoalClient:
-        return cls(await connect_client(url, timeout=timeout), url)
+    async def connect(cls, url: str, *, timeout: float = 2.0, reconnect: bool = False) -> ShoalClient:
+        """``reconnect``: ride out restarts of nats-server (for commands that follow the cluster)."""
+        return cls(await connect_client(url, timeout=timeout, reconnect=reconnect), url)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

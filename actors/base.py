@@ -64,6 +64,10 @@ class Actor:
         self._done = asyncio.Event()
         self.failure: BaseException | None = None
         self.caches: list[KVCache] = []
+        self.js_replicas = 1
+        """JetStream replicas of the buckets and streams this actor makes when they are missing."""
+        self.owns_state = True
+        """False for actors whose host (a fleet) sees to the buckets for them."""
         on_reconnect(nc, self._replay_watches)
 
     def watch(self, cache: KVCache) -> KVCache:
@@ -73,8 +77,29 @@ class Actor:
         return cache
 
     def _replay_watches(self) -> None:
+        self.run_soon(self._after_reconnect(), "after reconnect")
+
+    async def _after_reconnect(self) -> None:
+        # A restarted nats-server may have lost what it kept in memory (the metrics bucket):
+        # make it again before replaying the watches that read it.
+        if self.owns_state:
+            for attempt in range(20):
+                try:
+                    await self.ensure_state()
+                    break
+                except Exception as err:
+                    log.debug("ensuring buckets after a reconnect (attempt %d): %s", attempt + 1, err)
+                    await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
         for cache in self.caches:
             cache.restart()
+
+    async def ensure_state(self) -> None:
+        """The buckets and the event stream, made if missing (with ``js_replicas`` replicas)."""
+        from shoal.bus import kv
+        from shoal.bus.events import ensure_events_stream
+
+        await kv.ensure_buckets(self.js, self.js_replicas)
+        await ensure_events_stream(self.js, self.js_replicas)
 
     async def start(self) -> None:
         """Set up subscriptions and tasks; subclasses call this last."""
@@ -147,6 +172,9 @@ class Actor:
         try:
             async with asyncio.timeout_at(until):
                 await self.on_stop()
+                events = getattr(self, "events", None)
+                if events is not None:
+                    await events.close()
         except TimeoutError:
             log.warning(
                 "%s: releasing what it holds took longer than %.0fs; stopping anyway", self.role, deadline

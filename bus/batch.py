@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
@@ -47,6 +48,7 @@ H_KV_OPERATION = "KV-Operation"
 WRONG_LAST_SEQUENCE = (10071, 10164)
 """JetStream's error codes for a failed expected-sequence check (with and without the number)."""
 
+ATOMIC_DISABLED = 10174
 RETRY_BATCH = (10176, 10210)
 """A batch the server lost track of (incomplete) or had no room for (too many in flight)."""
 
@@ -69,6 +71,30 @@ def fence_subjects(bucket: str, role: str, lane: int) -> tuple[str, str]:
 def stream_subjects(bucket: str) -> list[str]:
     """The subjects a bucket's stream holds: its keys, and the fences of its writers."""
     return [f"$KV.{bucket}.>", f"$KVFENCE.{bucket}.>"]
+
+
+async def allow_batches(nc: Client, stream: str, wanted: list[str]) -> None:
+    """Atomic batches on for ``stream``, and ``wanted`` among its subjects.
+
+    Done with the raw stream API so every other field of the server's config stays as it is.
+    """
+    info = json.loads((await nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=5)).data)
+    if "error" in info:
+        raise nats.js.errors.APIError.from_error(info["error"])
+    config = info["config"]
+    if (
+        config.get("allow_atomic")
+        and all(subject in config["subjects"] for subject in wanted)
+        and config.get("persist_mode") in (None, "default")
+    ):
+        return
+    config["allow_atomic"] = True
+    config["subjects"] = list(dict.fromkeys([*config["subjects"], *wanted]))
+    config.pop("persist_mode", None)  # asynchronous persistence refuses atomic batches
+    update = json.dumps(config).encode()
+    reply = json.loads((await nc.request(f"$JS.API.STREAM.UPDATE.{stream}", update, timeout=5)).data)
+    if "error" in reply:
+        raise nats.js.errors.APIError.from_error(reply["error"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +174,14 @@ class BucketWriter:
         lanes: int = LANES,
         max_batch: int = MAX_BATCH,
         timeout: float = 10.0,
+        stream: str | None = None,
     ) -> None:
+        """``stream``: write to a plain stream of that name instead, a write's key being its
+        whole subject (the event stream, say)."""
         self.nc = nc
         self.bucket = bucket
-        self.stream = f"KV_{bucket}"
-        self.prefix = f"$KV.{bucket}."
+        self.stream = stream or f"KV_{bucket}"
+        self.prefix = "" if stream else f"$KV.{bucket}."
         self.role = role
         self.holder = holder.encode()
         """Who writes (kept in each check message, so the stream shows whose term a batch was)."""
@@ -162,6 +191,8 @@ class BucketWriter:
         self.fences: list[int] = [0] * lanes
         """The fence revision this writer holds, per lane (fenced writers only)."""
         self.deposed: Deposed | None = None
+        self.atomic = True
+        """Whether the stream takes atomic batches (an events stream kept from before may not)."""
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -259,6 +290,10 @@ class BucketWriter:
             _fail(group, self.deposed)
             return
         started = time.monotonic()
+        if not self.atomic and len(group) > 1:
+            # A stream that takes no atomic batches: each write on its own, all at once.
+            await asyncio.gather(*(self._send(lane, [pending]) for pending in group))
+            return
         try:
             revisions = await self._commit(lane, [p.write for p in group])
             log.debug(
@@ -269,6 +304,11 @@ class BucketWriter:
                 time.monotonic() - started,
             )
         except _Rejected as err:
+            if err.code == ATOMIC_DISABLED and not self.fenced:
+                log.info("%s takes no atomic batches: writing one message at a time", self.stream)
+                self.atomic = False
+                await self._send(lane, group, attempt)
+                return
             if err.code in RETRY_BATCH and attempt < 3:
                 # Staged messages lost, or too many batches open at the server: try it afresh.
                 log.info("%s lane %d: batch refused (%s, code %d); sending it again", self.bucket, lane,

@@ -76,16 +76,21 @@ async def connect_actor(url: str, name: str, *, deadline: float = 60.0) -> Clien
     return nc
 
 
-async def connect_client(url: str, name: str = "shoal-cli", *, timeout: float = 2.0) -> Client:
-    """Connect the command line: one quick try, then a one-line explanation."""
+async def connect_client(
+    url: str, name: str = "shoal-cli", *, timeout: float = 2.0, reconnect: bool = False
+) -> Client:
+    """Connect the command line: one quick try, then a one-line explanation. With ``reconnect``,
+    a connection that drops later is made again for as long as it takes (``events -w``)."""
     try:
         return await nats.connect(
             servers=[url],
             name=name,
             connect_timeout=timeout,
-            allow_reconnect=False,
-            max_reconnect_attempts=1,
-            reconnect_time_wait=0.05,
+            allow_reconnect=reconnect,
+            max_reconnect_attempts=-1 if reconnect else 1,
+            reconnect_time_wait=0.25 if reconnect else 0.05,
+            ping_interval=2 if reconnect else 120,
+            max_outstanding_pings=3 if reconnect else 2,
             error_cb=_quiet,
         )
     except (TimeoutError, OSError, nats.errors.Error):

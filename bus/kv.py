@@ -7,7 +7,6 @@ with a single owner (a node's lease, a node's pod status).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from nats.js.errors import (
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from shoal.bus import subjects
-from shoal.bus.batch import stream_subjects
+from shoal.bus.batch import allow_batches, stream_subjects
 from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, Conflict
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
@@ -114,7 +113,7 @@ async def ensure_buckets(js: JetStreamContext, replicas: int = 1) -> None:
             await js.key_value(bucket.name)
         except BucketNotFoundError:
             await _create(js, bucket, replicas)
-        await _allow_batches(js, bucket.name)
+        await allow_batches(connection_of(js), f"KV_{bucket.name}", stream_subjects(bucket.name))
 
 
 async def _create(js: JetStreamContext, bucket: BucketDef, replicas: int) -> None:
@@ -136,29 +135,6 @@ async def _create(js: JetStreamContext, bucket: BucketDef, replicas: int) -> Non
         # Another actor created it a moment ago (and may have set it up for batches already).
         if err.err_code != STREAM_NAME_IN_USE:
             raise
-
-
-async def _allow_batches(js: JetStreamContext, bucket: str) -> None:
-    """Atomic batches on, and the fence subjects of its writers in the stream (``bus/batch.py``).
-
-    Done with the raw stream API so every other field of the server's config stays as it is.
-    """
-    nc = connection_of(js)
-    stream = f"KV_{bucket}"
-    info = json.loads((await nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=5)).data)
-    if "error" in info:
-        raise nats.js.errors.APIError.from_error(info["error"])
-    config = info["config"]
-    wanted = stream_subjects(bucket)
-    if config.get("allow_atomic") and all(subject in config["subjects"] for subject in wanted):
-        return
-    config["allow_atomic"] = True
-    config["subjects"] = list(dict.fromkeys([*config["subjects"], *wanted]))
-    reply = json.loads(
-        (await nc.request(f"$JS.API.STREAM.UPDATE.{stream}", json.dumps(config).encode(), timeout=5)).data
-    )
-    if "error" in reply:
-        raise nats.js.errors.APIError.from_error(reply["error"])
 
 
 STREAM_NAME_IN_USE = 10058

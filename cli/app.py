@@ -9,6 +9,7 @@ from rich.markup import escape
 
 import shoal
 from shoal.cli import autoscaling, change, inspect, nodes, roles, rollout, streams, up
+from shoal.cli.common import Stopped
 from shoal.cli.output import errors
 from shoal.errors import ShoalError
 
@@ -61,5 +62,5 @@ def main() -> None:
         for line in lines:
             errors.print(f"  {escape(line)}")
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped):
         sys.exit(130)

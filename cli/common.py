@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -25,14 +26,32 @@ ServerOption = Annotated[
 NamespaceOption = Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the objects.")]
 
 
-def with_client(server: str | None, work: Callable[[ShoalClient], Awaitable[T]]) -> T:
-    """Connect, run ``work``, disconnect; connection trouble becomes a one-line error."""
+class Stopped(Exception):
+    """SIGINT or SIGTERM ended a command that follows the cluster."""
+
+
+def with_client(
+    server: str | None, work: Callable[[ShoalClient], Awaitable[T]], *, reconnect: bool = False
+) -> T:
+    """Connect, run ``work``, disconnect; connection trouble becomes a one-line error, and
+    SIGINT/SIGTERM end the work quietly (``Stopped``). ``reconnect``: ride out restarts of
+    nats-server (commands that follow, such as ``events -w``)."""
 
     async def session() -> T:
-        client = await ShoalClient.connect(resolve_server(server))
+        client = await ShoalClient.connect(resolve_server(server), reconnect=reconnect)
         try:
             return await work(client)
         finally:
             await client.close()
 
-    return asyncio.run(session())
+    async def main() -> T:
+        task = asyncio.create_task(session())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            raise Stopped() from None
+
+    return asyncio.run(main())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from typing import Annotated
@@ -10,7 +9,7 @@ from typing import Annotated
 import typer
 
 from shoal.bus import subjects
-from shoal.cli.common import NamespaceOption, ServerOption, with_client
+from shoal.cli.common import NamespaceOption, ServerOption, Stopped, with_client
 from shoal.cli.output import age
 from shoal.client import ShoalClient
 from shoal.models.event import Event
@@ -35,7 +34,7 @@ def logs(
 
     try:
         with_client(server, stream)
-    except KeyboardInterrupt:
+    except Stopped:
         raise typer.Exit(0) from None
 
 
@@ -62,6 +61,6 @@ def events(
             print(format_event(event, time.time()), flush=True)
 
     try:
-        with_client(server, stream)
-    except (KeyboardInterrupt, asyncio.CancelledError):
+        with_client(server, stream, reconnect=watch)
+    except Stopped:
         raise typer.Exit(0) from None

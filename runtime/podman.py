@@ -106,6 +106,12 @@ class PodmanRuntime:
         except requests.exceptions.ConnectionError as err:
             self._revive_service()
             raise RuntimeUnavailable(f"the Podman service at {self.url} does not answer: {err}") from None
+        except podman.errors.APIError as err:
+            if not isinstance(err.__cause__, OSError):
+                raise
+            # podman-py wraps a refused or broken connection in an APIError: the service is away.
+            self._revive_service()
+            raise RuntimeUnavailable(f"the Podman service at {self.url} does not answer: {err}") from None
 
     def _revive_service(self) -> None:
         """Start our Podman service again if it died (containers live on without it)."""

@@ -178,6 +178,7 @@ async def test_the_podman_service_is_started_again_when_it_dies(
 ) -> None:
     await client.apply(documents(deployment("survivor")))
     await wait_running(client, "survivor", 1)
+    registered = (await client.nodes())[cluster.node].started_at
     socket_path = cluster.data_dir / "nodes" / cluster.node / "podman.sock"
     [pid] = (await output("pgrep", "-f", f"system service.*{socket_path}")).split()
     os.kill(int(pid), signal.SIGKILL)
@@ -191,6 +192,8 @@ async def test_the_podman_service_is_started_again_when_it_dies(
     await wait_for(healed, timeout=30, what="the container restarted through a new Podman service")
     again = (await output("pgrep", "-f", f"system service.*{socket_path}")).split()
     assert again and again != [pid]
+    # The node actor itself rode it out: it did not fail and start again (it would re-register).
+    assert (await client.nodes())[cluster.node].started_at == registered
     await client.delete(documents=documents(deployment("survivor")))
 
 

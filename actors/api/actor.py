@@ -32,7 +32,7 @@ from shoal.actors.api.nodes import updated_spec
 from shoal.actors.api.services import CLAIM_GRACE_SECONDS, assign_node_ports, claims_in_force, owner
 from shoal.actors.base import Actor
 from shoal.bus import kv, subjects
-from shoal.bus.events import EventPublisher, ensure_events_stream
+from shoal.bus.events import EventPublisher
 from shoal.bus.kv import Bucket
 from shoal.bus.rpc import serve
 from shoal.errors import Conflict, InvalidManifest, NotFound
@@ -104,8 +104,8 @@ class ApiActor(Actor):
         self.deployments: Bucket[Deployment]
 
     async def start(self) -> None:
-        await kv.ensure_buckets(self.js, self.replicas)
-        await ensure_events_stream(self.js, self.replicas)
+        self.js_replicas = self.replicas
+        await self.ensure_state()
         self.buckets = {kind: await Bucket.open(self.js, definition) for kind, definition in KINDS.items()}
         self.deployments = self.buckets["Deployment"]
         self.revisions = await Bucket.open(self.js, kv.REVISIONS)

@@ -27,7 +27,7 @@ from shoal.bus import kv, subjects
 from shoal.bus.batch import BucketWriter
 from shoal.bus.cache import KVCache
 from shoal.bus.codec import encode
-from shoal.bus.events import EventPublisher, ensure_events_stream
+from shoal.bus.events import EventPublisher
 from shoal.bus.kv import Bucket, Entry
 from shoal.bus.lease import LeaderLease
 from shoal.bus.rpc import call
@@ -70,8 +70,8 @@ class AutoscalerActor(Actor):
         self.rounds = 0
 
     async def start(self) -> None:
-        await kv.ensure_buckets(self.js, self.settings.replicas)
-        await ensure_events_stream(self.js, self.settings.replicas)
+        self.js_replicas = self.settings.replicas
+        await self.ensure_state()
         self.hpas = self.watch(KVCache(await Bucket.open(self.js, kv.HPAS), self._hpa_changed))
         self.statuses = self.watch(KVCache(await Bucket.open(self.js, kv.HPA_STATUS)))
         self.deployments = self.watch(KVCache(await Bucket.open(self.js, kv.DEPLOYMENTS)))

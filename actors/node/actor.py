@@ -31,7 +31,7 @@ from shoal.bus import kv, subjects
 from shoal.bus.batch import BucketWriter
 from shoal.bus.cache import KVCache
 from shoal.bus.codec import encode
-from shoal.bus.events import EventPublisher, ensure_events_stream
+from shoal.bus.events import EventPublisher, events_writer
 from shoal.bus.kv import Bucket, Entry
 from shoal.errors import Conflict, ImageUnavailable, ShoalError
 from shoal.models.base import replace
@@ -98,14 +98,16 @@ class NodeWriters:
 
     statuses: BucketWriter
     metrics: BucketWriter
+    events: BucketWriter
 
     @classmethod
     def open(cls, nc: Client) -> NodeWriters:
-        return cls(BucketWriter(nc, kv.POD_STATUS.name), BucketWriter(nc, kv.METRICS.name))
+        return cls(BucketWriter(nc, kv.POD_STATUS.name), BucketWriter(nc, kv.METRICS.name), events_writer(nc))
 
     async def close(self) -> None:
         await self.statuses.close()
         await self.metrics.close()
+        await self.events.close()
 
 
 @dataclass
@@ -136,16 +138,17 @@ class NodeActor(Actor):
         super().__init__(nc)
         self.feed = feed
         self.shared = feed is not None
+        self.owns_state = not self.shared
         self.initial_statuses = statuses
         self.sync_slots = sync_slots
         """Syncs the node actors of one process may run at once (a fleet shares its CPU)."""
-        self._own_writers = writers is None
-        self.writers = writers or NodeWriters.open(nc)
-        self.status_writer = self.writers.statuses
         self.runtime = runtime
         self.settings = settings
         self.name = settings.name
-        self.events = EventPublisher(nc, f"node/{settings.name}")
+        self._own_writers = writers is None
+        self.writers = writers or NodeWriters.open(nc)
+        self.status_writer = self.writers.statuses
+        self.events = EventPublisher(nc, f"node/{settings.name}", self.writers.events)
         self.queue = WorkQueue(base_delay=0.5, max_delay=settings.backoff_max)
         self.backoff = CrashBackoff(settings.backoff_initial, settings.backoff_max, settings.backoff_reset)
         self.written: dict[str, PodStatus] = {}
@@ -162,8 +165,8 @@ class NodeActor(Actor):
 
     async def start(self) -> None:
         if not self.shared:
-            await kv.ensure_buckets(self.js, self.settings.replicas)
-            await ensure_events_stream(self.js, self.settings.replicas)
+            self.js_replicas = self.settings.replicas
+            await self.ensure_state()
         self.nodes = await Bucket.open(self.js, kv.NODES)
         self.statuses = await Bucket.open(self.js, kv.POD_STATUS)
         await self._register()

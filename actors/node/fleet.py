@@ -19,7 +19,6 @@ from shoal.actors.base import Actor
 from shoal.actors.node.actor import NodeActor, NodeSettings, NodeWriters
 from shoal.actors.node.feed import PodFeed
 from shoal.bus import kv
-from shoal.bus.events import ensure_events_stream
 from shoal.bus.kv import Bucket
 from shoal.runtime.interface import Runtime
 
@@ -50,8 +49,8 @@ class NodeFleet(Actor):
         self.nodes: list[NodeActor] = []
 
     async def start(self) -> None:
-        await kv.ensure_buckets(self.js, self.settings.replicas)
-        await ensure_events_stream(self.js, self.settings.replicas)
+        self.js_replicas = self.settings.replicas
+        await self.ensure_state()
         feed = PodFeed(await Bucket.open(self.js, kv.PODS))
         self.watch(feed.cache)
         await feed.cache.synced.wait()

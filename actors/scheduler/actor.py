@@ -49,7 +49,7 @@ from shoal.bus import kv
 from shoal.bus.batch import BucketWriter, KVWrite
 from shoal.bus.cache import KVCache
 from shoal.bus.codec import encode
-from shoal.bus.events import EventPublisher, ensure_events_stream
+from shoal.bus.events import EventPublisher
 from shoal.bus.kv import Bucket, Entry
 from shoal.bus.lease import LeaderLease
 from shoal.errors import Conflict, Deposed
@@ -133,8 +133,8 @@ class SchedulerActor(Actor):
         # Rounds run in a worker thread; a short switch interval lets the event loop's thread
         # take the GIL back within a millisecond each time it has something to do.
         sys.setswitchinterval(0.001)
-        await kv.ensure_buckets(self.js, self.settings.replicas)
-        await ensure_events_stream(self.js, self.settings.replicas)
+        self.js_replicas = self.settings.replicas
+        await self.ensure_state()
         self.deployments = KVCache(await Bucket.open(self.js, kv.DEPLOYMENTS), self._deployment_changed)
         self.pods = KVCache(await Bucket.open(self.js, kv.PODS), self._pod_changed)
         self.pod_status = KVCache(await Bucket.open(self.js, kv.POD_STATUS), self._status_changed)

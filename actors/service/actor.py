@@ -22,7 +22,7 @@ from shoal.bus import kv, subjects
 from shoal.bus.batch import BucketWriter
 from shoal.bus.cache import KVCache
 from shoal.bus.codec import encode
-from shoal.bus.events import EventPublisher, ensure_events_stream
+from shoal.bus.events import EventPublisher
 from shoal.bus.kv import Bucket, Entry
 from shoal.bus.lease import LeaderLease
 from shoal.bus.rpc import serve
@@ -52,8 +52,8 @@ class ServiceActor(Actor):
         self._all_silent = False
 
     async def start(self) -> None:
-        await kv.ensure_buckets(self.js, self.replicas)
-        await ensure_events_stream(self.js, self.replicas)
+        self.js_replicas = self.replicas
+        await self.ensure_state()
         changed = self._changed
         self.services = self.watch(KVCache(await Bucket.open(self.js, kv.SERVICES), changed))
         self.pods = self.watch(KVCache(await Bucket.open(self.js, kv.PODS), changed))
