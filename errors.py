@@ -67,8 +67,8 @@ class Deposed(ShoalError):
     code = "deposed"
 
 
-class ClusterUnreachable(ShoalError):
-    """No NATS server (or no Shoal actor) answered at the given address."""
+class ClusterUnreachable(TransientError):
+    """No NATS server (or no Shoal actor) answered at the given address: it may, later."""
 
     code = "unreachable"
 
@@ -84,8 +84,52 @@ class ImageUnavailable(PermanentError):
 
 
 class RemoteError(ShoalError):
-    """An error reply from an actor; ``code`` is the actor's error code."""
+    """An error reply from an actor; ``code`` is the actor's error code.
+
+    ``remote_error`` gives it the class its code stands for as well, so a remote conflict is
+    a Conflict (and retried), a remote "unavailable" a TransientError, and so on.
+    """
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class RemoteConflict(RemoteError, Conflict):
+    pass
+
+
+class RemoteUnavailable(RemoteError, TransientError):
+    pass
+
+
+class RemoteNotFound(RemoteError, NotFound):
+    pass
+
+
+class RemoteBadPayload(RemoteError, BadPayload):
+    pass
+
+
+class RemoteInvalid(RemoteError, PermanentError):
+    """The request was refused as invalid (an invalid manifest, say): one problem per line."""
+
+    @property
+    def problems(self) -> list[str]:
+        return self.message.splitlines()
+
+
+_REMOTE = {
+    Conflict.code: RemoteConflict,
+    TransientError.code: RemoteUnavailable,
+    NotFound.code: RemoteNotFound,
+    BadPayload.code: RemoteBadPayload,
+    InvalidManifest.code: RemoteInvalid,
+    PermanentError.code: RemoteInvalid,
+}
+
+
+def remote_error(code: str, message: str) -> RemoteError:
+    error = _REMOTE.get(code, RemoteError)(code, message)
+    error.code = code
+    return error

@@ -19,7 +19,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from shoal.bus.codec import decode, encode
-from shoal.errors import ClusterUnreachable, RemoteError, ShoalError
+from shoal.errors import ClusterUnreachable, ShoalError, remote_error
 from shoal.models.api import ErrorBody, ErrorReply
 from shoal.models.base import Record
 from shoal.retry import is_transient
@@ -82,7 +82,7 @@ async def serve(
 async def call(
     nc: Client, subject: str, request: Record, reply_model: type[Rep], *, timeout: float = 10.0
 ) -> Rep:
-    """Send ``request`` and decode the reply; an ErrorReply becomes a RemoteError."""
+    """Send ``request`` and decode the reply; an ErrorReply becomes a RemoteError of its code's class."""
     try:
         msg = await nc.request(subject, encode(request), timeout=timeout)
     except nats.errors.NoRespondersError:
@@ -97,5 +97,5 @@ async def call(
         raw = None
     if isinstance(raw, dict) and isinstance(raw.get("error"), dict):
         error = decode(msg.data, ErrorReply, what=f"error reply on {subject}").error
-        raise RemoteError(error.code, error.message)
+        raise remote_error(error.code, error.message)
     return decode(msg.data, reply_model, what=f"reply on {subject}")

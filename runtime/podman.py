@@ -505,7 +505,8 @@ class PodmanRuntime:
             except Exception as err:  # the response is closed when the reader stops
                 log.debug("log stream of %s ended: %s", name, err)
             finally:
-                asyncio.run_coroutine_threadsafe(queue.put(None), loop)
+                with contextlib.suppress(RuntimeError):  # the event loop may be gone already
+                    asyncio.run_coroutine_threadsafe(queue.put(None), loop)
 
         threading.Thread(target=pump, daemon=True, name=f"logs-{name}").start()
         try:
@@ -519,6 +520,13 @@ class PodmanRuntime:
         queue: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         stopping = threading.Event()
+
+        def hand_over(event: RuntimeEvent | None) -> bool:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            except RuntimeError:  # the event loop is gone: the node has stopped
+                return False
+            return True
 
         def pump() -> None:
             while not stopping.is_set() and not self._closed:
@@ -537,12 +545,13 @@ class PodmanRuntime:
                         if stopping.is_set():
                             return
                         event = self._parse_event(line)
-                        if event is not None:
-                            loop.call_soon_threadsafe(queue.put_nowait, event)
+                        if event is not None and not hand_over(event):
+                            return
                 except Exception as err:
                     log.debug("podman event stream dropped: %s", err)
                 # Tell the consumer to re-list: events may have been missed while disconnected.
-                loop.call_soon_threadsafe(queue.put_nowait, None)
+                if not hand_over(None):
+                    return
                 stopping.wait(1.0)
 
         thread = threading.Thread(target=pump, daemon=True, name=f"podman-events-{self.node}")

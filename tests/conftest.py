@@ -7,6 +7,7 @@ fixture starts is stopped and removed at teardown, also when the test failed.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -106,3 +107,28 @@ def _isolated_context(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     ):
         monkeypatch.setenv("SHOAL_CONTEXT", str(tmp_path_factory.getbasetemp() / "context.yaml"))
     monkeypatch.delenv("SHOAL_SERVER", raising=False)
+
+
+@pytest.fixture(autouse=True)
+async def _no_leaked_tasks(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """An async test (and its fixtures) leaves no task running behind it."""
+    before = asyncio.all_tasks()
+    yield
+    current = asyncio.current_task()
+    for _ in range(50):  # tasks being cancelled need a few turns of the loop to finish
+        leaked = {
+            t
+            for t in asyncio.all_tasks() - before
+            if t is not current and not t.done() and not _of_nats_py(t)
+        }
+        if not leaked:
+            return
+        await asyncio.sleep(0.02)
+    names = sorted(t.get_name() + " " + repr(t.get_coro())[:80] for t in leaked)
+    pytest.fail(f"{request.node.name} left {len(leaked)} task(s) running: {names[:5]}")
+
+
+def _of_nats_py(task: asyncio.Task) -> bool:
+    # nats-py's own housekeeping (an ordered consumer's activity check ends its next idle beat).
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and "/nats/" in code.co_filename

@@ -77,8 +77,12 @@ async def test_a_deposed_writer_stores_nothing_once_a_new_term_began(nc: Client)
         assert (await store.get("a")).value == data("new")
         assert sorted(await store.keys()) == ["a"]  # no late write landed; fences are no keys
         # A writer that never began a term cannot write once anyone has.
-        with pytest.raises(Deposed):
-            await BucketWriter(nc, BUCKET, role="leader").create("b", data("never"))
+        never = BucketWriter(nc, BUCKET, role="leader")
+        try:
+            with pytest.raises(Deposed):
+                await never.create("b", data("never"))
+        finally:
+            await never.close()
     finally:
         await old.close()
         await new.close()
