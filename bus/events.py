@@ -108,6 +108,20 @@ class EventPublisher:
         type: Literal["Normal", "Warning"] = "Normal",
         **fields: Any,
     ) -> None:
+        self.send(kind, namespace, name, reason, message, type=type, **fields)
+
+    def send(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        reason: str,
+        message: str = "",
+        *,
+        type: Literal["Normal", "Warning"] = "Normal",
+        **fields: Any,
+    ) -> None:
+        """``emit`` from code that does not await (it never waits anyway)."""
         # The wire form of an Event, built directly: actors emit thousands in a busy second.
         event = {
             "schema": SCHEMA_VERSION,

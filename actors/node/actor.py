@@ -14,18 +14,19 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from functools import partial
+from typing import Any
 
 from nats.aio.client import Client
 
 from shoal.actors.base import Actor
 from shoal.actors.node.backoff import CrashBackoff
+from shoal.actors.node.decide import ORPHAN_GRACE_SECONDS
 from shoal.actors.node.feed import PodFeed
 from shoal.actors.node.logs import LogService
 from shoal.actors.node.metrics import MetricsReporter
-from shoal.actors.node.probes import ContainerProber
 from shoal.actors.node.proxy import Balancing, ServiceProxy
-from shoal.actors.node.status import Waiting, pod_status, should_restart
+from shoal.actors.node.status import Waiting
+from shoal.actors.node.syncer import PodSyncer
 from shoal.actors.workqueue import WorkQueue
 from shoal.bus import kv, subjects
 from shoal.bus.batch import BucketWriter
@@ -33,22 +34,18 @@ from shoal.bus.cache import KVCache
 from shoal.bus.codec import encode
 from shoal.bus.events import EventPublisher, events_writer
 from shoal.bus.kv import Bucket, Entry
-from shoal.errors import Conflict, ImageUnavailable, ShoalError
-from shoal.models.base import replace
+from shoal.errors import Conflict, ShoalError
 from shoal.models.node import Node, NodeHeartbeat
-from shoal.models.pod import HostPort, Pod, PodStatus, pod_key, split_key
+from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.quantity import format_cpu, human_memory
 from shoal.models.scheduling import Taint
-from shoal.models.workloads import Container, EnvVar, ResourceList
+from shoal.models.workloads import EnvVar, ResourceList
 from shoal.retry import retrying
 from shoal.runtime.interface import PodObservation, Runtime
 
 log = logging.getLogger(__name__)
 
 PROXY_RESYNC_SECONDS = 3.0
-
-ORPHAN_GRACE_SECONDS = 5.0
-"""Grace for containers whose pod record is gone, so their own grace is unknown."""
 
 
 @dataclass
@@ -151,14 +148,10 @@ class NodeActor(Actor):
         self.events = EventPublisher(nc, f"node/{settings.name}", self.writers.events)
         self.queue = WorkQueue(base_delay=0.5, max_delay=settings.backoff_max)
         self.backoff = CrashBackoff(settings.backoff_initial, settings.backoff_max, settings.backoff_reset)
-        self.written: dict[str, PodStatus] = {}
-        self.written_bytes: dict[str, bytes] = {}
-        """What was last written for each pod, encoded: comparing bytes is cheaper than records."""
-        self.start_failures: dict[str, StartFailure] = {}
-        self.probers: dict[tuple[str, str], tuple[str, ContainerProber]] = {}
         self.cut_off = False
-        self.announced_backoff: set[str] = set()
         self.record: Node | None = None
+        self._stale_statuses: set[str] = set()
+        """Status records of pods gone from here whose deletion failed: deleted again later."""
         self.logs = LogService(nc, runtime, settings.name, self._runs_here)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -170,11 +163,15 @@ class NodeActor(Actor):
         self.nodes = await Bucket.open(self.js, kv.NODES)
         self.statuses = await Bucket.open(self.js, kv.POD_STATUS)
         await self._register()
+        assert self.record is not None
+        self.syncer = PodSyncer(
+            self.name, self.record.address, self.runtime, self, self.backoff, requeue=self._requeue
+        )
         if self.initial_statuses is None:
             self.initial_statuses = {key: entry.value for key, entry in (await self.statuses.items()).items()}
         for key, status in self.initial_statuses.items():
             if status.node_name == self.name:
-                self.written[key] = status
+                self.syncer.written[key] = status
         self.initial_statuses = None
         if self.feed is None:
             self.feed = PodFeed(await Bucket.open(self.js, kv.PODS))
@@ -246,8 +243,8 @@ class NodeActor(Actor):
         await self.logs.stop()
         if getattr(self, "proxy", None) is not None:
             await self.proxy.close()
-        for _, prober in self.probers.values():
-            prober.stop()
+        if getattr(self, "syncer", None) is not None:
+            self.syncer.stop()
         if self.settings.stop_pods_on_exit:
             try:
                 observed = await self.runtime.list_pods()
@@ -257,6 +254,12 @@ class NodeActor(Actor):
         await self.runtime.close()
         if self._own_writers:
             await self.writers.close()
+
+    def _requeue(self, key: str, seconds: float) -> None:
+        if seconds <= 0:
+            self.queue.add(key)
+        else:
+            self.queue.add_after(key, seconds)
 
     async def _remove(self, namespace: str, name: str) -> None:
         entry = self.pods.get(pod_key(namespace, name))
@@ -306,6 +309,11 @@ class NodeActor(Actor):
                     if current.get(key) != seen.get(key):
                         self.queue.add(key)
                 seen = current
+                for key in list(self._stale_statuses):
+                    if key not in self.syncer.written:  # not reported again meanwhile
+                        await self.forget(key)
+                    else:
+                        self._stale_statuses.discard(key)
             except ShoalError as err:
                 log.warning("re-listing the runtime failed: %s", err)
             await asyncio.sleep(self.settings.relist_interval)
@@ -314,7 +322,7 @@ class NodeActor(Actor):
         assert self.feed is not None
         keys = set(self.feed.keys_for(self.name))
         keys |= {pod_key(p.namespace, p.name) for p in await self.runtime.list_pods()}
-        keys |= set(self.written)
+        keys |= set(self.syncer.written)
         for key in keys:
             self.queue.add(key)
 
@@ -358,70 +366,37 @@ class NodeActor(Actor):
     # -- the sync of one pod --------------------------------------------------------------------
 
     async def sync(self, key: str) -> None:
-        namespace, name = split_key(key)
         entry = self.pods.get(key)
-        pod = entry.value if entry is not None and entry.value.node_name == self.name else None
-        observed = await self.runtime.inspect_pod(namespace, name)
-        if observed is not None and pod is not None and observed.uid != pod.metadata.uid:
-            await self.runtime.remove_pod(namespace, name, ORPHAN_GRACE_SECONDS)
-            observed = None
-        if pod is None or entry is None:
-            self._sync_probers(key, None, None)
-            if observed is not None:
-                await self.runtime.remove_pod(namespace, name, ORPHAN_GRACE_SECONDS)
-                await self.events.emit(
-                    "Pod", namespace, name, "Removed", f"removed from {self.name}: not bound here"
-                )
-            await self._forget(key)
-            return
-        if pod.terminating:
-            self._sync_probers(key, None, None)
-            await self._terminate(entry, observed)
-            return
-        if self.cut_off:
-            return  # pods stay stopped until NATS is back
-        pod = self._with_service_env(pod)
-        observed = await self._converge(key, pod, observed)
-        self._sync_probers(key, pod, observed)
-        await self._report(key, pod, observed)
+        bound = entry is not None and entry.value.node_name == self.name
+        pod = self._with_service_env(entry.value) if bound and entry is not None else None
+        await self.syncer.sync(key, pod, entry.revision if entry is not None else 0, cut_off=self.cut_off)
 
-    async def _terminate(self, entry: Entry[Pod], observed: PodObservation | None) -> None:
-        pod = entry.value
-        meta = pod.metadata
-        if observed is not None:
-            grace = float(pod.spec.termination_grace_period_seconds)
-            await self.events.emit(
-                "Pod", meta.namespace, meta.name, "Killing", f"stopping (grace {grace:g}s)"
-            )
-            spent = await self._pre_stop(pod, observed, grace)
-            await self.runtime.remove_pod(meta.namespace, meta.name, max(0.0, grace - spent))
-        await self._forget(entry.key)
+    # -- the NodeLink of the syncer: what leaves the node --------------------------------------
+
+    async def report(self, key: str, status: PodStatus) -> None:
+        await self.status_writer.put(key, encode(status))
+
+    async def forget(self, key: str) -> None:
         try:
-            await self.pods.bucket.delete(entry.key, entry.revision)
-        except Conflict:
-            return  # the record changed meanwhile; the watch brings the key back
-        self.pods.note_deleted(entry.key)
-        await self.events.emit(
-            "Pod", meta.namespace, meta.name, "Removed", f"pod stopped and removed from {self.name}"
-        )
+            await self.status_writer.delete(key)
+            self._stale_statuses.discard(key)
+        except Exception as err:
+            # Never left behind: the re-list loop tries again until the record is gone.
+            log.info("could not delete the status of %s yet (%s); trying again", key, err)
+            self._stale_statuses.add(key)
 
-    async def _pre_stop(self, pod: Pod, observed: PodObservation, grace: float) -> float:
-        """Run the preStop hooks of running containers, within the grace period; seconds spent."""
-        started = time.monotonic()
-        hooks = []
-        for spec in pod.spec.containers:
-            current = observed.containers.get(spec.name)
-            hook = spec.lifecycle.pre_stop if spec.lifecycle else None
-            if hook is not None and current is not None and current.state == "running":
-                hooks.append(self.runtime.exec(current.container_id, hook.exec.command, grace))
-        if hooks:
-            results = await asyncio.gather(
-                *(asyncio.wait_for(h, grace) for h in hooks), return_exceptions=True
-            )
-            for result in results:
-                if isinstance(result, BaseException):
-                    log.warning("preStop hook of %s: %s", pod.metadata.name, result)
-        return time.monotonic() - started
+    async def delete_record(self, key: str, revision: int) -> bool:
+        try:
+            await self.pods.bucket.delete(key, revision)
+        except Conflict:
+            return False  # the record changed meanwhile; the watch brings the key back
+        self.pods.note_deleted(key)
+        return True
+
+    def emit(self, pod: Pod | tuple[str, str], reason: str, message: str, **fields: Any) -> None:
+        namespace, name = (pod.metadata.namespace, pod.metadata.name) if isinstance(pod, Pod) else pod
+        kind = fields.pop("type", "Normal")
+        self.events.send("Pod", namespace, name, reason, message, type=kind, **fields)
 
     def _with_service_env(self, pod: Pod) -> Pod:
         """Kubernetes' service variables (``WEB_SERVICE_HOST``, ``WEB_SERVICE_PORT``...) for every
@@ -471,285 +446,3 @@ class NodeActor(Actor):
                 await asyncio.wait_for(self._proxy_dirty.wait(), PROXY_RESYNC_SECONDS)
             self._proxy_dirty.clear()
             await self.proxy.sync()
-
-    async def _forget(self, key: str) -> None:
-        status = self.written.pop(key, None)
-        self.written_bytes.pop(key, None)
-        self.start_failures.pop(key, None)
-        self.announced_backoff = {k for k in self.announced_backoff if not k.startswith(key + "/")}
-        if status is not None:
-            self.backoff.forget(status.uid)
-            with contextlib.suppress(Exception):
-                await self.status_writer.delete(key)
-
-    async def _converge(self, key: str, pod: Pod, observed: PodObservation | None) -> PodObservation | None:
-        meta = pod.metadata
-        last = self.written.get(key)
-        if last is not None and last.uid != meta.uid:
-            last = None
-        if observed is None or not observed.containers:
-            if last is not None and last.terminal:
-                return observed  # finished for good: nothing to bring back
-            failure = self.start_failures.get(key)
-            if failure is not None and failure.retry_at > time.time():
-                self.queue.add_after(key, failure.retry_at - time.time())
-                return observed  # backing off
-            vanished = last is not None and any(c.state.status == "running" for c in last.container_statuses)
-            attempts = (
-                {c.name: c.restart_count + (1 if vanished else 0) for c in last.container_statuses}
-                if last
-                else {}
-            )
-            try:
-                await self.runtime.start_pod(pod, attempts)
-            except ImageUnavailable as err:
-                return await self._start_failed(key, pod, Waiting("ErrImagePull", err.message))
-            except ShoalError as err:
-                return await self._start_failed(key, pod, Waiting("CreateContainerError", err.message))
-            self.start_failures.pop(key, None)
-            self.queue.forget(key)
-            reason, message = (
-                ("Recreated", "containers had vanished; recreated") if vanished else ("Started", "")
-            )
-            await self.events.emit(
-                "Pod", meta.namespace, meta.name, reason, message or f"started on {self.name}", node=self.name
-            )
-            return await self.runtime.inspect_pod(meta.namespace, meta.name)
-
-        failure = self.start_failures.get(key)
-        if failure is not None and failure.retry_at > time.time():
-            self.queue.add_after(key, failure.retry_at - time.time())
-            return observed  # backing off
-        try:
-            changed = await self._restart_exited(key, pod, observed, last)
-        except ImageUnavailable as err:
-            await self._start_failed(key, pod, Waiting("ErrImagePull", err.message))
-            changed = True
-        except ShoalError as err:
-            await self._start_failed(key, pod, Waiting("CreateContainerError", err.message))
-            changed = True
-        if changed:
-            return await self.runtime.inspect_pod(meta.namespace, meta.name)
-        return observed
-
-    async def _restart_exited(
-        self, key: str, pod: Pod, observed: PodObservation, last: PodStatus | None
-    ) -> bool:
-        """Bring back containers that exited, vanished or never started; True if any was touched."""
-        meta = pod.metadata
-        changed = False
-        now = time.time()
-        for spec in pod.spec.containers:
-            current = observed.containers.get(spec.name)
-            if current is None:
-                await self.runtime.restart_container(pod, spec.name, self._count(last, spec.name) + 1)
-                changed = True
-                continue
-            if current.state in ("created", "unknown"):
-                # Created but never started (a start interrupted): replace it, same attempt.
-                await self.runtime.restart_container(pod, spec.name, current.attempt)
-                changed = True
-                continue
-            if current.state != "exited" or not should_restart(pod.spec.restart_policy, current.exit_code):
-                continue
-            ran_for = (
-                current.finished_at - current.started_at
-                if current.finished_at and current.started_at
-                else None
-            )
-            remaining = self.backoff.remaining(
-                meta.uid, spec.name, exited_at=current.finished_at or now, ran_for=ran_for, now=now
-            )
-            if remaining > 0:
-                self.queue.add_after(key, remaining)
-                marker = f"{key}/{spec.name}/{current.container_id}"
-                if marker not in self.announced_backoff:
-                    self.announced_backoff.add(marker)
-                    await self.events.emit(
-                        "Pod",
-                        meta.namespace,
-                        meta.name,
-                        "BackOff",
-                        f"back-off {self.backoff.current_wait(meta.uid, spec.name):.0f}s restarting failed"
-                        f" container {spec.name} (exit code {current.exit_code})",
-                        type="Warning",
-                        container=spec.name,
-                        exitCode=current.exit_code,
-                    )
-                continue
-            attempt = current.attempt + 1
-            await self.runtime.restart_container(pod, spec.name, attempt)
-            self.backoff.restarted(meta.uid, spec.name)
-            changed = True
-            await self.events.emit(
-                "Pod",
-                meta.namespace,
-                meta.name,
-                "Restarted",
-                f"container {spec.name} exited with code {current.exit_code}; restart {attempt}",
-                container=spec.name,
-                exitCode=current.exit_code,
-                restartCount=attempt,
-            )
-        if changed:
-            self.start_failures.pop(key, None)
-        return changed
-
-    @staticmethod
-    def _count(last: PodStatus | None, container: str) -> int:
-        if last is None:
-            return 0
-        return next((c.restart_count for c in last.container_statuses if c.name == container), 0)
-
-    async def _start_failed(self, key: str, pod: Pod, waiting: Waiting) -> None:
-        """Record a failed start and back off: 10 s doubling to the cap, like crash loops."""
-        previous = self.start_failures.get(key)
-        attempts = previous.attempts + 1 if previous else 1
-        delay = max(self.backoff.wait_for(attempts), 0.5)
-        self.start_failures[key] = StartFailure(waiting, attempts, time.time() + delay)
-        self.queue.add_after(key, delay)
-        await self.events.emit(
-            "Pod",
-            pod.metadata.namespace,
-            pod.metadata.name,
-            "Failed",
-            f"{waiting.reason}: {waiting.message} (attempt {attempts}; next in {delay:.0f}s)",
-            type="Warning",
-            attempts=attempts,
-        )
-
-    def _sync_probers(self, key: str, pod: Pod | None, observed: PodObservation | None) -> None:
-        """One prober per running container incarnation that has probes; none for anything else."""
-        wanted: dict[tuple[str, str], tuple[str, Container]] = {}
-        if pod is not None and observed is not None:
-            for spec in pod.spec.containers:
-                current = observed.containers.get(spec.name)
-                has_probes = spec.liveness_probe or spec.readiness_probe or spec.startup_probe
-                if has_probes and current is not None and current.state == "running":
-                    wanted[(key, spec.name)] = (current.container_id, spec)
-        for probe_key in [k for k in self.probers if k[0] == key]:
-            container_id, prober = self.probers[probe_key]
-            if probe_key not in wanted or wanted[probe_key][0] != container_id:
-                prober.stop()
-                del self.probers[probe_key]
-        for probe_key, (container_id, spec) in wanted.items():
-            if probe_key in self.probers:
-                continue
-            assert pod is not None and observed is not None
-            prober = ContainerProber(
-                spec,
-                observed.ip or "127.0.0.1",
-                partial(self.runtime.exec, container_id),
-                on_ready=lambda _ready, key=key: self.queue.add(key),
-                on_kill=partial(self._kill_unhealthy, key, pod, spec.name, container_id),
-                on_failure=partial(self._probe_failed, pod, spec.name),
-            )
-            self.probers[probe_key] = (container_id, prober)
-            prober.start()
-
-    def _probe_failed(self, pod: Pod, container: str, kind: str, why: str) -> None:
-        meta = pod.metadata
-        self.run_soon(
-            self.events.emit(
-                "Pod",
-                meta.namespace,
-                meta.name,
-                "Unhealthy",
-                f"{kind} probe of {container} failed: {why}",
-                type="Warning",
-                container=container,
-                probe=kind,
-            ),
-            "probe event",
-        )
-
-    def _kill_unhealthy(self, key: str, pod: Pod, container: str, container_id: str, why: str) -> None:
-        async def kill() -> None:
-            meta = pod.metadata
-            await self.events.emit(
-                "Pod",
-                meta.namespace,
-                meta.name,
-                "Unhealthy",
-                f"container {container}: {why}; restarting it",
-                type="Warning",
-                container=container,
-            )
-            await self.runtime.stop_container(container_id, pod.spec.termination_grace_period_seconds)
-            self.queue.add(key)
-
-        self.run_soon(kill(), f"kill {key}/{container}")
-
-    async def _report(self, key: str, pod: Pod, observed: PodObservation | None) -> None:
-        last = self.written.get(key)
-        if last is not None and last.uid != pod.metadata.uid:
-            last = None
-        failure = self.start_failures.get(key)
-        waiting: dict[str, Waiting] = {}
-        if failure is not None:
-            shown = failure.waiting
-            if shown.reason == "ErrImagePull" and failure.attempts > 1:
-                shown = Waiting("ImagePullBackOff", shown.message)  # Kubernetes' name while waiting to retry
-            waiting = {spec.name: shown for spec in pod.spec.containers}
-        start_time = last.start_time if last is not None else None
-        if start_time is None and observed is not None and observed.containers:
-            start_time = min(
-                (c.started_at for c in observed.containers.values() if c.started_at), default=time.time()
-            )
-        assert self.record is not None
-        probers = {name: prober for (pod_key_, name), (_, prober) in self.probers.items() if pod_key_ == key}
-        status = pod_status(
-            pod,
-            observed,
-            node=self.name,
-            host_ip=self.record.address,
-            waiting=waiting,
-            restart_counts={},
-            start_time=start_time,
-            probed_ready={name: prober.effective_ready for name, prober in probers.items()},
-            started={name: prober.started for name, prober in probers.items()},
-        )
-        ports = []
-        for spec in pod.spec.containers:
-            for declared in spec.ports:
-                published = next(
-                    (
-                        host
-                        for container, host, _ in (observed.ports if observed else ())
-                        if container == declared.container_port
-                    ),
-                    None,
-                )
-                if published is not None:
-                    ports.append(
-                        HostPort(
-                            container=spec.name,
-                            container_port=declared.container_port,
-                            host_port=published,
-                            protocol=declared.protocol,
-                            name=declared.name or "",
-                        )
-                    )
-        ready_since = None
-        if status.ready:
-            ready_since = (
-                last.ready_since if last is not None and last.ready and last.ready_since else time.time()
-            )
-        status = replace(status, ports=ports, ready_since=ready_since)
-        data = encode(status)
-        if last is not None and self.written_bytes.get(key) == data:
-            return
-        await self.status_writer.put(key, data)
-        self.written[key] = status
-        self.written_bytes[key] = data
-        if status.terminal and (last is None or not last.terminal):
-            meta = pod.metadata
-            reason = "Completed" if status.phase == "Succeeded" else "Failed"
-            await self.events.emit(
-                "Pod",
-                meta.namespace,
-                meta.name,
-                reason,
-                f"pod {status.phase.lower()}",
-                type="Normal" if reason == "Completed" else "Warning",
-            )

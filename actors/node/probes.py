@@ -26,6 +26,9 @@ from shoal.models.workloads import Container, Probe
 
 log = logging.getLogger(__name__)
 
+RESTART_AFTER = 1.0
+"""Seconds before probes that crashed are started again."""
+
 REPORT_EVERY = 10.0
 """Seconds between two reports of the same failing probe (events, not a flood)."""
 
@@ -156,20 +159,25 @@ class ContainerProber:
             task.cancel()
 
     async def _run(self) -> None:
-        try:
-            startup = self.container.startup_probe
-            if startup is not None and not await self._until_started(startup):
+        # A probe that crashes (a bug, an unexpected answer) is started again after a pause:
+        # a prober that silently stopped would freeze the container's readiness for good.
+        while True:
+            try:
+                startup = self.container.startup_probe
+                if not self.started and startup is not None and not await self._until_started(startup):
+                    return
+                loops = []
+                if self.container.liveness_probe is not None:
+                    loops.append(self._liveness(self.container.liveness_probe))
+                if self.container.readiness_probe is not None:
+                    loops.append(self._readiness(self.container.readiness_probe))
+                await asyncio.gather(*loops)
                 return
-            loops = []
-            if self.container.liveness_probe is not None:
-                loops.append(self._liveness(self.container.liveness_probe))
-            if self.container.readiness_probe is not None:
-                loops.append(self._readiness(self.container.readiness_probe))
-            await asyncio.gather(*loops)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a prober must never take the node down
-            log.exception("probes of %s failed", self.container.name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a prober must never take the node down
+                log.exception("probes of %s crashed; starting them again", self.container.name)
+                await asyncio.sleep(RESTART_AFTER)
 
     async def _until_started(self, probe: Probe) -> bool:
         await asyncio.sleep(probe.initial_delay_seconds)

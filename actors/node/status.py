@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shoal.models.pod import ContainerState, ContainerStatus, Pod, PodPhase, PodStatus
+from shoal.models.base import replace
+from shoal.models.pod import ContainerState, ContainerStatus, HostPort, Pod, PodPhase, PodStatus
 from shoal.models.workloads import Container, RestartPolicy
 from shoal.runtime.interface import ContainerObservation, PodObservation
 
@@ -145,3 +146,52 @@ def pod_status(
         ports=[],  # every field given: pydantic's default factories are slow to look up
         container_statuses=statuses,
     )
+
+
+def report_status(
+    pod: Pod,
+    observed: PodObservation | None,
+    *,
+    node: str,
+    host_ip: str,
+    last: PodStatus | None,
+    waiting: dict[str, Waiting],
+    probes: dict[str, tuple[bool, bool]],
+    now: float,
+) -> PodStatus:
+    """The status a node reports for ``pod``: what runs, published ports, since when it is Ready.
+
+    ``last`` is what it reported before for this very pod; ``probes`` each probed container's
+    (ready, started) verdicts.
+    """
+    start_time = last.start_time if last is not None else None
+    if start_time is None and observed is not None and observed.containers:
+        start_time = min((c.started_at for c in observed.containers.values() if c.started_at), default=now)
+    status = pod_status(
+        pod,
+        observed,
+        node=node,
+        host_ip=host_ip,
+        waiting=waiting,
+        restart_counts={},
+        start_time=start_time,
+        probed_ready={name: verdicts[0] for name, verdicts in probes.items()},
+        started={name: verdicts[1] for name, verdicts in probes.items()},
+    )
+    published = {container: host for container, host, _ in (observed.ports if observed else ())}
+    ports = [
+        HostPort.model_construct(
+            container=spec.name,
+            container_port=declared.container_port,
+            host_port=published[declared.container_port],
+            protocol=declared.protocol,
+            name=declared.name or "",
+        )
+        for spec in pod.spec.containers
+        for declared in spec.ports
+        if declared.container_port in published
+    ]
+    ready_since = None
+    if status.ready:
+        ready_since = last.ready_since if last is not None and last.ready and last.ready_since else now
+    return replace(status, ports=ports, ready_since=ready_since)
