@@ -50,6 +50,8 @@ WRONG_LAST_SEQUENCE = (10071, 10164)
 
 ATOMIC_DISABLED = 10174
 RETRY_BATCH = (10176, 10210)
+RETRIES = 6
+"""Attempts at a batch the server lost track of, over about two seconds."""
 """A batch the server lost track of (incomplete) or had no room for (too many in flight)."""
 
 MAX_BATCH = 500
@@ -309,11 +311,11 @@ class BucketWriter:
                 self.atomic = False
                 await self._send(lane, group, attempt)
                 return
-            if err.code in RETRY_BATCH and attempt < 3:
+            if err.code in RETRY_BATCH and attempt < RETRIES:
                 # Staged messages lost, or too many batches open at the server: try it afresh.
-                log.info("%s lane %d: batch refused (%s, code %d); sending it again", self.bucket, lane,
-                         err.description, err.code)  # fmt: skip
-                await asyncio.sleep(0.05 * (attempt + 1))
+                log.info("%s lane %d: batch of %d refused (%s, code %d); sending it again", self.bucket, lane,
+                         len(group), err.description, err.code)  # fmt: skip
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
                 await self._send(lane, group, attempt + 1)
                 return
             if err.code not in WRONG_LAST_SEQUENCE:

@@ -141,6 +141,14 @@ def scheduler(
             help="Seconds after start before nodes not heard yet lose their pods",
         ),
     ] = 10.0,
+    forget_nodes_after: Annotated[
+        float,
+        typer.Option(
+            "--forget-nodes-after",
+            envvar="SHOAL_FORGET_NODES_AFTER",
+            help="Seconds silent before a node's registration is deleted (0: never)",
+        ),
+    ] = 3600.0,
     burst: Annotated[
         int,
         typer.Option(
@@ -165,6 +173,7 @@ def scheduler(
             eviction_delay=eviction_delay,
             eviction_rate=eviction_rate,
             startup_grace=startup_grace,
+            forget_nodes_after=forget_nodes_after,
             burst=burst,
             strategy=strategy,
             js_replicas=js_replicas,
@@ -178,6 +187,7 @@ def scheduler_role(
     eviction_delay: float,
     eviction_rate: float,
     startup_grace: float,
+    forget_nodes_after: float,
     burst: int,
     strategy: str,
     js_replicas: int = 1,
@@ -193,7 +203,12 @@ def scheduler_role(
         settings = SchedulerSettings(
             replicas=js_replicas,
             lease_ttl=lease_ttl,
-            eviction=EvictionPolicy(delay=eviction_delay, rate=eviction_rate, startup_grace=startup_grace),
+            eviction=EvictionPolicy(
+                delay=eviction_delay,
+                rate=eviction_rate,
+                startup_grace=startup_grace,
+                forget_after=forget_nodes_after,
+            ),
             strategy=strategy,  # type: ignore[arg-type]
             burst=burst,
         )

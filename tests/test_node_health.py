@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from shoal.actors.health import AttentiveClock, NodeHealth
-from shoal.actors.scheduler.eviction import EvictionPolicy, NodeFacts, TokenBucket, lost_nodes, zone_state
+from shoal.actors.scheduler.eviction import (
+    EvictionPolicy,
+    NodeFacts,
+    TokenBucket,
+    forgotten_nodes,
+    lost_nodes,
+    zone_state,
+)
 from shoal.bus import subjects
 from shoal.bus.codec import encode
 from shoal.models.node import NodeHeartbeat
@@ -148,3 +155,10 @@ def test_a_zone_fully_down_while_another_is_up_is_evicted() -> None:
     nodes = {"a1": facts(False, 5.0, zone="a"), "a2": facts(False, 5.0, zone="a")}
     nodes |= {"b1": facts(True, zone="b"), "b2": facts(True, zone="b")}
     assert lost_nodes(nodes, POLICY, clock=100.0, evicted=set(), limiters={}) == {"a1", "a2"}
+
+
+def test_a_node_silent_for_long_enough_is_forgotten() -> None:
+    policy = EvictionPolicy(forget_after=3600.0)
+    nodes = {"gone": facts(False, 3600.0), "quiet": facts(False, 3599.0), "up": facts(True)}
+    assert forgotten_nodes(nodes, policy) == {"gone"}
+    assert forgotten_nodes(nodes, EvictionPolicy(forget_after=0)) == set()

@@ -3,107 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import time
-import urllib.request
-
-import yaml
 
 from shoal.client import ShoalClient
 from shoal.models.service import Endpoints
-from tests.harness import LocalShoal, documents, node_containers, output, wait_for
+from tests.harness import Load, LocalShoal, documents, get, node_containers, node_port, output, wait_for, web
 from tests.test_cluster import wait_running
-
-
-def web(
-    name: str,
-    image: str = "localhost/shoal-web:v1",
-    *,
-    replicas: int = 3,
-    surge: int | str = 1,
-    unavailable: int | str = 0,
-    deadline: int = 600,
-    command: list[str] | None = None,
-) -> str:
-    container = {
-        "name": "web",
-        "image": image,
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
-        "resources": {"requests": {"cpu": "20m", "memory": "8Mi"}},
-    }
-    if command:
-        container["command"] = command
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "progressDeadlineSeconds": deadline,
-            "selector": {"matchLabels": {"app": name}},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable},
-            },
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"terminationGracePeriodSeconds": 2, "containers": [container]},
-            },
-        },
-    }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
-    }
-    return yaml.safe_dump_all([deployment, service])
-
-
-async def node_port(client: ShoalClient, name: str) -> int:
-    service = (await client.services())[f"default.{name}"]
-    port = service.spec.ports[0].node_port
-    assert port is not None
-    return port
-
-
-def get(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3) as response:
-        return response.read().decode().strip()
-
-
-class Load:
-    """Requests in a loop through the service, counting answers and failures."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.answers: collections.Counter[str] = collections.Counter()
-        self.failures: list[str] = []
-        self.failed_at: list[float] = []
-        """time.monotonic() of each failure."""
-        self.last: str = ""
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                self.last = await asyncio.to_thread(get, self.port)
-                self.answers[self.last] += 1
-            except Exception as err:
-                self.failures.append(repr(err))
-                self.failed_at.append(time.monotonic())
-
-    async def __aenter__(self) -> Load:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
 
 
 async def endpoints(client: ShoalClient, name: str) -> Endpoints | None:

@@ -40,7 +40,14 @@ from shoal.actors.scheduler.commands import (
     TerminatePod,
     WriteDeploymentStatus,
 )
-from shoal.actors.scheduler.eviction import ZONE_LABEL, EvictionPolicy, NodeFacts, TokenBucket, lost_nodes
+from shoal.actors.scheduler.eviction import (
+    ZONE_LABEL,
+    EvictionPolicy,
+    NodeFacts,
+    TokenBucket,
+    forgotten_nodes,
+    lost_nodes,
+)
 from shoal.actors.scheduler.filters import Strategy
 from shoal.actors.scheduler.index import NodeUsage, PodIndex
 from shoal.actors.scheduler.planner import IdSource, Plan, PlanPolicy, RandomIds, plan
@@ -120,6 +127,7 @@ class SchedulerActor(Actor):
         self.health = NodeHealth(nc)
         self.ready: dict[str, bool] = {}
         self.lost: set[str] = set()
+        self.forgotten: set[str] = set()
         self._evicted: set[str] = set()
         self._limiters: dict[str, TokenBucket] = {}
         self.ready_seen: dict[str, float] = {}
@@ -153,7 +161,7 @@ class SchedulerActor(Actor):
         await asyncio.gather(*(cache.synced.wait() for cache in caches))
         self.writers = {
             bucket: BucketWriter(self.nc, bucket, role="scheduler", holder=self.name)
-            for bucket in (kv.PODS.name, kv.DEPLOYMENT_STATUS.name, kv.NODE_STATUS.name)
+            for bucket in (kv.PODS.name, kv.DEPLOYMENT_STATUS.name, kv.NODE_STATUS.name, kv.NODES.name)
         }
         self.lease = LeaderLease(
             await Bucket.open(self.js, kv.LEASES),
@@ -311,8 +319,9 @@ class SchedulerActor(Actor):
         if all_ready and not self.lost:
             self._evicted.clear()
             return  # the usual case, at no cost
+        facts = self._facts(now)
         lost = lost_nodes(
-            self._facts(now),
+            facts,
             self.settings.eviction,
             clock=now,
             evicted=self._evicted,
@@ -321,20 +330,26 @@ class SchedulerActor(Actor):
         for name in lost - self.lost:
             self._plan_node(name)
         self.lost = lost
+        self.forgotten = forgotten_nodes(facts, self.settings.eviction)
 
     async def _node_monitor(self) -> None:
         while True:
             self.check_nodes()
             if self.lease.is_leader:
                 await self._record_conditions()
+                await self._forget_nodes()
             await asyncio.sleep(NODE_CHECK_SECONDS)
 
     async def _record_conditions(self) -> None:
         """Each node's Ready condition in KV, written when it changes, with an event."""
+        # A node not heard yet by a scheduler that just started keeps its recorded condition
+        # through the startup grace: after a cold restart the nodes come back a little later.
+        early = self.health.clock.read() < self.settings.eviction.startup_grace
         changed = [
             name
             for name, ready in self.ready.items()
-            if (stored := self.node_status.get(name)) is None or stored.value.ready != ready
+            if ((stored := self.node_status.get(name)) is None or stored.value.ready != ready)
+            and not (early and not ready and not self.health.judge(name).heard)
         ]
         await asyncio.gather(*(self._record_condition(name) for name in changed))
         writer = self.writers[kv.NODE_STATUS.name]
@@ -343,6 +358,27 @@ class SchedulerActor(Actor):
                 with contextlib.suppress(Exception):
                     await writer.delete(name, entry.revision)
                     self.node_status.note_deleted(name)
+
+    async def _forget_nodes(self) -> None:
+        """Registrations of nodes silent for good are deleted (with an event); they may register again."""
+        for name in list(self.forgotten):
+            entry = self.nodes.get(name)
+            self.forgotten.discard(name)
+            if entry is None:
+                continue
+            try:
+                await self.writers[kv.NODES.name].delete(name, entry.revision)
+            except Deposed:
+                self.lease.step_down()
+                return
+            except Exception as err:
+                log.debug("forgetting node %s: %s", name, err)
+                continue
+            self.nodes.note_deleted(name)
+            silent = self.settings.eviction.forget_after
+            self.events.send(
+                "Node", "", name, "RemovingNode", f"node {name} was silent for {silent:.0f}s: forgotten"
+            )
 
     async def _record_condition(self, name: str) -> None:
         ready = self.ready[name]

@@ -38,6 +38,8 @@ class EvictionPolicy:
     large_cluster: int = 50
     """A partially disrupted zone larger than this still evicts, at ``secondary_rate``."""
     secondary_rate: float = 0.1
+    forget_after: float = 3600.0
+    """Seconds silent after which a node is gone for good: its registration is deleted (0: never)."""
 
 
 @dataclass(frozen=True)
@@ -124,3 +126,12 @@ def lost_nodes(
             evicted.add(name)
             lost.add(name)
     return lost
+
+
+def forgotten_nodes(nodes: Mapping[str, NodeFacts], policy: EvictionPolicy) -> set[str]:
+    """Nodes silent for ``forget_after``: gone for good (a host retired, a benchmark's hollow fleet)."""
+    if policy.forget_after <= 0:
+        return set()
+    return {
+        name for name, facts in nodes.items() if not facts.ready and facts.silent_for >= policy.forget_after
+    }
