@@ -289,10 +289,15 @@ async def test_garbage_in_the_buckets_is_ignored_by_every_actor(
             await kv.put("default.garbage", b"\xff\xfe not msgpack")
             await kv.put("default.wrong-shape", ormsgpack.packb({"schema": 1, "hello": "world"}))
             written.append(kv)
+        registered = (await client.nodes())[cluster.node].started_at
+        restarts_before = cluster.log.read_text().count("starting it again")
         manifest = deployment("after-garbage")
         await client.apply(documents(manifest))
         await wait_running(client, "after-garbage", 1)
         await client.delete(documents=documents(manifest))
+        # Every actor shrugged it off: none failed and was started again, the node did not re-register.
+        assert cluster.log.read_text().count("starting it again") == restarts_before
+        assert (await client.nodes())[cluster.node].started_at == registered
     finally:
         for kv in written:
             await kv.delete("default.garbage")

@@ -433,8 +433,10 @@ class NodeActor(Actor):
         self.endpoints = self.watch(KVCache(await Bucket.open(self.js, kv.ENDPOINTS), self._services_changed))
         addresses = list(dict.fromkeys(a for a in (self.settings.address, self.service_address) if a))
         self.proxy = ServiceProxy(addresses, self.services, self.endpoints, balancing=self.settings.balancing)
-        self.spawn(self._proxy_loop(), "service proxy")
+        # Listen only once every target is known: a listener without its targets would refuse
+        # connections that the endpoints (already stored) would have served.
         await asyncio.gather(self.services.synced.wait(), self.endpoints.synced.wait())
+        self.spawn(self._proxy_loop(), "service proxy")
 
     def _services_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
         self._proxy_dirty.set()
