@@ -9,13 +9,15 @@ from __future__ import annotations
 
 
 class ShoalError(Exception):
-    """Root of every error Shoal raises deliberately. ``code`` travels over the bus."""
+    """Root of every error Shoal raises deliberately. ``code`` and ``warnings`` travel over the bus."""
 
     code = "error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, warnings: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.warnings = list(warnings or [])
+        """What the user should know even though the request failed (unsupported fields...)."""
 
 
 class PermanentError(ShoalError):
@@ -35,8 +37,8 @@ class InvalidManifest(PermanentError):
 
     code = "invalid-manifest"
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
+    def __init__(self, problems: list[str], *, warnings: list[str] | None = None) -> None:
+        super().__init__("\n".join(problems), warnings=warnings)
         self.problems = problems
 
 
@@ -90,8 +92,8 @@ class RemoteError(ShoalError):
     a Conflict (and retried), a remote "unavailable" a TransientError, and so on.
     """
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, message: str, *, warnings: list[str] | None = None) -> None:
+        super().__init__(message, warnings=warnings)
         self.code = code
 
 
@@ -129,7 +131,7 @@ _REMOTE = {
 }
 
 
-def remote_error(code: str, message: str) -> RemoteError:
-    error = _REMOTE.get(code, RemoteError)(code, message)
+def remote_error(code: str, message: str, warnings: list[str] | None = None) -> RemoteError:
+    error = _REMOTE.get(code, RemoteError)(code, message, warnings=warnings)
     error.code = code
     return error

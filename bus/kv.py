@@ -31,6 +31,14 @@ from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, Conflict
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
+from shoal.models.core import (
+    ClaimStatus,
+    ConfigMap,
+    Namespace,
+    PersistentVolumeClaim,
+    SealedSecret,
+    StoredObject,
+)
 from shoal.models.metrics import NodeMetrics
 from shoal.models.node import LeaseRecord, Node, NodeCondition, NodeSpec
 from shoal.models.pod import Pod, PodStatus
@@ -71,6 +79,12 @@ NODE_PORTS = BucketDef(subjects.BUCKET_NODE_PORTS, NodePortClaim, 1, "Node ports
 PRIORITY_CLASSES = BucketDef(subjects.BUCKET_PRIORITY_CLASSES, PriorityClass, 5, "PriorityClass objects")
 HPAS = BucketDef(subjects.BUCKET_HPAS, HorizontalPodAutoscaler, 5, "HorizontalPodAutoscaler objects")
 HPA_STATUS = BucketDef(subjects.BUCKET_HPA_STATUS, HPAStatus, 1, "Autoscaler decisions and readings")
+NAMESPACES = BucketDef(subjects.BUCKET_NAMESPACES, Namespace, 5, "Namespace objects")
+CONFIGMAPS = BucketDef(subjects.BUCKET_CONFIGMAPS, ConfigMap, 5, "ConfigMap objects")
+SECRETS = BucketDef(subjects.BUCKET_SECRETS, SealedSecret, 5, "Secrets, sealed by the API")
+CLAIMS = BucketDef(subjects.BUCKET_CLAIMS, PersistentVolumeClaim, 5, "PersistentVolumeClaim objects")
+CLAIM_STATUS = BucketDef(subjects.BUCKET_CLAIM_STATUS, ClaimStatus, 1, "Node and volume of each bound claim")
+OBJECTS = BucketDef(subjects.BUCKET_OBJECTS, StoredObject, 5, "Objects stored as written, not acted on")
 METRICS = BucketDef(
     subjects.BUCKET_METRICS,
     NodeMetrics,
@@ -97,6 +111,12 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     NODE_PORTS,
     HPAS,
     HPA_STATUS,
+    NAMESPACES,
+    CONFIGMAPS,
+    SECRETS,
+    CLAIMS,
+    CLAIM_STATUS,
+    OBJECTS,
     METRICS,
 )
 
@@ -255,6 +275,10 @@ class Bucket(Generic[M]):
             await self.kv.delete(key, last=revision)
         except KeyWrongLastSequenceError:
             raise Conflict(f"{self.definition.name}/{key} changed since revision {revision}") from None
+
+    async def keys(self, keys: str = ">") -> list[str]:
+        """Every live key (matching ``keys``)."""
+        return list(await self.items(keys))
 
     async def items(self, keys: str = ">") -> dict[str, Entry[M]]:
         """Every live key (matching ``keys``), read through one short-lived watch."""

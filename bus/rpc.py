@@ -30,8 +30,8 @@ Req = TypeVar("Req", bound=Record)
 Rep = TypeVar("Rep", bound=Record)
 
 
-def error_reply(code: str, message: str) -> ErrorReply:
-    return ErrorReply(error=ErrorBody(code=code, message=message))
+def error_reply(code: str, message: str, warnings: list[str] | None = None) -> ErrorReply:
+    return ErrorReply(error=ErrorBody(code=code, message=message, warnings=warnings or []))
 
 
 async def reply_to(msg: Msg, reply: Record) -> None:
@@ -60,7 +60,7 @@ async def serve(
             request = decode(msg.data, request_model, what=f"request on {subject}")
             reply = await handler(request)
         except ShoalError as err:
-            reply = error_reply(err.code, err.message)
+            reply = error_reply(err.code, err.message, err.warnings)
         except Exception as err:
             if is_transient(err):
                 # NATS or JetStream too slow or away (a restart, say): the client may simply retry.
@@ -97,5 +97,5 @@ async def call(
         raw = None
     if isinstance(raw, dict) and isinstance(raw.get("error"), dict):
         error = decode(msg.data, ErrorReply, what=f"error reply on {subject}").error
-        raise remote_error(error.code, error.message)
+        raise remote_error(error.code, error.message, error.warnings)
     return decode(msg.data, reply_model, what=f"reply on {subject}")

@@ -33,6 +33,12 @@ API_ROLLOUT = f"{PREFIX}.api.rollout"
 API_RESOLVE = f"{PREFIX}.api.resolve"
 """``shoal.v1.api.resolve``: ResolveRequest -> Endpoints: where a service's traffic goes, by name."""
 
+API_SECRET_READ = f"{PREFIX}.api.secret.read"
+"""``shoal.v1.api.secret.read``: SecretReadRequest -> Secret, in the clear (``get secret -o yaml``)."""
+
+NODE_SECRETS = f"{PREFIX}.api.node-secrets"
+"""``shoal.v1.api.node-secrets``: NodeSecretRequest -> SecretBundle: a pod's Secrets, only for its node."""
+
 SERVICE_QUEUE = "shoal-service"
 """Queue group of the service actors (they answer resolve requests)."""
 
@@ -153,3 +159,21 @@ Every write is republished on ``shoal.v1.metrics.node.<node>`` (``node_metrics``
 
 BUCKET_LEASES = "shoal_leases"
 """Leader leases of replicated actors, key = role (``scheduler``); written by the candidates."""
+
+BUCKET_NAMESPACES = "shoal_namespaces"
+"""Namespace objects, key ``<name>``; written by the API actor."""
+
+BUCKET_CONFIGMAPS = "shoal_configmaps"
+"""ConfigMap objects, key ``<namespace>.<name>``; written by the API actor."""
+
+BUCKET_SECRETS = "shoal_secrets"
+"""Secrets, sealed (AES-GCM) by the API actor, key ``<namespace>.<name>``; only the API reads them."""
+
+BUCKET_CLAIMS = "shoal_claims"
+"""PersistentVolumeClaim objects, key ``<namespace>.<name>``; written by the API actor."""
+
+BUCKET_CLAIM_STATUS = "shoal_claim_status"
+"""Where each claim's volume lives, key ``<namespace>.<name>``; written by the scheduler on binding."""
+
+BUCKET_OBJECTS = "shoal_objects"
+"""Objects Shoal keeps but does not act on, key ``<plural>.<namespace or _>.<name>``; by the API."""

@@ -54,6 +54,8 @@ def main() -> None:
     try:
         app()
     except ShoalError as err:
+        for warning in err.warnings:
+            errors.print(f"[yellow]Warning:[/] {escape(warning)}")
         lines = err.message.splitlines() or [type(err).__name__]
         if err.code == "invalid-manifest" and len(lines) > 1:
             errors.print(f"[red]error:[/] {len(lines)} problems, nothing was changed:")

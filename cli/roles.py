@@ -95,20 +95,56 @@ def api(
         int,
         typer.Option("--max-objects", envvar="SHOAL_MAX_OBJECTS", min=1, help="Objects one apply may hold"),
     ] = 1_000,
+    secret_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-keys",
+            envvar="SHOAL_SECRET_KEYS",
+            help="Keyring sealing Secrets at rest, made if missing [default: data dir/secret-keys.yaml]",
+        ),
+    ] = None,
+    rotate_secret_key: Annotated[
+        bool,
+        typer.Option(
+            "--rotate-secret-key", help="Put a new sealing key first in the keyring and reseal every Secret"
+        ),
+    ] = False,
     js_replicas: ReplicasOption = 1,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the API actor: validates and stores what clients apply."""
     setup_logging(log_level)
-    run_role(server, api_role(max_replicas=max_replicas, max_objects=max_objects, js_replicas=js_replicas))
+    run_role(
+        server,
+        api_role(
+            max_replicas=max_replicas,
+            max_objects=max_objects,
+            secret_keys=secret_keys,
+            rotate_secret_key=rotate_secret_key,
+            js_replicas=js_replicas,
+        ),
+    )
 
 
-def api_role(*, max_replicas: int, max_objects: int, js_replicas: int = 1, **_: Any) -> Role:
+def api_role(
+    *,
+    max_replicas: int,
+    max_objects: int,
+    secret_keys: Path | None = None,
+    rotate_secret_key: bool = False,
+    js_replicas: int = 1,
+    **_: Any,
+) -> Role:
+    # Read (or made) before connecting: a bad keyring is a set-up error, said at once.
+    from shoal.actors.api.sealing import load_keyring
+
+    keyring = load_keyring(secret_keys or default_data_dir() / "secret-keys.yaml", rotate=rotate_secret_key)
+
     async def make(nc: Client) -> Actor:
         from shoal.actors.api.actor import AdmissionLimits, ApiActor
 
         limits = AdmissionLimits(max_replicas=max_replicas, max_objects=max_objects)
-        return ApiActor(nc, replicas=js_replicas, limits=limits)
+        return ApiActor(nc, keyring, replicas=js_replicas, limits=limits)
 
     return Role("shoal-api", make)
 

@@ -93,7 +93,10 @@ class LocalCluster:
     def _roles(self, url: str) -> list[Role]:
         base = [sys.executable, "-m", "shoal"]
         roles = [
-            Role("api", [*base, "api", "--server", url]),
+            Role(
+                "api",
+                [*base, "api", "--server", url, "--secret-keys", str(self.data_dir / "secret-keys.yaml")],
+            ),
             Role("scheduler", [*base, "scheduler", "--server", url]),
             Role("service", [*base, "service", "--server", url]),
             Role("autoscaler", [*base, "autoscaler", "--server", url, *self.autoscaler_options]),
@@ -264,7 +267,12 @@ class LocalCluster:
                 raise ShoalError(f"options for the {command} role: {err.format_message()}") from None
 
         hosted = [
-            Hosted("api", roles.api_role(**options("api", [])).make),
+            Hosted(
+                "api",
+                roles.api_role(
+                    **options("api", ["--secret-keys", str(self.data_dir / "secret-keys.yaml")])
+                ).make,
+            ),
             Hosted("scheduler", roles.scheduler_role(**options("scheduler", [])).make),
             Hosted("service", roles.service_role(**options("service", [])).make),
             Hosted(

@@ -6,6 +6,7 @@ document is valid, so an apply never stores part of a file.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -15,19 +16,11 @@ from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
 from shoal.errors import InvalidManifest
+from shoal.kinds import CUSTOM_NOTE, Kind, is_kubernetes_group, registry
 from shoal.models.api import ManifestDocument
-from shoal.models.autoscaling import HorizontalPodAutoscaler
-from shoal.models.scheduling import PriorityClass
+from shoal.models.core import DEFAULT_NAMESPACE, StoredObject
 from shoal.models.service import Service
 from shoal.models.workloads import Container, Deployment
-
-SUPPORTED_KINDS: dict[str, tuple[str, type[BaseModel]]] = {
-    "Deployment": ("apps/v1", Deployment),
-    "PriorityClass": ("scheduling.k8s.io/v1", PriorityClass),
-    "Service": ("v1", Service),
-    "HorizontalPodAutoscaler": ("autoscaling/v2", HorizontalPodAutoscaler),
-}
-"""kind -> (apiVersion, model). More kinds join as Shoal learns them."""
 
 IGNORED_QUIETLY = {("status",)}
 """Fields that exported manifests carry and that apply rightly ignores."""
@@ -40,6 +33,12 @@ class ValidObject:
     name: str
     model: BaseModel
     where: str
+    info: Kind
+
+    @property
+    def stored_only(self) -> bool:
+        """Kept as written (``StoredObject``), not acted on."""
+        return self.info.handling == "stored"
 
 
 def describe(document: ManifestDocument) -> str:
@@ -181,58 +180,163 @@ def _semantic_problems(obj: BaseModel) -> list[tuple[str, str]]:
     return problems
 
 
-def validate_documents(documents: list[ManifestDocument]) -> tuple[list[ValidObject], list[str]]:
-    """Valid objects and warnings, or InvalidManifest listing every problem."""
-    problems: list[str] = []
-    warnings: list[str] = []
-    objects: list[ValidObject] = []
-    supported = ", ".join(f"{kind} ({api})" for kind, (api, _) in SUPPORTED_KINDS.items())
-    for document in documents:
-        where = describe(document)
-        body = document.body
-        if not isinstance(body, dict):
-            problems.append(
-                f"{where}: a manifest must be a mapping with apiVersion, kind, metadata and spec"
-                f" (got {type(body).__name__}: {_shown(body)})"
+SERVER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+"""Metadata a server sets and exported objects carry (``get -o yaml``): ignored on apply."""
+
+
+def _without_server_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The document as its author meant it: no status, no server-set metadata."""
+    cleaned = {k: v for k, v in body.items() if k != "status"}
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        cleaned["metadata"] = {k: v for k, v in metadata.items() if k not in SERVER_METADATA}
+    return cleaned
+
+
+def _hpa_v1_as_v2(body: dict[str, Any]) -> dict[str, Any]:
+    """``autoscaling/v1`` read as v2, as Kubernetes converts it: the CPU target becomes a metric."""
+    spec = body.get("spec")
+    if not isinstance(spec, dict):
+        return body
+    spec = dict(spec)
+    target = spec.pop("targetCPUUtilizationPercentage", None)
+    if target is not None:
+        utilization = {"type": "Utilization", "averageUtilization": target}
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": utilization}}]
+    return {**body, "apiVersion": "autoscaling/v2", "spec": spec}
+
+
+def _group_of(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def _collapsed(path: str) -> str:
+    """``containers[0].env[3].valueFrom`` -> ``containers[*].env[*].valueFrom``: one warning for all."""
+    return re.sub(r"\[\d+\]", "[*]", path)
+
+
+@dataclass
+class _Findings:
+    problems: list[str]
+    warnings: list[str]
+    kind_notes: dict[str, str]
+    """Kinds not acted on, each with its one warning."""
+
+
+def _stored_object(body: dict[str, Any], info: Kind) -> StoredObject:
+    metadata = body.get("metadata")
+    if not isinstance(metadata, dict):
+        raise ValueError("metadata: must be a mapping with a name")
+    meta = dict(metadata)
+    if info.namespaced:
+        meta["namespace"] = meta.get("namespace") or DEFAULT_NAMESPACE
+    else:
+        meta.pop("namespace", None)
+    rest = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+    return StoredObject.model_validate(
+        {"apiVersion": body["apiVersion"], "kind": info.kind, "metadata": meta, "body": rest}
+    )
+
+
+def _validate_one(document: ManifestDocument, found: _Findings) -> ValidObject | None:
+    where = describe(document)
+    body = document.body
+    if not isinstance(body, dict):
+        found.problems.append(
+            f"{where}: a manifest must be a mapping with apiVersion, kind, metadata and spec"
+            f" (got {type(body).__name__}: {_shown(body)})"
+        )
+        return None
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    if not isinstance(kind, str) or not kind:
+        found.problems.append(f"{where}: kind: is required")
+        return None
+    if not isinstance(api_version, str) or not api_version:
+        found.problems.append(f"{where}: apiVersion: is required")
+        return None
+    info = registry().by_kind(kind)
+    if info is None:
+        group = _group_of(api_version)
+        if is_kubernetes_group(group):
+            found.problems.append(
+                f"{where}: kind: unknown kind {kind!r} in {api_version!r}"
+                " (shoal api-resources lists the kinds Shoal knows)"
             )
-            continue
-        kind = body.get("kind")
-        if not isinstance(kind, str) or not kind:
-            problems.append(f"{where}: kind: is required (Shoal supports {supported})")
-            continue
-        if kind not in SUPPORTED_KINDS:
-            problems.append(f"{where}: kind: unknown kind {kind!r} (Shoal supports {supported})")
-            continue
-        api_version, model = SUPPORTED_KINDS[kind]
-        if body.get("apiVersion") != api_version:
-            problems.append(
-                f"{where}: apiVersion: {kind} needs {api_version!r} (got {_shown(body.get('apiVersion'))})"
-            )
-            continue
+        else:
+            found.kind_notes.setdefault(f"{kind} ({api_version})", CUSTOM_NOTE)
+        return None
+    if not info.accepts(api_version):
+        versions = " or ".join(repr(v) for v in (info.api_version, *info.older_versions))
+        found.problems.append(f"{where}: apiVersion: {kind} needs {versions} (got {_shown(api_version)})")
+        return None
+    if info.handling == "observed":
+        found.problems.append(f"{where}: kind: {kind} cannot be applied: {info.note}")
+        return None
+    if info.handling == "ignored":
+        found.kind_notes.setdefault(kind, info.note)
+        return None
+    cleaned = _without_server_fields(body)
+    if info.handling == "stored":
         try:
-            obj = model.model_validate(body)
+            stored = _stored_object(cleaned, info)
         except ValidationError as err:
             for error in err.errors():
-                problems.append(f"{where}: {field_path(error['loc'])}: {explain(error)}")
-            continue
-        semantic = _semantic_problems(obj)
-        for path, problem in semantic:
-            problems.append(f"{where}: {path}: {problem}")
-        if semantic:
-            continue
-        for path in unsupported_fields(body, model):
-            warnings.append(f"{where}: {path}: not supported by Shoal yet; ignored")
-        metadata = obj.metadata  # type: ignore[attr-defined]
-        objects.append(ValidObject(kind, getattr(metadata, "namespace", ""), metadata.name, obj, where))
+                found.problems.append(f"{where}: {field_path(error['loc'])}: {explain(error)}")
+            return None
+        except ValueError as err:
+            found.problems.append(f"{where}: {err}")
+            return None
+        found.kind_notes.setdefault(kind, info.note)
+        meta = stored.metadata
+        return ValidObject(kind, meta.namespace, meta.name, stored, where, info)
+    if api_version == "autoscaling/v1":
+        cleaned = _hpa_v1_as_v2(cleaned)
+    model = info.model
+    assert model is not None
+    try:
+        obj = model.model_validate(cleaned)
+    except ValidationError as err:
+        for error in err.errors():
+            found.problems.append(f"{where}: {field_path(error['loc'])}: {explain(error)}")
+        return None
+    semantic = _semantic_problems(obj)
+    for path, problem in semantic:
+        found.problems.append(f"{where}: {path}: {problem}")
+    if semantic:
+        return None
+    grouped: dict[str, list[str]] = {}
+    for path in unsupported_fields(cleaned, model):
+        grouped.setdefault(_collapsed(path), []).append(path)
+    for collapsed, paths in grouped.items():
+        shown = paths[0] if len(paths) == 1 else f"{collapsed} ({len(paths)} places)"
+        found.warnings.append(f"{where}: {shown}: not supported by Shoal yet; ignored")
+    metadata = obj.metadata  # type: ignore[attr-defined]
+    return ValidObject(kind, getattr(metadata, "namespace", ""), metadata.name, obj, where, info)
+
+
+def validate_documents(documents: list[ManifestDocument]) -> tuple[list[ValidObject], list[str]]:
+    """Valid objects and warnings, or InvalidManifest listing every problem (warnings with it)."""
+    found = _Findings([], [], {})
+    objects = [obj for document in documents if (obj := _validate_one(document, found)) is not None]
     seen: dict[tuple[str, str, str], str] = {}
     for obj in objects:
         key = (obj.kind, obj.namespace, obj.name)
         if key in seen:
-            problems.append(
+            found.problems.append(
                 f"{obj.where}: metadata.name: {obj.kind} {obj.namespace}/{obj.name}"
                 f" is also defined in {seen[key]}"
             )
         seen[key] = obj.where
-    if problems:
-        raise InvalidManifest(problems)
+    warnings = [f"{kind}: {note}" for kind, note in found.kind_notes.items()] + found.warnings
+    if found.problems:
+        raise InvalidManifest(found.problems, warnings=warnings)
     return objects, warnings

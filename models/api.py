@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from shoal.models.base import LabelKey, Name, Record, ShoalModel, check_label_value
+from shoal.models.base import LabelKey, Name, Record, ShoalModel, SubdomainName, check_label_value
+from shoal.models.core import Secret
 from shoal.models.scheduling import Taint
 from shoal.models.workloads import INT32_MAX
 
@@ -101,9 +102,28 @@ class ResolveRequest(Record):
     name: Name
 
 
+class SecretReadRequest(Record):
+    namespace: Name = "default"
+    name: SubdomainName
+
+
+class NodeSecretRequest(Record):
+    """A node asks for the Secrets of one pod bound to it."""
+
+    node: Name
+    namespace: Name
+    pod: Name
+    uid: str
+
+
+class SecretBundle(Record):
+    secrets: dict[str, Secret] = Field(default_factory=dict)
+
+
 class ErrorBody(ShoalModel):
     code: str
     message: str
+    warnings: list[str] = Field(default_factory=list)
 
 
 class ErrorReply(Record):

@@ -123,7 +123,28 @@ def _label_value_from_scalar(value: Any) -> Any:
     return value
 
 
+def check_dns_subdomain(value: str) -> str:
+    """Names of ConfigMaps, Secrets and claims: a DNS subdomain, as Kubernetes allows."""
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use at most 253 lowercase letters, digits, '-' and '.',"
+            " starting and ending with a letter or digit"
+        )
+    return value
+
+
+def check_path_segment(value: str) -> str:
+    """Names of objects Shoal only stores (RBAC names hold ``:``): what Kubernetes puts in a URL."""
+    if not value or len(value) > 253 or value in (".", "..") or "/" in value or "%" in value:
+        raise ValueError(f"{value!r} is not a valid name: at most 253 characters, no '/' or '%'")
+    if not value.isprintable() or value != value.strip():
+        raise ValueError(f"{value!r} is not a valid name: no spaces or control characters at either end")
+    return value
+
+
 Name = Annotated[str, AfterValidator(check_dns_label)]
+SubdomainName = Annotated[str, AfterValidator(check_dns_subdomain)]
+SegmentName = Annotated[str, AfterValidator(check_path_segment)]
 LabelKey = Annotated[str, AfterValidator(check_label_key)]
 LabelValue = Annotated[str, BeforeValidator(_label_value_from_scalar), AfterValidator(check_label_value)]
 _SHARED_LABELS: dict[tuple[tuple[Any, Any], ...], dict[str, str]] = {}

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import ormsgpack
-from pydantic import Field, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import Field, ValidatorFunctionWrapHandler, WrapValidator, model_validator
 
 from shoal.models.base import Record, ShoalModel
 from shoal.models.workloads import ObjectMeta, PodSpec
@@ -87,6 +87,27 @@ class Pod(Record):
     @property
     def terminating(self) -> bool:
         return self.metadata.deletion_timestamp is not None
+
+
+class BarePod(Record):
+    """A ``v1`` Pod manifest: a pod nobody owns. The scheduler places it (unless ``nodeName``
+    is set, as in Kubernetes); nothing replaces it when it is gone."""
+
+    api_version: Literal["v1"] = "v1"
+    kind: Literal["Pod"] = "Pod"
+    metadata: ObjectMeta
+    spec: PodSpec
+    node_name: str = ""
+    """``spec.nodeName``: the node the pod must run on, bypassing the scheduler."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _node_name_from_spec(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("spec"), dict) and "nodeName" in value["spec"]:
+            spec = dict(value["spec"])
+            node_name = spec.pop("nodeName")
+            value = {**value, "spec": spec, "nodeName": node_name or ""}
+        return value
 
 
 def pod_key(namespace: str, name: str) -> str:

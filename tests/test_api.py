@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import nats
 import ormsgpack
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from shoal.actors.api.actor import AdmissionLimits, ApiActor
+from shoal.actors.api.sealing import Keyring, load_keyring
 from shoal.actors.api.services import CLAIM_GRACE_SECONDS, claims_in_force
 from shoal.bus import kv, subjects
 from shoal.bus.connection import connect_actor
@@ -24,8 +26,13 @@ from tests.harness import deployment, documents
 
 
 @pytest.fixture
-async def api(nats_url: str) -> AsyncIterator[ApiActor]:
-    actor = ApiActor(await connect_actor(nats_url, "test-api"))
+def keyring(tmp_path: Path) -> Keyring:
+    return load_keyring(tmp_path / "secret-keys.yaml")
+
+
+@pytest.fixture
+async def api(nats_url: str, keyring: Keyring) -> AsyncIterator[ApiActor]:
+    actor = ApiActor(await connect_actor(nats_url, "test-api"), keyring)
     await actor.start()
     try:
         yield actor
@@ -174,9 +181,9 @@ def service_manifest(name: str) -> str:
 
 
 async def test_services_applied_at_once_through_two_api_replicas_get_distinct_node_ports(
-    nats_url: str, api: ApiActor, shoal: ShoalClient
+    nats_url: str, api: ApiActor, shoal: ShoalClient, keyring: Keyring
 ) -> None:
-    second = ApiActor(await connect_actor(nats_url, "test-api-2"))
+    second = ApiActor(await connect_actor(nats_url, "test-api-2"), keyring)
     await second.start()
     try:
         names = [f"svc{i}" for i in range(8)]
@@ -217,9 +224,13 @@ def test_a_fresh_claim_holds_its_port_and_a_lapsed_unused_one_does_not() -> None
     assert held == {30000: "default/b", 30001: "default/a"}
 
 
-async def test_requests_beyond_the_admission_limits_are_refused_whole(nats_url: str) -> None:
+async def test_requests_beyond_the_admission_limits_are_refused_whole(
+    nats_url: str, keyring: Keyring
+) -> None:
     actor = ApiActor(
-        await connect_actor(nats_url, "limited-api"), limits=AdmissionLimits(max_replicas=50, max_objects=3)
+        await connect_actor(nats_url, "limited-api"),
+        keyring,
+        limits=AdmissionLimits(max_replicas=50, max_objects=3),
     )
     await actor.start()
     try:

@@ -73,7 +73,7 @@ def test_each_invalid_field_is_named(old: str, new: str, path: str, words: str) 
 
 def test_unknown_kind_broken_yaml_and_non_mappings() -> None:
     [problem] = problems_of("apiVersion: v1\nkind: Frobnicator\nmetadata: {name: x}\n")
-    assert "kind: unknown kind 'Frobnicator'" in problem and "Deployment" in problem
+    assert "kind: unknown kind 'Frobnicator' in 'v1'" in problem and "api-resources" in problem
     [problem] = problems_of("- just\n- a list\n")
     assert "document 1" in problem and "must be a mapping" in problem
     [problem] = problems_of("apiVersion: v1\nkind: Deployment\nmetadata: {name: x}\n")

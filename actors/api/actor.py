@@ -12,42 +12,57 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
+from shoal import keys
 from shoal.actors.api.apply import (
     CHANGE_CAUSE,
-    KINDS,
+    Action,
     PlannedWrite,
-    object_key,
+    bucket_of,
+    class_priority,
+    immutable_problem,
+    key_of,
+    missing_namespaces,
+    plan_bare_pod,
     plan_object,
     restarted,
     scaled,
+    terminating,
     with_images,
     with_paused,
     with_template,
 )
 from shoal.actors.api.nodes import updated_spec
+from shoal.actors.api.sealing import Keyring, KeyringError, seal, unseal
 from shoal.actors.api.services import CLAIM_GRACE_SECONDS, assign_node_ports, claims_in_force, owner
 from shoal.actors.base import Actor
 from shoal.bus import kv, subjects
 from shoal.bus.events import EventPublisher
-from shoal.bus.kv import Bucket
+from shoal.bus.kv import Bucket, Entry
 from shoal.bus.rpc import serve
-from shoal.errors import Conflict, InvalidManifest, NotFound
+from shoal.errors import Conflict, InvalidManifest, NotFound, PermanentError
+from shoal.kinds import Kind, registry
 from shoal.manifests.validate import ValidObject, validate_documents
 from shoal.models.api import (
     ApplyReply,
     ApplyRequest,
     DeleteRequest,
+    NodeSecretRequest,
     NodeUpdateRequest,
     ObjectRef,
     ObjectResult,
     RolloutRequest,
     ScaleRequest,
+    SecretBundle,
+    SecretReadRequest,
 )
+from shoal.models.core import SYSTEM_NAMESPACES, Secret
 from shoal.models.node import NodeSpec
+from shoal.models.pod import BarePod, Pod
 from shoal.models.service import NodePortClaim, Service
 from shoal.models.workloads import Deployment, DeploymentRevision
 from shoal.retry import retrying
@@ -95,8 +110,11 @@ class AdmissionLimits:
 class ApiActor(Actor):
     role = "api"
 
-    def __init__(self, nc: Client, *, replicas: int = 1, limits: AdmissionLimits | None = None) -> None:
+    def __init__(
+        self, nc: Client, keyring: Keyring, *, replicas: int = 1, limits: AdmissionLimits | None = None
+    ) -> None:
         super().__init__(nc)
+        self.keyring = keyring
         self.replicas = replicas
         self.limits = limits or AdmissionLimits()
         self.events = EventPublisher(nc, "api")
@@ -106,18 +124,31 @@ class ApiActor(Actor):
     async def start(self) -> None:
         self.js_replicas = self.replicas
         await self.ensure_state()
-        self.buckets = {kind: await Bucket.open(self.js, definition) for kind, definition in KINDS.items()}
+        opened: dict[str, Bucket[Any]] = {}
+        self.buckets: dict[str, Bucket[Any]] = {}
+        for info in registry().kinds:
+            if info.handling not in ("acted", "stored"):
+                continue
+            definition = bucket_of(info)
+            if definition.name not in opened:
+                opened[definition.name] = await Bucket.open(self.js, definition)
+            self.buckets[info.kind] = opened[definition.name]
         self.deployments = self.buckets["Deployment"]
+        self.pods = self.buckets["Pod"]
+        self.secrets = self.buckets["Secret"]
         self.revisions = await Bucket.open(self.js, kv.REVISIONS)
         self.node_ports = await Bucket.open(self.js, kv.NODE_PORTS)
         self.nodes = await Bucket.open(self.js, kv.NODES)
         self.node_specs = await Bucket.open(self.js, kv.NODE_SPECS)
+        await self._reseal_secrets()
         for subject, model, handler in (
             (subjects.API_APPLY, ApplyRequest, self.apply),
             (subjects.API_DELETE, DeleteRequest, self.delete),
             (subjects.API_SCALE, ScaleRequest, self.scale),
             (subjects.API_NODE, NodeUpdateRequest, self.update_node),
             (subjects.API_ROLLOUT, RolloutRequest, self.rollout),
+            (subjects.API_SECRET_READ, SecretReadRequest, self.read_secret),
+            (subjects.NODE_SECRETS, NodeSecretRequest, self.node_secrets),
         ):
             self._subscriptions.append(
                 await serve(self.nc, subject, model, handler, queue=subjects.API_QUEUE, owner="the API actor")
@@ -136,13 +167,17 @@ class ApiActor(Actor):
     async def apply(self, request: ApplyRequest) -> ApplyReply:
         self.limits.check_documents(len(request.documents))
         objects, warnings = validate_documents(request.documents)
-        self.limits.check_objects(objects)
-        # Conflicts mean someone wrote in between: re-read and re-plan, a few times.
-        async for attempt in retrying(deadline=10):
-            with attempt:
-                plans = [(obj, await self._plan(obj)) for obj in objects]
-                if not request.dry_run:
-                    await self._write(plans)
+        try:
+            self.limits.check_objects(objects)
+            # Conflicts mean someone wrote in between: re-read and re-plan, a few times.
+            async for attempt in retrying(deadline=10):
+                with attempt:
+                    await self._check_namespaces(objects)
+                    plans = [(obj, await self._plan(obj)) for obj in objects]
+                    if not request.dry_run:
+                        await self._write(plans)
+        except InvalidManifest as err:
+            raise InvalidManifest(err.problems, warnings=warnings + err.warnings) from None
         for obj, plan in plans:
             reason = _EVENT_REASON.get(plan.action)
             if reason and not request.dry_run:
@@ -152,6 +187,16 @@ class ApiActor(Actor):
             for obj, plan in plans
         ]
         return ApplyReply(results=results, warnings=warnings)
+
+    async def _check_namespaces(self, objects: list[ValidObject]) -> None:
+        wanted = [(o.where, o.namespace) for o in objects if o.info.namespaced]
+        if not wanted:
+            return
+        existing = {keys.cluster_name(key) for key in await self.buckets["Namespace"].keys()}
+        created = {o.name for o in objects if o.kind == "Namespace"}
+        problems = missing_namespaces(wanted, existing, created)
+        if problems:
+            raise InvalidManifest(problems)
 
     async def _applied_event(self, obj: ValidObject, plan: PlannedWrite, reason: str) -> None:
         meta = plan.value.metadata
@@ -169,9 +214,33 @@ class ApiActor(Actor):
             **fields,
         )
 
+    async def _current(self, info: Kind, key: str) -> Entry[Any] | None:
+        current = await self.buckets[info.kind].get(key)
+        if current is not None and info.kind == "Secret":
+            # Compared in the clear: sealing the same data twice gives different bytes.
+            return Entry(current.key, unseal(current.value, self.keyring), current.revision)
+        return current
+
     async def _plan(self, obj: ValidObject) -> PlannedWrite:
-        current = await self.buckets[obj.kind].get(object_key(obj.kind, obj.namespace, obj.name))
+        key = key_of(obj.info, obj.namespace, obj.name)
+        current = await self._current(obj.info, key)
         desired = obj.model
+        now, uid = time.time(), uuid.uuid4().hex
+        if isinstance(desired, BarePod):
+            priority = None
+            if current is None:
+                classes = {
+                    e.value.metadata.name: e.value
+                    for e in (await self.buckets["PriorityClass"].items()).values()
+                }
+                try:
+                    priority = class_priority(desired.spec.priority_class_name, classes)
+                except InvalidManifest as err:
+                    raise InvalidManifest([f"{obj.where}: {p}" for p in err.problems]) from None
+            try:
+                return plan_bare_pod(desired, current, now=now, new_uid=uid, priority=priority)
+            except InvalidManifest as err:
+                raise InvalidManifest([f"{obj.where}: {p}" for p in err.problems]) from None
         if isinstance(desired, Service):
             me = owner(obj.namespace, obj.name)
             services = {key: entry.value for key, entry in (await self.buckets["Service"].items()).items()}
@@ -184,7 +253,10 @@ class ApiActor(Actor):
             taken.update(claims_in_force(await self._claims(), services, time.time()))
             taken = {port: who for port, who in taken.items() if who != me}
             desired = assign_node_ports(desired, current.value if current else None, taken)
-        return plan_object(desired, current, now=time.time(), new_uid=uuid.uuid4().hex)  # type: ignore[arg-type]
+        problem = immutable_problem(desired, current.value if current else None)  # type: ignore[arg-type]
+        if problem:
+            raise InvalidManifest([f"{obj.where}: {problem}"])
+        return plan_object(desired, current, key=key, now=now, new_uid=uid)  # type: ignore[arg-type]
 
     async def _write(self, plans: list[tuple[ValidObject, PlannedWrite]]) -> None:
         for obj, plan in plans:
@@ -193,10 +265,11 @@ class ApiActor(Actor):
                 continue
             if isinstance(plan.value, Service):
                 await self._claim_ports(plan.value)
+            value = seal(plan.value, self.keyring) if isinstance(plan.value, Secret) else plan.value
             if plan.revision is None:
-                await bucket.create(plan.key, plan.value)
+                await bucket.create(plan.key, value)
             else:
-                await bucket.update(plan.key, plan.value, plan.revision)
+                await bucket.update(plan.key, value, plan.revision)
             if isinstance(plan.value, Service):
                 meta = plan.value.metadata
                 await self._release_ports(
@@ -205,6 +278,54 @@ class ApiActor(Actor):
             if plan.new_template:
                 cause = plan.value.metadata.annotations.get(CHANGE_CAUSE, "")
                 await self._record_revision(plan.value, cause)
+
+    # -- secrets --------------------------------------------------------------------------------
+
+    async def _reseal_secrets(self) -> None:
+        """Every Secret sealed under an older key is sealed again under the active one (rotation)."""
+        resealed = 0
+        for key, entry in (await self.secrets.items()).items():
+            if entry.value.key_id == self.keyring.active:
+                continue
+            try:
+                secret = unseal(entry.value, self.keyring)
+                await self.secrets.update(key, seal(secret, self.keyring), entry.revision)
+                resealed += 1
+            except Conflict:
+                continue  # another API replica resealed it
+            except KeyringError as err:
+                log.error("%s", err)
+        if resealed:
+            log.info("resealed %d secrets under key %s", resealed, self.keyring.active)
+
+    async def _unsealed(self, namespace: str, name: str) -> Secret | None:
+        entry = await self.secrets.get(keys.object_key(namespace, name))
+        return unseal(entry.value, self.keyring) if entry is not None else None
+
+    async def read_secret(self, request: SecretReadRequest) -> Secret:
+        """A Secret's values, for ``get secret -o yaml`` (an operator's read)."""
+        secret = await self._unsealed(request.namespace, request.name)
+        if secret is None:
+            raise NotFound(f'secrets "{request.name}" not found in namespace {request.namespace}')
+        return secret
+
+    async def node_secrets(self, request: NodeSecretRequest) -> SecretBundle:
+        """The Secrets one pod uses, for the node it is bound to, and for no one else."""
+        entry = await self.pods.get(keys.object_key(request.namespace, request.pod))
+        if entry is None or entry.value.metadata.uid != request.uid:
+            raise NotFound(f"pod {request.namespace}/{request.pod} ({request.uid}) not found")
+        pod: Pod = entry.value
+        if pod.node_name != request.node:
+            raise PermanentError(
+                f"pod {request.namespace}/{request.pod} is bound to {pod.node_name or 'no node'},"
+                f" not to {request.node}: its secrets are not for that node"
+            )
+        found: dict[str, Secret] = {}
+        for name in sorted(pod.spec.referenced("secret")):
+            secret = await self._unsealed(request.namespace, name)
+            if secret is not None:
+                found[name] = secret
+        return SecretBundle(secrets=found)
 
     # -- node port claims -----------------------------------------------------------------------
 
@@ -248,7 +369,7 @@ class ApiActor(Actor):
     # -- revisions and rollouts -----------------------------------------------------------------
 
     async def _revisions(self, namespace: str, name: str) -> dict[int, DeploymentRevision]:
-        entries = await self.revisions.items(f"{namespace}.{name}.*")
+        entries = await self.revisions.items(keys.revisions_of(namespace, name))
         return {entry.value.revision: entry.value for entry in entries.values()}
 
     async def _record_revision(self, deployment: Deployment, cause: str) -> None:
@@ -264,7 +385,7 @@ class ApiActor(Actor):
             created=time.time(),
             change_cause=cause,
         )
-        await self.revisions.put(f"{meta.namespace}.{meta.name}.{deployment.revision}", record)
+        await self.revisions.put(keys.revision_key(meta.namespace, meta.name, deployment.revision), record)
         revisions = await self._revisions(meta.namespace, meta.name)
         # An older copy of the same template is this revision now (Kubernetes renumbers it too).
         older = sorted(
@@ -274,10 +395,10 @@ class ApiActor(Actor):
         keep = set(older[-limit:]) if limit else set()
         for number in revisions:
             if number < deployment.revision and number not in keep:
-                await self.revisions.delete(f"{meta.namespace}.{meta.name}.{number}")
+                await self.revisions.delete(keys.revision_key(meta.namespace, meta.name, number))
 
     async def rollout(self, request: RolloutRequest) -> ApplyReply:
-        key = f"{request.namespace}.{request.name}"
+        key = keys.object_key(request.namespace, request.name)
         action: str = "unchanged"
         note = ""
         async for attempt in retrying(deadline=10):
@@ -343,44 +464,80 @@ class ApiActor(Actor):
     # -- delete ---------------------------------------------------------------------------------
 
     async def delete(self, request: DeleteRequest) -> ApplyReply:
-        refs = list(request.refs)
+        refs = [(ref, self._kind(ref.kind)) for ref in request.refs]
         warnings: list[str] = []
         if request.documents:
             objects, warnings = validate_documents(request.documents)
-            refs += [ObjectRef(kind=o.kind, namespace=o.namespace, name=o.name) for o in objects]
+            refs += [(ObjectRef(kind=o.kind, namespace=o.namespace, name=o.name), o.info) for o in objects]
         results = []
-        for ref in refs:
-            bucket = self.buckets.get(ref.kind)
-            if bucket is None:
-                known = ", ".join(sorted(KINDS))
-                raise InvalidManifest([f"kind: cannot delete {ref.kind!r} objects (Shoal knows {known})"])
-            key = object_key(ref.kind, ref.namespace, ref.name)
-            action = "not found"
-            async for attempt in retrying(deadline=10):
-                with attempt:
-                    current = await bucket.get(key)
-                    if current is not None:
-                        await bucket.delete(key, current.revision)
-                        action = "deleted"
-            if action == "deleted" and ref.kind == "Service":
-                await self._release_ports(ref.namespace, ref.name)
-            if action == "deleted" and ref.kind == "Deployment":
-                # Its revisions go with it: a new deployment of that name starts its own history.
-                for revision_key in await self.revisions.items(f"{ref.namespace}.{ref.name}.*"):
-                    with contextlib.suppress(Conflict):
-                        await self.revisions.delete(revision_key)
-            if action == "deleted":
-                await self.events.emit(
-                    ref.kind, ref.namespace, ref.name, "Deleted", f"{ref.kind.lower()} {ref.name} deleted"
+        for ref, info in refs:
+            namespace = ref.namespace if info.namespaced else ""
+            if info.kind == "Namespace" and ref.name in SYSTEM_NAMESPACES:
+                raise InvalidManifest(
+                    [f'namespace "{ref.name}" cannot be deleted: it is one of the system\'s']
                 )
-            results.append(ObjectResult(kind=ref.kind, namespace=ref.namespace, name=ref.name, action=action))
+            if info.kind == "Namespace":
+                await self._empty_namespace(ref.name)
+            action = await self._delete_one(info, namespace, ref.name)
+            results.append(ObjectResult(kind=info.kind, namespace=namespace, name=ref.name, action=action))
         return ApplyReply(results=results, warnings=warnings)
+
+    def _kind(self, name: str) -> Kind:
+        info = registry().by_kind(name) or registry().resolve(name)
+        if info is None or info.kind not in self.buckets:
+            known = ", ".join(registry().names())
+            raise InvalidManifest([f"kind: cannot delete {name!r} objects (Shoal deletes {known})"])
+        return info
+
+    async def _delete_one(self, info: Kind, namespace: str, name: str) -> Action:
+        bucket = self.buckets[info.kind]
+        key = key_of(info, namespace, name)
+        action: Action = "not found"
+        async for attempt in retrying(deadline=10):
+            with attempt:
+                current = await bucket.get(key)
+                if current is None:
+                    continue
+                if info.kind == "Pod":
+                    # The node stops it first (grace period, preStop), then removes the record.
+                    pod: Pod = current.value
+                    if not pod.terminating:
+                        await bucket.update(key, terminating(pod, time.time()), current.revision)
+                else:
+                    await bucket.delete(key, current.revision)
+                action = "deleted"
+        if action == "deleted" and info.kind == "Service":
+            await self._release_ports(namespace, name)
+        if action == "deleted" and info.kind == "Deployment":
+            # Its revisions go with it: a new deployment of that name starts its own history.
+            for revision_key in await self.revisions.items(keys.revisions_of(namespace, name)):
+                with contextlib.suppress(Conflict):
+                    await self.revisions.delete(revision_key)
+        if action == "deleted":
+            await self.events.emit(info.kind, namespace, name, "Deleted", f"{info.singular} {name} deleted")
+        return action
+
+    async def _empty_namespace(self, namespace: str) -> None:
+        """Deleting a namespace deletes what is in it: workloads first, so their pods go too."""
+        order = sorted(
+            (info for info in registry().kinds if info.namespaced and info.kind in self.buckets),
+            key=lambda info: info.kind not in ("Deployment", "HorizontalPodAutoscaler"),
+        )
+        for info in order:
+            bucket = self.buckets[info.kind]
+            if info.bucket is None:
+                prefix = keys.stored_key(info.plural, namespace, "x").rpartition(".")[0] + ".*"
+            else:
+                prefix = keys.in_namespace(namespace)
+            for key in await bucket.keys(prefix):
+                name = keys.split_stored_key(key)[2] if info.bucket is None else keys.split_key(key)[1]
+                await self._delete_one(info, namespace, name)
 
     # -- scale ----------------------------------------------------------------------------------
 
     async def scale(self, request: ScaleRequest) -> ApplyReply:
         self.limits.check_replicas(request.replicas, "replicas")
-        key = f"{request.namespace}.{request.name}"
+        key = keys.object_key(request.namespace, request.name)
         action = "unchanged"
         async for attempt in retrying(deadline=10):
             with attempt:

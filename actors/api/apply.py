@@ -11,29 +11,69 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from shoal import keys
 from shoal.bus import kv
 from shoal.bus.kv import BucketDef, Entry
 from shoal.errors import InvalidManifest
+from shoal.kinds import Kind
 from shoal.manifests.render import timestamp
 from shoal.models.base import Record
+from shoal.models.core import SYSTEM_NAMESPACES, ConfigMap, Secret
+from shoal.models.pod import BarePod, Pod, PodMeta
 from shoal.models.workloads import Deployment, PodTemplate
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 
-KINDS: dict[str, BucketDef] = {
-    "Deployment": kv.DEPLOYMENTS,
-    "PriorityClass": kv.PRIORITY_CLASSES,
-    "Service": kv.SERVICES,
-    "HorizontalPodAutoscaler": kv.HPAS,
-}
-"""Where each kind is stored. Cluster-scoped kinds are keyed by name alone."""
 
-CLUSTER_SCOPED = {"PriorityClass"}
+def bucket_of(info: Kind) -> BucketDef:
+    """Where objects of a kind are stored: its own bucket, or the one of stored-only kinds."""
+    return info.bucket if info.bucket is not None else kv.OBJECTS
 
 
-def object_key(kind: str, namespace: str, name: str) -> str:
-    return name if kind in CLUSTER_SCOPED else f"{namespace}.{name}"
+def key_of(info: Kind, namespace: str, name: str) -> str:
+    """The key of an object in ``bucket_of(info)``."""
+    if info.bucket is None:
+        return keys.stored_key(info.plural, namespace if info.namespaced else "", name)
+    return keys.object_key(namespace if info.namespaced else "", name)
+
+
+def missing_namespaces(wanted: list[tuple[str, str]], existing: set[str], created: set[str]) -> list[str]:
+    """Problems for objects (``where``, namespace) in namespaces that neither exist nor are
+    created by the same apply (Kubernetes refuses those; Shoal also takes a Namespace later
+    in the same file, since one apply is stored all at once)."""
+    known = existing | created | set(SYSTEM_NAMESPACES)
+    return [
+        f"{where}: metadata.namespace: namespace {namespace!r} does not exist"
+        " (create it first: kind Namespace, or shoal create namespace NAME)"
+        for where, namespace in wanted
+        if namespace not in known
+    ]
+
+
+def class_priority(class_name: str | None, classes: dict[str, Any]) -> int:
+    """A bare pod's priority, as Kubernetes' Priority admission sets it: from its class, else
+    from the global default class, else 0. An unknown class is refused."""
+    if class_name:
+        named = classes.get(class_name)
+        if named is None:
+            raise InvalidManifest([f'spec.priorityClassName: no priority class "{class_name}"'])
+        return int(named.value)
+    default = next((c for c in classes.values() if c.global_default), None)
+    return int(default.value) if default is not None else 0
+
+
+def immutable_problem(desired: Record, current: Record | None) -> str | None:
+    """ConfigMaps and Secrets marked immutable keep their data (and stay immutable)."""
+    if not isinstance(current, ConfigMap | Secret) or not current.immutable:
+        return None
+    assert isinstance(desired, ConfigMap | Secret)
+    if desired.immutable is not True:
+        return "immutable: cannot be unset once true (delete the object and apply it again)"
+    fields = ("data", "binary_data") if isinstance(current, ConfigMap) else ("data",)
+    if any(getattr(desired, f) != getattr(current, f) for f in fields):
+        return "data: the object is immutable; its data cannot change (delete it and apply again)"
+    return None
 
 
 Action = Literal["created", "configured", "unchanged"]
@@ -53,7 +93,7 @@ class PlannedWrite:
 def plan_deployment(
     desired: Deployment, current: Entry[Deployment] | None, *, now: float, new_uid: str
 ) -> PlannedWrite:
-    key = f"{desired.metadata.namespace}.{desired.metadata.name}"
+    key = keys.object_key(desired.metadata.namespace, desired.metadata.name)
     spec = desired.spec.model_copy(deep=True)
     if current is None:
         if spec.replicas is None:
@@ -83,6 +123,11 @@ def plan_deployment(
     revision = stored.revision + 1 if new_template else stored.revision
     deployment = Deployment(metadata=metadata, spec=spec, revision=revision)
     return PlannedWrite(key, "configured", deployment, current.revision, new_template)
+
+
+def terminating(pod: Pod, now: float) -> Pod:
+    """The pod marked for deletion: its node stops it within its grace period, then removes it."""
+    return pod.model_copy(update={"metadata": pod.metadata.model_copy(update={"deletion_timestamp": now})})
 
 
 def scaled(current: Deployment, replicas: int) -> Deployment:
@@ -131,16 +176,63 @@ def restarted(template: PodTemplate, now: float) -> PodTemplate:
     )
 
 
-def plan_object(desired: Record, current: Entry[Any] | None, *, now: float, new_uid: str) -> PlannedWrite:
+def plan_bare_pod(
+    desired: BarePod, current: Entry[Pod] | None, *, now: float, new_uid: str, priority: int | None
+) -> PlannedWrite:
+    """A Pod manifest becomes a pod record; as in Kubernetes, only its labels and annotations
+    may change afterwards."""
+    meta = desired.metadata
+    key = keys.object_key(meta.namespace, meta.name)
+    spec = desired.spec if priority is None else desired.spec.model_copy(update={"priority": priority})
+    if current is None:
+        pod = Pod(
+            metadata=PodMeta(
+                name=meta.name,
+                namespace=meta.namespace,
+                labels=meta.labels,
+                annotations=meta.annotations,
+                uid=new_uid,
+                generation=1,
+                creation_timestamp=now,
+                template_hash=PodTemplate(spec=desired.spec).hash(),
+            ),
+            spec=spec,
+            node_name=desired.node_name,
+        )
+        return PlannedWrite(key, "created", pod, None)
+    stored = current.value
+    if stored.terminating:
+        raise InvalidManifest(
+            [f"pod {meta.namespace}/{meta.name} is being deleted; apply it again once gone"]
+        )
+    if stored.metadata.template_hash != PodTemplate(spec=desired.spec).hash() or (
+        desired.node_name and desired.node_name != stored.node_name
+    ):
+        raise InvalidManifest(
+            [
+                f"pod {meta.namespace}/{meta.name}: spec: a pod's spec cannot change once created,"
+                " only its labels and annotations (delete the pod and apply it again)"
+            ]
+        )
+    if meta.labels == stored.metadata.labels and meta.annotations == stored.metadata.annotations:
+        return PlannedWrite(key, "unchanged", stored, current.revision)
+    metadata = stored.metadata.model_copy(update={"labels": meta.labels, "annotations": meta.annotations})
+    return PlannedWrite(key, "configured", stored.model_copy(update={"metadata": metadata}), current.revision)
+
+
+def plan_object(
+    desired: Record, current: Entry[Any] | None, *, key: str, now: float, new_uid: str
+) -> PlannedWrite:
     if isinstance(desired, Deployment):
         return plan_deployment(desired, current, now=now, new_uid=new_uid)
-    return plan_replace(desired, current, now=now, new_uid=new_uid)
+    return plan_replace(desired, current, key=key, now=now, new_uid=new_uid)
 
 
-def plan_replace(desired: Record, current: Entry[Any] | None, *, now: float, new_uid: str) -> PlannedWrite:
+def plan_replace(
+    desired: Record, current: Entry[Any] | None, *, key: str, now: float, new_uid: str
+) -> PlannedWrite:
     """The manifest replaces the stored object, identity kept."""
     meta = desired.metadata  # type: ignore[attr-defined]
-    key = object_key(desired.kind, getattr(meta, "namespace", ""), meta.name)  # type: ignore[attr-defined]
     if current is None:
         metadata = meta.model_copy(update={"uid": new_uid, "generation": 1, "creation_timestamp": now})
         return PlannedWrite(key, "created", desired.model_copy(update={"metadata": metadata}), None)
