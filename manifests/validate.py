@@ -193,10 +193,19 @@ SERVER_METADATA = (
 """Metadata a server sets and exported objects carry (``get -o yaml``): ignored on apply."""
 
 
+def _without_nulls(value: Any) -> Any:
+    """YAML's ``key:`` with nothing after it (null) means "not set" in Kubernetes: drop it."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 def _without_server_fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The document as its author meant it: no status, no server-set metadata."""
-    cleaned = {k: v for k, v in body.items() if k != "status"}
-    metadata = body.get("metadata")
+    """The document as its author meant it: no status, no server-set metadata, no nulls."""
+    cleaned = {k: _without_nulls(v) for k, v in body.items() if k != "status" and v is not None}
+    metadata = cleaned.get("metadata")
     if isinstance(metadata, dict):
         cleaned["metadata"] = {k: v for k, v in metadata.items() if k not in SERVER_METADATA}
     return cleaned
@@ -278,10 +287,10 @@ def _validate_one(document: ManifestDocument, found: _Findings) -> ValidObject |
         versions = " or ".join(repr(v) for v in (info.api_version, *info.older_versions))
         found.problems.append(f"{where}: apiVersion: {kind} needs {versions} (got {_shown(api_version)})")
         return None
-    if info.handling == "observed":
+    if info.handling == "observed" and info.refuse_apply:
         found.problems.append(f"{where}: kind: {kind} cannot be applied: {info.note}")
         return None
-    if info.handling == "ignored":
+    if info.handling in ("ignored", "observed"):
         found.kind_notes.setdefault(kind, info.note)
         return None
     cleaned = _without_server_fields(body)
@@ -319,8 +328,23 @@ def _validate_one(document: ManifestDocument, found: _Findings) -> ValidObject |
     for collapsed, paths in grouped.items():
         shown = paths[0] if len(paths) == 1 else f"{collapsed} ({len(paths)} places)"
         found.warnings.append(f"{where}: {shown}: not supported by Shoal yet; ignored")
+    found.warnings += [f"{where}: {w}" for w in _advice(obj)]
     metadata = obj.metadata  # type: ignore[attr-defined]
     return ValidObject(kind, getattr(metadata, "namespace", ""), metadata.name, obj, where, info)
+
+
+def _advice(obj: BaseModel) -> list[str]:
+    """Accepted, and run as asked, but worth a word: what ties a pod to one host's files."""
+    spec = getattr(obj, "spec", None)
+    template = getattr(spec, "template", None)
+    pod_spec = template.spec if template is not None else spec
+    volumes = getattr(pod_spec, "volumes", None) or []
+    return [
+        f"volume {v.name}: hostPath {v.host_path.path} is a folder of whichever node runs the pod;"
+        " its contents differ from node to node"
+        for v in volumes
+        if v.host_path is not None
+    ]
 
 
 def validate_documents(documents: list[ManifestDocument]) -> tuple[list[ValidObject], list[str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -150,3 +152,27 @@ def test_max_unavailable_above_all_and_target_ports_out_of_range_are_refused() -
     }
     (problem,) = problems_of(yaml.safe_dump(service))
     assert "spec.ports[0].targetPort" in problem
+
+
+REAL = Path(__file__).parent / "fixtures" / "real"
+
+
+@pytest.mark.parametrize("path", sorted(REAL.glob("*.yaml")), ids=lambda p: p.name)
+def test_real_manifests_validate_and_keep_what_they_ask(path: Path) -> None:
+    """Files from public projects (tests/fixtures/real/PROVENANCE.md) apply as a whole, and an
+    env value taken from a ConfigMap or Secret is kept as a reference, never read as ""."""
+
+    objects, warnings = validate_documents(read_manifests([path]))
+    assert objects
+    body_refs = path.read_text().count("valueFrom:")
+    kept = 0
+    for obj in objects:
+        spec = getattr(obj.model, "spec", None)
+        pod_spec = getattr(getattr(spec, "template", None), "spec", None) or (
+            spec if hasattr(spec, "containers") else None
+        )
+        if pod_spec is not None:
+            kept += sum(1 for c in pod_spec.all_containers() for e in c.env if e.value_from is not None)
+    stored_workloads = any(obj.info.handling == "stored" for obj in objects)
+    assert kept == body_refs or stored_workloads, (kept, body_refs)
+    assert not any("valueFrom" in w for w in warnings)
