@@ -38,10 +38,20 @@ from shoal.models.api import (
     ResolveRequest,
     RolloutRequest,
     ScaleRequest,
+    SecretReadRequest,
     TaintRef,
 )
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
+from shoal.models.core import (
+    ClaimStatus,
+    ConfigMap,
+    Namespace,
+    PersistentVolumeClaim,
+    SealedSecret,
+    Secret,
+    StoredObject,
+)
 from shoal.models.event import Event
 from shoal.models.metrics import NodeMetrics
 from shoal.models.node import Node, NodeCondition, NodeSpec
@@ -224,6 +234,36 @@ class ShoalClient:
 
     async def node_specs(self) -> dict[str, NodeSpec]:
         return await self._items(kv.NODE_SPECS)
+
+    async def namespaces(self) -> dict[str, Namespace]:
+        return await self._items(kv.NAMESPACES)
+
+    async def config_maps(self) -> dict[str, ConfigMap]:
+        return await self._items(kv.CONFIGMAPS)
+
+    async def sealed_secrets(self) -> dict[str, SealedSecret]:
+        """Secrets as stored: names, types and key sizes; the values stay sealed."""
+        return await self._items(kv.SECRETS)
+
+    async def secret(self, namespace: str, name: str) -> Secret:
+        """A Secret's values, unsealed by an API actor."""
+        return await call(
+            self.nc, subjects.API_SECRET_READ, SecretReadRequest(namespace=namespace, name=name), Secret
+        )
+
+    async def claims(self) -> dict[str, PersistentVolumeClaim]:
+        return await self._items(kv.CLAIMS)
+
+    async def claim_statuses(self) -> dict[str, ClaimStatus]:
+        return await self._items(kv.CLAIM_STATUS)
+
+    async def stored_objects(self, plural: str) -> dict[str, StoredObject]:
+        """Objects of a kind Shoal stores without acting on it, by their key."""
+        try:
+            bucket = await Bucket.open(self.js, kv.OBJECTS)
+        except (BucketNotFoundError, NotFoundError):
+            return {}
+        return {key: entry.value for key, entry in (await bucket.items(f"{plural}.>")).items()}
 
     async def pod(self, namespace: str, name: str) -> tuple[Pod, PodStatus | None]:
         pod = await self._get(kv.PODS, pod_key(namespace, name))

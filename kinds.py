@@ -38,6 +38,8 @@ class Kind:
     handling: Handling = "acted"
     note: str = ""
     """For stored and ignored kinds: what applying one means, said once per apply."""
+    refuse_apply: bool = True
+    """For observed kinds: an apply of one is refused (else ignored with ``note``)."""
     older_versions: tuple[str, ...] = ()
     """apiVersions also accepted (and converted by the model's reader)."""
     model: type[Record] | None = field(default=None, compare=False)
@@ -110,7 +112,7 @@ _RBAC = "stored, not enforced: pods get no Kubernetes API, so there is nothing f
 _OTHERS = [
     Kind("Node", "", "v1", "nodes", ("no",), namespaced=False, handling="observed",
          note="nodes register themselves (shoal node); label, taint or cordon them instead"),
-    Kind("Endpoints", "", "v1", "endpoints", ("ep",), handling="ignored",
+    Kind("Endpoints", "", "v1", "endpoints", ("ep",), handling="observed", refuse_apply=False,
          note="ignored: Shoal keeps every service's endpoints itself from its selector"),
     Kind("Event", "", "v1", "events", ("ev",), handling="ignored", note="ignored: events are Shoal's own"),
     Kind("ServiceAccount", "", "v1", "serviceaccounts", ("sa",), handling="stored",

@@ -54,7 +54,7 @@ def hpa_table(
         objects.append(hpa_object(hpa, status))
         row = [
             meta.name,
-            f"Deployment/{hpa.spec.scale_target_ref.name}",
+            f"{hpa.spec.scale_target_ref.kind}/{hpa.spec.scale_target_ref.name}",
             _targets(hpa, status),
             str(hpa.spec.min_replicas),
             str(hpa.spec.max_replicas),
@@ -82,7 +82,7 @@ def describe_hpa(hpa: HorizontalPodAutoscaler, status: HPAStatus | None, now: fl
         [
             ("Name", meta.name),
             ("Namespace", meta.namespace),
-            ("Reference", f"Deployment/{spec.scale_target_ref.name}"),
+            ("Reference", f"{spec.scale_target_ref.kind}/{spec.scale_target_ref.name}"),
             ("Min replicas", str(spec.min_replicas)),
             ("Max replicas", str(spec.max_replicas)),
             ("Behavior", rules("scale up", up)),

@@ -11,44 +11,23 @@ from rich.markup import escape
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.output import console, errors
 from shoal.errors import InvalidManifest
+from shoal.kinds import registry
 from shoal.manifests.files import read_manifests
-from shoal.models.api import ApplyReply, ObjectRef
+from shoal.models.api import ApplyReply, ManifestDocument, ObjectRef
 
 FilenameOption = Annotated[
     list[Path] | None, typer.Option("--filename", "-f", help="Manifest file or folder (repeatable).")
 ]
 
-_KINDS = {
-    "deployment": "Deployment",
-    "deployments": "Deployment",
-    "deploy": "Deployment",
-    "priorityclass": "PriorityClass",
-    "priorityclasses": "PriorityClass",
-    "pc": "PriorityClass",
-    "service": "Service",
-    "services": "Service",
-    "svc": "Service",
-    "horizontalpodautoscaler": "HorizontalPodAutoscaler",
-    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
-    "hpa": "HorizontalPodAutoscaler",
-}
-
-
-_GROUPS = {
-    "Deployment": "apps",
-    "PriorityClass": "scheduling.k8s.io",
-    "HorizontalPodAutoscaler": "autoscaling",
-}
-
 
 def qualified_kind(kind: str) -> str:
-    group = _GROUPS.get(kind)
-    return f"{kind.lower()}.{group}" if group else kind.lower()
+    info = registry().by_kind(kind)
+    return info.qualified if info else kind.lower()
 
 
 def _plural(kind: str) -> str:
-    group = _GROUPS.get(kind)
-    return f"{kind.lower()}s.{group}" if group else kind.lower() + "s"
+    info = registry().by_kind(kind)
+    return info.qualified_plural if info else kind.lower() + "s"
 
 
 def _report(reply: ApplyReply, *, suffix: str = "") -> int:
@@ -81,31 +60,30 @@ def apply(
 
 
 def delete(
-    kind: Annotated[str | None, typer.Argument(help="deployment, service, hpa, priorityclass")] = None,
+    kind: Annotated[
+        str | None, typer.Argument(help="A kind (deployment, pod, configmap, ns...) or KIND/NAME")
+    ] = None,
     names: Annotated[list[str] | None, typer.Argument(help="Names of the objects.")] = None,
     filename: FilenameOption = None,
     namespace: NamespaceOption = "default",
     ignore_not_found: Annotated[bool, typer.Option("--ignore-not-found")] = False,
     server: ServerOption = None,
 ) -> None:
-    """Delete objects by kind and name, or those a manifest file describes."""
+    """Delete objects by kind and name, or those a manifest file describes (a namespace with all in it)."""
     refs: list[ObjectRef] = []
     documents = read_manifests(filename) if filename else []
     if kind is not None:
         kind_name, _, slash_name = kind.partition("/")
-        resolved = _KINDS.get(kind_name.lower())
-        if resolved is None:
+        resolved = registry().resolve(kind_name)
+        if resolved is None or resolved.handling not in ("acted", "stored"):
             raise InvalidManifest(
-                [
-                    f"cannot delete {kind_name!r}: Shoal deletes deployments, services,"
-                    " horizontalpodautoscalers and priorityclasses"
-                ]
+                [f"cannot delete {kind_name!r}: not a kind Shoal stores (shoal api-resources lists them)"]
             )
         wanted = ([slash_name] if slash_name else []) + (names or [])
         if not wanted:
             raise InvalidManifest([f"delete {kind_name} needs a name"])
-        scope = "" if resolved == "PriorityClass" else namespace
-        refs = [ObjectRef(kind=resolved, namespace=scope, name=n) for n in wanted]
+        scope = namespace if resolved.namespaced else ""
+        refs = [ObjectRef(kind=resolved.kind, namespace=scope, name=n) for n in wanted]
     if not refs and not documents:
         raise InvalidManifest(["delete needs KIND NAME or -f FILE"])
     reply = with_client(server, lambda client: client.delete(refs=refs, documents=documents))
@@ -113,6 +91,26 @@ def delete(
         reply.results = [r for r in reply.results if r.action != "not found"]
     if _report(reply):
         raise typer.Exit(1)
+
+
+create_app = typer.Typer(help="Create an object from the command line.", no_args_is_help=True)
+
+
+@create_app.command("namespace")
+def create_namespace(
+    name: Annotated[str, typer.Argument(help="The namespace's name.")],
+    server: ServerOption = None,
+) -> None:
+    """Create a namespace (as ``kubectl create namespace``)."""
+    document = ManifestDocument(
+        source="create namespace",
+        index=1,
+        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+    )
+    reply = with_client(server, lambda client: client.apply([document]))
+    if any(r.action == "unchanged" for r in reply.results):
+        raise InvalidManifest([f'namespaces "{name}" already exists'])
+    _report(reply)
 
 
 def scale(
@@ -124,7 +122,8 @@ def scale(
 ) -> None:
     """Set the number of replicas of a deployment."""
     kind, _, slash_name = target.partition("/")
-    if _KINDS.get(kind.lower()) != "Deployment":
+    resolved = registry().resolve(kind)
+    if resolved is None or resolved.kind != "Deployment":
         raise InvalidManifest([f"cannot scale {kind!r}: Shoal scales deployments"])
     target_name = slash_name or name
     if not target_name:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Annotated, Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
+from shoal import keys
 from shoal.bus import subjects
 from shoal.cli import autoscaling
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
+from shoal.cli.listing import Scope, lister_of, parse_selector, pod_status_of
 from shoal.cli.output import (
     OUTPUT_FORMATS,
     age,
@@ -23,43 +25,14 @@ from shoal.cli.output import (
 )
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
-from shoal.manifests.render import (
-    deployment_object,
-    endpoints_object,
-    list_object,
-    node_object,
-    pod_object,
-    service_object,
-)
+from shoal.kinds import Kind, registry
+from shoal.manifests.render import list_object
 from shoal.models.event import Event
 from shoal.models.node import Node, NodeCondition, NodeSpec
-from shoal.models.pod import Pod, PodStatus, pod_key
-from shoal.models.quantity import format_cpu, human_memory
+from shoal.models.pod import Pod, PodStatus
+from shoal.models.quantity import format_cpu, format_memory, human_memory
 from shoal.models.service import Endpoints, Service
-from shoal.models.workloads import Deployment, DeploymentStatus, ObjectMeta, RollingUpdateSettings
-
-KINDS = {
-    "pod": "pods",
-    "pods": "pods",
-    "po": "pods",
-    "deployment": "deployments",
-    "deployments": "deployments",
-    "deploy": "deployments",
-    "node": "nodes",
-    "nodes": "nodes",
-    "no": "nodes",
-    "priorityclass": "priorityclasses",
-    "priorityclasses": "priorityclasses",
-    "pc": "priorityclasses",
-    "service": "services",
-    "services": "services",
-    "svc": "services",
-    "endpoints": "endpoints",
-    "ep": "endpoints",
-    "horizontalpodautoscaler": "horizontalpodautoscalers",
-    "horizontalpodautoscalers": "horizontalpodautoscalers",
-    "hpa": "horizontalpodautoscalers",
-}
+from shoal.models.workloads import Deployment, DeploymentStatus, RollingUpdateSettings
 
 OutputOption = Annotated[str, typer.Option("--output", "-o", help="table, wide, json, yaml or name")]
 AllNamespacesOption = Annotated[
@@ -68,87 +41,19 @@ AllNamespacesOption = Annotated[
 SelectorOption = Annotated[str | None, typer.Option("--selector", "-l", help="Label selector: key=value,...")]
 
 
-def resolve_kind(kind: str) -> str:
-    resolved = KINDS.get(kind.lower())
-    if resolved is None:
+def resolve_kind(kind: str) -> Kind:
+    """A kind from what the command line says (``po``, ``deployments.apps``, ``cm``...)."""
+    resolved = registry().resolve(kind)
+    if resolved is None or resolved.handling == "ignored":
         raise InvalidManifest(
-            [f"unknown resource type {kind!r}: Shoal knows {', '.join(sorted(set(KINDS.values())))}"]
+            [f"unknown resource type {kind!r}: shoal api-resources lists the kinds Shoal knows"]
         )
     return resolved
 
 
-def parse_selector(selector: str | None) -> dict[str, str]:
-    if not selector:
-        return {}
-    wanted = {}
-    for part in selector.split(","):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise InvalidManifest([f"--selector: {part!r} is not key=value"])
-        wanted[key.strip()] = value.strip().lstrip("=")
-    return wanted
-
-
-class _Namespaced(Protocol):
-    @property
-    def metadata(self) -> ObjectMeta: ...
-
-
-Listed = TypeVar("Listed", bound=_Namespaced)
-
-
-def selected(
-    objects: Iterable[Listed], name: str | None, namespace: str, all_namespaces: bool, wanted: dict[str, str]
-) -> list[Listed]:
-    """The namespaced objects a listing shows: in scope, by name if given, matching the
-    label selector; ordered by namespace and name."""
-    return sorted(
-        (
-            o
-            for o in objects
-            if _in_scope(o.metadata.namespace, namespace, all_namespaces)
-            and (name is None or o.metadata.name == name)
-            and _matches(o.metadata.labels, wanted)
-        ),
-        key=lambda o: (o.metadata.namespace, o.metadata.name),
-    )
-
-
-def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in wanted.items())
-
-
-def _in_scope(namespace: str, wanted: str, all_namespaces: bool) -> bool:
-    return all_namespaces or namespace == wanted
-
-
-async def _gather(client: ShoalClient, kind: str) -> dict[str, Any]:
-    if kind == "pods":
-        return {"pods": await client.pods(), "status": await client.pod_statuses()}
-    if kind == "deployments":
-        return {"deployments": await client.deployments(), "status": await client.deployment_statuses()}
-    if kind == "priorityclasses":
-        return {"classes": await client.priority_classes()}
-    if kind in ("services", "endpoints"):
-        return {"services": await client.services(), "endpoints": await client.endpoints()}
-    if kind == "horizontalpodautoscalers":
-        return {"hpas": await client.hpas(), "status": await client.hpa_statuses()}
-    return {
-        "nodes": await client.nodes(),
-        "pods": await client.pods(),
-        "specs": await client.node_specs(),
-        "conditions": await client.node_conditions(),
-    }
-
-
-def _pod_status(pod: Pod, statuses: dict[str, PodStatus]) -> PodStatus | None:
-    status = statuses.get(pod.key)
-    return status if status is not None and status.uid == pod.metadata.uid else None
-
-
 def get(
     kind: Annotated[
-        str, typer.Argument(help="pods, deployments, nodes, services, endpoints, hpa, priorityclasses")
+        str, typer.Argument(help="A kind: pods, deployments, services, configmaps... (api-resources)")
     ],
     name: Annotated[str | None, typer.Argument(help="Only this object.")] = None,
     namespace: NamespaceOption = "default",
@@ -161,173 +66,39 @@ def get(
     resource = resolve_kind(kind)
     if output not in OUTPUT_FORMATS:
         raise InvalidManifest([f"--output: unknown format {output!r} (use {', '.join(OUTPUT_FORMATS)})"])
-    data = with_client(server, lambda client: _gather(client, resource))
-    wanted = parse_selector(selector)
-    now = time.time()
-    objects: list[dict[str, Any]] = []
-    rows: list[list[str]] = []
-    columns: list[str]
-    if resource == "pods":
-        statuses: dict[str, PodStatus] = data["status"]
-        pods = selected(data["pods"].values(), name, namespace, all_namespaces, wanted)
-        columns = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"]
-        if output == "wide":
-            columns += ["IP"]
-        if all_namespaces:
-            columns.insert(0, "NAMESPACE")
-        for pod in pods:
-            status = _pod_status(pod, statuses)
-            objects.append(pod_object(pod, status))
-            ready = sum(1 for c in status.container_statuses if c.ready) if status else 0
-            row = [
-                pod.metadata.name,
-                f"{ready}/{len(pod.spec.containers)}",
-                pod_display_status(pod, status),
-                str(status.restarts if status else 0),
-                age(pod.metadata.creation_timestamp, now),
-                pod.node_name or "<none>",
-            ]
-            if output == "wide":
-                row.append((status.pod_ip if status else "") or "<none>")
-            if all_namespaces:
-                row.insert(0, pod.metadata.namespace)
-            rows.append(row)
-    elif resource == "deployments":
-        dep_status: dict[str, DeploymentStatus] = data["status"]
-        deployments = selected(data["deployments"].values(), name, namespace, all_namespaces, wanted)
-        columns = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-        if output == "wide":
-            columns += ["CONTAINERS", "IMAGES", "SELECTOR"]
-        if all_namespaces:
-            columns.insert(0, "NAMESPACE")
-        for deployment in deployments:
-            key = pod_key(deployment.metadata.namespace, deployment.metadata.name)
-            status = dep_status.get(key)
-            if status is not None and status.uid != deployment.metadata.uid:
-                status = None
-            objects.append(deployment_object(deployment, status))
-            row = [
-                deployment.metadata.name,
-                f"{status.ready_replicas if status else 0}/{deployment.spec.desired_replicas}",
-                str(status.updated_replicas if status else 0),
-                str(status.available_replicas if status else 0),
-                age(deployment.metadata.creation_timestamp, now),
-            ]
-            if output == "wide":
-                containers = deployment.spec.template.spec.containers
-                row += [
-                    ",".join(c.name for c in containers),
-                    ",".join(c.image for c in containers),
-                    ",".join(f"{k}={v}" for k, v in deployment.spec.selector.match_labels.items()),
-                ]
-            if all_namespaces:
-                row.insert(0, deployment.metadata.namespace)
-            rows.append(row)
-    elif resource in ("services", "endpoints"):
-        services = selected(data["services"].values(), name, namespace, all_namespaces, wanted)
-        if resource == "services":
-            columns = ["NAME", "TYPE", "PORT(S)", "SELECTOR", "ENDPOINTS", "AGE"]
-        else:
-            columns = ["NAME", "ENDPOINTS", "NOT-READY"]
-        if all_namespaces:
-            columns.insert(0, "NAMESPACE")
-        for svc in services:
-            endpoints = data["endpoints"].get(pod_key(svc.metadata.namespace, svc.metadata.name))
-            if resource == "services":
-                objects.append(service_object(svc))
-                ports = ",".join(f"{p.port}:{p.node_port}/{p.protocol}" for p in svc.spec.ports)
-                selector = ",".join(f"{k}={v}" for k, v in svc.spec.selector.items())
-                ready = len(endpoints.ready_pods) if endpoints else 0
-                row = [
-                    svc.metadata.name,
-                    svc.spec.type,
-                    ports,
-                    selector,
-                    str(ready),
-                    age(svc.metadata.creation_timestamp, now),
-                ]
-            else:
-                if endpoints is None:
-                    continue
-                objects.append(endpoints_object(endpoints))
-                targets = sorted({f"{t.host}:{t.port}" for p in endpoints.ports for t in p.targets})
-                shown = ",".join(targets[:3]) + (f" + {len(targets) - 3} more" if len(targets) > 3 else "")
-                row = [svc.metadata.name, shown or "<none>", str(len(endpoints.not_ready))]
-            if all_namespaces:
-                row.insert(0, svc.metadata.namespace)
-            rows.append(row)
-    elif resource == "horizontalpodautoscalers":
-        hpas = selected(data["hpas"].values(), name, namespace, all_namespaces, wanted)
-        columns, rows, objects = autoscaling.hpa_table(hpas, data["status"], all_namespaces, now)
-    elif resource == "priorityclasses":
-        columns = ["NAME", "VALUE", "GLOBAL-DEFAULT", "PREEMPTION", "AGE"]
-        for pc in sorted(data["classes"].values(), key=lambda c: c.metadata.name):
-            if name is not None and pc.metadata.name != name:
-                continue
-            objects.append(pc.dump() | {"metadata": pc.metadata.dump()})
-            rows.append(
-                [
-                    pc.metadata.name,
-                    str(pc.value),
-                    str(pc.global_default).lower(),
-                    pc.preemption_policy,
-                    age(pc.metadata.creation_timestamp, now),
-                ]
-            )
-    else:
-        nodes = sorted(
-            (
-                n
-                for n in data["nodes"].values()
-                if (name is None or n.name == name) and _matches(_node_labels(n, data["specs"]), wanted)
-            ),
-            key=lambda n: n.name,
-        )
-        pods_per_node: dict[str, int] = {}
-        for pod in data["pods"].values():
-            if pod.node_name:
-                pods_per_node[pod.node_name] = pods_per_node.get(pod.node_name, 0) + 1
-        columns = ["NAME", "STATUS", "CPU", "MEMORY", "PODS", "AGE", "VERSION"]
-        if output == "wide":
-            columns += ["INTERNAL-IP", "OS", "ARCH"]
-        specs = data["specs"]
-        conditions: dict[str, NodeCondition] = data["conditions"]
-        for node in nodes:
-            condition = conditions.get(node.name)
-            ready = condition is not None and condition.ready
-            spec = specs.get(node.name)
-            objects.append(node_object(node, condition, spec))
-            state = "Ready" if ready else "NotReady"
-            if spec is not None and (spec.unschedulable or spec.draining):
-                state += ",SchedulingDisabled"
-            row = [
-                node.name,
-                state,
-                format_cpu(node.capacity.cpu or 0),
-                human_memory(node.capacity.memory or 0),
-                str(pods_per_node.get(node.name, 0)),
-                age(node.started_at, now),
-                node.runtime_version,
-            ]
-            if output == "wide":
-                row += [node.address, node.os, node.architecture]
-            rows.append(row)
-
+    scope = Scope(resource, name, namespace, all_namespaces, parse_selector(selector), output, time.time())
+    lister = lister_of(resource)
+    data = with_client(server, lambda client: lister.gather(client, scope))
+    columns, rows, objects = lister.show(data, scope)
+    where = "" if not resource.namespaced or all_namespaces else f" in namespace {namespace}"
     if name is not None and not objects:
-        scope = "" if resource in ("nodes", "priorityclasses") else f" in namespace {namespace}"
-        raise NotFound(f'{resource} "{name}" not found{scope}')
+        raise NotFound(f'{resource.qualified_plural} "{name}" not found{where}')
     if output in ("json", "yaml"):
         dump(objects[0] if name is not None else list_object(objects), output)
     elif output == "name":
         for obj in objects:
-            console.print(f"{obj['kind'].lower()}/{obj['metadata']['name']}")
+            console.print(f"{resource.qualified}/{obj['metadata']['name']}")
     elif rows:
         table(columns, rows)
     else:
-        scope = (
-            "" if resource in ("nodes", "priorityclasses") or all_namespaces else f" in {namespace} namespace"
-        )
-        console.print(f"No {resource} found{scope}.")
+        console.print(f"No resources found{where}.")
+
+
+def api_resources() -> None:
+    """The kinds Shoal knows, their short names, and what it does with each."""
+    does = {"acted": "acts on it", "stored": "stores it", "observed": "keeps it", "ignored": "ignores it"}
+    rows = [
+        [
+            k.plural,
+            ",".join(k.short_names),
+            k.api_version,
+            str(k.namespaced).lower(),
+            k.kind,
+            does[k.handling],
+        ]
+        for k in sorted(registry().kinds, key=lambda k: k.plural)
+    ]
+    table(["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND", "SHOAL"], rows)
 
 
 # -- describe ---------------------------------------------------------------------------------
@@ -342,60 +113,80 @@ async def _collect_events(client: ShoalClient, subject: str) -> list[Event]:
 
 
 def describe(
-    kind: Annotated[str, typer.Argument(help="pod, deployment, node, service, hpa or priorityclass")],
+    kind: Annotated[str, typer.Argument(help="A kind: pod, deployment, node, service, configmap...")],
     name: Annotated[str, typer.Argument(help="The object's name.")],
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:
     """Everything about one object, with its recent events."""
     resource = resolve_kind(kind)
-    now = time.time()
+    scope = Scope(resource, name, namespace, False, {}, "table", time.time())
+    lister = lister_of(resource)
+    event_kind = "service" if resource.kind == "Endpoints" else resource.singular
+    event_ns = namespace if resource.namespaced else ""
 
     async def gather(client: ShoalClient) -> dict[str, Any]:
-        data = await _gather(client, resource)
-        scope_kind = {
-            "pods": "pod",
-            "deployments": "deployment",
-            "nodes": "node",
-            "services": "service",
-            "endpoints": "service",
-            "horizontalpodautoscalers": "horizontalpodautoscaler",
-        }.get(resource, "priorityclass")
-        scope_ns = subjects.CLUSTER_SCOPE if resource in ("nodes", "priorityclasses") else namespace
-        data["events"] = await _collect_events(
-            client, f"{subjects.EVENTS_PREFIX}.{scope_kind}.{scope_ns}.{name}.*"
-        )
-        if resource == "deployments":
+        data = await lister.gather(client, scope)
+        subject = subjects.event(event_kind, event_ns, keys.name_token(name), "*")
+        data["events"] = await _collect_events(client, subject)
+        if resource.kind == "Deployment":
             data["pods"] = await client.pods()
             data["pod_status"] = await client.pod_statuses()
         return data
 
     data = with_client(server, gather)
-    if resource == "pods":
-        pod = data["pods"].get(pod_key(namespace, name))
-        if pod is None:
-            raise NotFound(f'pod "{name}" not found in namespace {namespace}')
-        _describe_pod(pod, _pod_status(pod, data["status"]), now)
-    elif resource == "deployments":
-        deployment = data["deployments"].get(pod_key(namespace, name))
-        if deployment is None:
-            raise NotFound(f'deployment "{name}" not found in namespace {namespace}')
-        status = data["status"].get(pod_key(namespace, name))
-        _describe_deployment(deployment, status, data["pods"], data["pod_status"], now)
-    elif resource in ("services", "endpoints"):
-        svc = data["services"].get(pod_key(namespace, name))
-        if svc is None:
-            raise NotFound(f'service "{name}" not found in namespace {namespace}')
-        _describe_service(svc, data["endpoints"].get(pod_key(namespace, name)), now)
-    elif resource == "horizontalpodautoscalers":
-        hpa = data["hpas"].get(pod_key(namespace, name))
-        if hpa is None:
-            raise NotFound(f'horizontalpodautoscaler "{name}" not found in namespace {namespace}')
-        autoscaling.describe_hpa(hpa, data["status"].get(pod_key(namespace, name)), now)
-    elif resource == "priorityclasses":
-        pc = data["classes"].get(name)
-        if pc is None:
-            raise NotFound(f'priorityclass "{name}" not found')
+    where = f" in namespace {namespace}" if resource.namespaced else ""
+    key = keys.object_key(event_ns, name)
+    found = _DESCRIBERS.get(resource.kind, _describe_stored)(data, key, scope)
+    if not found:
+        raise NotFound(f'{resource.qualified_plural} "{name}" not found{where}')
+    events_table(data["events"], scope.now)
+
+
+def _meta_fields(meta: Any, now: float) -> list[tuple[str, str]]:
+    pairs = [("Name", meta.name)]
+    if getattr(meta, "namespace", ""):
+        pairs.append(("Namespace", meta.namespace))
+    pairs += [
+        ("Labels", _labels(meta.labels)),
+        ("Annotations", _labels(meta.annotations)),
+        ("Created", age(meta.creation_timestamp, now) + " ago"),
+    ]
+    return pairs
+
+
+def _describe_pods(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    pod = data["pods"].get(key)
+    if pod is not None:
+        _describe_pod(pod, pod_status_of(pod, data["status"]), scope.now)
+    return pod is not None
+
+
+def _describe_deployments(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    deployment = data["deployments"].get(key)
+    if deployment is not None:
+        status = data["status"].get(key)
+        _describe_deployment(deployment, status, data["pods"], data["pod_status"], scope.now)
+    return deployment is not None
+
+
+def _describe_services(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    svc = data["services"].get(key)
+    if svc is not None:
+        _describe_service(svc, data["endpoints"].get(key), data["nodes"], scope.now)
+    return svc is not None
+
+
+def _describe_hpas(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    hpa = data["hpas"].get(key)
+    if hpa is not None:
+        autoscaling.describe_hpa(hpa, data["status"].get(key), scope.now)
+    return hpa is not None
+
+
+def _describe_priority_classes(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    pc = data["classes"].get(key)
+    if pc is not None:
         fields(
             [
                 ("Name", pc.metadata.name),
@@ -405,18 +196,96 @@ def describe(
                 ("Description", pc.description or "<none>"),
             ]
         )
-    else:
-        node = data["nodes"].get(name)
-        if node is None:
-            raise NotFound(f'node "{name}" not found')
-        _describe_node(
-            node,
-            data["specs"].get(name),
-            data["conditions"].get(name),
-            [p for p in data["pods"].values() if p.node_name == name],
-            now,
-        )
-    events_table(data["events"], now)
+    return pc is not None
+
+
+def _describe_nodes(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    node = data["nodes"].get(key)
+    if node is not None:
+        pods = [p for p in data["pods"].values() if p.node_name == node.name]
+        _describe_node(node, data["specs"].get(key), data["conditions"].get(key), pods, scope.now)
+    return node is not None
+
+
+def _describe_namespaces(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    ns = data["namespaces"].get(key)
+    if ns is not None:
+        fields([*_meta_fields(ns.metadata, scope.now), ("Status", "Active")])
+    return ns is not None
+
+
+def _describe_config_maps(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    cm = data["config_maps"].get(key)
+    if cm is None:
+        return False
+    fields([*_meta_fields(cm.metadata, scope.now), ("Immutable", str(bool(cm.immutable)))])
+    console.print("Data\n====")
+    for data_key, value in sorted(cm.data.items()):
+        console.print(f"{data_key}:\n----\n{value}\n")
+    if cm.binary_data:
+        console.print("BinaryData\n====")
+        for data_key, blob in sorted(cm.binary_data.items()):
+            console.print(f"{data_key}: {len(blob)} bytes")
+    return True
+
+
+def _describe_secrets(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    secret = data["sealed"].get(key)
+    if secret is None:
+        return False
+    fields([*_meta_fields(secret.metadata, scope.now), ("Type", secret.type)])
+    console.print("Data\n====")
+    for data_key, size in sorted(secret.sizes.items()):
+        console.print(f"{data_key}:  {size} bytes")
+    return True
+
+
+def _describe_claims(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    claim = data["claims"].get(key)
+    if claim is None:
+        return False
+    status = data["status"].get(key)
+    status = status if status is not None and status.uid == claim.metadata.uid else None
+    storage = claim.spec.resources.requests.storage
+    fields(
+        [
+            *_meta_fields(claim.metadata, scope.now),
+            ("StorageClass", claim.spec.storage_class_name or "<unset>"),
+            ("Status", "Bound" if status else "Pending (binds to the node of the first pod using it)"),
+            ("Volume", f"{status.volume} (Podman volume on node {status.node})" if status else "<none>"),
+            ("Capacity", format_memory(storage) if storage else "<unset>"),
+            ("Access Modes", ",".join(claim.spec.access_modes)),
+        ]
+    )
+    return True
+
+
+def _describe_stored(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    wanted = keys.stored_key(
+        scope.kind.plural, key.partition(".")[0] if scope.kind.namespaced else "", scope.name or ""
+    )
+    obj = data["objects"].get(wanted)
+    if obj is None:
+        return False
+    fields([*_meta_fields(obj.metadata, scope.now), ("Shoal", scope.kind.note or "stored")])
+    if obj.body:
+        dump(obj.body, "yaml")
+    return True
+
+
+_DESCRIBERS: dict[str, Callable[[dict[str, Any], str, Scope], bool]] = {
+    "Pod": _describe_pods,
+    "Deployment": _describe_deployments,
+    "Service": _describe_services,
+    "Endpoints": _describe_services,
+    "HorizontalPodAutoscaler": _describe_hpas,
+    "PriorityClass": _describe_priority_classes,
+    "Node": _describe_nodes,
+    "Namespace": _describe_namespaces,
+    "ConfigMap": _describe_config_maps,
+    "Secret": _describe_secrets,
+    "PersistentVolumeClaim": _describe_claims,
+}
 
 
 def _describe_pod(pod: Pod, status: PodStatus | None, now: float) -> None:
@@ -541,23 +410,31 @@ def _describe_deployment(
         table(
             ["NAME", "STATUS", "NODE"],
             [
-                [p.metadata.name, pod_display_status(p, _pod_status(p, pod_status)), p.node_name or "<none>"]
+                [
+                    p.metadata.name,
+                    pod_display_status(p, pod_status_of(p, pod_status)),
+                    p.node_name or "<none>",
+                ]
                 for p in owned
             ],
         )
 
 
-def _describe_service(svc: Service, endpoints: Endpoints | None, now: float) -> None:
-    fields(
-        [
-            ("Name", svc.metadata.name),
-            ("Namespace", svc.metadata.namespace),
-            ("Labels", _labels(svc.metadata.labels)),
-            ("Selector", _labels(svc.spec.selector)),
-            ("Type", svc.spec.type),
-            ("Created", age(svc.metadata.creation_timestamp, now) + " ago"),
-        ]
-    )
+def _describe_service(svc: Service, endpoints: Endpoints | None, nodes: dict[str, Node], now: float) -> None:
+    pairs = [
+        ("Name", svc.metadata.name),
+        ("Namespace", svc.metadata.namespace),
+        ("Labels", _labels(svc.metadata.labels)),
+        ("Selector", _labels(svc.spec.selector)),
+        ("Type", svc.spec.type),
+        ("Created", age(svc.metadata.creation_timestamp, now) + " ago"),
+    ]
+    if svc.spec.type == "LoadBalancer":
+        addresses = sorted({n.address for n in nodes.values() if n.address})
+        pairs.append(("LoadBalancer Ingress", ", ".join(addresses) or "<pending>"))
+    if svc.spec.cluster_ip == "None":
+        pairs.append(("ClusterIP", "None (headless)"))
+    fields(pairs)
     console.print("Ports:")
     for port in svc.spec.ports:
         target = port.target_port if port.target_port is not None else port.port
@@ -573,12 +450,6 @@ def _describe_service(svc: Service, endpoints: Endpoints | None, now: float) -> 
         )
     if endpoints is not None and endpoints.not_ready:
         fields([("Not ready", ", ".join(endpoints.not_ready))])
-
-
-def _node_labels(node: Node, specs: dict[str, NodeSpec]) -> dict[str, str]:
-    """The operator's labels once set (``shoal label node``), else the node's own."""
-    spec = specs.get(node.name)
-    return spec.labels if spec is not None and spec.labels is not None else node.labels
 
 
 def _describe_node(

@@ -7,9 +7,19 @@ can read Shoal's.
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
+from shoal.models.core import (
+    ClaimStatus,
+    ConfigMap,
+    Namespace,
+    PersistentVolumeClaim,
+    SealedSecret,
+    Secret,
+    StoredObject,
+)
 from shoal.models.node import Node, NodeCondition, NodeSpec
 from shoal.models.pod import ContainerState, Pod, PodStatus
 from shoal.models.quantity import format_cpu, format_memory
@@ -24,17 +34,36 @@ def timestamp(epoch: float | None) -> str | None:
 
 
 def _metadata(
-    name: str, namespace: str | None, labels: dict[str, str], uid: str, created: float
+    name: str,
+    namespace: str | None,
+    labels: dict[str, str],
+    uid: str,
+    created: float,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name}
     if namespace is not None:
         metadata["namespace"] = namespace
     metadata["labels"] = dict(labels)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     if uid:
         metadata["uid"] = uid
     if created:
         metadata["creationTimestamp"] = timestamp(created)
     return metadata
+
+
+def object_metadata(meta: Any) -> dict[str, Any]:
+    """Metadata of any Shoal object as kubectl prints it (no namespace for cluster-scoped ones)."""
+    return _metadata(
+        meta.name,
+        getattr(meta, "namespace", None) or None,
+        meta.labels,
+        meta.uid,
+        meta.creation_timestamp,
+        meta.annotations,
+    )
 
 
 def _state(state: ContainerState) -> dict[str, Any]:
@@ -54,7 +83,7 @@ def _state(state: ContainerState) -> dict[str, Any]:
 
 def pod_object(pod: Pod, status: PodStatus | None) -> dict[str, Any]:
     meta = pod.metadata
-    metadata = _metadata(meta.name, meta.namespace, meta.labels, meta.uid, meta.creation_timestamp)
+    metadata = object_metadata(meta)
     if meta.deletion_timestamp:
         metadata["deletionTimestamp"] = timestamp(meta.deletion_timestamp)
     if meta.owner:
@@ -102,7 +131,7 @@ def pod_object(pod: Pod, status: PodStatus | None) -> dict[str, Any]:
 
 def deployment_object(deployment: Deployment, status: DeploymentStatus | None) -> dict[str, Any]:
     meta = deployment.metadata
-    metadata = _metadata(meta.name, meta.namespace, meta.labels, meta.uid, meta.creation_timestamp)
+    metadata = object_metadata(meta)
     metadata["generation"] = meta.generation
     body: dict[str, Any] = {
         "observedGeneration": 0,
@@ -178,14 +207,18 @@ def list_object(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
-def service_object(service: Service) -> dict[str, Any]:
+def service_object(service: Service, load_balancer: list[str] | None = None) -> dict[str, Any]:
+    """``load_balancer``: the addresses a LoadBalancer service answers on (the nodes')."""
     meta = service.metadata
+    status: dict[str, Any] = {"loadBalancer": {}}
+    if service.spec.type == "LoadBalancer" and load_balancer:
+        status["loadBalancer"] = {"ingress": [{"ip": address, "ipMode": "VIP"} for address in load_balancer]}
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(meta.name, meta.namespace, meta.labels, meta.uid, meta.creation_timestamp),
+        "metadata": object_metadata(meta),
         "spec": service.spec.dump(),
-        "status": {},
+        "status": status,
     }
 
 
@@ -205,3 +238,71 @@ def endpoints_object(endpoints: Endpoints) -> dict[str, Any]:
         "metadata": {"name": endpoints.name, "namespace": endpoints.namespace},
         "subsets": subsets,
     }
+
+
+def namespace_object(namespace: Namespace) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": object_metadata(namespace.metadata),
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
+
+
+def config_map_object(config_map: ConfigMap) -> dict[str, Any]:
+    body = config_map.dump()
+    body.pop("schema", None)
+    body["metadata"] = object_metadata(config_map.metadata)
+    for empty in ("binaryData", "immutable"):
+        if not body.get(empty):
+            body.pop(empty, None)
+    return body
+
+
+def secret_object(secret: Secret) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": object_metadata(secret.metadata),
+        "type": secret.type,
+        "data": {k: base64.b64encode(v).decode() for k, v in sorted(secret.data.items())},
+    }
+    if secret.immutable is not None:
+        body["immutable"] = secret.immutable
+    return body
+
+
+def sealed_secret_object(secret: SealedSecret) -> dict[str, Any]:
+    """A Secret as listed without its values (``-o name``, and listings that do not unseal)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": object_metadata(secret.metadata),
+        "type": secret.type,
+    }
+
+
+def claim_object(claim: PersistentVolumeClaim, status: ClaimStatus | None) -> dict[str, Any]:
+    spec = claim.spec.dump()
+    body: dict[str, Any] = {"phase": "Pending"}
+    if status is not None and status.uid == claim.metadata.uid:
+        body = {
+            "phase": "Bound",
+            "accessModes": spec["accessModes"],
+            "capacity": {"storage": spec["resources"]["requests"].get("storage")},
+        }
+        spec["volumeName"] = status.volume
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": object_metadata(claim.metadata),
+        "spec": spec,
+        "status": body,
+    }
+
+
+def stored_object(obj: StoredObject) -> dict[str, Any]:
+    body = obj.manifest()
+    body["metadata"] = object_metadata(obj.metadata)
+    return body

@@ -25,7 +25,8 @@ Quantity = Annotated[float, BeforeValidator(parse_quantity)]
 
 class ScaleTargetRef(ShoalModel):
     api_version: str = "apps/v1"
-    kind: Literal["Deployment"]
+    kind: str = Field(min_length=1)
+    """Shoal scales Deployments; an HPA of another kind is kept and its status says why it waits."""
     name: Name
 
 

@@ -135,6 +135,8 @@ class ContainerState(ShoalModel):
 class ContainerStatus(ShoalModel):
     name: str
     image: str
+    init: bool = False
+    """An init container (or a sidecar): listed under initContainerStatuses."""
     container_id: str = ""
     ready: bool = False
     started: bool = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from shoal.models.base import Labels, Record, ShoalModel
 from shoal.models.workloads import ObjectMeta
@@ -26,6 +26,8 @@ class ServicePort(ShoalModel):
     target_port: int | str | None = None
     """The pods' port: a number, or the name of a container port. Defaults to ``port``."""
     protocol: Literal["TCP"] = "TCP"
+    app_protocol: str | None = None
+    """Informational, as in Kubernetes (``http``, ``kubernetes.io/h2c``...)."""
     node_port: int | None = Field(default=None, ge=NODE_PORT_RANGE[0], le=NODE_PORT_RANGE[1])
 
     @field_validator("target_port")
@@ -41,10 +43,46 @@ class ServicePort(ShoalModel):
 
 
 class ServiceSpec(ShoalModel):
-    selector: Labels = Field(min_length=1)
-    ports: list[ServicePort] = Field(min_length=1)
-    type: Literal["ClusterIP", "NodePort"] = "ClusterIP"
-    """Both are served the same way: on every node at the node port."""
+    selector: Labels = Field(default_factory=dict)
+    """Pods it sends traffic to; a service without one has no endpoints (as in Kubernetes)."""
+    ports: list[ServicePort] = Field(default_factory=list)
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"] = "ClusterIP"
+    """ClusterIP, NodePort and LoadBalancer are served alike, on every node at the node port;
+    a LoadBalancer lists the nodes' addresses as its ingress (as k3s' ServiceLB does)."""
+    cluster_ip: str | None = Field(default=None, alias="clusterIP")
+    """``None`` (the string) makes the service headless: no node port, no proxy."""
+    cluster_ips: list[str] = Field(default_factory=list, alias="clusterIPs")
+    external_name: str | None = None
+    session_affinity: Literal["None", "ClientIP"] = "None"
+    external_traffic_policy: Literal["Cluster", "Local"] | None = None
+    internal_traffic_policy: Literal["Cluster", "Local"] | None = None
+    publish_not_ready_addresses: bool = False
+    load_balancer_ip: str | None = Field(default=None, alias="loadBalancerIP")
+    load_balancer_class: str | None = None
+    allocate_load_balancer_node_ports: bool | None = None
+    ip_families: list[str] = Field(default_factory=list)
+    ip_family_policy: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> ServiceSpec:
+        if self.type == "ExternalName":
+            if not self.external_name:
+                raise ValueError("a service of type ExternalName needs externalName")
+            return self
+        if not self.ports and not self.headless:
+            raise ValueError("ports: a service needs at least one port (or clusterIP: None)")
+        if self.headless and self.type != "ClusterIP":
+            raise ValueError(f"a headless service (clusterIP: None) cannot be of type {self.type}")
+        return self
+
+    @property
+    def headless(self) -> bool:
+        return self.cluster_ip == "None"
+
+    @property
+    def proxied(self) -> bool:
+        """Served by every node's proxy at node ports (not headless, not ExternalName)."""
+        return not self.headless and self.type != "ExternalName"
 
 
 class Service(Record):

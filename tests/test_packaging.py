@@ -10,13 +10,16 @@ ROOT = Path(__file__).resolve().parent.parent
 NOT_PACKAGED = {"tests", "bench", "build", ".venv"}
 
 # Which top-level parts of shoal each part may import. cli -> actors -> {bus, runtime};
-# bus and runtime know nothing of each other; models and manifests stand alone.
+# bus and runtime know nothing of each other; models and manifests stand alone; keys (how
+# objects are named in NATS) and kinds (the registry of kinds, over the models) are shared.
 ALLOWED = {
     "models": {"models"},
-    "manifests": {"models", "errors", "manifests"},
+    "keys": set(),
+    "kinds": {"models", "bus"},  # a kind names its bucket (imported lazily)
+    "manifests": {"models", "errors", "manifests", "kinds"},
     "bus": {"bus", "models", "errors", "processes", "retry"},
     "runtime": {"runtime", "models", "errors", "processes", "retry"},
-    "actors": {"actors", "bus", "runtime", "models", "manifests", "errors", "retry"},
+    "actors": {"actors", "bus", "runtime", "models", "manifests", "errors", "retry", "keys", "kinds"},
     "client": {"bus", "models", "errors"},
     "cli": {
         "cli",
@@ -29,6 +32,8 @@ ALLOWED = {
         "errors",
         "processes",
         "__init__",
+        "keys",
+        "kinds",
     },
 }
 

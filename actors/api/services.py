@@ -44,6 +44,10 @@ def assign_node_ports(service: Service, stored: Service | None, taken: dict[int,
 
     ``taken`` maps the node ports of every *other* service to its name.
     """
+    if not service.spec.proxied:
+        # Headless and ExternalName services are not proxied: no node ports for them.
+        ports = [port.model_copy(update={"node_port": None}) for port in service.spec.ports]
+        return service.model_copy(update={"spec": service.spec.model_copy(update={"ports": ports})})
     kept = {port.key: port.node_port for port in stored.spec.ports} if stored else {}
     used = set(taken)
     ports = []

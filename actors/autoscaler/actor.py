@@ -234,7 +234,11 @@ class AutoscalerActor(Actor):
         uid, history = self.history.get(key, (meta.uid, []))
         if uid != meta.uid:
             history = []
-        if deployment is None:
+        target_kind = hpa.spec.scale_target_ref.kind
+        if target_kind != "Deployment":
+            message = f"cannot scale {target_kind} {target!r}: Shoal's autoscaler scales Deployments"
+            evaluation = Evaluation(0, 0, [], message, history)
+        elif deployment is None:
             message = f"deployment {target!r} not found in namespace {meta.namespace}"
             evaluation = Evaluation(0, 0, [], message, history)
         else:

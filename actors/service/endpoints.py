@@ -37,8 +37,10 @@ def endpoints_for(
         EndpointPort(name=port.key, port=port.port, node_port=port.node_port or 0)
         for port in service.spec.ports
     ]
-    not_ready = []
-    for entry in sorted(pods.values(), key=lambda e: e.key):
+    not_ready: list[str] = []
+    # No selector, no endpoints: Kubernetes leaves those to whoever made the service.
+    candidates = sorted(pods.values(), key=lambda e: e.key) if service.spec.selector else []
+    for entry in candidates:
         pod = entry.value
         if pod.metadata.namespace != meta.namespace:
             continue
