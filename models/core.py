@@ -212,6 +212,11 @@ class ClaimStatus(Record):
     bound_at: float
 
 
+def claim_volume_name(namespace: str, claim: str) -> str:
+    """The Podman volume holding a claim's data on its node."""
+    return f"shoal-{namespace}-{claim}"
+
+
 class StoredMeta(ShoalModel):
     """Identity of an object Shoal keeps but does not act on."""
 

@@ -433,3 +433,65 @@ def test_min_ready_seconds_counts_from_when_the_scheduler_saw_readiness() -> Non
     assert available(base) == 2  # only the node's figure: available
     seen = ClusterView(**{**base.__dict__, "ready_seen": {p.key: NOW - 1 for p in pods}})
     assert available(seen) == 0  # by the scheduler's own clock: not for 9 s more
+
+
+def bare_pod(name: str, **spec: object) -> Pod:
+    from shoal.models.pod import PodMeta
+
+    containers = [{"name": "main", "image": "busybox", "resources": {"requests": {"cpu": "100m"}}}]
+    return Pod(
+        metadata=PodMeta(name=name, uid=f"uid-{name}", creation_timestamp=NOW, template_hash=name),
+        spec=PodSpec.model_validate({"containers": containers, **spec}),
+    )
+
+
+def with_claims(view_: ClusterView, claims: set[str], bound: dict[str, str]) -> ClusterView:
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(view_, claims=frozenset(claims), claim_nodes=bound)
+
+
+def claimed(name: str, claim: str = "data") -> Pod:
+    volumes = [{"name": "d", "persistentVolumeClaim": {"claimName": claim}}]
+    return bare_pod(name, volumes=volumes)
+
+
+def test_a_bare_pod_is_bound_and_never_removed_as_an_orphan() -> None:
+    pod = bare_pod("lonely")
+    [command] = plan(view(pods=[pod], nodes=[node("a")]), NOW, CountingIds())
+    assert isinstance(command, BindPod) and command.node == "a"
+    bound = pod.model_copy(update={"node_name": "a"})
+    assert plan(view(pods=[bound], statuses=[running(bound)], nodes=[node("a")]), NOW, CountingIds()) == []
+
+
+def test_the_first_pod_of_a_claim_binds_it_and_the_next_follow() -> None:
+    from shoal.actors.scheduler.commands import BindClaim
+
+    first, second = claimed("one"), claimed("two")
+    nodes = [node("a"), node("b")]
+    commands = plan(
+        with_claims(view(pods=[first, second], nodes=nodes), {"default.data"}, {}), NOW, CountingIds()
+    )
+    binds = [c for c in commands if isinstance(c, BindPod)]
+    [claim] = [c for c in commands if isinstance(c, BindClaim)]
+    assert claim.key == "default.data" and claim.status.volume == "shoal-default-data"
+    assert {b.node for b in binds} == {claim.status.node}  # both on the claim's node, not spread
+
+
+def test_a_bound_claim_pins_its_pods_to_its_node() -> None:
+    pod = claimed("one")
+    nodes = [node("a"), node("b", cpu=64_000)]
+    commands = plan(
+        with_claims(view(pods=[pod], nodes=nodes), {"default.data"}, {"default.data": "a"}),
+        NOW,
+        CountingIds(),
+    )
+    assert [(type(c).__name__, getattr(c, "node", None)) for c in commands] == [("BindPod", "a")]
+
+
+def test_a_missing_claim_keeps_the_pod_pending_with_its_name() -> None:
+    [command] = plan(
+        with_claims(view(pods=[claimed("one", "nope")], nodes=[node("a")]), set(), {}), NOW, CountingIds()
+    )
+    assert isinstance(command, MarkUnschedulable)
+    assert command.scheduling.message == 'persistentvolumeclaim "nope" not found'

@@ -30,6 +30,7 @@ from nats.aio.client import Client
 from shoal.actors.base import Actor, instance_name
 from shoal.actors.health import NodeHealth
 from shoal.actors.scheduler.commands import (
+    BindClaim,
     BindPod,
     Command,
     CreatePod,
@@ -151,17 +152,19 @@ class SchedulerActor(Actor):
         self.node_specs = KVCache(await Bucket.open(self.js, kv.NODE_SPECS), self._node_spec_changed)
         self.node_status = KVCache(await Bucket.open(self.js, kv.NODE_STATUS))
         self.priority_classes = KVCache(await Bucket.open(self.js, kv.PRIORITY_CLASSES), self._changed_all)
+        self.claims = KVCache(await Bucket.open(self.js, kv.CLAIMS), self._claim_changed)
+        self.claim_status = KVCache(await Bucket.open(self.js, kv.CLAIM_STATUS), self._claim_changed)
         caches: list[KVCache] = [
             self.deployments, self.pods, self.pod_status, self.deployment_status, self.nodes, self.node_specs,
-            self.node_status, self.priority_classes,
+            self.node_status, self.priority_classes, self.claims, self.claim_status,
         ]  # fmt: skip
         await self.health.start()
         for cache in caches:
             self.watch(cache)
         await asyncio.gather(*(cache.synced.wait() for cache in caches))
         self.writers = {
-            bucket: BucketWriter(self.nc, bucket, role="scheduler", holder=self.name)
-            for bucket in (kv.PODS.name, kv.DEPLOYMENT_STATUS.name, kv.NODE_STATUS.name, kv.NODES.name)
+            bucket.name: BucketWriter(self.nc, bucket.name, role="scheduler", holder=self.name)
+            for bucket in (kv.PODS, kv.DEPLOYMENT_STATUS, kv.NODE_STATUS, kv.NODES, kv.CLAIM_STATUS)
         }
         self.lease = LeaderLease(
             await Bucket.open(self.js, kv.LEASES),
@@ -222,9 +225,15 @@ class SchedulerActor(Actor):
         owner = pod.metadata.owner
         if owner is not None and owner.kind == "Deployment":
             self._plan(f"{pod.metadata.namespace}.{owner.name}")
+        elif owner is None:
+            self._plan_placement()  # a bare pod: it only needs a node
         else:
             self.scope.everything = True  # an orphan: the next round looks at every owner
             self.dirty.set()
+
+    def _claim_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        if not self._own_write:
+            self._plan_placement()  # pods waiting for the claim may go now
 
     def _plan_node(self, node: str) -> None:
         """Everything on a node that changed (readiness, taints, drain) is looked at again."""
@@ -461,6 +470,8 @@ class SchedulerActor(Actor):
             priority_classes={
                 entry.value.metadata.name: entry.value for entry in self.priority_classes.entries.values()
             },
+            claims=frozenset(self.claims.entries),
+            claim_nodes={key: entry.value.node for key, entry in self.claim_status.entries.items()},
         )
 
     def _round(self, view: ClusterView, now: float) -> tuple[Plan, list[_Write]]:
@@ -587,6 +598,8 @@ class SchedulerActor(Actor):
     def _submit(self, command: Command, write: _Write) -> asyncio.Future[int]:
         pods, statuses = self.writers[kv.PODS.name], self.writers[kv.DEPLOYMENT_STATUS.name]
         match command:
+            case BindClaim(key=key):
+                return self.writers[kv.CLAIM_STATUS.name].submit(KVWrite(key, write.data, expect=0))
             case CreatePod(pod=pod):
                 return pods.submit(KVWrite(pod.key, write.data, expect=0))
             case BindPod(key=key, revision=revision) | MarkUnschedulable(key=key, revision=revision):
@@ -604,6 +617,16 @@ class SchedulerActor(Actor):
     async def _landed(self, command: Command, write: _Write, revision: int) -> None:
         """A write landed: note it in the cache, and say so."""
         match command:
+            case BindClaim(key=key, status=status):
+                self._noted(self.claim_status, key, status, revision)
+                await self.events.emit(
+                    "PersistentVolumeClaim",
+                    status.namespace,
+                    status.name,
+                    "Bound",
+                    f"bound to node {status.node} (Podman volume {status.volume})",
+                    node=status.node,
+                )
             case CreatePod(pod=pod):
                 self._noted(self.pods, pod.key, pod, revision)
                 await self._pod_placed_event(pod)
@@ -676,6 +699,6 @@ def _write_of(command: Command, now: float) -> _Write:
             meta = pod.metadata.model_copy(update={"deletion_timestamp": now})
             terminating = pod.model_copy(update={"metadata": meta})
             return _Write(encode(terminating), terminating)
-        case WriteDeploymentStatus(status=status):
+        case WriteDeploymentStatus(status=status) | BindClaim(status=status):
             return _Write(encode(status), status)
     return _Write()

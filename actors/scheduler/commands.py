@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shoal.models.core import ClaimStatus
 from shoal.models.pod import Pod, SchedulingState
 from shoal.models.workloads import DeploymentStatus
 
@@ -77,8 +78,17 @@ class DeleteDeploymentStatus:
     revision: int
 
 
+@dataclass(frozen=True)
+class BindClaim:
+    """Bind a claim to the node of the first pod that uses it (create-only: once, ever)."""
+
+    key: str
+    status: ClaimStatus
+
+
 Command = (
     DeleteDeploymentStatus
+    | BindClaim
     | CreatePod
     | BindPod
     | MarkUnschedulable

@@ -27,6 +27,14 @@ ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 SPREAD = "node(s) didn't match pod topology spread constraints"
 
 
+VOLUME_NODE = "node(s) didn't match the node of the pod's volume claims"
+
+
+def pinned_elsewhere(pinned: str, node: str) -> str | None:
+    """A pod whose claims are bound goes only where their volumes live."""
+    return VOLUME_NODE if pinned and pinned != node else None
+
+
 def matches_node_selector(spec: PodSpec, labels: Mapping[str, str]) -> str | None:
     if any(labels.get(key) != value for key, value in spec.node_selector.items()):
         return AFFINITY

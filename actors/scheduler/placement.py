@@ -90,6 +90,8 @@ class PodClass:
     priority: int = 0
     preempts: bool = False
     """Whether it may evict lower-priority pods (its priority class allows it)."""
+    pinned: str = ""
+    """The only node it may go to (where its claims' volumes live), if any."""
 
     @property
     def cpu(self) -> int:
@@ -206,7 +208,8 @@ class ClassRun:
         spec = cls.spec
         for node in nodes:
             reason = (
-                (None if node.ready else filters.NOT_READY)
+                filters.pinned_elsewhere(cls.pinned, node.name)
+                or (None if node.ready else filters.NOT_READY)
                 or (None if node.schedulable else filters.UNSCHEDULABLE)
                 or filters.matches_node_selector(spec, node.labels)
                 or filters.matches_required_node_affinity(spec, node.labels)

@@ -26,7 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from shoal import keys
 from shoal.actors.scheduler.commands import (
+    BindClaim,
     BindPod,
     Command,
     CreatePod,
@@ -42,6 +44,7 @@ from shoal.actors.scheduler.placement import NodeState, Placer, PodClass, Reside
 from shoal.actors.scheduler.view import ClusterView
 from shoal.bus.kv import Entry
 from shoal.models.base import replace
+from shoal.models.core import ClaimStatus, claim_volume_name
 from shoal.models.pod import OwnerRef, Pod, PodMeta, SchedulingState
 from shoal.models.workloads import Deployment, DeploymentStatus, PodSpec
 
@@ -160,6 +163,8 @@ class _Round:
     draining_nodes: frozenset[str] = frozenset()
     ready_nodes: frozenset[str] = frozenset()
     removals_left: int = 0
+    claim_nodes: dict[str, str] = field(default_factory=dict)
+    """Claims this round binds: later pods using one follow it."""
 
     def ready(self, pod: Pod) -> bool:
         known = self.readiness.get(id(pod))
@@ -349,8 +354,8 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
 
     round_.deployment, round_.removals_left = ORPHANS, round_.policy.burst
     for uid, pods in owned.items():
-        if uid in live_deployments:
-            continue
+        if uid in live_deployments or uid == "":
+            continue  # "": bare pods, which no deployment owns and nothing replaces
         for entry in pods:
             if not entry.value.terminating:
                 round_.remove(entry, "its deployment was deleted")
@@ -364,7 +369,7 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
             round_.commands.append(
                 DeletePod(entry.key, entry.revision, pod, "deleted before it was scheduled")
             )
-        elif (pod.metadata.owner.uid if pod.metadata.owner else "") in live_deployments:
+        elif pod.metadata.owner is None or pod.metadata.owner.uid in live_deployments:
             to_place.append((pod, entry))
 
     for key, entry in view.deployment_status.items():
@@ -500,13 +505,32 @@ def _place_all(round_: _Round, to_place: list[tuple[Pod, Entry[Pod] | None]]) ->
                 continue
             waiting_left -= 1
         priority, preempts, problem = resolve_priority(round_.view, pod.spec)
-        if problem:
-            _unschedulable(round_, pod, entry, "Unschedulable", problem)
+        pinned, unbound, claim_problem = _claims_of(round_, pod)
+        if problem or claim_problem:
+            _unschedulable(round_, pod, entry, "Unschedulable", problem or claim_problem)
             continue
-        cls = PodClass(pod.metadata.namespace, pod.metadata.labels, pod.spec, priority, preempts)
-        run = placer.run_for((pod.metadata.namespace, pod.metadata.template_hash, priority, preempts), cls)
+        cls = PodClass(pod.metadata.namespace, pod.metadata.labels, pod.spec, priority, preempts, pinned)
+        run = placer.run_for(
+            (pod.metadata.namespace, pod.metadata.template_hash, priority, preempts, pinned), cls
+        )
         decision = run.place(entry.key if entry else pod.key, pod.metadata.creation_timestamp)
         if decision.node is not None:
+            for claim in unbound:
+                namespace, name = keys.split_key(claim)
+                round_.claim_nodes[claim] = decision.node
+                round_.commands.append(
+                    BindClaim(
+                        claim,
+                        ClaimStatus(
+                            namespace=namespace,
+                            name=name,
+                            uid="",
+                            node=decision.node,
+                            volume=claim_volume_name(namespace, name),
+                            bound_at=round_.now,
+                        ),
+                    )
+                )
             if entry is None:
                 round_.commands.append(CreatePod(replace(pod, node_name=decision.node)))
             else:
@@ -522,6 +546,25 @@ def _place_all(round_: _Round, to_place: list[tuple[Pod, Entry[Pod] | None]]) ->
                     victim.terminating = True  # still holds its room until it is gone
             message += f" Preempting {len(decision.victims)} pod(s) on {decision.nominated}."
         _unschedulable(round_, pod, entry, decision.reason, message, decision.nominated)
+
+
+def _claims_of(round_: _Round, pod: Pod) -> tuple[str, list[str], str]:
+    """(the node its bound claims pin it to, its claims not bound yet, why it cannot go at all)."""
+    namespace = pod.metadata.namespace
+    nodes: set[str] = set()
+    unbound: list[str] = []
+    for name in sorted(pod.spec.claims()):
+        key = keys.object_key(namespace, name)
+        if key not in round_.view.claims:
+            return "", [], f'persistentvolumeclaim "{name}" not found'
+        node = round_.claim_nodes.get(key) or round_.view.claim_nodes.get(key)
+        if node:
+            nodes.add(node)
+        else:
+            unbound.append(key)
+    if len(nodes) > 1:
+        return "", [], f"its claims are bound to different nodes ({', '.join(sorted(nodes))})"
+    return (next(iter(nodes)) if nodes else ""), unbound, ""
 
 
 def _unschedulable(

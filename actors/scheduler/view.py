@@ -66,6 +66,10 @@ class ClusterView:
     priority_classes: Mapping[str, PriorityClass] = field(default_factory=dict)
     ready_seen: Mapping[str, float] = field(default_factory=dict)
     """Pod key -> when the scheduler saw the pod turn Ready, by its own clock."""
+    claims: frozenset[str] = frozenset()
+    """Keys of the PersistentVolumeClaims that exist."""
+    claim_nodes: Mapping[str, str] = field(default_factory=dict)
+    """Claim key -> the node its volume lives on, once bound."""
 
     @property
     def owners(self) -> frozenset[str]:
