@@ -85,6 +85,15 @@ class ImageUnavailable(PermanentError):
     code = "image-unavailable"
 
 
+class ContainerConfigError(ShoalError):
+    """A container cannot be configured as asked (a missing ConfigMap, Secret or key; a
+    runAsNonRoot container whose image runs as root): Kubernetes' CreateContainerConfigError."""
+
+
+class InitContainerFailed(ShoalError):
+    """An init container exited with a non-zero code: the pod's start is tried again later."""
+
+
 class RemoteError(ShoalError):
     """An error reply from an actor; ``code`` is the actor's error code.
 

@@ -533,7 +533,9 @@ def node_role(
         raise InvalidManifest([f"--runtime: {runtime!r} is neither podman nor hollow"])
     from shoal.runtime.podman_service import PodmanService
 
-    service = None if podman_url else PodmanService(data_dir or default_data_dir() / "nodes" / node_name)
+    node_dir = data_dir or default_data_dir() / "nodes" / node_name
+    settings.data_dir = node_dir
+    service = None if podman_url else PodmanService(node_dir)
 
     async def make(nc: Client) -> Actor:
         from shoal.actors.node.actor import NodeActor

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from shoal.models.pod import Pod
+from shoal.runtime.prepared import PreparedPod
 
 ContainerRunState = Literal["created", "running", "exited", "unknown"]
 
@@ -91,15 +92,21 @@ class Runtime(Protocol):
 
     async def inspect_pod(self, namespace: str, name: str) -> PodObservation | None: ...
 
-    async def start_pod(self, pod: Pod, attempts: dict[str, int] | None = None) -> None:
-        """Create and start every container of ``pod`` (and its Podman pod if it has several).
+    async def start_pod(
+        self, pod: Pod, attempts: dict[str, int] | None = None, prepared: PreparedPod | None = None
+    ) -> None:
+        """Run ``pod``'s init containers in order, then create and start its containers.
 
-        ``attempts`` carries restart counts to keep when a vanished pod is recreated.
-        Raises ImageUnavailable when an image cannot be found or pulled.
+        ``attempts`` carries restart counts to keep when a vanished pod is recreated;
+        ``prepared`` their resolved environment, mounts and security settings.
+        Raises ImageUnavailable when an image cannot be found or pulled, InitContainerFailed
+        when an init container fails, ContainerConfigError when a container cannot be set up.
         """
         ...
 
-    async def restart_container(self, pod: Pod, container: str, attempt: int) -> None:
+    async def restart_container(
+        self, pod: Pod, container: str, attempt: int, prepared: PreparedPod | None = None
+    ) -> None:
         """Replace an exited container by a new one numbered ``attempt``."""
         ...
 

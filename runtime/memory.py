@@ -23,6 +23,7 @@ from shoal.runtime.interface import (
     RuntimeEvent,
     RuntimeInfo,
 )
+from shoal.runtime.prepared import PreparedPod
 
 
 @dataclass
@@ -88,7 +89,9 @@ class MemoryRuntime:
         pod = self.pods.get((namespace, name))
         return self._observe(pod) if pod is not None else None
 
-    async def start_pod(self, pod: Pod, attempts: dict[str, int] | None = None) -> None:
+    async def start_pod(
+        self, pod: Pod, attempts: dict[str, int] | None = None, prepared: PreparedPod | None = None
+    ) -> None:
         if self.start_latency:
             await asyncio.sleep(self.start_latency)
         if self.failure_rate and self.random.random() < self.failure_rate:
@@ -114,7 +117,9 @@ class MemoryRuntime:
             )
         self.pods[(meta.namespace, meta.name)] = hollow
 
-    async def restart_container(self, pod: Pod, container: str, attempt: int) -> None:
+    async def restart_container(
+        self, pod: Pod, container: str, attempt: int, prepared: PreparedPod | None = None
+    ) -> None:
         hollow = self.pods.get((pod.metadata.namespace, pod.metadata.name))
         if hollow is None:
             raise ShoalError(f"no hollow pod {pod.metadata.name}")

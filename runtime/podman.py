@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,7 +27,13 @@ import podman.errors
 import requests
 from podman import PodmanClient
 
-from shoal.errors import ImageUnavailable, RuntimeUnavailable, ShoalError
+from shoal.errors import (
+    ContainerConfigError,
+    ImageUnavailable,
+    InitContainerFailed,
+    RuntimeUnavailable,
+    ShoalError,
+)
 from shoal.models.pod import Pod
 from shoal.models.workloads import Container
 from shoal.retry import retrying
@@ -40,6 +47,7 @@ from shoal.runtime.interface import (
     RuntimeInfo,
 )
 from shoal.runtime.podman_service import PodmanService, service_pid
+from shoal.runtime.prepared import Mount, PreparedContainer, PreparedPod, Security
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +83,17 @@ def _epoch(value: Any) -> float | None:
     if isinstance(value, int | float) and value > 0:
         return float(value)
     return None
+
+
+def _give_group(path: Path, gid: int) -> None:
+    """fsGroup on a claim's volume, as Kubernetes' OnRootMismatch: its top folder is made
+    group-owned, group-writable and setgid, once (files made in it inherit the group)."""
+    try:
+        if path.stat().st_gid != gid:
+            os.chown(path, -1, gid)
+            path.chmod(0o2775)
+    except OSError as err:  # a Podman on another host: its paths are not ours to change
+        log.warning("fsGroup %d on %s: %s", gid, path, err)
 
 
 class PodmanRuntime:
@@ -213,9 +232,12 @@ class PodmanRuntime:
             return False
         return not Path(f"/proc/{pid}").exists()
 
-    def _pod_ip(self, podman_pod: str, containers: dict[str, ContainerObservation]) -> str:
+    def _pod_ip(
+        self, podman_pod: str, containers: dict[str, ContainerObservation], *, force: bool = False
+    ) -> str:
+        """The pod's address on the bridge; ``force``: ask even before any container runs."""
         running = [c for c in containers.values() if c.state == "running"]
-        if not running:
+        if not running and not force:
             return ""
         cache_key = podman_pod or running[0].container_id
         if cache_key in self._ips:
@@ -318,12 +340,24 @@ class PodmanRuntime:
             labels.RESTARTS: str(attempt),
         }
 
-    def _create_container(self, pod: Pod, container: Container, attempt: int, podman_pod: str | None) -> None:
-        name = container_name(pod.metadata.namespace, pod.metadata.name, container.name, attempt)
+    def _container_spec(
+        self,
+        pod: Pod,
+        container: Container,
+        attempt: int,
+        podman_pod: str | None,
+        prepared: PreparedContainer | None,
+        pod_ip: str,
+    ) -> dict[str, Any]:
+        """The Podman create arguments of one container."""
+        if prepared is None:
+            env = {env.name: env.value for env in container.env}
+        else:
+            env = dict(prepared.env) | dict.fromkeys(prepared.pod_ip_env, pod_ip)
         kwargs: dict[str, Any] = {
-            "name": name,
+            "name": container_name(pod.metadata.namespace, pod.metadata.name, container.name, attempt),
             "labels": self._labels(pod, container.name, attempt),
-            "environment": {env.name: env.value for env in container.env},
+            "environment": env,
             "restart_policy": {"Name": "no"},
         }
         # Kubernetes: command replaces the image's entrypoint, args replace its cmd.
@@ -342,12 +376,120 @@ class PodmanRuntime:
             kwargs["cpu_quota"] = limits.cpu * 100
         if requests_.cpu:
             kwargs["cpu_shares"] = max(2, requests_.cpu * 1024 // 1000)
+        if container.tty:
+            kwargs["tty"] = True
+        if container.stdin:
+            kwargs["stdin_open"] = True
         if podman_pod:
-            kwargs["pod"] = podman_pod  # its ports are published by the Podman pod
-        elif container.ports:
-            kwargs["ports"] = {
-                f"{p.container_port}/{p.protocol.lower()}": (self.publish_address, 0) for p in container.ports
+            kwargs["pod"] = podman_pod  # its ports, hostname and hosts are the Podman pod's
+        else:
+            kwargs["hostname"] = pod.spec.hostname or pod.metadata.name
+            if pod.spec.host_aliases:
+                kwargs["extra_hosts"] = {
+                    name: alias.ip for alias in pod.spec.host_aliases for name in alias.hostnames
+                }
+            if container.ports:
+                kwargs["ports"] = {
+                    f"{p.container_port}/{p.protocol.lower()}": (self.publish_address, 0)
+                    for p in container.ports
+                }
+        if prepared is not None:
+            named = [m for m in prepared.mounts if m.kind == "volume" and not m.sub_path]
+            kwargs["mounts"] = [self._mount(m, pod) for m in prepared.mounts if m not in named]
+            # Named volumes go by name (Podman's API takes them apart from other mounts).
+            kwargs["volumes"] = {
+                m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
+                for m in named
+                if self._claim_volume(m.source, pod)
             }
+            self._secure(kwargs, container, prepared.security, in_pod=podman_pod is not None)
+        return kwargs
+
+    def _mount(self, mount: Mount, pod: Pod) -> dict[str, Any]:
+        if mount.kind == "tmpfs":
+            spec: dict[str, Any] = {"type": "tmpfs", "source": "tmpfs", "target": mount.target}
+            if mount.size:
+                spec["size"] = str(mount.size)
+            return spec
+        # A claim's volume under a subPath is bound by its path on this host.
+        source = self._claim_volume(mount.source, pod) if mount.kind == "volume" else mount.source
+        if mount.sub_path:
+            source = f"{source}/{mount.sub_path}"
+            if not Path(source).exists():
+                Path(source).mkdir(parents=True, mode=0o777)  # as the kubelet makes a missing subPath
+        return {"type": "bind", "source": source, "target": mount.target, "read_only": mount.read_only}
+
+    def _claim_volume(self, name: str, pod: Pod) -> str:
+        """The named volume of a claim, made on first use; its path on this host."""
+        if not self.client.volumes.exists(name):
+            with contextlib.suppress(podman.errors.APIError):  # made meanwhile by another start
+                self.client.volumes.create(
+                    name, labels={labels.NODE: self.node, labels.NAMESPACE: pod.metadata.namespace}
+                )
+        mountpoint = str(self.client.volumes.get(name).attrs.get("Mountpoint", ""))
+        context = pod.spec.security_context
+        if context is not None and context.fs_group is not None and mountpoint:
+            _give_group(Path(mountpoint), context.fs_group)
+        return mountpoint
+
+    def _secure(
+        self, kwargs: dict[str, Any], container: Container, security: Security, *, in_pod: bool
+    ) -> None:
+        if security.run_as_non_root:
+            self._check_non_root(container, security)
+        if security.user:
+            kwargs["user"] = security.user
+        if security.groups:
+            kwargs["group_add"] = list(security.groups)
+        if security.cap_add:
+            kwargs["cap_add"] = list(security.cap_add)
+        if security.cap_drop:
+            kwargs["cap_drop"] = list(security.cap_drop)
+        if security.privileged:
+            kwargs["privileged"] = True
+        if security.read_only_root:
+            kwargs["read_only"] = True
+        if security.no_new_privileges:
+            kwargs["no_new_privileges"] = True
+        if security.seccomp:
+            kwargs["seccomp_profile_path"] = security.seccomp
+        if security.sysctls and not in_pod:  # a pod's are set on the Podman pod
+            kwargs["sysctls"] = dict(security.sysctls)
+
+    def _check_non_root(self, container: Container, security: Security) -> None:
+        """Kubernetes' runAsNonRoot: refuse to start a container that would run as root."""
+        user = security.user.split(":", 1)[0]
+        if not user:
+            user = str((self.client.images.get(container.image).attrs.get("Config") or {}).get("User") or "")
+            user = user.split(":", 1)[0]
+            if user and not user.isdigit():
+                raise ContainerConfigError(
+                    f"container {container.name}: image has non-numeric user ({user}),"
+                    " cannot verify user is non-root (runAsNonRoot)"
+                )
+        if user in ("", "0"):
+            raise ContainerConfigError(
+                f"container {container.name} has runAsNonRoot and image will run as root"
+            )
+
+    def _create_container(
+        self,
+        pod: Pod,
+        container: Container,
+        attempt: int,
+        podman_pod: str | None,
+        prepared: PreparedPod | None = None,
+        pod_ip: str = "",
+    ) -> None:
+        kwargs = self._container_spec(
+            pod,
+            container,
+            attempt,
+            podman_pod,
+            prepared.container(container.name) if prepared else None,
+            pod_ip,
+        )
+        name = kwargs["name"]
         try:
             created = self.client.containers.create(container.image, **kwargs)
         except podman.errors.APIError as err:
@@ -358,19 +500,55 @@ class PodmanRuntime:
             created = self.client.containers.create(container.image, **kwargs)
         created.start()
 
-    def _start_pod(self, pod: Pod, attempts: dict[str, int]) -> None:
-        for container in pod.spec.containers:
+    def _run_init(
+        self, pod: Pod, container: Container, podman_pod: str, prepared: PreparedPod | None, pod_ip: str
+    ) -> None:
+        """Run an init container to its end; InitContainerFailed unless it exits 0."""
+        kwargs = self._container_spec(
+            pod, container, 0, podman_pod, prepared.container(container.name) if prepared else None, pod_ip
+        )
+        kwargs["name"] = podman_pod + f"_init-{container.name}"
+        # Without the container label the node never takes it for one of the pod's containers.
+        kwargs["labels"] = {k: v for k, v in kwargs["labels"].items() if k != labels.CONTAINER}
+        kwargs["labels"][labels.INIT] = container.name
+        with contextlib.suppress(podman.errors.NotFound):
+            self.client.containers.remove(kwargs["name"], force=True)
+        created = self.client.containers.create(container.image, **kwargs)
+        try:
+            created.start()
+            code = created.wait(condition=["exited", "stopped"])
+            if code != 0:
+                tail = (
+                    b"".join(created.logs(stdout=True, stderr=True, tail=3)).decode(errors="replace").strip()
+                )
+                raise InitContainerFailed(
+                    f"init container {container.name} exited with code {code}"
+                    + (f": {tail[-200:]}" if tail else "")
+                )
+        finally:
+            with contextlib.suppress(podman.errors.NotFound, podman.errors.APIError):
+                created.remove(force=True)
+
+    def _start_pod(self, pod: Pod, attempts: dict[str, int], prepared: PreparedPod | None) -> None:
+        for container in [*pod.spec.init_containers, *pod.spec.containers]:
             self._ensure_image(container)
         try:
-            self._create_pod(pod, attempts)
+            self._create_pod(pod, attempts, prepared)
         except Exception:
             # All or nothing: a half-started pod would look adoptable after a restart.
             self._remove_pod(pod.metadata.namespace, pod.metadata.name, 0)
             raise
 
-    def _create_pod(self, pod: Pod, attempts: dict[str, int]) -> None:
+    def _needs_podman_pod(self, pod: Pod, prepared: PreparedPod | None) -> bool:
+        # Containers sharing a network, init containers before them, or the pod's IP in an
+        # environment variable (known only once the network exists) need a Podman pod.
+        pod_ip = prepared is not None and any(c.pod_ip_env for c in prepared.containers.values())
+        return len(pod.spec.containers) > 1 or bool(pod.spec.init_containers) or pod_ip
+
+    def _create_pod(self, pod: Pod, attempts: dict[str, int], prepared: PreparedPod | None) -> None:
         podman_pod = None
-        if len(pod.spec.containers) > 1:
+        pod_ip = ""
+        if self._needs_podman_pod(pod, prepared):
             podman_pod = podman_pod_name(pod.metadata.namespace, pod.metadata.name)
             if self.client.pods.exists(podman_pod):
                 self.client.pods.remove(podman_pod, force=True)
@@ -386,19 +564,47 @@ class PodmanRuntime:
                 for c in pod.spec.containers
                 for p in c.ports
             ]
-            self.client.pods.create(podman_pod, labels=pod_labels, portmappings=mappings)
+            options: dict[str, Any] = {
+                "labels": pod_labels,
+                "portmappings": mappings,
+                "hostname": pod.spec.hostname or pod.metadata.name,
+            }
+            if pod.spec.host_aliases:
+                options["hostadd"] = [f"{n}:{a.ip}" for a in pod.spec.host_aliases for n in a.hostnames]
+            context = pod.spec.security_context
+            if context is not None and context.sysctls:
+                options["sysctl"] = {s.name: s.value for s in context.sysctls}
+            created = self.client.pods.create(podman_pod, **options)
+            if pod.spec.init_containers or (
+                prepared and any(c.pod_ip_env for c in prepared.containers.values())
+            ):
+                created.start()  # its infra container: the network, and so the pod's IP, exist now
+                pod_ip = self._pod_ip(podman_pod, {}, force=True)
+        started: set[str] = set()
+        for init in pod.spec.init_containers:
+            assert podman_pod is not None
+            if init.restart_policy == "Always":  # a sidecar: starts now and keeps running
+                self._create_container(pod, init, attempts.get(init.name, 0), podman_pod, prepared, pod_ip)
+                started.add(init.name)
+            else:
+                self._run_init(pod, init, podman_pod, prepared, pod_ip)
         for container in pod.spec.containers:
-            self._create_container(pod, container, attempts.get(container.name, 0), podman_pod)
+            if container.name not in started:
+                self._create_container(
+                    pod, container, attempts.get(container.name, 0), podman_pod, prepared, pod_ip
+                )
 
-    async def start_pod(self, pod: Pod, attempts: dict[str, int] | None = None) -> None:
+    async def start_pod(
+        self, pod: Pod, attempts: dict[str, int] | None = None, prepared: PreparedPod | None = None
+    ) -> None:
         try:
-            await self._call(self._start_pod, pod, attempts or {})
+            await self._call(self._start_pod, pod, attempts or {}, prepared)
         except podman.errors.APIError as err:
             raise ShoalError(
                 f"podman refused to start pod {pod.metadata.name}: {err.explanation or err}"
             ) from None
 
-    def _restart_container(self, pod: Pod, name: str, attempt: int) -> None:
+    def _restart_container(self, pod: Pod, name: str, attempt: int, prepared: PreparedPod | None) -> None:
         filters = [
             f"{labels.NODE}={self.node}",
             f"{labels.UID}={pod.metadata.uid}",
@@ -410,11 +616,14 @@ class PodmanRuntime:
             self.client.containers.remove(item["Id"], force=True)
         spec = next(c for c in pod.spec.containers if c.name == name)
         self._ensure_image(spec)
-        self._create_container(pod, spec, attempt, podman_pod or None)
+        pod_ip = self._pod_ip(podman_pod, {}, force=True) if podman_pod else ""
+        self._create_container(pod, spec, attempt, podman_pod or None, prepared, pod_ip)
 
-    async def restart_container(self, pod: Pod, container: str, attempt: int) -> None:
+    async def restart_container(
+        self, pod: Pod, container: str, attempt: int, prepared: PreparedPod | None = None
+    ) -> None:
         try:
-            await self._call(self._restart_container, pod, container, attempt)
+            await self._call(self._restart_container, pod, container, attempt, prepared)
         except podman.errors.APIError as err:
             raise ShoalError(
                 f"podman refused to restart {pod.metadata.name}/{container}: {err.explanation or err}"

@@ -267,12 +267,13 @@ class LocalShoal:
             ) from None
 
     def shoal(
-        self, *args: str, check: bool = False, timeout: float = 60.0
+        self, *args: str, check: bool = False, timeout: float = 60.0, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run the `shoal` command line against this cluster."""
+        """Run the `shoal` command line against this cluster (``input``: its standard input)."""
         result = subprocess.run(
             [sys.executable, "-m", "shoal", *args],
             env=self.env,
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -14,19 +14,23 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nats.aio.client import Client
 
+from shoal import keys
 from shoal.actors.base import Actor
 from shoal.actors.node.backoff import CrashBackoff
 from shoal.actors.node.decide import ORPHAN_GRACE_SECONDS
 from shoal.actors.node.feed import PodFeed
 from shoal.actors.node.logs import LogService
 from shoal.actors.node.metrics import MetricsReporter
+from shoal.actors.node.prepare import ConfigMissing, PodSources, prepare, referenced, with_sidecars
 from shoal.actors.node.proxy import Balancing, ServiceProxy
 from shoal.actors.node.status import Waiting
 from shoal.actors.node.syncer import PodSyncer
+from shoal.actors.node.volumes import VolumeStore
 from shoal.actors.workqueue import WorkQueue
 from shoal.bus import kv, subjects
 from shoal.bus.batch import BucketWriter
@@ -34,7 +38,10 @@ from shoal.bus.cache import KVCache
 from shoal.bus.codec import encode
 from shoal.bus.events import EventPublisher, events_writer
 from shoal.bus.kv import Bucket, Entry
+from shoal.bus.rpc import call
 from shoal.errors import Conflict, ShoalError
+from shoal.models.api import NodeSecretRequest, SecretBundle
+from shoal.models.core import Secret
 from shoal.models.node import Node, NodeHeartbeat
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.quantity import format_cpu, human_memory
@@ -42,6 +49,7 @@ from shoal.models.scheduling import Taint
 from shoal.models.workloads import EnvVar, ResourceList
 from shoal.retry import retrying
 from shoal.runtime.interface import PodObservation, Runtime
+from shoal.runtime.prepared import PreparedPod
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +91,9 @@ class NodeSettings:
     """Seconds between samples of the pods' CPU and memory (0: no metrics)."""
     balancing: Balancing = "round-robin"
     """How the proxy picks an endpoint: round-robin or least-connections."""
+    data_dir: Path | None = None
+    """Where the pods' volumes live (``volumes/UID/NAME``); None: env is resolved, volumes not made
+    (hollow nodes)."""
 
 
 def _fingerprint(pod: PodObservation) -> tuple:
@@ -164,8 +175,23 @@ class NodeActor(Actor):
         self.statuses = await Bucket.open(self.js, kv.POD_STATUS)
         await self._register()
         assert self.record is not None
+        self.store: VolumeStore | None = None
+        if self.settings.data_dir is not None:
+            self.store = VolumeStore(self.settings.data_dir / "volumes")
+            self._stale_volumes: set[str] = set()
+            self.config_maps = self.watch(
+                KVCache(await Bucket.open(self.js, kv.CONFIGMAPS), self._config_changed)
+            )
+            # Sealed: the node cannot read them, only see that one changed and ask the API.
+            self.sealed = self.watch(KVCache(await Bucket.open(self.js, kv.SECRETS), self._config_changed))
         self.syncer = PodSyncer(
-            self.name, self.record.address, self.runtime, self, self.backoff, requeue=self._requeue
+            self.name,
+            self.record.address,
+            self.runtime,
+            self,
+            self.backoff,
+            requeue=self._requeue,
+            prepare=self._prepare if self.store is not None else None,
         )
         if self.initial_statuses is None:
             self.initial_statuses = {key: entry.value for key, entry in (await self.statuses.items()).items()}
@@ -368,8 +394,74 @@ class NodeActor(Actor):
     async def sync(self, key: str) -> None:
         entry = self.pods.get(key)
         bound = entry is not None and entry.value.node_name == self.name
-        pod = self._with_service_env(entry.value) if bound and entry is not None else None
+        pod = with_sidecars(self._with_service_env(entry.value)) if bound and entry is not None else None
+        if pod is not None and self.store is not None and key in self._stale_volumes:
+            self._stale_volumes.discard(key)
+            await self._refresh_volumes(pod)
         await self.syncer.sync(key, pod, entry.revision if entry is not None else 0, cut_off=self.cut_off)
+        if pod is None and self.store is not None and key not in self.syncer.written:
+            await self._remove_volumes(key)
+
+    # -- what a pod refers to: ConfigMaps, Secrets, volumes -------------------------------------
+
+    async def _sources(self, pod: Pod) -> PodSources:
+        namespace = pod.metadata.namespace
+        wanted = referenced(pod)
+        config_maps = {}
+        for kind, name in wanted:
+            entry = self.config_maps.get(keys.object_key(namespace, name)) if kind == "configMap" else None
+            if entry is not None:
+                config_maps[name] = entry.value
+        secrets: dict[str, Secret] = {}
+        if any(kind == "secret" for kind, _ in wanted):
+            request = NodeSecretRequest(
+                node=self.name, namespace=namespace, pod=pod.metadata.name, uid=pod.metadata.uid
+            )
+            secrets = (await call(self.nc, subjects.NODE_SECRETS, request, SecretBundle)).secrets
+        assert self.record is not None
+        return PodSources(config_maps, secrets, self.name, self.record.address)
+
+    async def _prepare(self, pod: Pod) -> PreparedPod:
+        """Resolve the pod's references and write its volumes' files, just before it starts."""
+        assert self.store is not None
+        prepared = prepare(pod, await self._sources(pod), str(self.store.pod_dir(pod.metadata.uid)))
+        await asyncio.to_thread(self.store.write, pod.metadata.uid, prepared)
+        return prepared
+
+    async def _refresh_volumes(self, pod: Pod) -> None:
+        """A ConfigMap or Secret the pod mounts changed: swap the new files in (a running pod
+        sees them without a restart). Missing now, the old files stay, as the kubelet keeps them."""
+        assert self.store is not None
+        if not self.store.pod_dir(pod.metadata.uid).exists():
+            return  # not started yet: its start writes them
+        try:
+            await self._prepare(pod)
+        except (ConfigMissing, ShoalError) as err:
+            log.info("volumes of %s/%s not refreshed: %s", pod.metadata.namespace, pod.metadata.name, err)
+
+    async def _remove_volumes(self, key: str) -> None:
+        assert self.store is not None
+        status = self.syncer.written.get(key)
+        uids = {status.uid} if status is not None else set()
+        live = {e.value.metadata.uid for e in self.pods.entries.values() if e.value.node_name == self.name}
+        # Also the volumes of pods removed while the node was away.
+        uids |= {uid for uid in self.store.uids() if uid not in live}
+        for uid in uids - live:
+            await asyncio.to_thread(self.store.remove, uid)
+
+    def _config_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        """Queue the pods here that use the ConfigMap or Secret stored at ``key``."""
+        try:
+            namespace, name = keys.split_key(key)
+        except ValueError:
+            return
+        for pod_key_, entry in self.pods.entries.items():
+            pod = entry.value
+            if pod.node_name != self.name or pod.metadata.namespace != namespace:
+                continue
+            if any(ref_name == name for _, ref_name in referenced(pod)):
+                self._stale_volumes.add(pod_key_)
+                self.queue.add(pod_key_)
 
     # -- the NodeLink of the syncer: what leaves the node --------------------------------------
 

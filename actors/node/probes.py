@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -84,11 +85,16 @@ async def check(probe: Probe, container: Container, host: str, run: Exec) -> tup
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             return True, ""
+        if probe.grpc is not None:
+            return await _grpc_check(host, probe.grpc.port, probe.grpc.service, timeout)
         assert probe.http_get is not None
         action = probe.http_get
         port = resolve_port(container, action.port)
         target = action.host or host
-        return await asyncio.wait_for(_http_get(target, port, action.path), timeout)
+        headers = {h.name: h.value for h in action.http_headers}
+        return await asyncio.wait_for(
+            _http_get(target, port, action.path, https=action.scheme == "HTTPS", headers=headers), timeout
+        )
     except TimeoutError:
         return False, f"timed out after {timeout:.0f}s"
     except ShoalError as err:
@@ -97,11 +103,28 @@ async def check(probe: Probe, container: Container, host: str, run: Exec) -> tup
         return False, str(err) or type(err).__name__
 
 
-async def _http_get(host: str, port: int, path: str) -> tuple[bool, str]:
-    reader, writer = await asyncio.open_connection(host, port)
+def _unverified_tls() -> ssl.SSLContext:
+    # As the kubelet does: an HTTPS probe checks that the server answers, not who it is.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def _http_get(
+    host: str, port: int, path: str, *, https: bool = False, headers: dict[str, str] | None = None
+) -> tuple[bool, str]:
+    reader, writer = await asyncio.open_connection(host, port, ssl=_unverified_tls() if https else None)
     try:
-        headers = f"Host: {host}:{port}\r\nUser-Agent: shoal-probe\r\nConnection: close\r\n"
-        writer.write(f"GET {path} HTTP/1.1\r\n{headers}\r\n".encode())
+        fields = {"Host": f"{host}:{port}", "User-Agent": "shoal-probe", "Accept": "*/*"}
+        # Headers the probe names replace the defaults (a Host header picks a virtual host).
+        lowered = {name.lower(): name for name in fields}
+        for name, value in (headers or {}).items():
+            fields.pop(lowered.get(name.lower(), name), None)
+            fields[name] = value
+        fields["Connection"] = "close"
+        lines = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+        writer.write(f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode())
         await writer.drain()
         status_line = await reader.readline()
     finally:
@@ -114,6 +137,21 @@ async def _http_get(host: str, port: int, path: str) -> tuple[bool, str]:
     code = int(parts[1])
     # Kubernetes: any code from 200 to 399 is a success.
     return 200 <= code < 400, f"HTTP {code}"
+
+
+async def _grpc_check(host: str, port: int, service: str, timeout: float) -> tuple[bool, str]:
+    """The standard gRPC health check (``grpc.health.v1.Health/Check``), as the kubelet runs it."""
+    import grpc.aio  # only nodes that run gRPC probes pay for importing it
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async with grpc.aio.insecure_channel(f"{host}:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.aio.AioRpcError as err:
+            return False, f"gRPC {err.code().name}: {err.details() or ''}".rstrip(": ")
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    return status == "SERVING", f"gRPC health {status}"
 
 
 class ContainerProber:

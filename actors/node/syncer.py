@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol
 
@@ -33,12 +33,13 @@ from shoal.actors.node.decide import (
     shown_waiting,
     start_failed,
 )
-from shoal.actors.node.probes import ContainerProber
+from shoal.actors.node.probes import ContainerProber, check
 from shoal.actors.node.status import Waiting, report_status, should_restart
-from shoal.errors import ImageUnavailable, ShoalError
+from shoal.errors import ContainerConfigError, ImageUnavailable, InitContainerFailed, ShoalError
 from shoal.models.pod import Pod, PodStatus, split_key
-from shoal.models.workloads import Container
+from shoal.models.workloads import Container, LifecycleHandler, Probe
 from shoal.runtime.interface import PodObservation, Runtime
+from shoal.runtime.prepared import PreparedPod
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,25 @@ class NodeLink(Protocol):
         """Publish an event about the pod (``type="Warning"`` among ``fields`` for warnings)."""
 
 
+Prepare = Callable[[Pod], Awaitable[PreparedPod | None]]
+"""Resolves a pod's environment, volumes and security settings just before it starts."""
+
+
+POST_START_TIMEOUT = 30.0
+"""Seconds a postStart hook may take (Kubernetes waits for it without a limit)."""
+
+
+def _waiting_for(err: ShoalError) -> Waiting:
+    """Why a pod could not start, in the reasons Kubernetes shows."""
+    if isinstance(err, ImageUnavailable):
+        return Waiting("ErrImagePull", err.message)
+    if isinstance(err, ContainerConfigError):
+        return Waiting("CreateContainerConfigError", err.message)
+    if isinstance(err, InitContainerFailed):
+        return Waiting("Init:Error", err.message)
+    return Waiting("CreateContainerError", err.message)
+
+
 class PodSyncer:
     def __init__(
         self,
@@ -73,6 +93,7 @@ class PodSyncer:
         *,
         requeue: Callable[[str, float], None],
         clock: Callable[[], float] = time.time,
+        prepare: Prepare | None = None,
     ) -> None:
         self.node = node
         self.host_ip = host_ip
@@ -82,6 +103,7 @@ class PodSyncer:
         self.requeue = requeue
         """Look at a pod again after so many seconds (0: soon)."""
         self.clock = clock
+        self.prepare = prepare
         self.written: dict[str, PodStatus] = {}
         self.start_failures: dict[str, StartFailure] = {}
         self.announced: set[str] = set()
@@ -173,30 +195,28 @@ class PodSyncer:
             case StartPod(attempts=attempts, recreated=recreated):
                 assert pod is not None
                 try:
-                    await self.runtime.start_pod(pod, attempts)
-                except ImageUnavailable as err:
-                    self._start_failed(key, pod, Waiting("ErrImagePull", err.message))
-                    return True
+                    prepared = await self.prepare(pod) if self.prepare else None
+                    await self.runtime.start_pod(pod, attempts, prepared)
                 except ShoalError as err:
-                    self._start_failed(key, pod, Waiting("CreateContainerError", err.message))
+                    self._start_failed(key, pod, _waiting_for(err))
                     return True
                 self.start_failures.pop(key, None)
                 if recreated:
                     self.link.emit(pod, "Recreated", "containers had vanished; recreated", node=self.node)
                 else:
                     self.link.emit(pod, "Started", f"started on {self.node}", node=self.node)
+                await self._post_start(pod, None)
                 return True
             case RestartContainer(container=container, attempt=attempt, exit_code=code, crashed=crashed):
                 assert pod is not None
                 try:
-                    await self.runtime.restart_container(pod, container, attempt)
-                except ImageUnavailable as err:
-                    self._start_failed(key, pod, Waiting("ErrImagePull", err.message))
-                    return True
+                    prepared = await self.prepare(pod) if self.prepare else None
+                    await self.runtime.restart_container(pod, container, attempt, prepared)
                 except ShoalError as err:
-                    self._start_failed(key, pod, Waiting("CreateContainerError", err.message))
+                    self._start_failed(key, pod, _waiting_for(err))
                     return True
                 self.start_failures.pop(key, None)
+                await self._post_start(pod, container)
                 if crashed and code is not None:
                     self.backoff.restarted(pod.metadata.uid, container)
                     self.link.emit(
@@ -280,6 +300,57 @@ class PodSyncer:
             self.backoff.forget(status.uid)
             await self.link.forget(key)
 
+    async def _run_hook(
+        self, handler: LifecycleHandler, spec: Container, container_id: str, ip: str, timeout: float
+    ) -> None:
+        """One lifecycle handler: exec, httpGet or sleep; raises ShoalError on failure."""
+        if handler.sleep is not None:
+            await asyncio.sleep(min(handler.sleep.seconds, timeout))
+            return
+        if handler.exec is not None:
+            code = await self.runtime.exec(container_id, handler.exec.command, timeout)
+            if code != 0:
+                raise ShoalError(f"exec {handler.exec.command[0]} exited with code {code}")
+            return
+        if handler.http_get is None:
+            return  # tcpSocket: deprecated and never run by Kubernetes; not here either
+        probe = Probe(http_get=handler.http_get, timeout_seconds=max(1, int(timeout)))
+        ok, why = await check(probe, spec, ip or "127.0.0.1", partial(self.runtime.exec, container_id))
+        if not ok:
+            raise ShoalError(why)
+
+    async def _post_start(self, pod: Pod, only: str | None) -> None:
+        """postStart hooks of the containers just started; a failing hook kills its container
+        (which restarts by the pod's restart policy), as on Kubernetes."""
+        hooks = [
+            c
+            for c in pod.spec.containers
+            if c.lifecycle and c.lifecycle.post_start and only in (None, c.name)
+        ]
+        if not hooks:
+            return
+        observed = await self.runtime.inspect_pod(pod.metadata.namespace, pod.metadata.name)
+        if observed is None:
+            return
+        for spec in hooks:
+            current = observed.containers.get(spec.name)
+            if current is None or current.state != "running":
+                continue
+            assert spec.lifecycle is not None and spec.lifecycle.post_start is not None
+            try:
+                await self._run_hook(
+                    spec.lifecycle.post_start, spec, current.container_id, observed.ip, POST_START_TIMEOUT
+                )
+            except (ShoalError, OSError, TimeoutError) as err:
+                self.link.emit(
+                    pod,
+                    "FailedPostStartHook",
+                    f"postStart hook of {spec.name} failed: {err}; killing the container",
+                    type="Warning",
+                    container=spec.name,
+                )
+                await self.runtime.stop_container(current.container_id, 0)
+
     async def _pre_stop(self, pod: Pod, observed: PodObservation, grace: float) -> float:
         """Run the preStop hooks of running containers, within the grace period; seconds spent."""
         started = time.monotonic()
@@ -288,7 +359,7 @@ class PodSyncer:
             current = observed.containers.get(spec.name)
             hook = spec.lifecycle.pre_stop if spec.lifecycle else None
             if hook is not None and current is not None and current.state == "running":
-                hooks.append(self.runtime.exec(current.container_id, hook.exec.command, grace))
+                hooks.append(self._run_hook(hook, spec, current.container_id, observed.ip, grace))
         if hooks:
             results = await asyncio.gather(
                 *(asyncio.wait_for(h, grace) for h in hooks), return_exceptions=True
