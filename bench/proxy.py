@@ -1,12 +1,17 @@
-"""Benchmark: requests/s and latency through a service's node port versus straight to one pod.
+"""Benchmark: requests/s and latency through a service's cluster IP (the kernel path) and its
+node port (the userspace proxy) versus straight to one pod, and DNS lookups.
 
-Runs a real `shoal up`, deploys the httpd test image behind a service, and drives both
-targets with wrk (Debian's wrk package) in the same run, for 1 and 3 replicas. busybox
-httpd closes every connection after one answer, so each request is a new connection:
-the proxy's per-connection cost is what this measures. Then times a rollout of 10
-replicas with the default strategy (25% surge, 25% unavailable).
+Runs a real `shoal up`, deploys the httpd test image behind a service, and drives the three
+targets with wrk (Debian's wrk package) in the same run, for 1 and 3 replicas and each
+number of connections: `direct` is the first pod's IP and port, `cluster-ip` the service's
+virtual IP (nftables DNAT to a random endpoint), `node-port` the node port on 127.0.0.1
+(the userspace proxy). busybox httpd closes every connection after one answer, so each
+request is a new connection: the per-connection cost is what this measures. Then times
+DNS lookups of the service's name at the node's resolver (the address pods use, asked from
+the host), and a rollout of 10 replicas with the default strategy (25% surge, 25%
+unavailable).
 
-    .venv/bin/python bench/proxy.py [--duration 10] [--connections 16]
+    .venv/bin/python bench/proxy.py [--duration 10] [--connections 2,16]
 
 ``BENCH_UP_ARGS`` passes options to the cluster's ``shoal up``, for instance
 ``BENCH_UP_ARGS=--node-option=--metrics-interval=0`` to run without metrics sampling.
@@ -134,7 +139,23 @@ async def ready(client: ShoalClient, replicas: int) -> bool:
     )
 
 
-async def main(duration: int, connections: int) -> None:
+def dns_lookups(server: str, name: str, count: int) -> list[float]:
+    """Milliseconds per A lookup of ``name`` at ``server``:53, one after another."""
+    from dnslib import DNSRecord
+
+    times = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        for _ in range(count):
+            query = DNSRecord.question(name).pack()
+            started = time.perf_counter()
+            sock.sendto(query, (server, 53))
+            sock.recv(4096)
+            times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)
+
+
+async def main(duration: int, connection_counts: list[int]) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     root = Path(tempfile.mkdtemp(prefix="shoal-bench-proxy-"))
@@ -143,7 +164,7 @@ async def main(duration: int, connections: int) -> None:
     try:
         async with await ShoalClient.connect(shoal.url) as client:
             print(
-                f"{'replicas':>8}  {'target':<7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+                f"{'replicas':>8} {'conns':>5}  {'target':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
                 f" {'whole-request p99 ms':>21}"
             )
             for replicas in (1, 3):
@@ -152,28 +173,42 @@ async def main(duration: int, connections: int) -> None:
                 endpoints = (await client.endpoints())["default.bench"]
                 port = endpoints.ports[0]
                 target = port.targets[0]
+                cluster_ip = (await client.services())["default.bench"].spec.cluster_ip
+                assert cluster_ip, "the service has no cluster IP"
                 paths = {
-                    "direct": (f"http://{target.host}:{target.port}/", target.host, target.port),
-                    "proxy": (f"http://127.0.0.1:{port.node_port}/", "127.0.0.1", port.node_port),
+                    "direct": (
+                        f"http://{target.pod_ip}:{target.container_port}/",
+                        target.pod_ip,
+                        target.container_port,
+                    ),
+                    "cluster-ip": (f"http://{cluster_ip}/", cluster_ip, 80),
+                    "node-port": (f"http://127.0.0.1:{port.node_port}/", "127.0.0.1", port.node_port),
                 }
-                results = {}
-                for label, (url, host, number) in paths.items():
-                    results[label] = await asyncio.to_thread(
-                        measure, url, host, number, duration, connections
-                    )
-                    rate, p50, p99, whole = results[label]
-                    print(
-                        f"{replicas:>8}  {label:<7} {rate:>9.0f} {p50:>8.2f} {p99:>8.2f} {whole:>21.2f}",
-                        flush=True,
-                    )
-                share = results["proxy"][0] / results["direct"][0]
-                added = results["proxy"][2] - results["direct"][2]
-                added_whole = results["proxy"][3] - results["direct"][3]
-                print(
-                    f"{'':>8}  proxy/direct throughput {share:.0%}, added p99 {added:+.2f} ms (wrk),"
-                    f" {added_whole:+.2f} ms (whole requests)",
-                    flush=True,
-                )
+                for connections in connection_counts:
+                    results = {}
+                    for label, (url, host, number) in paths.items():
+                        results[label] = await asyncio.to_thread(
+                            measure, url, host, number, duration, connections
+                        )
+                        rate, p50, p99, whole = results[label]
+                        print(
+                            f"{replicas:>8} {connections:>5}  {label:<10} {rate:>9.0f} {p50:>8.2f}"
+                            f" {p99:>8.2f} {whole:>21.2f}",
+                            flush=True,
+                        )
+                    for label in ("cluster-ip", "node-port"):
+                        share = results[label][0] / results["direct"][0]
+                        added = results[label][2] - results["direct"][2]
+                        added_whole = results[label][3] - results["direct"][3]
+                        print(
+                            f"{'':>8} {'':>5}  {label}/direct throughput {share:.0%},"
+                            f" added p99 {added:+.2f} ms (wrk), {added_whole:+.2f} ms (whole requests)",
+                            flush=True,
+                        )
+            gateway = "10.88.0.1"  # Podman's default bridge: where the node answers its pods
+            lookups = await asyncio.to_thread(dns_lookups, gateway, "bench.default.svc.cluster.local", 2000)
+            p50, p99 = lookups[len(lookups) // 2], lookups[int(len(lookups) * 0.99)]
+            print(f"DNS at {gateway}:53, 2000 lookups: p50 {p50:.3f} ms, p99 {p99:.3f} ms", flush=True)
             await client.delete(documents=documents(manifest(1)))
 
             async def gone() -> bool:
@@ -204,6 +239,6 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", default="2,16", help="comma-separated connection counts")
     args = parser.parse_args()
-    asyncio.run(main(args.duration, args.connections))
+    asyncio.run(main(args.duration, [int(c) for c in args.connections.split(",")]))

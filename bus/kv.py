@@ -78,6 +78,7 @@ ENDPOINTS = BucketDef(subjects.BUCKET_ENDPOINTS, Endpoints, 1, "Endpoints of ser
 NODE_PORTS = BucketDef(subjects.BUCKET_NODE_PORTS, NodePortClaim, 1, "Node ports claimed by services")
 PRIORITY_CLASSES = BucketDef(subjects.BUCKET_PRIORITY_CLASSES, PriorityClass, 5, "PriorityClass objects")
 HPAS = BucketDef(subjects.BUCKET_HPAS, HorizontalPodAutoscaler, 5, "HorizontalPodAutoscaler objects")
+CLUSTER_IPS = BucketDef(subjects.BUCKET_CLUSTER_IPS, NodePortClaim, 1, "Cluster IPs claimed by services")
 HPA_STATUS = BucketDef(subjects.BUCKET_HPA_STATUS, HPAStatus, 1, "Autoscaler decisions and readings")
 NAMESPACES = BucketDef(subjects.BUCKET_NAMESPACES, Namespace, 5, "Namespace objects")
 CONFIGMAPS = BucketDef(subjects.BUCKET_CONFIGMAPS, ConfigMap, 5, "ConfigMap objects")
@@ -117,6 +118,7 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     CLAIMS,
     CLAIM_STATUS,
     OBJECTS,
+    CLUSTER_IPS,
     METRICS,
 )
 

@@ -142,6 +142,9 @@ BUCKET_SERVICES = "shoal_services"
 BUCKET_NODE_PORTS = "shoal_node_ports"
 """Node port claims, key ``<port>``; written by the API actor before the service using it."""
 
+BUCKET_CLUSTER_IPS = "shoal_cluster_ips"
+"""Cluster IP claims, key ``<address>``; written by the API actor before the service using it."""
+
 BUCKET_ENDPOINTS = "shoal_endpoints"
 """Endpoints of each service, key ``<namespace>.<name>``; written by the service actor."""
 

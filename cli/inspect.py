@@ -434,12 +434,20 @@ def _describe_service(svc: Service, endpoints: Endpoints | None, nodes: dict[str
         pairs.append(("LoadBalancer Ingress", ", ".join(addresses) or "<pending>"))
     if svc.spec.cluster_ip == "None":
         pairs.append(("ClusterIP", "None (headless)"))
+    elif svc.spec.cluster_ip:
+        domain = "svc.cluster.local"
+        pairs.append(("ClusterIP", svc.spec.cluster_ip))
+        pairs.append(("DNS", f"{svc.metadata.name}.{svc.metadata.namespace}.{domain}"))
     fields(pairs)
     console.print("Ports:")
     for port in svc.spec.ports:
         target = port.target_port if port.target_port is not None else port.port
         found = next((p for p in endpoints.ports if p.name == port.key), None) if endpoints else None
-        targets = ", ".join(f"{t.host}:{t.port} ({t.pod})" for t in found.targets) if found else ""
+        targets = (
+            ", ".join(f"{t.pod_ip}:{t.container_port} on {t.node} ({t.pod})" for t in found.targets)
+            if found
+            else ""
+        )
         fields(
             [
                 ("Port", f"{port.name or '<unset>'} {port.port}/{port.protocol} -> target port {target}"),

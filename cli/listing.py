@@ -199,7 +199,7 @@ def service_ports(service: Any) -> str:
 
 
 def _show_services(data: dict[str, Any], scope: Scope) -> Listing:
-    columns = ["NAME", "TYPE", "EXTERNAL-IP", "PORT(S)", "SELECTOR", "ENDPOINTS", "AGE"]
+    columns = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "SELECTOR", "ENDPOINTS", "AGE"]
     addresses = sorted({node.address for node in data["nodes"].values() if node.address})
     rows, objects = [], []
     for svc in selected(data["services"].values(), scope):
@@ -210,6 +210,7 @@ def _show_services(data: dict[str, Any], scope: Scope) -> Listing:
         cells = [
             meta.name,
             svc.spec.type,
+            svc.spec.cluster_ip or "<none>",
             ",".join(external) or ("<pending>" if svc.spec.type == "LoadBalancer" else "<none>"),
             service_ports(svc),
             ",".join(f"{k}={v}" for k, v in svc.spec.selector.items()) or "<none>",

@@ -109,6 +109,12 @@ def api(
             "--rotate-secret-key", help="Put a new sealing key first in the keyring and reseal every Secret"
         ),
     ] = False,
+    service_range: Annotated[
+        str,
+        typer.Option(
+            "--service-cidr", envvar="SHOAL_SERVICE_CIDR", help="The range services' cluster IPs come from"
+        ),
+    ] = "10.96.0.0/16",
     js_replicas: ReplicasOption = 1,
     log_level: LogLevelOption = "info",
 ) -> None:
@@ -121,6 +127,7 @@ def api(
             max_objects=max_objects,
             secret_keys=secret_keys,
             rotate_secret_key=rotate_secret_key,
+            service_range=service_range,
             js_replicas=js_replicas,
         ),
     )
@@ -132,11 +139,21 @@ def api_role(
     max_objects: int,
     secret_keys: Path | None = None,
     rotate_secret_key: bool = False,
+    service_range: str = "10.96.0.0/16",
     js_replicas: int = 1,
     **_: Any,
 ) -> Role:
     # Read (or made) before connecting: a bad keyring is a set-up error, said at once.
+    import ipaddress
+
     from shoal.actors.api.sealing import load_keyring
+
+    try:
+        network = ipaddress.IPv4Network(service_range)
+    except ValueError as err:
+        raise InvalidManifest([f"--service-cidr: {err}"]) from None
+    if network.num_addresses < 16:
+        raise InvalidManifest([f"--service-cidr: {network} is too small (at least a /28)"])
 
     keyring = load_keyring(secret_keys or default_data_dir() / "secret-keys.yaml", rotate=rotate_secret_key)
 
@@ -144,7 +161,7 @@ def api_role(
         from shoal.actors.api.actor import AdmissionLimits, ApiActor
 
         limits = AdmissionLimits(max_replicas=max_replicas, max_objects=max_objects)
-        return ApiActor(nc, keyring, replicas=js_replicas, limits=limits)
+        return ApiActor(nc, keyring, replicas=js_replicas, limits=limits, service_range=str(network))
 
     return Role("shoal-api", make)
 
@@ -445,6 +462,21 @@ def node(
             help="Seconds between samples of pod CPU and memory (0: none)",
         ),
     ] = 5.0,
+    cluster_domain: Annotated[
+        str, typer.Option("--cluster-domain", envvar="SHOAL_CLUSTER_DOMAIN", help="Services' DNS domain")
+    ] = "cluster.local",
+    dns_upstream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dns-upstream",
+            help="Resolver for names outside the cluster, HOST[:PORT] (repeatable) [default: the host's]",
+        ),
+    ] = None,
+    dns: Annotated[bool, typer.Option("--dns/--no-dns", help="Answer DNS for this node's pods")] = True,
+    cluster_ips: Annotated[
+        bool,
+        typer.Option("--cluster-ips/--no-cluster-ips", help="Serve cluster IPs in the kernel (nftables)"),
+    ] = True,
     js_replicas: ReplicasOption = 1,
     log_level: LogLevelOption = "info",
 ) -> None:
@@ -481,6 +513,10 @@ def node_role(
     taint: list[str] | None,
     balancing: str,
     metrics_interval: float,
+    cluster_domain: str = "cluster.local",
+    dns_upstream: list[str] | None = None,
+    dns: bool = True,
+    cluster_ips: bool = True,
     js_replicas: int = 1,
     **_: Any,
 ) -> Role:
@@ -507,6 +543,10 @@ def node_role(
             balancing=balancing,  # type: ignore[arg-type]
             metrics_interval=metrics_interval,
             taints=[parse_taint(t) for t in taint or []],
+            cluster_domain=cluster_domain.strip(".").lower(),
+            dns=dns,
+            dns_upstream=list(dns_upstream or []),
+            cluster_ips=cluster_ips,
         )
     except ValueError as err:
         raise InvalidManifest([f"node settings: {err}"]) from None

@@ -8,6 +8,7 @@ IPs are only reachable from their own host.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -25,7 +26,8 @@ class ServicePort(ShoalModel):
     port: int = Field(ge=1, le=65535)
     target_port: int | str | None = None
     """The pods' port: a number, or the name of a container port. Defaults to ``port``."""
-    protocol: Literal["TCP"] = "TCP"
+    protocol: Literal["TCP", "UDP"] = "TCP"
+    """UDP is served at the cluster IP (in the kernel); node ports serve TCP only."""
     app_protocol: str | None = None
     """Informational, as in Kubernetes (``http``, ``kubernetes.io/h2c``...)."""
     node_port: int | None = Field(default=None, ge=NODE_PORT_RANGE[0], le=NODE_PORT_RANGE[1])
@@ -50,7 +52,8 @@ class ServiceSpec(ShoalModel):
     """ClusterIP, NodePort and LoadBalancer are served alike, on every node at the node port;
     a LoadBalancer lists the nodes' addresses as its ingress (as k3s' ServiceLB does)."""
     cluster_ip: str | None = Field(default=None, alias="clusterIP")
-    """``None`` (the string) makes the service headless: no node port, no proxy."""
+    """The service's virtual IP, given by the API from the service range (or asked for);
+    ``None`` (the string) makes the service headless: no cluster IP, no node port, no proxy."""
     cluster_ips: list[str] = Field(default_factory=list, alias="clusterIPs")
     external_name: str | None = None
     session_affinity: Literal["None", "ClientIP"] = "None"
@@ -74,6 +77,17 @@ class ServiceSpec(ShoalModel):
         if self.headless and self.type != "ClusterIP":
             raise ValueError(f"a headless service (clusterIP: None) cannot be of type {self.type}")
         return self
+
+    @field_validator("cluster_ip")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value in (None, "", "None"):
+            return value or None
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"clusterIP must be an IPv4 address, None or left out (got {value!r})") from None
+        return value
 
     @property
     def headless(self) -> bool:
@@ -107,14 +121,17 @@ class EndpointTarget(ShoalModel):
     host: str
     """The node's address."""
     port: int
-    """The host port the pod's container port is published on."""
+    """The host port the pod's container port is published on (0: not published)."""
     pod_ip: str = ""
+    container_port: int = 0
+    """The pod's port the service port targets."""
 
 
 class EndpointPort(ShoalModel):
     name: str
     port: int
     node_port: int
+    protocol: str = "TCP"
     targets: list[EndpointTarget] = Field(default_factory=list)
 
 

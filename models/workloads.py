@@ -507,6 +507,20 @@ class LocalObjectReference(ShoalModel):
     name: str = ""
 
 
+class DNSConfigOption(ShoalModel):
+    name: str = Field(min_length=1)
+    value: str | None = None
+
+
+class PodDNSConfig(ShoalModel):
+    nameservers: list[str] = Field(default_factory=list, max_length=3)
+    searches: list[str] = Field(default_factory=list, max_length=32)
+    options: list[DNSConfigOption] = Field(default_factory=list)
+
+    def option_texts(self) -> list[str]:
+        return [o.name if o.value is None else f"{o.name}:{o.value}" for o in self.options]
+
+
 class HostAlias(ShoalModel):
     ip: str
     hostnames: list[str] = Field(default_factory=list)
@@ -561,6 +575,7 @@ class PodSpec(ShoalModel):
     hostname: str | None = None
     subdomain: str | None = None
     dns_policy: Literal["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"] = "ClusterFirst"
+    dns_config: PodDNSConfig | None = None
     scheduler_name: str = "default-scheduler"
     enable_service_links: bool | None = None
     restart_policy: RestartPolicy = "Always"

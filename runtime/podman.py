@@ -489,6 +489,10 @@ class PodmanRuntime:
             prepared.container(container.name) if prepared else None,
             pod_ip,
         )
+        if podman_pod is None and prepared is not None and prepared.dns is not None:
+            kwargs["dns"] = list(prepared.dns.servers)
+            kwargs["dns_search"] = list(prepared.dns.searches)
+            kwargs["dns_opt"] = list(prepared.dns.options)
         name = kwargs["name"]
         try:
             created = self.client.containers.create(container.image, **kwargs)
@@ -571,6 +575,10 @@ class PodmanRuntime:
             }
             if pod.spec.host_aliases:
                 options["hostadd"] = [f"{n}:{a.ip}" for a in pod.spec.host_aliases for n in a.hostnames]
+            if prepared is not None and prepared.dns is not None:  # the containers share the pod's
+                options["dns_server"] = list(prepared.dns.servers)
+                options["dns_search"] = list(prepared.dns.searches)
+                options["dns_option"] = list(prepared.dns.options)
             context = pod.spec.security_context
             if context is not None and context.sysctls:
                 options["sysctl"] = {s.name: s.value for s in context.sysctls}

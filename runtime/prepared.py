@@ -61,12 +61,22 @@ class VolumeFiles:
 
 
 @dataclass(frozen=True)
+class Dns:
+    """The pod's resolv.conf."""
+
+    servers: tuple[str, ...]
+    searches: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PreparedPod:
     containers: dict[str, PreparedContainer] = field(default_factory=dict)
     files: tuple[VolumeFiles, ...] = ()
     empty_dirs: tuple[str, ...] = ()
     """Volumes that are empty directories of the pod, made on disk."""
     fs_group: int | None = None
+    dns: Dns | None = None
 
     def container(self, name: str) -> PreparedContainer:
         return self.containers.get(name) or PreparedContainer()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Shoal needs from the operating system, when it is missing:
 # Podman with the runc runtime (crun fails on cgroups v1 hosts), catatonit for Podman
-# pods' infra containers, and busybox-static for the local test image.
+# pods' infra containers, busybox-static for the local test image, and nftables for
+# services' cluster IPs in the kernel.
 set -euo pipefail
 
 need=()
@@ -9,9 +10,10 @@ command -v podman >/dev/null || need+=(podman)
 command -v runc >/dev/null || need+=(runc)
 command -v catatonit >/dev/null || [[ -x /usr/libexec/podman/catatonit ]] || need+=(catatonit)
 { [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
+command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || need+=(nftables)
 
 if ((${#need[@]} == 0)); then
-    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static"
+    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static, nftables"
     exit 0
 fi
 

@@ -135,7 +135,9 @@ async def test_services_resolve_by_name_and_reach_pods_by_env(
         if c["State"] == "running"
     ]
     env = await output("podman", "exec", container["Id"], "env", check=True)
-    assert f"NAMED_SERVICE_PORT={resolved.ports[0].node_port}" in env
+    cluster_ip = (await client.services())["default.named"].spec.cluster_ip
+    # As on Kubernetes: the cluster IP and the service's own port.
+    assert f"NAMED_SERVICE_HOST={cluster_ip}" in env and "NAMED_SERVICE_PORT=80" in env
     answer = await output(
         "podman",
         "exec",

@@ -8,6 +8,7 @@ its writes are stored in JetStream.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import time
 import uuid
@@ -38,7 +39,15 @@ from shoal.actors.api.apply import (
 )
 from shoal.actors.api.nodes import updated_spec
 from shoal.actors.api.sealing import Keyring, KeyringError, seal, unseal
-from shoal.actors.api.services import CLAIM_GRACE_SECONDS, assign_node_ports, claims_in_force, owner
+from shoal.actors.api.services import (
+    CLAIM_GRACE_SECONDS,
+    DEFAULT_SERVICE_RANGE,
+    assign_cluster_ip,
+    assign_node_ports,
+    claims_in_force,
+    cluster_ips_in_force,
+    owner,
+)
 from shoal.actors.base import Actor
 from shoal.bus import kv, subjects
 from shoal.bus.events import EventPublisher
@@ -107,14 +116,29 @@ class AdmissionLimits:
             raise InvalidManifest(problems)
 
 
+def _is_address(key: str) -> bool:
+    try:
+        ipaddress.IPv4Address(key)
+    except ValueError:
+        return False
+    return True
+
+
 class ApiActor(Actor):
     role = "api"
 
     def __init__(
-        self, nc: Client, keyring: Keyring, *, replicas: int = 1, limits: AdmissionLimits | None = None
+        self,
+        nc: Client,
+        keyring: Keyring,
+        *,
+        replicas: int = 1,
+        limits: AdmissionLimits | None = None,
+        service_range: str = DEFAULT_SERVICE_RANGE,
     ) -> None:
         super().__init__(nc)
         self.keyring = keyring
+        self.service_range = service_range
         self.replicas = replicas
         self.limits = limits or AdmissionLimits()
         self.events = EventPublisher(nc, "api")
@@ -138,6 +162,7 @@ class ApiActor(Actor):
         self.secrets = self.buckets["Secret"]
         self.revisions = await Bucket.open(self.js, kv.REVISIONS)
         self.node_ports = await Bucket.open(self.js, kv.NODE_PORTS)
+        self.cluster_ips = await Bucket.open(self.js, kv.CLUSTER_IPS)
         self.nodes = await Bucket.open(self.js, kv.NODES)
         self.node_specs = await Bucket.open(self.js, kv.NODE_SPECS)
         await self._reseal_secrets()
@@ -253,6 +278,18 @@ class ApiActor(Actor):
             taken.update(claims_in_force(await self._claims(), services, time.time()))
             taken = {port: who for port, who in taken.items() if who != me}
             desired = assign_node_ports(desired, current.value if current else None, taken)
+            addresses = cluster_ips_in_force(await self._cluster_ip_claims(), services, time.time())
+            addresses.update(
+                {
+                    service.spec.cluster_ip: owner(service.metadata.namespace, service.metadata.name)
+                    for service in services.values()
+                    if service.spec.cluster_ip and service.spec.cluster_ip != "None"
+                }
+            )
+            addresses = {address: who for address, who in addresses.items() if who != me}
+            desired = assign_cluster_ip(
+                desired, current.value if current else None, addresses, self.service_range
+            )
         problem = immutable_problem(desired, current.value if current else None)  # type: ignore[arg-type]
         if problem:
             raise InvalidManifest([f"{obj.where}: {problem}"])
@@ -272,9 +309,7 @@ class ApiActor(Actor):
                 await bucket.update(plan.key, value, plan.revision)
             if isinstance(plan.value, Service):
                 meta = plan.value.metadata
-                await self._release_ports(
-                    meta.namespace, meta.name, keep={p.node_port for p in plan.value.spec.ports}
-                )
+                await self._release_ports(meta.namespace, meta.name, plan.value)
             if plan.new_template:
                 cause = plan.value.metadata.annotations.get(CHANGE_CAUSE, "")
                 await self._record_revision(plan.value, cause)
@@ -334,37 +369,46 @@ class ApiActor(Actor):
             int(key): entry.value for key, entry in (await self.node_ports.items()).items() if key.isdigit()
         }
 
+    async def _cluster_ip_claims(self) -> dict[str, NodePortClaim]:
+        return {
+            key: entry.value for key, entry in (await self.cluster_ips.items()).items() if _is_address(key)
+        }
+
     async def _claim_ports(self, service: Service) -> None:
-        """Claim each node port the service is about to use; Conflict if another got there first
-        (the apply then plans again and picks another port)."""
+        """Claim each node port and the cluster IP the service is about to use; Conflict if
+        another got there first (the apply then plans again and picks others)."""
+        wanted = [(self.node_ports, str(p.node_port), "node port") for p in service.spec.ports if p.node_port]
+        if service.spec.cluster_ip and service.spec.cluster_ip != "None":
+            wanted.append((self.cluster_ips, service.spec.cluster_ip, "cluster IP"))
         meta = service.metadata
         me = owner(meta.namespace, meta.name)
         claim = NodePortClaim(namespace=meta.namespace, name=meta.name, claimed_at=time.time())
-        for port in service.spec.ports:
-            if not port.node_port:
-                continue
-            key = str(port.node_port)
-            current = await self.node_ports.get(key)
+        for bucket, key, what in wanted:
+            current = await bucket.get(key)
             if current is None:
-                await self.node_ports.create(key, claim)
+                await bucket.create(key, claim)
             elif owner(current.value.namespace, current.value.name) != me:
                 if time.time() - current.value.claimed_at < CLAIM_GRACE_SECONDS:
                     raise Conflict(
-                        f"node port {key} was just claimed by {current.value.namespace}/{current.value.name}"
+                        f"{what} {key} was just claimed by {current.value.namespace}/{current.value.name}"
                     )
                 # A lapsed claim the plan found unused: take it over.
-                await self.node_ports.update(key, claim, current.revision)
+                await bucket.update(key, claim, current.revision)
 
-    async def _release_ports(self, namespace: str, name: str, keep: set[int | None] | None = None) -> None:
-        """Drop the service's claims on ports it no longer uses (all of them when ``keep`` is None)."""
+    async def _release_ports(self, namespace: str, name: str, service: Service | None = None) -> None:
+        """Drop the service's claims on node ports and cluster IPs it no longer uses (all of
+        them when ``service`` is None: it was deleted)."""
         me = owner(namespace, name)
-        for port, entry in (await self.node_ports.items()).items():
-            if owner(entry.value.namespace, entry.value.name) != me:
-                continue
-            if keep is not None and port.isdigit() and int(port) in keep:
-                continue
-            with contextlib.suppress(Conflict):
-                await self.node_ports.delete(port, entry.revision)
+        keep: set[str] = set()
+        if service is not None:
+            keep = {str(p.node_port) for p in service.spec.ports if p.node_port}
+            keep.add(service.spec.cluster_ip or "")
+        for bucket in (self.node_ports, self.cluster_ips):
+            for key, entry in (await bucket.items()).items():
+                if owner(entry.value.namespace, entry.value.name) != me or key in keep:
+                    continue
+                with contextlib.suppress(Conflict):
+                    await bucket.delete(key, entry.revision)
 
     # -- revisions and rollouts -----------------------------------------------------------------
 

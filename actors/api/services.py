@@ -9,6 +9,7 @@ while its service uses the port or, for a claim whose service is not written yet
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 
 from shoal.errors import InvalidManifest
@@ -74,3 +75,68 @@ def assign_node_ports(service: Service, stored: Service | None, taken: dict[int,
         where = f'Service "{service.metadata.name}"'
         raise InvalidManifest([f"{where}: {problem}" for problem in problems])
     return service.model_copy(update={"spec": service.spec.model_copy(update={"ports": ports})})
+
+
+DEFAULT_SERVICE_RANGE = "10.96.0.0/16"
+FIRST_HOST = 10
+"""Addresses below ``network + FIRST_HOST`` are kept back (Kubernetes gives .1 to its API
+and .10 to DNS by convention; Shoal starts handing out at .10)."""
+
+
+def cluster_ips_in_force(
+    claims: Mapping[str, NodePortClaim], services: Mapping[str, Service], now: float
+) -> dict[str, str]:
+    """Address -> ``namespace/name`` of the cluster IP claims that still hold their address."""
+    using = {
+        s.spec.cluster_ip: owner(s.metadata.namespace, s.metadata.name)
+        for s in services.values()
+        if s.spec.cluster_ip and s.spec.cluster_ip != "None"
+    }
+    return {
+        address: owner(claim.namespace, claim.name)
+        for address, claim in claims.items()
+        if using.get(address) == owner(claim.namespace, claim.name)
+        or now - claim.claimed_at < CLAIM_GRACE_SECONDS
+    }
+
+
+def assign_cluster_ip(
+    service: Service, stored: Service | None, taken: Mapping[str, str], service_range: str
+) -> Service:
+    """``service`` with its cluster IP: the one it asks for, else the one it had, else the lowest
+    free one of ``service_range``. Headless and ExternalName services get none. ``taken`` maps
+    the addresses of every *other* service to its name. As in Kubernetes, the address cannot
+    change once given."""
+    where = f'Service "{service.metadata.name}"'
+    spec = service.spec
+    if spec.headless or spec.type == "ExternalName":
+        return service.model_copy(update={"spec": spec.model_copy(update={"cluster_ips": []})})
+    network = ipaddress.IPv4Network(service_range)
+    had = stored.spec.cluster_ip if stored is not None and stored.spec.cluster_ip != "None" else None
+    asked = spec.cluster_ip
+    if asked and had and asked != had:
+        raise InvalidManifest([f"{where}: spec.clusterIP: field is immutable (it is {had})"])
+    address = asked or had
+    if address is not None:
+        if ipaddress.IPv4Address(address) not in network:
+            raise InvalidManifest(
+                [f"{where}: spec.clusterIP: {address} is not in the service range {network}"]
+            )
+        if address in taken:
+            raise InvalidManifest(
+                [f"{where}: spec.clusterIP: {address} is already used by service {taken[address]}"]
+            )
+    else:
+        address = next(
+            (
+                str(a)
+                for index, a in enumerate(network.hosts())
+                if index + 1 >= FIRST_HOST and str(a) not in taken
+            ),
+            None,
+        )
+        if address is None:
+            raise InvalidManifest([f"{where}: no cluster IP left in the service range {network}"])
+    return service.model_copy(
+        update={"spec": spec.model_copy(update={"cluster_ip": address, "cluster_ips": [address]})}
+    )

@@ -23,11 +23,13 @@ from shoal import keys
 from shoal.actors.base import Actor
 from shoal.actors.node.backoff import CrashBackoff
 from shoal.actors.node.decide import ORPHAN_GRACE_SECONDS
+from shoal.actors.node.dns import DnsServer, Records, host_resolvers, records
 from shoal.actors.node.feed import PodFeed
 from shoal.actors.node.logs import LogService
 from shoal.actors.node.metrics import MetricsReporter
 from shoal.actors.node.prepare import ConfigMissing, PodSources, prepare, referenced, with_sidecars
 from shoal.actors.node.proxy import Balancing, ServiceProxy
+from shoal.actors.node.servicenet import KernelServices, ruleset
 from shoal.actors.node.status import Waiting
 from shoal.actors.node.syncer import PodSyncer
 from shoal.actors.node.volumes import VolumeStore
@@ -54,6 +56,10 @@ from shoal.runtime.prepared import PreparedPod
 log = logging.getLogger(__name__)
 
 PROXY_RESYNC_SECONDS = 3.0
+UNSERVE_SECONDS = 3.0
+"""At most this long (and half the grace period) a stopping pod waits to leave its services."""
+UNSERVE_SETTLE_SECONDS = 0.3
+"""Then this long more, for every node to apply the change."""
 
 
 @dataclass
@@ -91,6 +97,13 @@ class NodeSettings:
     """Seconds between samples of the pods' CPU and memory (0: no metrics)."""
     balancing: Balancing = "round-robin"
     """How the proxy picks an endpoint: round-robin or least-connections."""
+    cluster_domain: str = "cluster.local"
+    dns: bool = True
+    """Answer DNS for this node's pods at its bridge address (service names)."""
+    dns_upstream: list[str] = field(default_factory=list)
+    """Where other names go (``HOST`` or ``HOST:PORT``); empty: the host's own resolvers."""
+    cluster_ips: bool = True
+    """Serve services' cluster IPs in the kernel (nftables) where the host allows it."""
     data_dir: Path | None = None
     """Where the pods' volumes live (``volumes/UID/NAME``); None: env is resolved, volumes not made
     (hollow nodes)."""
@@ -192,6 +205,7 @@ class NodeActor(Actor):
             self.backoff,
             requeue=self._requeue,
             prepare=self._prepare if self.store is not None else None,
+            unserve=self._unserve if self.settings.proxy else None,
         )
         if self.initial_statuses is None:
             self.initial_statuses = {key: entry.value for key, entry in (await self.statuses.items()).items()}
@@ -269,6 +283,10 @@ class NodeActor(Actor):
         await self.logs.stop()
         if getattr(self, "proxy", None) is not None:
             await self.proxy.close()
+            if self.dns is not None:
+                self.dns.close()
+            if self.kernel is not None and self.settings.stop_pods_on_exit:
+                await self.kernel.remove()  # its pods are gone: so are the translations to them
         if getattr(self, "syncer", None) is not None:
             self.syncer.stop()
         if self.settings.stop_pods_on_exit:
@@ -419,7 +437,10 @@ class NodeActor(Actor):
             )
             secrets = (await call(self.nc, subjects.NODE_SECRETS, request, SecretBundle)).secrets
         assert self.record is not None
-        return PodSources(config_maps, secrets, self.name, self.record.address)
+        dns_server = self.dns.address if getattr(self, "dns", None) is not None else ""  # type: ignore[union-attr]
+        return PodSources(
+            config_maps, secrets, self.name, self.record.address, dns_server, self.settings.cluster_domain
+        )
 
     async def _prepare(self, pod: Pod) -> PreparedPod:
         """Resolve the pod's references and write its volumes' files, just before it starts."""
@@ -502,15 +523,21 @@ class NodeActor(Actor):
             if service.metadata.namespace != pod.metadata.namespace:
                 continue
             prefix = service.metadata.name.upper().replace("-", "_")
-            ports = [p for p in service.spec.ports if p.node_port]
+            cluster_ip = service.spec.cluster_ip if service.spec.cluster_ip != "None" else None
+            served = self.kernel is not None and self.kernel.available and cluster_ip
+            # As on Kubernetes: the cluster IP and the service's port; where this node cannot
+            # serve cluster IPs, the node's bridge address and the node port instead.
+            ports = [(p, p.port if served else p.node_port) for p in service.spec.ports]
+            ports = [(p, number) for p, number in ports if number]
             if not ports:
                 continue
-            env.append(EnvVar(name=f"{prefix}_SERVICE_HOST", value=self.service_address))
-            env.append(EnvVar(name=f"{prefix}_SERVICE_PORT", value=str(ports[0].node_port)))
-            for port in ports:
+            host = cluster_ip if served else self.service_address
+            env.append(EnvVar(name=f"{prefix}_SERVICE_HOST", value=str(host)))
+            env.append(EnvVar(name=f"{prefix}_SERVICE_PORT", value=str(ports[0][1])))
+            for port, number in ports:
                 if port.name:
                     suffix = port.name.upper().replace("-", "_")
-                    env.append(EnvVar(name=f"{prefix}_SERVICE_PORT_{suffix}", value=str(port.node_port)))
+                    env.append(EnvVar(name=f"{prefix}_SERVICE_PORT_{suffix}", value=str(number)))
         if not env:
             return pod
         containers = [
@@ -521,10 +548,21 @@ class NodeActor(Actor):
 
     async def _start_proxy(self) -> None:
         self._proxy_dirty = asyncio.Event()
+        self._endpoints_moved = asyncio.Event()
         self.services = self.watch(KVCache(await Bucket.open(self.js, kv.SERVICES), self._services_changed))
         self.endpoints = self.watch(KVCache(await Bucket.open(self.js, kv.ENDPOINTS), self._services_changed))
         addresses = list(dict.fromkeys(a for a in (self.settings.address, self.service_address) if a))
         self.proxy = ServiceProxy(addresses, self.services, self.endpoints, balancing=self.settings.balancing)
+        self.kernel = KernelServices() if self.settings.cluster_ips else None
+        self._records: Records = {}
+        self.dns: DnsServer | None = None
+        if self.settings.dns and self.service_address and self.service_address != self.settings.address:
+            upstream = self.settings.dns_upstream or host_resolvers(exclude=[self.service_address])
+            self.dns = DnsServer(
+                self.service_address, lambda: self._records, self.settings.cluster_domain, upstream
+            )
+        if self.kernel is not None:
+            await self.kernel.check()  # before any pod starts: its service variables depend on it
         # Listen only once every target is known: a listener without its targets would refuse
         # connections that the endpoints (already stored) would have served.
         await asyncio.gather(self.services.synced.wait(), self.endpoints.synced.wait())
@@ -532,6 +570,7 @@ class NodeActor(Actor):
 
     def _services_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
         self._proxy_dirty.set()
+        self._endpoints_moved.set()
 
     async def _proxy_loop(self) -> None:
         while True:
@@ -540,3 +579,54 @@ class NodeActor(Actor):
                 await asyncio.wait_for(self._proxy_dirty.wait(), PROXY_RESYNC_SECONDS)
             self._proxy_dirty.clear()
             await self.proxy.sync()
+            await self._sync_names()
+
+    async def _unserve(self, pod: Pod, grace: float) -> None:
+        """A stopping pod: wait until the endpoints no longer list it and every node has had a
+        moment to rewrite its rules (at most a few seconds, within the grace period), so
+        connections through cluster IPs never reach a pod that has stopped listening."""
+        name, namespace = pod.metadata.name, pod.metadata.namespace
+
+        def listed() -> bool:
+            return any(
+                target.pod == name
+                for entry in self.endpoints.entries.values()
+                if entry.value.namespace == namespace
+                for port in entry.value.ports
+                for target in port.targets
+            )
+
+        if not listed():
+            return
+        budget = min(UNSERVE_SECONDS, grace / 2)
+        deadline = time.monotonic() + budget
+        while listed() and time.monotonic() < deadline:
+            self._endpoints_moved.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._endpoints_moved.wait(), deadline - time.monotonic())
+        await asyncio.sleep(min(UNSERVE_SETTLE_SECONDS, max(0.0, deadline - time.monotonic())))
+
+    async def _sync_names(self) -> None:
+        """Cluster IPs in the kernel and the names pods resolve, from the same two caches."""
+        services = [entry.value for entry in self.services.entries.values()]
+        endpoints = {(e.value.namespace, e.value.name): e.value for e in self.endpoints.entries.values()}
+        self._records = records(services, endpoints, self.settings.cluster_domain)
+        if self.dns is not None and not self.dns.listening:
+            try:
+                await self.dns.start()
+            except OSError as err:
+                log.warning("cannot answer DNS on %s:53 yet: %s", self.service_address, err)
+        if self.kernel is not None:
+            local = frozenset(a for a in (self.settings.address, self.service_address) if a)
+            await self.kernel.write(ruleset(services, endpoints, self.name, local))
+            if self.kernel.available is False and not getattr(self, "_said_no_kernel", False):
+                self._said_no_kernel = True
+                log.warning("cluster IPs are not served on this node: %s", self.kernel.why_not)
+                self.events.send(
+                    "Node",
+                    "",
+                    self.name,
+                    "NoClusterIPs",
+                    f"cluster IPs are not served here ({self.kernel.why_not}); node ports are",
+                    type="Warning",
+                )

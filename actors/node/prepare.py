@@ -27,7 +27,7 @@ from shoal.models.workloads import (
     ResourceFieldSelector,
     SecurityContext,
 )
-from shoal.runtime.prepared import Mount, PreparedContainer, PreparedPod, Security, VolumeFiles
+from shoal.runtime.prepared import Dns, Mount, PreparedContainer, PreparedPod, Security, VolumeFiles
 
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 """What Kubernetes accepts as an environment variable name (from envFrom keys too)."""
@@ -47,6 +47,9 @@ class PodSources:
     secrets: dict[str, Secret] = field(default_factory=dict)
     node: str = ""
     host_ip: str = ""
+    dns_server: str = ""
+    """The node's resolver for its pods (empty: pods keep Podman's default)."""
+    cluster_domain: str = "cluster.local"
 
 
 def prepare(pod: Pod, sources: PodSources, volume_dir: str) -> PreparedPod:
@@ -84,7 +87,30 @@ def prepare(pod: Pod, sources: PodSources, volume_dir: str) -> PreparedPod:
         for container in spec.all_containers()
     }
     fs_group = spec.security_context.fs_group if spec.security_context else None
-    return PreparedPod(containers, tuple(files), tuple(empty_dirs), fs_group)
+    return PreparedPod(containers, tuple(files), tuple(empty_dirs), fs_group, dns_of(pod, sources))
+
+
+def dns_of(pod: Pod, sources: PodSources) -> Dns | None:
+    """The pod's resolv.conf, as Kubernetes writes it for its ``dnsPolicy``."""
+    policy = pod.spec.dns_policy
+    if policy == "Default" or not sources.dns_server:
+        return None  # the host's resolvers, as Podman gives them
+    if policy == "None":
+        config = pod.spec.dns_config
+        if config is None:
+            return None
+        return Dns(tuple(config.nameservers), tuple(config.searches), tuple(config.option_texts()))
+    domain = sources.cluster_domain
+    searches = (f"{pod.metadata.namespace}.svc.{domain}", f"svc.{domain}", domain)
+    options = ["ndots:5"]
+    config = pod.spec.dns_config
+    if config is not None:  # ClusterFirst with dnsConfig: added to what Kubernetes sets
+        return Dns(
+            (sources.dns_server, *config.nameservers),
+            (*searches, *config.searches),
+            tuple(dict.fromkeys([*options, *config.option_texts()])),
+        )
+    return Dns((sources.dns_server,), searches, tuple(options))
 
 
 # -- environment ---------------------------------------------------------------------------------

@@ -274,9 +274,10 @@ class ServiceProxy:
             endpoints = self.endpoints.get(key)
             by_name = {port.name: port for port in endpoints.value.ports} if endpoints else {}
             for port in entry.value.spec.ports:
-                if port.node_port:
+                if port.node_port and port.protocol == "TCP":
                     found = by_name.get(port.key)
-                    wanted[port.node_port] = list(found.targets) if found else []
+                    # Only published ports are reachable from any host at host:port.
+                    wanted[port.node_port] = [t for t in found.targets if t.port] if found else []
         for node_port, targets in wanted.items():
             balancer = self.balancers.setdefault(node_port, Balancer(self.balancing))
             balancer.targets = targets

@@ -94,6 +94,7 @@ class PodSyncer:
         requeue: Callable[[str, float], None],
         clock: Callable[[], float] = time.time,
         prepare: Prepare | None = None,
+        unserve: Callable[[Pod, float], Awaitable[None]] | None = None,
     ) -> None:
         self.node = node
         self.host_ip = host_ip
@@ -104,6 +105,8 @@ class PodSyncer:
         """Look at a pod again after so many seconds (0: soon)."""
         self.clock = clock
         self.prepare = prepare
+        self.unserve = unserve
+        """Waits (up to the grace period) until no service sends the pod new connections."""
         self.written: dict[str, PodStatus] = {}
         self.start_failures: dict[str, StartFailure] = {}
         self.announced: set[str] = set()
@@ -187,7 +190,12 @@ class PodSyncer:
                 self._sync_probers(key, None, None)
                 if running and observed is not None:
                     self.link.emit(pod, "Killing", f"stopping (grace {grace:g}s)")
-                    spent = await self._pre_stop(pod, observed, grace)
+                    started = time.monotonic()
+                    if self.unserve is not None:
+                        # Out of every service's endpoints first, so no new connection comes.
+                        await self.unserve(pod, grace)
+                    await self._pre_stop(pod, observed, max(0.0, grace - (time.monotonic() - started)))
+                    spent = time.monotonic() - started
                     await self.runtime.remove_pod(namespace, name, max(0.0, grace - spent))
                 await self._forget(key)
                 if await self.link.delete_record(key, revision):

@@ -1,8 +1,9 @@
 """A service's endpoints from the pods it selects, decided without I/O.
 
 A pod is an endpoint while it is Ready, not terminating, and on a Ready node; for each
-service port, its target is the node address and the host port its container port is
-published on (pod IPs only reach from their own host).
+service port, its target is the pod IP and container port (what the kernel path on the
+pod's own host uses) and the node address and host port the container port is published on
+(what other hosts and the node-port proxy use: pod IPs only reach from their own host).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def endpoints_for(
 ) -> Endpoints:
     meta = service.metadata
     ports = [
-        EndpointPort(name=port.key, port=port.port, node_port=port.node_port or 0)
+        EndpointPort(name=port.key, port=port.port, node_port=port.node_port or 0, protocol=port.protocol)
         for port in service.spec.ports
     ]
     not_ready: list[str] = []
@@ -62,16 +63,24 @@ def endpoints_for(
             continue
         for spec_port, endpoint_port in zip(service.spec.ports, ports, strict=True):
             number = container_port(pod, spec_port)
-            published = next((p for p in status.ports if p.container_port == number), None)
-            if published is None:
+            if number is None:
                 continue
+            published = next(
+                (p for p in status.ports if p.container_port == number and p.protocol == spec_port.protocol),
+                None,
+            )
+            if published is None and not status.pod_ip:
+                continue
+            # Unpublished (the container does not declare the port), it is reached at the pod
+            # IP only: through the cluster IP, not through node ports.
             endpoint_port.targets.append(
                 EndpointTarget(
                     pod=pod.metadata.name,
                     node=pod.node_name,
                     host=status.host_ip,
-                    port=published.host_port,
+                    port=published.host_port if published else 0,
                     pod_ip=status.pod_ip,
+                    container_port=number,
                 )
             )
     return Endpoints(namespace=meta.namespace, name=meta.name, uid=meta.uid, ports=ports, not_ready=not_ready)

@@ -1,0 +1,201 @@
+"""Cluster IPs in the kernel: an nftables table that DNATs a service's virtual IP and port to
+one of its Ready endpoints, as kube-proxy's nftables mode does.
+
+``ruleset`` is pure: services and endpoints in, the text of ``table ip shoal`` out. A
+connection to ``clusterIP:port`` (from a pod through the bridge, or from the host itself) is
+sent, by a random pick among the endpoints, to the pod's IP and port when the pod runs on
+this host (its bridge), else to its node's address and the host port it is published on.
+Connections Shoal translated are masqueraded, so replies come back through this host
+whatever the path (a pod calling a pod on its own bridge included). A service without
+endpoints is refused at once (ICMP port unreachable), as Kubernetes does. Rewriting the
+table does not disturb established connections: their translation lives in conntrack.
+
+``KernelServices`` writes the table with ``nft -f`` (one atomic transaction) when it
+changed, and finds out at start whether this host lets it (``nft`` present, CAP_NET_ADMIN).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from shoal.models.service import Endpoints, EndpointTarget, Service
+
+log = logging.getLogger(__name__)
+
+TABLE = "shoal"
+MARK = "0x5348"
+"""Connection mark of what Shoal translated (``SH``): masqueraded on the way out."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    address: str
+    port: int
+
+
+def backends(
+    targets: Iterable[EndpointTarget], node: str, local_addresses: frozenset[str], local_only: bool
+) -> list[Backend]:
+    """Where each endpoint is reached from this host."""
+    found = []
+    for target in targets:
+        here = target.node == node or target.host in local_addresses or _loopback(target.host)
+        if local_only and target.node != node:
+            continue  # internalTrafficPolicy: Local
+        if here and target.pod_ip and target.container_port:
+            found.append(Backend(target.pod_ip, target.container_port))
+        elif not here and target.port:
+            found.append(Backend(target.host, target.port))
+    return sorted(set(found), key=lambda b: (b.address, b.port))
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def ruleset(
+    services: Iterable[Service],
+    endpoints: dict[tuple[str, str], Endpoints],
+    node: str,
+    local_addresses: frozenset[str] = frozenset(),
+) -> str:
+    """The whole table, ready for ``nft -f`` (deleting the old one in the same transaction)."""
+    elements: list[str] = []
+    refused: list[str] = []
+    chains: list[str] = []
+    for service in sorted(services, key=lambda s: (s.metadata.namespace, s.metadata.name)):
+        spec = service.spec
+        if not spec.cluster_ip or spec.cluster_ip == "None" or not spec.proxied:
+            continue
+        found = endpoints.get((service.metadata.namespace, service.metadata.name))
+        by_name = {port.name: port for port in found.ports} if found else {}
+        for port in spec.ports:
+            protocol = port.protocol.lower()
+            match = f"{spec.cluster_ip} . {protocol} . {port.port}"
+            endpoint_port = by_name.get(port.key)
+            targets = endpoint_port.targets if endpoint_port else []
+            chosen = backends(targets, node, local_addresses, spec.internal_traffic_policy == "Local")
+            if not chosen:
+                refused.append(match)
+                continue
+            chain = f"svc-{len(chains)}"
+            picks = ", ".join(f"{i} : goto {chain}-{i}" for i in range(len(chosen)))
+            lines = [f"  chain {chain} {{", f"    numgen random mod {len(chosen)} vmap {{ {picks} }}", "  }"]
+            for index, backend in enumerate(chosen):
+                target = f"{backend.address}:{backend.port}"
+                lines += [
+                    f"  chain {chain}-{index} {{",
+                    f"    meta l4proto {protocol} ct mark set {MARK} dnat to {target}",
+                    "  }",
+                ]
+            chains.append("\n".join(lines))
+            elements.append(f"{match} : goto {chain}")
+    return "\n".join(
+        [
+            f"table ip {TABLE} {{}}",
+            f"delete table ip {TABLE}",
+            f"table ip {TABLE} {{",
+            "  map services {",
+            "    type ipv4_addr . inet_proto . inet_service : verdict",
+            *([f"    elements = {{ {', '.join(elements)} }}"] if elements else []),
+            "  }",
+            "  set refused {",
+            "    type ipv4_addr . inet_proto . inet_service",
+            *([f"    elements = {{ {', '.join(refused)} }}"] if refused else []),
+            "  }",
+            "  chain prerouting {",
+            "    type nat hook prerouting priority -100; policy accept;",
+            "    ip daddr . meta l4proto . th dport vmap @services",
+            "  }",
+            "  chain output {",
+            "    type nat hook output priority -100; policy accept;",
+            "    ip daddr . meta l4proto . th dport vmap @services",
+            "  }",
+            "  chain postrouting {",
+            "    type nat hook postrouting priority 100; policy accept;",
+            f"    ct mark {MARK} masquerade",
+            "  }",
+            "  chain forward {",
+            "    type filter hook forward priority -10; policy accept;",
+            "    ip daddr . meta l4proto . th dport @refused reject",
+            "  }",
+            "  chain local {",
+            "    type filter hook output priority -10; policy accept;",
+            "    ip daddr . meta l4proto . th dport @refused reject",
+            "  }",
+            *chains,
+            "}",
+            "",
+        ]
+    )
+
+
+class KernelServices:
+    """Keeps ``table ip shoal`` as ``ruleset`` says, when this host allows it."""
+
+    def __init__(self) -> None:
+        self.available: bool | None = None
+        self.why_not = ""
+        self.written = ""
+
+    async def check(self) -> bool:
+        """Whether nftables can be used here (checked once)."""
+        if self.available is None:
+            if shutil.which("nft") is None:
+                self.available, self.why_not = False, "the nft command is not installed"
+            else:
+                code, err = await _nft(f"table ip {TABLE} {{}}\n", check_only=True)
+                self.available, self.why_not = code == 0, err.strip()
+        return self.available
+
+    async def write(self, text: str) -> None:
+        if not await self.check():
+            return
+        if text == self.written and await self._present():
+            return
+        code, err = await _nft(text)
+        if code != 0:
+            log.warning("could not write the service table: %s", err.strip())
+            return
+        self.written = text
+
+    async def _present(self) -> bool:
+        # Another node on this host may have removed it as it stopped: write it again then.
+        process = await asyncio.create_subprocess_exec(
+            "nft",
+            "list",
+            "table",
+            "ip",
+            TABLE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return await process.wait() == 0
+
+    async def remove(self) -> None:
+        if self.available:
+            await _nft(f"table ip {TABLE} {{}}\ndelete table ip {TABLE}\n")
+            self.written = ""
+
+
+async def _nft(text: str, *, check_only: bool = False) -> tuple[int, str]:
+    args = ["nft", *(["-c"] if check_only else []), "-f", "-"]
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as err:
+        return 1, str(err)
+    _, err = await process.communicate(text.encode())
+    return process.returncode or 0, err.decode(errors="replace")
