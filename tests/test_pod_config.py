@@ -431,10 +431,20 @@ async def test_the_configured_example_runs_as_the_readme_says(
     cluster: LocalShoal, client: ShoalClient
 ) -> None:
     example = Path(__file__).parent.parent / "examples" / "configured.yaml"
+    remove_volume("shoal-demo-data")  # the claim starts empty
     try:
         await asyncio.to_thread(cluster.shoal, "apply", "-f", str(example), check=True)
         status = await running(client, "site")
-        assert "Served from a ConfigMap" in await asyncio.to_thread(get, 30081)
+
+        async def served() -> str | None:
+            try:
+                return await asyncio.to_thread(get, 30081)
+            except OSError:  # the node's proxy learns of the endpoint a moment after it is Ready
+                return None
+
+        assert "Served from a ConfigMap" in await wait_for(
+            served, timeout=20, what="the page at the node port"
+        )
         container_id = container_of(cluster.node, status, "httpd")
         assert exec_in(container_id, "id", "-u").strip() == "1000"
         assert exec_in(container_id, "sh", "-c", "echo $GREETING $PASSWORD").strip() == "hello change-me"
@@ -447,5 +457,7 @@ async def test_the_configured_example_runs_as_the_readme_says(
                 cluster.node, **{"shoal.namespace": "demo"}
             )
 
-        await wait_for(gone, timeout=30, what="the example deleted")
-        remove_volume("shoal-demo-data")
+        try:
+            await wait_for(gone, timeout=60, what="the example deleted")
+        finally:
+            remove_volume("shoal-demo-data")
