@@ -44,6 +44,14 @@ class ServicePort(ShoalModel):
         return self.name or str(self.port)
 
 
+class ClientIPConfig(ShoalModel):
+    timeout_seconds: int = Field(default=10800, ge=1, le=86400)
+
+
+class SessionAffinityConfig(ShoalModel):
+    client_ip: ClientIPConfig | None = Field(default=None, alias="clientIP")
+
+
 class ServiceSpec(ShoalModel):
     selector: Labels = Field(default_factory=dict)
     """Pods it sends traffic to; a service without one has no endpoints (as in Kubernetes)."""
@@ -57,6 +65,10 @@ class ServiceSpec(ShoalModel):
     cluster_ips: list[str] = Field(default_factory=list, alias="clusterIPs")
     external_name: str | None = None
     session_affinity: Literal["None", "ClientIP"] = "None"
+    session_affinity_config: SessionAffinityConfig | None = None
+    traffic_distribution: str | None = None
+    """``PreferSameNode`` (or ``PreferClose``): cluster IP traffic goes to endpoints on the
+    caller's node when there are any."""
     external_traffic_policy: Literal["Cluster", "Local"] | None = None
     internal_traffic_policy: Literal["Cluster", "Local"] | None = None
     publish_not_ready_addresses: bool = False

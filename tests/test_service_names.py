@@ -79,12 +79,12 @@ def app(name: str, replicas: int, command: list[str], port: int | None = None) -
     }
 
 
-def service(name: str, port: int, target: int, **spec: Any) -> dict[str, Any]:
+def service(name: str, port: int, target: int, app: str | None = None, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name},
-        "spec": {"selector": {"app": name}, "ports": [{"port": port, "targetPort": target}], **spec},
+        "spec": {"selector": {"app": app or name}, "ports": [{"port": port, "targetPort": target}], **spec},
     }
 
 
@@ -99,11 +99,11 @@ CLIENT = app("client", 1, ["sleep", "3600"])
 OBJECTS = [
     BACKEND,
     service("backend", 80, 8080),
-    {**service("backend-pods", 80, 8080, clusterIP="None"), "spec": {
-        "clusterIP": "None", "selector": {"app": "backend"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+    service("backend-pods", 80, 8080, app="backend", clusterIP="None"),
     CLIENT,
     service("nobody", 80, 8080),
-]  # fmt: skip
+    service("sticky", 80, 8080, app="backend", sessionAffinity="ClientIP"),
+]
 
 
 def in_pod(container_id: str, script: str) -> subprocess.CompletedProcess[str]:
@@ -186,6 +186,12 @@ async def test_a_service_is_called_by_name_from_a_pod(deployed: dict[str, Any]) 
         assert await asyncio.to_thread(http, client, target) in names, target
     answered = {await asyncio.to_thread(http, client, "backend 80") for _ in range(30)}
     assert answered == names  # calls spread over both replicas
+
+
+async def test_client_ip_affinity_keeps_a_client_on_one_pod(deployed: dict[str, Any]) -> None:
+    client = deployed["client"]
+    answered = {await asyncio.to_thread(http, client, "sticky 80") for _ in range(20)}
+    assert len(answered) == 1 and answered <= {b.name for b in deployed["backends"]}
 
 
 async def test_pods_resolve_as_on_kubernetes(deployed: dict[str, Any]) -> None:

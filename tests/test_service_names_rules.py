@@ -63,6 +63,25 @@ def test_backends(targets: list[EndpointTarget], local_only: bool, expected: lis
     assert backends(targets, "n1", frozenset({"192.0.2.1"}), local_only) == expected
 
 
+def test_prefer_same_node_uses_local_endpoints_when_there_are_some() -> None:
+    here, there = target("a", "n1"), target("b", "n2", host="192.0.2.2", port=41001)
+    assert backends([here, there], "n1", frozenset(), False, prefer_local=True) == [
+        Backend("10.88.0.5", 8080)
+    ]
+    assert backends([there], "n1", frozenset(), False, prefer_local=True) == [Backend("192.0.2.2", 41001)]
+
+
+def test_client_ip_affinity_remembers_clients_per_endpoint() -> None:
+    sticky = svc("web", clusterIP="10.96.0.10", sessionAffinity="ClientIP",
+                 sessionAffinityConfig={"clientIP": {"timeoutSeconds": 60}})  # fmt: skip
+    found = {("shop", "web"): endpoints("web", target("a", "n1"), target("b", "n2", host="192.0.2.2"))}
+    text = ruleset([sticky], found, "n1")
+    assert "ip saddr @svc-0-0-clients goto svc-0-0" in text and "timeout 60s" in text
+    assert "update @svc-0-1-clients { ip saddr }" in text
+    checked = subprocess.run(["nft", "-c", "-f", "-"], input=text, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+
+
 def test_the_ruleset_is_valid_nftables_and_refuses_services_without_endpoints() -> None:
     services = [
         svc("web", clusterIP="10.96.0.10"),

@@ -39,9 +39,16 @@ class Backend:
 
 
 def backends(
-    targets: Iterable[EndpointTarget], node: str, local_addresses: frozenset[str], local_only: bool
+    targets: Iterable[EndpointTarget],
+    node: str,
+    local_addresses: frozenset[str],
+    local_only: bool,
+    prefer_local: bool = False,
 ) -> list[Backend]:
     """Where each endpoint is reached from this host."""
+    targets = list(targets)
+    if prefer_local and any(t.node == node for t in targets):
+        local_only = True  # trafficDistribution: PreferSameNode, and this node has some
     found = []
     for target in targets:
         here = target.node == node or target.host in local_addresses or _loopback(target.host)
@@ -52,6 +59,14 @@ def backends(
         elif not here and target.port:
             found.append(Backend(target.host, target.port))
     return sorted(set(found), key=lambda b: (b.address, b.port))
+
+
+def _affinity_seconds(service: Service) -> int:
+    spec = service.spec
+    if spec.session_affinity != "ClientIP":
+        return 0
+    config = spec.session_affinity_config
+    return config.client_ip.timeout_seconds if config and config.client_ip else 10800
 
 
 def _loopback(address: str) -> bool:
@@ -82,18 +97,37 @@ def ruleset(
             match = f"{spec.cluster_ip} . {protocol} . {port.port}"
             endpoint_port = by_name.get(port.key)
             targets = endpoint_port.targets if endpoint_port else []
-            chosen = backends(targets, node, local_addresses, spec.internal_traffic_policy == "Local")
+            chosen = backends(
+                targets,
+                node,
+                local_addresses,
+                spec.internal_traffic_policy == "Local",
+                prefer_local=spec.traffic_distribution in ("PreferSameNode", "PreferClose"),
+            )
             if not chosen:
                 refused.append(match)
                 continue
             chain = f"svc-{len(chains)}"
+            affinity = _affinity_seconds(service)
+            lines = [f"  chain {chain} {{"]
+            if affinity:
+                # ClientIP: a client seen lately goes back to the endpoint it had (kube-proxy's way).
+                lines += [f"    ip saddr @{chain}-{i}-clients goto {chain}-{i}" for i in range(len(chosen))]
             picks = ", ".join(f"{i} : goto {chain}-{i}" for i in range(len(chosen)))
-            lines = [f"  chain {chain} {{", f"    numgen random mod {len(chosen)} vmap {{ {picks} }}", "  }"]
+            lines += [f"    numgen random mod {len(chosen)} vmap {{ {picks} }}", "  }"]
             for index, backend in enumerate(chosen):
                 target = f"{backend.address}:{backend.port}"
+                if affinity:
+                    lines += [
+                        f"  set {chain}-{index}-clients {{",
+                        "    type ipv4_addr; flags dynamic,timeout;",
+                        f"    timeout {affinity}s",
+                        "  }",
+                    ]
+                remember = f"update @{chain}-{index}-clients {{ ip saddr }} " if affinity else ""
                 lines += [
                     f"  chain {chain}-{index} {{",
-                    f"    meta l4proto {protocol} ct mark set {MARK} dnat to {target}",
+                    f"    {remember}meta l4proto {protocol} ct mark set {MARK} dnat to {target}",
                     "  }",
                 ]
             chains.append("\n".join(lines))
