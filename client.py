@@ -43,6 +43,7 @@ from shoal.models.api import (
 )
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
+from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
 from shoal.models.core import (
     ClaimStatus,
     ConfigMap,
@@ -52,6 +53,7 @@ from shoal.models.core import (
     Secret,
     StoredObject,
 )
+from shoal.models.daemonset import DaemonSet, DaemonSetStatus
 from shoal.models.event import Event
 from shoal.models.metrics import NodeMetrics
 from shoal.models.node import Node, NodeCondition, NodeSpec
@@ -186,6 +188,24 @@ class ShoalClient:
 
     async def deployment_statuses(self) -> dict[str, DeploymentStatus]:
         return await self._items(kv.DEPLOYMENT_STATUS)
+
+    async def jobs(self) -> dict[str, Job]:
+        return await self._items(kv.JOBS)
+
+    async def job_statuses(self) -> dict[str, JobStatus]:
+        return await self._items(kv.JOB_STATUS)
+
+    async def cronjobs(self) -> dict[str, CronJob]:
+        return await self._items(kv.CRONJOBS)
+
+    async def cronjob_statuses(self) -> dict[str, CronJobStatus]:
+        return await self._items(kv.CRONJOB_STATUS)
+
+    async def daemonsets(self) -> dict[str, DaemonSet]:
+        return await self._items(kv.DAEMONSETS)
+
+    async def daemonset_statuses(self) -> dict[str, DaemonSetStatus]:
+        return await self._items(kv.DAEMONSET_STATUS)
 
     async def pods(self) -> dict[str, Pod]:
         return await self._items(kv.PODS)

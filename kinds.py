@@ -74,7 +74,9 @@ class Kind:
 def _acted() -> list[Kind]:
     from shoal.bus import kv
     from shoal.models.autoscaling import HorizontalPodAutoscaler
+    from shoal.models.batch import CronJob, Job
     from shoal.models.core import ConfigMap, Namespace, PersistentVolumeClaim, Secret
+    from shoal.models.daemonset import DaemonSet
     from shoal.models.pod import BarePod
     from shoal.models.scheduling import PriorityClass
     from shoal.models.service import Service
@@ -91,6 +93,10 @@ def _acted() -> list[Kind]:
         Kind("Service", "", "v1", "services", ("svc",), model=Service, bucket=kv.SERVICES),
         Kind("Deployment", "apps", "v1", "deployments", ("deploy",), model=Deployment,
              bucket=kv.DEPLOYMENTS),
+        Kind("DaemonSet", "apps", "v1", "daemonsets", ("ds",), model=DaemonSet, bucket=kv.DAEMONSETS),
+        Kind("Job", "batch", "v1", "jobs", model=Job, bucket=kv.JOBS),
+        Kind("CronJob", "batch", "v1", "cronjobs", ("cj",), older_versions=("batch/v1beta1",), model=CronJob,
+             bucket=kv.CRONJOBS),
         Kind(
             "HorizontalPodAutoscaler",
             "autoscaling",
@@ -129,13 +135,8 @@ _OTHERS = [
          note=_NOT_RUN.format(plural="bare replica sets (use a Deployment)")),
     Kind("StatefulSet", "apps", "v1", "statefulsets", ("sts",), handling="stored",
          note=_NOT_RUN.format(plural="stateful sets")),
-    Kind("DaemonSet", "apps", "v1", "daemonsets", ("ds",), handling="stored",
-         note=_NOT_RUN.format(plural="daemon sets")),
     Kind("ControllerRevision", "apps", "v1", "controllerrevisions", handling="ignored",
          note="ignored: Shoal keeps its own revisions"),
-    Kind("Job", "batch", "v1", "jobs", handling="stored", note=_NOT_RUN.format(plural="jobs")),
-    Kind("CronJob", "batch", "v1", "cronjobs", ("cj",), handling="stored",
-         note=_NOT_RUN.format(plural="cron jobs")),
     Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", ("pdb",), handling="stored",
          note="stored, not enforced yet: drains and rollouts do not consult it"),
     Kind("Role", "rbac.authorization.k8s.io", "v1", "roles", handling="stored", note=_RBAC),

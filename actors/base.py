@@ -29,7 +29,7 @@ from nats.js import JetStreamContext
 from shoal.bus import subjects
 from shoal.bus.cache import KVCache
 from shoal.bus.codec import encode
-from shoal.bus.connection import on_reconnect
+from shoal.bus.connection import on_reconnect, replicas_for
 from shoal.models.api import ProcessStats
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,9 @@ class Actor:
         self._done = asyncio.Event()
         self.failure: BaseException | None = None
         self.caches: list[KVCache] = []
-        self.js_replicas = 1
-        """JetStream replicas of the buckets and streams this actor makes when they are missing."""
+        self.js_replicas = 0
+        """JetStream replicas of the buckets and streams this actor makes when they are missing
+        (0: as many as the NATS cluster allows, ``replicas_for``)."""
         self.owns_state = True
         """False for actors whose host (a fleet) sees to the buckets for them."""
         on_reconnect(nc, self._replay_watches)
@@ -98,8 +99,9 @@ class Actor:
         from shoal.bus import kv
         from shoal.bus.events import ensure_events_stream
 
-        await kv.ensure_buckets(self.js, self.js_replicas)
-        await ensure_events_stream(self.js, self.js_replicas)
+        replicas = self.js_replicas or replicas_for(self.nc)
+        await kv.ensure_buckets(self.js, replicas)
+        await ensure_events_stream(self.js, replicas)
 
     async def start(self) -> None:
         """Set up subscriptions and tasks; subclasses call this last."""

@@ -25,6 +25,18 @@ def on_reconnect(nc: Client, hook: Callable[[], None]) -> None:
     _reconnect_hooks.setdefault(id(nc), []).append(hook)
 
 
+def servers_of(url: str) -> list[str]:
+    """``nats://a:4222,nats://b:4222``: every server of a cluster, tried in turn and failed over."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+def replicas_for(nc: Client) -> int:
+    """JetStream replicas for new state: 3 on a cluster of three servers or more, else 1 (a lone
+    server cannot replicate). The cluster's size is what the server tells clients of it."""
+    urls = (getattr(nc, "_server_info", None) or {}).get("connect_urls") or []
+    return 3 if len(urls) >= 3 else 1
+
+
 HOW_TO_START = "start one with `shoal up`, or point at one with --server / SHOAL_SERVER"
 
 
@@ -56,7 +68,7 @@ async def connect_actor(url: str, name: str, *, deadline: float = 60.0) -> Clien
     try:
         nc = await asyncio.wait_for(
             nats.connect(
-                servers=[url],
+                servers=servers_of(url),
                 name=name,
                 connect_timeout=2,
                 allow_reconnect=True,
@@ -83,7 +95,7 @@ async def connect_client(
     a connection that drops later is made again for as long as it takes (``events -w``)."""
     try:
         return await nats.connect(
-            servers=[url],
+            servers=servers_of(url),
             name=name,
             connect_timeout=timeout,
             allow_reconnect=reconnect,

@@ -31,6 +31,7 @@ from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, Conflict
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
+from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
 from shoal.models.core import (
     ClaimStatus,
     ConfigMap,
@@ -39,6 +40,7 @@ from shoal.models.core import (
     SealedSecret,
     StoredObject,
 )
+from shoal.models.daemonset import DaemonSet, DaemonSetStatus
 from shoal.models.metrics import NodeMetrics
 from shoal.models.node import LeaseRecord, Node, NodeCondition, NodeSpec
 from shoal.models.pod import Pod, PodStatus
@@ -76,15 +78,21 @@ REVISIONS = BucketDef(subjects.BUCKET_REVISIONS, DeploymentRevision, 1, "Deploym
 SERVICES = BucketDef(subjects.BUCKET_SERVICES, Service, 5, "Service objects")
 ENDPOINTS = BucketDef(subjects.BUCKET_ENDPOINTS, Endpoints, 1, "Endpoints of services")
 NODE_PORTS = BucketDef(subjects.BUCKET_NODE_PORTS, NodePortClaim, 1, "Node ports claimed by services")
+CLUSTER_IPS = BucketDef(subjects.BUCKET_CLUSTER_IPS, NodePortClaim, 1, "Cluster IPs claimed by services")
 PRIORITY_CLASSES = BucketDef(subjects.BUCKET_PRIORITY_CLASSES, PriorityClass, 5, "PriorityClass objects")
 HPAS = BucketDef(subjects.BUCKET_HPAS, HorizontalPodAutoscaler, 5, "HorizontalPodAutoscaler objects")
-CLUSTER_IPS = BucketDef(subjects.BUCKET_CLUSTER_IPS, NodePortClaim, 1, "Cluster IPs claimed by services")
 HPA_STATUS = BucketDef(subjects.BUCKET_HPA_STATUS, HPAStatus, 1, "Autoscaler decisions and readings")
 NAMESPACES = BucketDef(subjects.BUCKET_NAMESPACES, Namespace, 5, "Namespace objects")
 CONFIGMAPS = BucketDef(subjects.BUCKET_CONFIGMAPS, ConfigMap, 5, "ConfigMap objects")
 SECRETS = BucketDef(subjects.BUCKET_SECRETS, SealedSecret, 5, "Secrets, sealed by the API")
 CLAIMS = BucketDef(subjects.BUCKET_CLAIMS, PersistentVolumeClaim, 5, "PersistentVolumeClaim objects")
 CLAIM_STATUS = BucketDef(subjects.BUCKET_CLAIM_STATUS, ClaimStatus, 1, "Node and volume of each bound claim")
+JOBS = BucketDef(subjects.BUCKET_JOBS, Job, 5, "Job objects")
+JOB_STATUS = BucketDef(subjects.BUCKET_JOB_STATUS, JobStatus, 1, "Job status")
+CRONJOBS = BucketDef(subjects.BUCKET_CRONJOBS, CronJob, 5, "CronJob objects")
+CRONJOB_STATUS = BucketDef(subjects.BUCKET_CRONJOB_STATUS, CronJobStatus, 1, "CronJob status")
+DAEMONSETS = BucketDef(subjects.BUCKET_DAEMONSETS, DaemonSet, 5, "DaemonSet objects")
+DAEMONSET_STATUS = BucketDef(subjects.BUCKET_DAEMONSET_STATUS, DaemonSetStatus, 1, "DaemonSet status")
 OBJECTS = BucketDef(subjects.BUCKET_OBJECTS, StoredObject, 5, "Objects stored as written, not acted on")
 METRICS = BucketDef(
     subjects.BUCKET_METRICS,
@@ -110,6 +118,7 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     SERVICES,
     ENDPOINTS,
     NODE_PORTS,
+    CLUSTER_IPS,
     HPAS,
     HPA_STATUS,
     NAMESPACES,
@@ -117,8 +126,13 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     SECRETS,
     CLAIMS,
     CLAIM_STATUS,
+    JOBS,
+    JOB_STATUS,
+    CRONJOBS,
+    CRONJOB_STATUS,
+    DAEMONSETS,
+    DAEMONSET_STATUS,
     OBJECTS,
-    CLUSTER_IPS,
     METRICS,
 )
 

@@ -180,3 +180,22 @@ BUCKET_CLAIM_STATUS = "shoal_claim_status"
 
 BUCKET_OBJECTS = "shoal_objects"
 """Objects Shoal keeps but does not act on, key ``<plural>.<namespace or _>.<name>``; by the API."""
+
+BUCKET_JOBS = "shoal_jobs"
+"""Job objects, key ``<namespace>.<name>``; written by the API actor, and by the scheduler for the
+Jobs of CronJobs (created, and deleted by history limits, Replace and ttlSecondsAfterFinished)."""
+
+BUCKET_JOB_STATUS = "shoal_job_status"
+"""Observed Job status (counts, conditions), key ``<namespace>.<name>``; written by the scheduler."""
+
+BUCKET_CRONJOBS = "shoal_cronjobs"
+"""CronJob objects, key ``<namespace>.<name>``; written by the API actor."""
+
+BUCKET_CRONJOB_STATUS = "shoal_cronjob_status"
+"""Each CronJob's active Jobs and last schedule, key ``<namespace>.<name>``; written by the scheduler."""
+
+BUCKET_DAEMONSETS = "shoal_daemonsets"
+"""DaemonSet objects, key ``<namespace>.<name>``; written by the API actor."""
+
+BUCKET_DAEMONSET_STATUS = "shoal_daemonset_status"
+"""Observed DaemonSet status, key ``<namespace>.<name>``; written by the scheduler."""

@@ -10,7 +10,7 @@ import typer
 
 from shoal import keys
 from shoal.bus import subjects
-from shoal.cli import autoscaling
+from shoal.cli import autoscaling, workloads
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.listing import Scope, lister_of, parse_selector, pod_status_of
 from shoal.cli.output import (
@@ -137,7 +137,8 @@ def describe(
     data = with_client(server, gather)
     where = f" in namespace {namespace}" if resource.namespaced else ""
     key = keys.object_key(event_ns, name)
-    found = _DESCRIBERS.get(resource.kind, _describe_stored)(data, key, scope)
+    describer = _DESCRIBERS.get(resource.kind) or workloads.DESCRIBERS.get(resource.kind, _describe_stored)
+    found = describer(data, key, scope)
     if not found:
         raise NotFound(f'{resource.qualified_plural} "{name}" not found{where}')
     events_table(data["events"], scope.now)
@@ -302,7 +303,7 @@ def _describe_pod(pod: Pod, status: PodStatus | None, now: float) -> None:
             ("Labels", _labels(meta.labels)),
             ("Status", pod_display_status(pod, status)),
             ("IP", (status.pod_ip if status else "") or "<none>"),
-            ("Controlled By", f"Deployment/{meta.owner.name}" if meta.owner else "<none>"),
+            ("Controlled By", f"{meta.owner.kind}/{meta.owner.name}" if meta.owner else "<none>"),
         ]
     )
     if pod.scheduling is not None and not pod.node_name:

@@ -448,4 +448,6 @@ STORED = Lister(_gather_stored, _show_stored)
 
 
 def lister_of(kind: Kind) -> Lister:
-    return LISTERS.get(kind.kind, STORED)
+    from shoal.cli import workloads  # Jobs, CronJobs and DaemonSets have a module of their own
+
+    return LISTERS.get(kind.kind) or workloads.LISTERS.get(kind.kind, STORED)

@@ -14,6 +14,7 @@ from shoal.cli.roles import parse_labels, parse_taint
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, ShoalError
 from shoal.models.api import TaintRef
+from shoal.models.pod import Pod
 from shoal.models.scheduling import Taint
 
 NodeArgument = Annotated[str, typer.Argument(help="The node's name.")]
@@ -36,17 +37,37 @@ def drain(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the node to empty.")
     ] = 300.0,
+    ignore_daemonsets: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-daemonsets", help="Leave DaemonSet pods on the node (without it, drain refuses)."
+        ),
+    ] = False,
     server: ServerOption = None,
 ) -> None:
     """Move a node's pods elsewhere, each replacement Ready before its original stops; leave it cordoned."""
 
     async def run(client: ShoalClient) -> None:
+        daemon = [p for p in (await client.pods()).values() if p.node_name == node and _daemon_pod(p)]
+        names = ", ".join(f"{p.metadata.namespace}/{p.metadata.name}" for p in daemon)
+        if daemon and not ignore_daemonsets:
+            # As kubectl: cordoned, and the drain refused, naming the pods.
+            await client.update_node(node, unschedulable=True)
+            console.print(f"node/{node} cordoned")
+            raise ShoalError(
+                f"unable to drain node {node}: cannot delete DaemonSet-managed Pods"
+                f" (use --ignore-daemonsets to ignore): {names}"
+            )
         await client.update_node(node, unschedulable=True, draining=True)
         console.print(f"node/{node} cordoned")
+        if daemon:
+            console.print(f"Warning: ignoring DaemonSet-managed Pods: {names}")
         deadline = time.monotonic() + timeout
         reported: set[str] = set()
         while True:
-            remaining = [p for p in (await client.pods()).values() if p.node_name == node]
+            remaining = [
+                p for p in (await client.pods()).values() if p.node_name == node and not _daemon_pod(p)
+            ]
             for pod in remaining:
                 if pod.terminating and pod.key not in reported:
                     reported.add(pod.key)
@@ -62,6 +83,11 @@ def drain(
         console.print(f"node/{node} drained")
 
     with_client(server, run)
+
+
+def _daemon_pod(pod: Pod) -> bool:
+    """Pods a DaemonSet keeps on the node whatever a drain does (they tolerate the cordon)."""
+    return pod.metadata.owner is not None and pod.metadata.owner.kind == "DaemonSet"
 
 
 def _node_name(kind: str, name: str) -> str:

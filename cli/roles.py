@@ -38,7 +38,10 @@ LogLevelOption = Annotated[
 ReplicasOption = Annotated[
     int,
     typer.Option(
-        "--js-replicas", envvar="SHOAL_JS_REPLICAS", min=1, help="JetStream replicas of buckets it creates."
+        "--js-replicas",
+        envvar="SHOAL_JS_REPLICAS",
+        min=0,
+        help="JetStream replicas of buckets it creates; 0: 3 on a cluster of three or more servers, else 1",
     ),
 ]
 
@@ -115,7 +118,7 @@ def api(
             "--service-cidr", envvar="SHOAL_SERVICE_CIDR", help="The range services' cluster IPs come from"
         ),
     ] = "10.96.0.0/16",
-    js_replicas: ReplicasOption = 1,
+    js_replicas: ReplicasOption = 0,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the API actor: validates and stores what clients apply."""
@@ -140,7 +143,7 @@ def api_role(
     secret_keys: Path | None = None,
     rotate_secret_key: bool = False,
     service_range: str = "10.96.0.0/16",
-    js_replicas: int = 1,
+    js_replicas: int = 0,
     **_: Any,
 ) -> Role:
     # Read (or made) before connecting: a bad keyring is a set-up error, said at once.
@@ -214,7 +217,7 @@ def scheduler(
             "--strategy", envvar="SHOAL_SCHEDULER_STRATEGY", help="spread (least allocated) or binpack"
         ),
     ] = "spread",
-    js_replicas: ReplicasOption = 1,
+    js_replicas: ReplicasOption = 0,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the scheduler actor: keeps every deployment's pods and places them on nodes (one replica leads)."""
@@ -243,7 +246,7 @@ def scheduler_role(
     forget_nodes_after: float,
     burst: int,
     strategy: str,
-    js_replicas: int = 1,
+    js_replicas: int = 0,
     **_: Any,
 ) -> Role:
     if strategy not in ("spread", "binpack"):
@@ -276,7 +279,7 @@ def service(
         float,
         typer.Option("--lease-ttl", envvar="SHOAL_SERVICE_LEASE_TTL", help="Seconds before a standby leads"),
     ] = 1.5,
-    js_replicas: ReplicasOption = 1,
+    js_replicas: ReplicasOption = 0,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the service actor: keeps each service's endpoints and answers discovery by name."""
@@ -284,7 +287,7 @@ def service(
     run_role(server, service_role(lease_ttl=lease_ttl, js_replicas=js_replicas))
 
 
-def service_role(*, lease_ttl: float, js_replicas: int = 1, **_: Any) -> Role:
+def service_role(*, lease_ttl: float, js_replicas: int = 0, **_: Any) -> Role:
     async def make(nc: Client) -> Actor:
         from shoal.actors.service.actor import ServiceActor
 
@@ -310,7 +313,7 @@ def autoscaler(
             "--lease-ttl", envvar="SHOAL_AUTOSCALER_LEASE_TTL", help="Seconds before a standby leads"
         ),
     ] = 3.0,
-    js_replicas: ReplicasOption = 1,
+    js_replicas: ReplicasOption = 0,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the autoscaler actor: scales deployments from pod metrics and NATS backlogs (HPAs)."""
@@ -318,7 +321,7 @@ def autoscaler(
     run_role(server, autoscaler_role(sync_period=sync_period, lease_ttl=lease_ttl, js_replicas=js_replicas))
 
 
-def autoscaler_role(*, sync_period: float, lease_ttl: float, js_replicas: int = 1, **_: Any) -> Role:
+def autoscaler_role(*, sync_period: float, lease_ttl: float, js_replicas: int = 0, **_: Any) -> Role:
     async def make(nc: Client) -> Actor:
         from shoal.actors.autoscaler.actor import AutoscalerActor, AutoscalerSettings
 
@@ -477,7 +480,7 @@ def node(
         bool,
         typer.Option("--cluster-ips/--no-cluster-ips", help="Serve cluster IPs in the kernel (nftables)"),
     ] = True,
-    js_replicas: ReplicasOption = 1,
+    js_replicas: ReplicasOption = 0,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run a node actor: registers this host and runs the pods bound to it with Podman.
@@ -517,7 +520,7 @@ def node_role(
     dns_upstream: list[str] | None = None,
     dns: bool = True,
     cluster_ips: bool = True,
-    js_replicas: int = 1,
+    js_replicas: int = 0,
     **_: Any,
 ) -> Role:
     from shoal.actors.node.actor import NodeSettings

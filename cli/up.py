@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ import typer
 from rich.markup import escape
 
 from shoal.actors.host import ActorHost, Hosted
-from shoal.bus.nats_server import NatsServer, NatsServerConfig
+from shoal.bus.nats_server import ClusterConfig, NatsServer, NatsServerConfig
 from shoal.cli import roles
 from shoal.cli.change import qualified_kind
 from shoal.cli.context import default_data_dir, write_context
@@ -56,6 +57,71 @@ def say(message: str) -> None:
     errors.print(f"[bold cyan]shoal[/] {message}")
 
 
+def nats_servers(data_dir: Path, port: int, count: int) -> list[NatsServer]:
+    """One nats-server, or ``count`` clustered ones (routes to each other, each its own store;
+    client ports from ``port`` up, or free ones when ``port`` is 0)."""
+    if count == 1:
+        config = NatsServerConfig(store_dir=data_dir / "jetstream", port=port, server_name="shoal")
+        return [NatsServer(config, run_dir=data_dir / "nats")]
+    cluster_ports = free_ports(count)
+    routes = [f"nats://127.0.0.1:{p}" for p in cluster_ports]
+    servers = []
+    for index in range(count):
+        config = NatsServerConfig(
+            store_dir=data_dir / f"jetstream-{index}",
+            port=port + index if port else 0,
+            server_name=f"shoal-{index}",
+            cluster=ClusterConfig(name="shoal", port=cluster_ports[index], routes=routes),
+        )
+        servers.append(NatsServer(config, run_dir=data_dir / f"nats-{index}"))
+    return servers
+
+
+async def jetstream_ready(url: str, deadline: float = 60.0) -> None:
+    """Until a clustered JetStream has elected its meta leader, nothing can be stored; then the
+    buckets and the event stream are made, replicated on three servers."""
+    import nats
+    import nats.errors
+    import nats.js.errors
+
+    from shoal.bus import kv
+    from shoal.bus.connection import replicas_for, servers_of
+    from shoal.bus.events import ensure_events_stream
+
+    nc = await nats.connect(servers=servers_of(url), connect_timeout=2, max_reconnect_attempts=-1)
+    try:
+        started = time.monotonic()
+        while True:
+            try:
+                await nc.jetstream().account_info()
+                # Made once, here: every role making three-way replicated state at once is slow.
+                await kv.ensure_buckets(nc.jetstream(), replicas_for(nc))
+                await ensure_events_stream(nc.jetstream(), replicas_for(nc))
+                return
+            except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as err:
+                if time.monotonic() - started > deadline:
+                    raise ShoalError(
+                        f"the nats-server cluster has no JetStream leader after {deadline:.0f}s: {err}"
+                    ) from None
+                await asyncio.sleep(0.25)
+    finally:
+        await nc.close()
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports no process listens on now (the routes of a cluster must be known before it starts)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 class LocalCluster:
     def __init__(
         self,
@@ -68,6 +134,7 @@ class LocalCluster:
         node_options: list[str],
         autoscaler_options: list[str] | None = None,
         processes: bool = False,
+        nats_cluster: int = 1,
     ) -> None:
         self.data_dir = data_dir
         self.node_names = node_names
@@ -80,10 +147,7 @@ class LocalCluster:
         self.host: ActorHost | None = None
         self.closers: list[Callable[[], None]] = []
         self.failed: Hosted | None = None
-        self.nats = NatsServer(
-            NatsServerConfig(store_dir=data_dir / "jetstream", port=nats_port, server_name="shoal"),
-            run_dir=data_dir / "nats",
-        )
+        self.servers = nats_servers(data_dir, nats_port, nats_cluster)
         self.stopping = asyncio.Event()
         self.ready = False
         self.early_exit: Role | None = None
@@ -122,12 +186,20 @@ class LocalCluster:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
         documents = read_manifests(manifests) if manifests else []
-        self.nats.start()
-        url = self.nats.url
+        for server in self.servers:
+            server.start()
+        url = ",".join(server.url for server in self.servers)
+        if len(self.servers) > 1:
+            await jetstream_ready(url)
         context = write_context(url, self.data_dir)
-        say(f"NATS with JetStream at [bold]{url}[/] (store {self.data_dir / 'jetstream'})")
+        if len(self.servers) == 1:
+            say(f"NATS with JetStream at [bold]{url}[/] (store {self.data_dir / 'jetstream'})")
+        else:
+            say(
+                f"a cluster of {len(self.servers)} nats-servers with JetStream at [bold]{url}[/] (replicas 3)"
+            )
         say(f"context written to {context}")
-        supervisors = [asyncio.create_task(self._supervise_nats())]
+        supervisors = [asyncio.create_task(self._supervise_nats(server)) for server in self.servers]
         if self.processes:
             self.roles = self._roles(url)
             supervisors += [asyncio.create_task(self._supervise(role)) for role in self.roles]
@@ -217,18 +289,18 @@ class LocalCluster:
             )
         table(["NAMESPACE", "POD", "PHASE", "IP", "NODE"], rows)
 
-    async def _supervise_nats(self) -> None:
+    async def _supervise_nats(self, server: NatsServer) -> None:
         """nats-server is a role too: should it die, start it again on the same port and store."""
         restarts = 0
         while not self.stopping.is_set():
             await asyncio.sleep(0.25)
-            if self.stopping.is_set() or self.nats.running():
+            if self.stopping.is_set() or server.running():
                 continue
             restarts += 1
-            code = self.nats.process.returncode if self.nats.process else None
+            code = server.process.returncode if server.process else None
             say(f"[yellow]nats-server exited (code {code}); starting it again on the same store[/]")
             try:
-                self.nats.start()
+                server.start()
             except ShoalError as err:
                 say(f"[red]could not start nats-server again: {escape(err.message)}[/]")
                 await asyncio.sleep(min(0.5 * 2**restarts, 10.0))
@@ -353,7 +425,7 @@ class LocalCluster:
         control = [r for r in self.roles if not r.name.startswith("node/")]
         await asyncio.gather(*(self._stop_role(r) for r in nodes))
         await asyncio.gather(*(self._stop_role(r) for r in control))
-        await asyncio.to_thread(self.nats.stop)
+        await asyncio.gather(*(asyncio.to_thread(server.stop) for server in self.servers))
         say("stopped")
 
     async def _stop_role(self, role: Role) -> None:
@@ -416,6 +488,15 @@ def up(
             help="Run each role as a child process of its own (default: all of them in this one).",
         ),
     ] = False,
+    nats_cluster: Annotated[
+        int,
+        typer.Option(
+            "--nats-cluster",
+            min=1,
+            max=7,
+            help="Clustered nats-servers to run (3: every bucket and stream kept on three)",
+        ),
+    ] = 1,
 ) -> None:
     """Start a local cluster in the foreground: nats-server, the control plane and a node on Podman."""
     base = node_name or roles.default_node_name()
@@ -433,6 +514,7 @@ def up(
         node_options=node_option or [],
         autoscaler_options=autoscaler_option or [],
         processes=processes,
+        nats_cluster=nats_cluster,
     )
     code = asyncio.run(cluster.run(filename or []))
     raise typer.Exit(code)

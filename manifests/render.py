@@ -87,8 +87,14 @@ def pod_object(pod: Pod, status: PodStatus | None) -> dict[str, Any]:
     if meta.deletion_timestamp:
         metadata["deletionTimestamp"] = timestamp(meta.deletion_timestamp)
     if meta.owner:
+        api_version = "batch/v1" if meta.owner.kind == "Job" else "apps/v1"
         metadata["ownerReferences"] = [
-            {"apiVersion": "apps/v1", "kind": meta.owner.kind, "name": meta.owner.name, "uid": meta.owner.uid}
+            {
+                "apiVersion": api_version,
+                "kind": meta.owner.kind,
+                "name": meta.owner.name,
+                "uid": meta.owner.uid,
+            }
         ]
     spec = pod.spec.dump()
     spec["nodeName"] = pod.node_name or None

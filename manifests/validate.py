@@ -18,12 +18,15 @@ from pydantic.alias_generators import to_camel
 from shoal.errors import InvalidManifest
 from shoal.kinds import CUSTOM_NOTE, Kind, is_kubernetes_group, registry
 from shoal.models.api import ManifestDocument
+from shoal.models.batch import CronJob, Job
 from shoal.models.core import DEFAULT_NAMESPACE, StoredObject
+from shoal.models.daemonset import DaemonSet
 from shoal.models.service import Service
-from shoal.models.workloads import Container, Deployment
+from shoal.models.workloads import Container, Deployment, PodTemplate
 
-IGNORED_QUIETLY = {("status",)}
-"""Fields that exported manifests carry and that apply rightly ignores."""
+IGNORED_QUIETLY = {("status",), ("spec", "jobTemplate", "metadata", "name")}
+"""Fields that exported manifests carry and that apply rightly ignores (``kubectl create cronjob``
+names the job template; Kubernetes names each Job itself)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,23 @@ def _probe_problems(container: Container, path: str) -> list[tuple[str, str]]:
     return problems
 
 
+def _templates(obj: BaseModel) -> list[tuple[str, PodTemplate, tuple[str, ...]]]:
+    """(path, pod template, the restart policies its kind allows; empty: any) of a workload."""
+    if isinstance(obj, Deployment):
+        return [("spec.template", obj.spec.template, ())]
+    if isinstance(obj, DaemonSet):
+        return [("spec.template", obj.spec.template, ("Always",))]
+    if isinstance(obj, Job):
+        return [("spec.template", obj.spec.template, JOB_RESTART_POLICIES)]
+    if isinstance(obj, CronJob):
+        return [("spec.jobTemplate.spec.template", obj.spec.job_template.spec.template, JOB_RESTART_POLICIES)]
+    return []
+
+
+JOB_RESTART_POLICIES = ("OnFailure", "Never")
+"""Kubernetes requires one of these of a Job's pods (Always, the default, is refused)."""
+
+
 def _semantic_problems(obj: BaseModel) -> list[tuple[str, str]]:
     """Rules that span fields, with the path to blame."""
     problems = []
@@ -165,9 +185,16 @@ def _semantic_problems(obj: BaseModel) -> list[tuple[str, str]]:
         node_ports = [port.node_port for port in obj.spec.ports if port.node_port]
         if len(set(node_ports)) != len(node_ports):
             problems.append(("spec.ports", "nodePort used twice"))
-    if isinstance(obj, Deployment):
-        for index, container in enumerate(obj.spec.template.spec.containers):
-            problems += _probe_problems(container, f"spec.template.spec.containers[{index}]")
+    for path, template, policies in _templates(obj):
+        for index, container in enumerate(template.spec.containers):
+            problems += _probe_problems(container, f"{path}.spec.containers[{index}]")
+        policy = template.spec.restart_policy
+        if policies and policy not in policies:
+            shown = " or ".join(repr(p) for p in policies)
+            problems.append(
+                (f"{path}.spec.restartPolicy", f"must be {shown} in a {obj.kind} (got {policy!r})")
+            )  # type: ignore[attr-defined]
+    if isinstance(obj, Deployment | DaemonSet):
         selector = obj.spec.selector.match_labels
         labels = obj.spec.template.metadata.labels
         if any(labels.get(key) != value for key, value in selector.items()):
@@ -309,6 +336,8 @@ def _validate_one(document: ManifestDocument, found: _Findings) -> ValidObject |
         return ValidObject(kind, meta.namespace, meta.name, stored, where, info)
     if api_version == "autoscaling/v1":
         cleaned = _hpa_v1_as_v2(cleaned)
+    elif api_version in info.older_versions:
+        cleaned = {**cleaned, "apiVersion": info.api_version}  # the same fields (batch/v1beta1 CronJob)
     model = info.model
     assert model is not None
     try:

@@ -79,10 +79,18 @@ class Pod(Record):
     spec: Annotated[PodSpec, WrapValidator(_shared_spec)]
     node_name: str = ""
     scheduling: SchedulingState | None = None
+    required_node: str = ""
+    """The only node the pod may be placed on: a DaemonSet's pod (Kubernetes' required node
+    affinity on ``metadata.name``)."""
 
     @property
     def key(self) -> str:
         return pod_key(self.metadata.namespace, self.metadata.name)
+
+    @property
+    def target_node(self) -> str:
+        """Where the pod is, or the one node it may go to."""
+        return self.node_name or self.required_node
 
     @property
     def terminating(self) -> bool:

@@ -217,7 +217,7 @@ class LocalShoal:
 
     def _port(self) -> int:
         # Restarts reuse the port the first start got, so clients' URLs stay right.
-        return int(self.url.rsplit(":", 1)[1]) if self.url else 0
+        return int(self.url.split(",")[0].rsplit(":", 1)[1]) if self.url else 0
 
     def start_role(self, label: str, *args: str) -> subprocess.Popen[bytes]:
         """Run another role process (`shoal node ...`, `shoal scheduler`) against this cluster."""

@@ -69,6 +69,7 @@ from shoal.models.api import (
     SecretBundle,
     SecretReadRequest,
 )
+from shoal.models.batch import CronJob, Job
 from shoal.models.core import SYSTEM_NAMESPACES, Secret
 from shoal.models.node import NodeSpec
 from shoal.models.pod import BarePod, Pod
@@ -107,9 +108,18 @@ class AdmissionLimits:
     def check_objects(self, objects: list[ValidObject]) -> None:
         problems = []
         for obj in objects:
+            counts: list[tuple[int | None, str]] = []
             if isinstance(obj.model, Deployment):
+                counts.append((obj.model.spec.replicas, "spec.replicas"))
+            elif isinstance(obj.model, Job):
+                counts.append((obj.model.spec.parallelism, "spec.parallelism"))
+            elif isinstance(obj.model, CronJob):
+                counts.append(
+                    (obj.model.spec.job_template.spec.parallelism, "spec.jobTemplate.spec.parallelism")
+                )
+            for count, path in counts:
                 try:
-                    self.check_replicas(obj.model.spec.replicas, f"{obj.where}: spec.replicas")
+                    self.check_replicas(count, f"{obj.where}: {path}")
                 except InvalidManifest as err:
                     problems += err.problems
         if problems:
@@ -132,7 +142,7 @@ class ApiActor(Actor):
         nc: Client,
         keyring: Keyring,
         *,
-        replicas: int = 1,
+        replicas: int = 0,
         limits: AdmissionLimits | None = None,
         service_range: str = DEFAULT_SERVICE_RANGE,
     ) -> None:
@@ -563,9 +573,10 @@ class ApiActor(Actor):
 
     async def _empty_namespace(self, namespace: str) -> None:
         """Deleting a namespace deletes what is in it: workloads first, so their pods go too."""
+        workloads = ("Deployment", "HorizontalPodAutoscaler", "CronJob", "Job", "DaemonSet")
         order = sorted(
             (info for info in registry().kinds if info.namespaced and info.kind in self.buckets),
-            key=lambda info: info.kind not in ("Deployment", "HorizontalPodAutoscaler"),
+            key=lambda info: info.kind not in workloads,
         )
         for info in order:
             bucket = self.buckets[info.kind]

@@ -18,6 +18,7 @@ from shoal.errors import InvalidManifest
 from shoal.kinds import Kind
 from shoal.manifests.render import timestamp
 from shoal.models.base import Record
+from shoal.models.batch import Job
 from shoal.models.core import SYSTEM_NAMESPACES, ConfigMap, Secret
 from shoal.models.pod import BarePod, Pod, PodMeta
 from shoal.models.workloads import Deployment, PodTemplate
@@ -63,8 +64,19 @@ def class_priority(class_name: str | None, classes: dict[str, Any]) -> int:
     return int(default.value) if default is not None else 0
 
 
+JOB_IMMUTABLE = ("template", "completions", "completion_mode")
+"""What Kubernetes refuses to change in a Job once it exists (``field is immutable``)."""
+
+
 def immutable_problem(desired: Record, current: Record | None) -> str | None:
-    """ConfigMaps and Secrets marked immutable keep their data (and stay immutable)."""
+    """ConfigMaps and Secrets marked immutable keep their data (and stay immutable); a Job keeps
+    its pod template, completions and completion mode."""
+    if isinstance(desired, Job) and isinstance(current, Job):
+        for name in JOB_IMMUTABLE:
+            if getattr(desired.spec, name) != getattr(current.spec, name):
+                field = {"completion_mode": "completionMode"}.get(name, name)
+                return f"spec.{field}: field is immutable (delete the job and apply it again)"
+        return None
     if not isinstance(current, ConfigMap | Secret) or not current.immutable:
         return None
     assert isinstance(desired, ConfigMap | Secret)
@@ -233,6 +245,9 @@ def plan_replace(
 ) -> PlannedWrite:
     """The manifest replaces the stored object, identity kept."""
     meta = desired.metadata  # type: ignore[attr-defined]
+    if isinstance(desired, Job):
+        # Only the scheduler makes a Job owned (a CronJob's); an apply keeps what is stored.
+        meta = meta.model_copy(update={"owner": current.value.metadata.owner if current else None})
     if current is None:
         metadata = meta.model_copy(update={"uid": new_uid, "generation": 1, "creation_timestamp": now})
         return PlannedWrite(key, "created", desired.model_copy(update={"metadata": metadata}), None)

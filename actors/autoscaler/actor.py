@@ -52,7 +52,7 @@ class AutoscalerSettings:
     sync_period: float = 5.0
     """Seconds between evaluations of every HPA (Kubernetes: 15)."""
     lease_ttl: float = 3.0
-    replicas: int = 1
+    replicas: int = 0
 
 
 class AutoscalerActor(Actor):

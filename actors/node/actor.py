@@ -88,7 +88,7 @@ class NodeSettings:
     """Taints the node registers with (``--taint``)."""
     stop_pods_after_disconnect: float | None = None
     """Seconds cut off from NATS after which the node stops its pods (None: keep them running)."""
-    replicas: int = 1
+    replicas: int = 0
     heartbeats: bool = True
     """Send its own heartbeats (a fleet sends those of all its nodes from one task)."""
     proxy: bool = True

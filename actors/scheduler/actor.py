@@ -33,13 +33,18 @@ from shoal.actors.scheduler.commands import (
     BindClaim,
     BindPod,
     Command,
+    CreateJob,
     CreatePod,
     DeleteDeploymentStatus,
+    DeleteJob,
     DeletePod,
+    DeleteStatus,
     EvictPod,
     MarkUnschedulable,
+    Note,
     TerminatePod,
     WriteDeploymentStatus,
+    WriteStatus,
 )
 from shoal.actors.scheduler.eviction import (
     ZONE_LABEL,
@@ -61,6 +66,7 @@ from shoal.bus.events import EventPublisher
 from shoal.bus.kv import Bucket, Entry
 from shoal.bus.lease import LeaderLease
 from shoal.errors import Conflict, Deposed
+from shoal.models.batch import Job
 from shoal.models.node import Node, NodeCondition
 from shoal.models.pod import Pod, PodStatus
 
@@ -89,15 +95,40 @@ class _Scope:
 
     everything: bool = True
     deployments: set[str] = field(default_factory=set)
+    jobs: set[str] = field(default_factory=set)
+    cronjobs: set[str] = field(default_factory=set)
+    daemonsets: set[str] = field(default_factory=set)
+    all_daemonsets: bool = False
+    """A node changed: every DaemonSet looks again at where its pods belong."""
     placement: bool = True
     """Whether every waiting pod should be tried again (room may have appeared)."""
-    reported: set[str] = field(default_factory=set)
-    """Deployments whose pods only reported on themselves (readiness, phase): planned again at
-    most every ``REPORT_ROUNDS_EVERY``, so a flood of reports is planned in a few rounds."""
+    reported: set[tuple[str, str]] = field(default_factory=set)
+    """(owner kind, key) of workloads whose pods only reported on themselves (readiness, phase):
+    planned again at most every ``REPORT_ROUNDS_EVERY``, so a flood of reports is planned in a
+    few rounds."""
 
     @property
     def urgent(self) -> bool:
-        return self.everything or self.placement or bool(self.deployments)
+        return (
+            self.everything
+            or self.placement
+            or self.all_daemonsets
+            or bool(self.deployments or self.jobs or self.cronjobs or self.daemonsets)
+        )
+
+    def add(self, kind: str, key: str) -> None:
+        """Plan one workload (by its kind) in the next round."""
+        wanted = {"Deployment": self.deployments, "Job": self.jobs, "CronJob": self.cronjobs,
+                  "DaemonSet": self.daemonsets}.get(kind)  # fmt: skip
+        if wanted is None:
+            self.everything = True
+        else:
+            wanted.add(key)
+
+    def take_reports(self) -> None:
+        for kind, key in self.reported:
+            self.add(kind, key)
+        self.reported.clear()
 
 
 REPORT_ROUNDS_EVERY = 0.25
@@ -137,6 +168,9 @@ class SchedulerActor(Actor):
         """(seconds planning, commands) of the latest round."""
         self._own_write = False
         self._last_round_end = 0.0
+        self._wakes: dict[tuple[str, str], float] = {}
+        """(kind, key) of Jobs and CronJobs to look at again, and when."""
+        self._wake_keys: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         # Rounds run in a worker thread; a short switch interval lets the event loop's thread
@@ -154,9 +188,18 @@ class SchedulerActor(Actor):
         self.priority_classes = KVCache(await Bucket.open(self.js, kv.PRIORITY_CLASSES), self._changed_all)
         self.claims = KVCache(await Bucket.open(self.js, kv.CLAIMS), self._claim_changed)
         self.claim_status = KVCache(await Bucket.open(self.js, kv.CLAIM_STATUS), self._claim_changed)
+        self.jobs = KVCache(await Bucket.open(self.js, kv.JOBS), self._job_changed)
+        self.job_status = KVCache(await Bucket.open(self.js, kv.JOB_STATUS))
+        self.cronjobs = KVCache(await Bucket.open(self.js, kv.CRONJOBS), self._workload_changed("CronJob"))
+        self.cronjob_status = KVCache(await Bucket.open(self.js, kv.CRONJOB_STATUS))
+        self.daemonsets = KVCache(
+            await Bucket.open(self.js, kv.DAEMONSETS), self._workload_changed("DaemonSet")
+        )
+        self.daemonset_status = KVCache(await Bucket.open(self.js, kv.DAEMONSET_STATUS))
         caches: list[KVCache] = [
             self.deployments, self.pods, self.pod_status, self.deployment_status, self.nodes, self.node_specs,
-            self.node_status, self.priority_classes, self.claims, self.claim_status,
+            self.node_status, self.priority_classes, self.claims, self.claim_status, self.jobs,
+            self.job_status, self.cronjobs, self.cronjob_status, self.daemonsets, self.daemonset_status,
         ]  # fmt: skip
         await self.health.start()
         for cache in caches:
@@ -164,7 +207,17 @@ class SchedulerActor(Actor):
         await asyncio.gather(*(cache.synced.wait() for cache in caches))
         self.writers = {
             bucket.name: BucketWriter(self.nc, bucket.name, role="scheduler", holder=self.name)
-            for bucket in (kv.PODS, kv.DEPLOYMENT_STATUS, kv.NODE_STATUS, kv.NODES, kv.CLAIM_STATUS)
+            for bucket in (
+                kv.PODS,
+                kv.DEPLOYMENT_STATUS,
+                kv.NODE_STATUS,
+                kv.NODES,
+                kv.CLAIM_STATUS,
+                kv.JOBS,
+                kv.JOB_STATUS,
+                kv.CRONJOB_STATUS,
+                kv.DAEMONSET_STATUS,
+            )
         }
         self.lease = LeaderLease(
             await Bucket.open(self.js, kv.LEASES),
@@ -181,6 +234,9 @@ class SchedulerActor(Actor):
         await super().start()
 
     async def on_stop(self) -> None:
+        for timer in (self._wake, self._wake_keys):
+            if timer is not None:
+                timer.cancel()
         await self.health.stop()
         await self.lease.release()
         for writer in self.writers.values():
@@ -223,12 +279,46 @@ class SchedulerActor(Actor):
 
     def _plan_owner(self, pod: Pod) -> None:
         owner = pod.metadata.owner
-        if owner is not None and owner.kind == "Deployment":
-            self._plan(f"{pod.metadata.namespace}.{owner.name}")
-        elif owner is None:
+        if owner is None:
             self._plan_placement()  # a bare pod: it only needs a node
+            return
+        key = f"{pod.metadata.namespace}.{owner.name}"
+        caches = {"Deployment": self.deployments, "Job": self.jobs, "DaemonSet": self.daemonsets}
+        owners = caches.get(owner.kind)
+        found = owners.get(key) if owners is not None else None
+        if found is not None and found.value.metadata.uid == owner.uid:
+            self.scope.add(owner.kind, key)
         else:
             self.scope.everything = True  # an orphan: the next round looks at every owner
+        self.dirty.set()
+
+    def _workload_changed(self, kind: str):  # type: ignore[no-untyped-def]
+        """A watch callback for CronJobs or DaemonSets: plan that one (everything, once it is
+        gone: its pods or Jobs are orphans)."""
+
+        def changed(key: str, old: Entry | None, new: Entry | None) -> None:
+            if new is None:
+                self.scope.everything = True
+            self.scope.add(kind, key)
+            self.dirty.set()
+
+        return changed
+
+    def _job_changed(self, key: str, old: Entry[Job] | None, new: Entry[Job] | None) -> None:
+        if self._own_write:
+            return
+        if new is None:
+            self.scope.everything = True  # its pods are orphans now
+        self.scope.jobs.add(key)
+        changed = new or old
+        self._plan_cronjob_of(changed.value if changed is not None else None)
+        self.dirty.set()
+
+    def _plan_cronjob_of(self, job: Job | None) -> None:
+        """The CronJob owning ``job`` looks at its Jobs again."""
+        owner = job.metadata.owner if job is not None else None
+        if owner is not None:
+            self.scope.cronjobs.add(f"{job.metadata.namespace}.{owner.name}")  # type: ignore[union-attr]
             self.dirty.set()
 
     def _claim_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
@@ -236,9 +326,13 @@ class SchedulerActor(Actor):
             self._plan_placement()  # pods waiting for the claim may go now
 
     def _plan_node(self, node: str) -> None:
-        """Everything on a node that changed (readiness, taints, drain) is looked at again."""
+        """Everything on a node that changed (readiness, taints, drain) is looked at again, and
+        every DaemonSet (the node may now need its pod, or no longer)."""
         for entry in self.index.by_node.get(node, {}).values():
             self._plan_owner(entry.value)
+        if self.daemonsets.entries:
+            self.scope.all_daemonsets = True
+            self.dirty.set()
         self._plan_placement()
 
     def _changed_all(self, key: str, old: Entry | None, new: Entry | None) -> None:
@@ -274,8 +368,8 @@ class SchedulerActor(Actor):
         self.index.status_changed(key, pod, new.value if new else None)
         if pod is not None:
             owner = pod.value.metadata.owner
-            if owner is not None and owner.kind == "Deployment":
-                self.scope.reported.add(f"{pod.value.metadata.namespace}.{owner.name}")
+            if owner is not None and owner.kind in ("Deployment", "Job", "DaemonSet"):
+                self.scope.reported.add((owner.kind, f"{pod.value.metadata.namespace}.{owner.name}"))
                 self.dirty.set()
             else:
                 self._plan_owner(pod.value)
@@ -425,15 +519,28 @@ class SchedulerActor(Actor):
     def view(self, scope: _Scope | None = None) -> ClusterView:
         """A copy of what the round looks at, safe to read from another thread."""
         scope = scope or _Scope()
-        entries = self.deployments.entries
-        if scope.everything:
-            deployments = dict(entries)
-        else:
-            deployments = {k: entries[k] for k in scope.deployments if k in entries}
-        live = frozenset(entry.value.metadata.uid for entry in entries.values())
+
+        def chosen(cache: KVCache, wanted: set[str], every: bool = False) -> dict[str, Entry]:
+            entries = cache.entries
+            if scope.everything or every:
+                return dict(entries)
+            return {k: entries[k] for k in wanted if k in entries}
+
+        deployments = chosen(self.deployments, scope.deployments)
+        cronjobs = chosen(self.cronjobs, scope.cronjobs)
+        daemonsets = chosen(self.daemonsets, scope.daemonsets, scope.all_daemonsets)
+        jobs = chosen(self.jobs, scope.jobs)
+        cron_uids = {entry.value.metadata.uid for entry in cronjobs.values()}
+        for key, entry in self.jobs.entries.items() if cron_uids else ():
+            owner = entry.value.metadata.owner
+            if owner is not None and owner.uid in cron_uids:
+                jobs[key] = entry  # a CronJob sees all its Jobs (each reconciled with all its pods)
+        owners = (self.deployments, self.jobs, self.daemonsets, self.cronjobs)
+        live = frozenset(entry.value.metadata.uid for cache in owners for entry in cache.entries.values())
         pods: dict[str, Entry[Pod]] = {}
-        for entry in deployments.values():
-            pods.update(self.index.by_owner.get(entry.value.metadata.uid, {}))
+        for chosen_owners in (deployments, jobs, daemonsets):
+            for entry in chosen_owners.values():
+                pods.update(self.index.by_owner.get(entry.value.metadata.uid, {}))
         for owner, owned in self.index.by_owner.items():
             if owner not in live:
                 pods.update(owned)
@@ -455,16 +562,20 @@ class SchedulerActor(Actor):
                 pods.update(on_node)  # bound to a node that is gone
         if scope.placement or scope.everything:
             pods.update(self.index.unplaced)
-        statuses = self.deployment_status.entries
-        deployment_status = {k: statuses[k] for k in deployments if k in statuses}
-        deployment_status.update({k: e for k, e in statuses.items() if e.value.uid not in live})
+
+        def statuses_of(cache: KVCache, objects: dict[str, Entry]) -> dict[str, Entry]:
+            entries = cache.entries
+            found = {k: entries[k] for k in objects if k in entries}
+            found.update({k: e for k, e in entries.items() if e.value.uid not in live})
+            return found
+
         return ClusterView(
             deployments=deployments,
             pods=pods,
             live_owners=live,
             all_pods=self.pods.entries,
             pod_status=self.pod_status.entries,
-            deployment_status=deployment_status,
+            deployment_status=statuses_of(self.deployment_status, deployments),
             nodes=nodes,
             ready_seen=dict(self.ready_seen),
             priority_classes={
@@ -472,6 +583,12 @@ class SchedulerActor(Actor):
             },
             claims=frozenset(self.claims.entries),
             claim_nodes={key: entry.value.node for key, entry in self.claim_status.entries.items()},
+            jobs=jobs,
+            job_status=statuses_of(self.job_status, jobs),
+            cronjobs=cronjobs,
+            cronjob_status=statuses_of(self.cronjob_status, cronjobs),
+            daemonsets=daemonsets,
+            daemonset_status=statuses_of(self.daemonset_status, daemonsets),
         )
 
     def _round(self, view: ClusterView, now: float) -> tuple[Plan, list[_Write]]:
@@ -491,7 +608,7 @@ class SchedulerActor(Actor):
                     await asyncio.sleep(wait)
             self.dirty.clear()
             scope, self.scope = self.scope, _Scope(everything=False, placement=False)
-            scope.deployments |= scope.reported
+            scope.take_reports()
             started = time.monotonic()
             view = self.view(scope)
             commands, payloads = await asyncio.to_thread(self._round, view, time.time())
@@ -503,6 +620,8 @@ class SchedulerActor(Actor):
                     self._wake.cancel()
                 delay = max(0.0, commands.wake_at - time.time())
                 self._wake = asyncio.get_running_loop().call_later(delay, self._plan_everything)
+            if commands.wake_keys:
+                self._wake_later(commands.wake_keys)
             for key in commands.more:
                 if key in self.deployments.entries:
                     self._plan(key)
@@ -544,7 +663,7 @@ class SchedulerActor(Actor):
         outcomes = [self._submit(command, write) for command, write in zip(commands, writes, strict=True)]
         failures = 0
         deposed = False
-        created: dict[tuple[str, str], int] = {}
+        created: dict[tuple[str, str, str], int] = {}
         for index, (command, write, outcome) in enumerate(zip(commands, writes, outcomes, strict=True)):
             if index % 64 == 63:
                 await asyncio.sleep(0)
@@ -567,13 +686,35 @@ class SchedulerActor(Actor):
                 continue
             await self._landed(command, write, revision)
             if isinstance(command, CreatePod) and command.pod.metadata.owner:
-                owner = (command.pod.metadata.namespace, command.pod.metadata.owner.name)
+                ref = command.pod.metadata.owner
+                owner = (ref.kind, command.pod.metadata.namespace, ref.name)
                 created[owner] = created.get(owner, 0) + 1
-        for (namespace, name), count in created.items():
+        for (kind, namespace, name), count in created.items():
             await self.events.emit(
-                "Deployment", namespace, name, "PodsCreated", f"created {count} pod(s)", count=count
+                kind, namespace, name, "PodsCreated", f"created {count} pod(s)", count=count
             )
         return failures
+
+    def _wake_later(self, wakes: dict[tuple[str, str], float]) -> None:
+        """Look at these Jobs and CronJobs again when their time comes (one timer for all)."""
+        for item, at in wakes.items():
+            self._wakes[item] = min(self._wakes.get(item, at), at)
+        if not self._wakes:
+            return
+        if self._wake_keys is not None:
+            self._wake_keys.cancel()
+        delay = max(0.0, min(self._wakes.values()) - time.time())
+        self._wake_keys = asyncio.get_running_loop().call_later(delay, self._woken)
+
+    def _woken(self) -> None:
+        self._wake_keys = None
+        now = time.time()
+        for item, at in list(self._wakes.items()):
+            if at <= now + 0.001:
+                del self._wakes[item]
+                self.scope.add(*item)
+                self.dirty.set()
+        self._wake_later({})
 
     def _replan(self, command: Command) -> None:
         pod = getattr(command, "pod", None)
@@ -581,6 +722,17 @@ class SchedulerActor(Actor):
             self._plan_owner(pod)
         elif isinstance(command, WriteDeploymentStatus | DeleteDeploymentStatus):
             self._plan(command.key)
+        elif isinstance(command, CreateJob | DeleteJob):
+            self.scope.jobs.add(command.key)
+            self._plan_cronjob_of(command.job)
+        elif isinstance(command, WriteStatus) and command.bucket != kv.JOB_STATUS.name:
+            self.scope.add(
+                "CronJob" if command.bucket == kv.CRONJOB_STATUS.name else "DaemonSet", command.key
+            )
+            self.dirty.set()
+        elif isinstance(command, WriteStatus):
+            self.scope.jobs.add(command.key)
+            self.dirty.set()
         else:
             self._plan_everything()
 
@@ -612,6 +764,15 @@ class SchedulerActor(Actor):
                 return statuses.submit(KVWrite(key, expect=revision, delete=True))
             case WriteDeploymentStatus(key=key, revision=revision):
                 return statuses.submit(KVWrite(key, write.data, expect=0 if revision is None else revision))
+            case WriteStatus(bucket=bucket, key=key, revision=revision):
+                expect = 0 if revision is None else revision
+                return self.writers[bucket].submit(KVWrite(key, write.data, expect=expect))
+            case DeleteStatus(bucket=bucket, key=key, revision=revision):
+                return self.writers[bucket].submit(KVWrite(key, expect=revision, delete=True))
+            case CreateJob(key=key):
+                return self.writers[kv.JOBS.name].submit(KVWrite(key, write.data, expect=0))
+            case DeleteJob(key=key, revision=revision):
+                return self.writers[kv.JOBS.name].submit(KVWrite(key, expect=revision, delete=True))
         raise AssertionError(f"no write for {command!r}")
 
     async def _landed(self, command: Command, write: _Write, revision: int) -> None:
@@ -664,6 +825,39 @@ class SchedulerActor(Actor):
                 self.deployment_status.note_deleted(key)
             case WriteDeploymentStatus(key=key, status=status):
                 self.deployment_status.note_written(key, status, revision)
+            case WriteStatus(bucket=bucket, key=key, status=status, notes=notes):
+                self._status_cache(bucket).note_written(key, status, revision)
+                if bucket == kv.JOB_STATUS.name:
+                    job = self.jobs.get(key)
+                    self._plan_cronjob_of(job.value if job is not None else None)  # it may have finished
+                await self._publish(notes)
+            case DeleteStatus(bucket=bucket, key=key):
+                self._status_cache(bucket).note_deleted(key)
+            case CreateJob(key=key, job=job, notes=notes):
+                self._noted(self.jobs, key, job, revision)
+                self.scope.jobs.add(key)  # its pods are made in the next round
+                self._plan_cronjob_of(job)
+                await self._publish(notes)
+            case DeleteJob(key=key, job=job, reason=reason, notes=notes):
+                self._noted(self.jobs, key, None)
+                self.scope.everything = True  # its pods are orphans now
+                self._plan_cronjob_of(job)
+                meta = job.metadata
+                await self.events.emit("Job", meta.namespace, meta.name, "Deleted", f"job deleted: {reason}")
+                await self._publish(notes)
+
+    def _status_cache(self, bucket: str) -> KVCache:
+        return {
+            kv.JOB_STATUS.name: self.job_status,
+            kv.CRONJOB_STATUS.name: self.cronjob_status,
+            kv.DAEMONSET_STATUS.name: self.daemonset_status,
+        }[bucket]
+
+    async def _publish(self, notes: tuple[Note, ...]) -> None:
+        for note in notes:
+            await self.events.emit(
+                note.kind, note.namespace, note.name, note.reason, note.message, type=note.type
+            )
 
     async def _pod_placed_event(self, pod: Pod) -> None:
         meta = pod.metadata
@@ -699,6 +893,8 @@ def _write_of(command: Command, now: float) -> _Write:
             meta = pod.metadata.model_copy(update={"deletion_timestamp": now})
             terminating = pod.model_copy(update={"metadata": meta})
             return _Write(encode(terminating), terminating)
-        case WriteDeploymentStatus(status=status) | BindClaim(status=status):
+        case WriteDeploymentStatus(status=status) | BindClaim(status=status) | WriteStatus(status=status):
             return _Write(encode(status), status)
+        case CreateJob(job=job):
+            return _Write(encode(job), job)
     return _Write()

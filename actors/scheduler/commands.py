@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
+from shoal.models.base import Record
+from shoal.models.batch import Job
 from shoal.models.core import ClaimStatus
 from shoal.models.pod import Pod, SchedulingState
 from shoal.models.workloads import DeploymentStatus
@@ -86,6 +89,59 @@ class BindClaim:
     status: ClaimStatus
 
 
+@dataclass(frozen=True)
+class Note:
+    """An event to publish once the write it comes with has landed."""
+
+    kind: str
+    namespace: str
+    name: str
+    reason: str
+    message: str
+    type: Literal["Normal", "Warning"] = "Normal"
+
+
+@dataclass(frozen=True)
+class WriteStatus:
+    """Store the status of a Job, CronJob or DaemonSet (in ``bucket``), then publish ``notes``."""
+
+    bucket: str
+    key: str
+    revision: int | None
+    status: Record
+    notes: tuple[Note, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class DeleteStatus:
+    """Remove the status of an object that is gone."""
+
+    bucket: str
+    key: str
+    revision: int
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    """Store a Job a CronJob starts (create-only: its name says which scheduled time it runs for)."""
+
+    key: str
+    job: Job
+    notes: tuple[Note, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    """Remove a Job (its pods follow): finished past its TTL, beyond a CronJob's history, replaced
+    (concurrencyPolicy Replace), or its CronJob gone."""
+
+    key: str
+    revision: int
+    job: Job
+    reason: str
+    notes: tuple[Note, ...] = field(default=())
+
+
 Command = (
     DeleteDeploymentStatus
     | BindClaim
@@ -95,4 +151,8 @@ Command = (
     | TerminatePod
     | DeletePod
     | WriteDeploymentStatus
+    | WriteStatus
+    | DeleteStatus
+    | CreateJob
+    | DeleteJob
 )

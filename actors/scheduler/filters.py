@@ -35,6 +35,20 @@ def pinned_elsewhere(pinned: str, node: str) -> str | None:
     return VOLUME_NODE if pinned and pinned != node else None
 
 
+UNSCHEDULABLE_TAINT = Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedule")
+"""What a cordoned node is to Kubernetes' scheduler: pods that tolerate it may still go there."""
+
+
+def admits(spec: PodSpec, schedulable: bool, draining: bool, daemon: bool) -> str | None:
+    """A cordoned node takes the pods that tolerate ``node.kubernetes.io/unschedulable`` (daemon
+    pods do); a draining one only daemon pods, since the rest are being moved off it."""
+    if schedulable:
+        return None
+    if draining and not daemon:
+        return UNSCHEDULABLE
+    return None if any(t.tolerates(UNSCHEDULABLE_TAINT) for t in spec.tolerations) else UNSCHEDULABLE
+
+
 def matches_node_selector(spec: PodSpec, labels: Mapping[str, str]) -> str | None:
     if any(labels.get(key) != value for key, value in spec.node_selector.items()):
         return AFFINITY

@@ -57,6 +57,7 @@ class NodeState:
     alloc_cpu: int
     alloc_memory: int
     max_pods: int = 110
+    draining: bool = False
     used_cpu: int = 0
     used_memory: int = 0
     pods: int = 0
@@ -91,7 +92,9 @@ class PodClass:
     preempts: bool = False
     """Whether it may evict lower-priority pods (its priority class allows it)."""
     pinned: str = ""
-    """The only node it may go to (where its claims' volumes live), if any."""
+    """The only node it may go to (where its claims' volumes live, or its DaemonSet's node), if any."""
+    daemon: bool = False
+    """A DaemonSet's pod: pinned to its node, and admitted by draining nodes."""
 
     @property
     def cpu(self) -> int:
@@ -206,11 +209,18 @@ class ClassRun:
         self.static_reasons: Counter[str] = Counter()
         self.candidates: list[NodeState] = []
         spec = cls.spec
-        for node in nodes:
+        considered: Sequence[NodeState] = nodes
+        if cls.pinned:
+            # One node may take it: the others are not even looked at (a DaemonSet over a
+            # thousand nodes places a thousand pinned pods).
+            pinned_reason = filters.AFFINITY if cls.daemon else filters.VOLUME_NODE
+            considered = [node for node in nodes if node.name == cls.pinned]
+            self.static_reasons[pinned_reason] += len(nodes) - len(considered)
+        for node in considered:
             reason = (
                 filters.pinned_elsewhere(cls.pinned, node.name)
                 or (None if node.ready else filters.NOT_READY)
-                or (None if node.schedulable else filters.UNSCHEDULABLE)
+                or filters.admits(spec, node.schedulable, node.draining, cls.daemon)
                 or filters.matches_node_selector(spec, node.labels)
                 or filters.matches_required_node_affinity(spec, node.labels)
                 or filters.tolerates_taints(spec, node.taints)

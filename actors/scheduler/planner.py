@@ -8,7 +8,8 @@ tests feed a view and compare command lists. One round:
 2. for each deployment, keep exactly ``replicas`` live pods of the current template:
    create the missing, terminate the surplus and those of an older template; pods on a
    draining node are replaced first and stop once enough replacements are Ready;
-3. terminate pods whose deployment is gone;
+3. reconcile CronJobs, Jobs and DaemonSets (``controllers.py``), then terminate pods whose
+   owner (deployment, Job, DaemonSet) is gone;
 4. evict pods from nodes with NoExecute taints they do not tolerate (or tolerate for
    ``tolerationSeconds`` only, once that has passed);
 5. place every pod without a node (new or still Pending), highest priority first, with
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from shoal import keys
+from shoal.actors.scheduler import controllers
 from shoal.actors.scheduler.commands import (
     BindClaim,
     BindPod,
@@ -91,6 +93,9 @@ class Plan(list[Command]):
         """Deployments with work left beyond this round's burst: plan them again at once."""
         self.more_placement = False
         """Waiting pods left unplaced by ``max_binds``."""
+        self.wake_keys: dict[tuple[str, str], float] = {}
+        """(kind, key) -> when to look at that Job or CronJob again (a deadline, a TTL, a backoff,
+        the next scheduled time), even if nothing changes."""
 
 
 def resolve_priority(view: ClusterView, spec: PodSpec) -> tuple[int, bool, str]:
@@ -211,6 +216,14 @@ class _Round:
         plan_ = self.commands
         plan_.wake_at = at if plan_.wake_at is None else min(plan_.wake_at, at)
 
+    def wake_key(self, kind: str, key: str, at: float) -> None:
+        """Ask to look at one Job or CronJob again at ``at``."""
+        wakes = self.commands.wake_keys
+        wakes[(kind, key)] = min(wakes.get((kind, key), at), at)
+
+    def priority(self, spec: PodSpec) -> int:
+        return resolve_priority(self.view, spec)[0]
+
     def status_rank(self, entry: Entry[Pod]) -> tuple[int, int, int, int, float]:
         """Order pods by how little we lose removing them (Kubernetes' ActivePods order)."""
         pod = entry.value
@@ -252,6 +265,7 @@ def _node_states(view: ClusterView) -> dict[str, NodeState]:
             taints=node_view.taints,
             ready=node_view.ready,
             schedulable=node_view.schedulable,
+            draining=node_view.draining,
             alloc_cpu=node_view.node.allocatable.cpu or 0,
             alloc_memory=node_view.node.allocatable.memory or 0,
             max_pods=node_view.node.max_pods,
@@ -352,13 +366,18 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
         if status is not None:
             round_.commands.append(status)
 
+    deleted_jobs = controllers.plan_cronjobs(round_)
+    to_place += controllers.plan_jobs(round_, owned, deleted_jobs)
+    to_place += controllers.plan_daemonsets(round_, owned)
+
     round_.deployment, round_.removals_left = ORPHANS, round_.policy.burst
     for uid, pods in owned.items():
         if uid in live_deployments or uid == "":
-            continue  # "": bare pods, which no deployment owns and nothing replaces
+            continue  # "": bare pods, which nothing owns and nothing replaces
         for entry in pods:
+            owner = entry.value.metadata.owner
             if not entry.value.terminating:
-                round_.remove(entry, "its deployment was deleted")
+                round_.remove(entry, f"its {owner.kind.lower() if owner else 'owner'} was deleted")
     round_.deployment = ""
 
     for entry in view.pods.values():
@@ -375,6 +394,7 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
     for key, entry in view.deployment_status.items():
         if key not in view.deployments and entry.value.uid not in live_deployments:
             round_.commands.append(DeleteDeploymentStatus(key, entry.revision))
+    controllers.forget_statuses(round_, live_deployments)
 
     _place_all(round_, to_place)
     return round_.commands
@@ -506,12 +526,18 @@ def _place_all(round_: _Round, to_place: list[tuple[Pod, Entry[Pod] | None]]) ->
             waiting_left -= 1
         priority, preempts, problem = resolve_priority(round_.view, pod.spec)
         pinned, unbound, claim_problem = _claims_of(round_, pod)
+        daemon = bool(pod.required_node)
+        if daemon and pinned and pinned != pod.required_node:
+            claim_problem = f"its claims are bound to node {pinned}, not to its node {pod.required_node}"
+        pinned = pod.required_node or pinned
         if problem or claim_problem:
             _unschedulable(round_, pod, entry, "Unschedulable", problem or claim_problem)
             continue
-        cls = PodClass(pod.metadata.namespace, pod.metadata.labels, pod.spec, priority, preempts, pinned)
+        cls = PodClass(
+            pod.metadata.namespace, pod.metadata.labels, pod.spec, priority, preempts, pinned, daemon
+        )
         run = placer.run_for(
-            (pod.metadata.namespace, pod.metadata.template_hash, priority, preempts, pinned), cls
+            (pod.metadata.namespace, pod.metadata.template_hash, priority, preempts, pinned, daemon), cls
         )
         decision = run.place(entry.key if entry else pod.key, pod.metadata.creation_timestamp)
         if decision.node is not None:

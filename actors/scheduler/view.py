@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from shoal.actors.scheduler.index import NodeUsage
 from shoal.bus.kv import Entry
+from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
+from shoal.models.daemonset import DaemonSet, DaemonSetStatus
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.scheduling import PriorityClass, Taint
@@ -57,7 +59,8 @@ class ClusterView:
     """The deployments to reconcile this round."""
     pods: Mapping[str, Entry[Pod]] = field(default_factory=dict)
     live_owners: frozenset[str] | None = None
-    """The uids of every deployment that exists (None: those of ``deployments``)."""
+    """The uids of every deployment, Job, DaemonSet and CronJob that exists (None: those in
+    this view)."""
     all_pods: Mapping[str, Entry[Pod]] | None = None
     """Every pod, for looking one up (a preemption's victims); None: ``pods`` holds them all."""
     pod_status: Mapping[str, Entry[PodStatus]] = field(default_factory=dict)
@@ -70,12 +73,26 @@ class ClusterView:
     """Keys of the PersistentVolumeClaims that exist."""
     claim_nodes: Mapping[str, str] = field(default_factory=dict)
     """Claim key -> the node its volume lives on, once bound."""
+    jobs: Mapping[str, Entry[Job]] = field(default_factory=dict)
+    """The Jobs to reconcile this round, each with all its pods in ``pods``; with every Job of
+    each CronJob in ``cronjobs``."""
+    job_status: Mapping[str, Entry[JobStatus]] = field(default_factory=dict)
+    cronjobs: Mapping[str, Entry[CronJob]] = field(default_factory=dict)
+    cronjob_status: Mapping[str, Entry[CronJobStatus]] = field(default_factory=dict)
+    daemonsets: Mapping[str, Entry[DaemonSet]] = field(default_factory=dict)
+    daemonset_status: Mapping[str, Entry[DaemonSetStatus]] = field(default_factory=dict)
 
     @property
     def owners(self) -> frozenset[str]:
+        """The uids of every object that may own pods or Jobs (Deployments, Jobs, DaemonSets,
+        CronJobs): what is owned by anything else is an orphan."""
         if self.live_owners is not None:
             return self.live_owners
-        return frozenset(entry.value.metadata.uid for entry in self.deployments.values())
+        return frozenset(
+            entry.value.metadata.uid
+            for objects in (self.deployments, self.jobs, self.daemonsets, self.cronjobs)
+            for entry in objects.values()
+        )
 
     def pod(self, key: str) -> Entry[Pod] | None:
         found = self.pods.get(key)

@@ -1,0 +1,106 @@
+"""`shoal up --nats-cluster 3`: three clustered nats-servers, state kept on all three, and the
+cluster working on through the loss of one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import nats.errors
+import pytest
+
+from shoal.bus import kv, subjects
+from shoal.bus.connection import servers_of
+from shoal.client import ShoalClient
+from tests.harness import LocalShoal, deployment, documents, remove_node_containers, unique_name, wait_for
+
+
+@pytest.fixture
+def three(podman: str, tmp_path: Path) -> Iterator[LocalShoal]:
+    shoal = LocalShoal(tmp_path / "cluster", node=unique_name("n3"), extra_args=["--nats-cluster", "3"])
+    try:
+        shoal.start()
+        yield shoal
+    finally:
+        shoal.stop()
+        remove_node_containers(shoal.node)
+
+
+def server_pids(shoal: LocalShoal) -> dict[int, int]:
+    """Member index -> pid of each live nats-server of this cluster (from its ports file)."""
+    found = {}
+    for index in range(3):
+        for ports in (shoal.data_dir / f"nats-{index}" / "ports").glob("nats-server_*.ports"):
+            pid = int(ports.stem.rsplit("_", 1)[1])
+            if Path(f"/proc/{pid}").exists() and "nats-server" in Path(f"/proc/{pid}/cmdline").read_text():
+                found[index] = pid
+    return found
+
+
+async def running_pods(client: ShoalClient, app: str) -> int:
+    statuses = await client.pod_statuses()
+    return sum(
+        1
+        for pod in (await client.pods()).values()
+        if pod.metadata.labels.get("app") == app
+        and (status := statuses.get(pod.key)) is not None
+        and status.uid == pod.metadata.uid
+        and status.ready
+    )
+
+
+async def test_three_servers_keep_every_bucket_on_three_and_survive_losing_one(three: LocalShoal) -> None:
+    assert len(servers_of(three.url)) == 3
+    nc = await nats.connect(servers=servers_of(three.url))
+    try:
+        js = nc.jetstream()
+        for bucket in (kv.PODS, kv.DEPLOYMENTS, kv.SERVICES, kv.SECRETS):
+            assert (await js.stream_info(f"KV_{bucket.name}")).config.num_replicas == 3
+        assert (await js.stream_info(subjects.EVENTS_STREAM)).config.num_replicas == 3
+    finally:
+        await nc.close()
+    async with await ShoalClient.connect(three.url) as client:
+        await client.apply(documents(deployment("steady", replicas=2)))
+        await wait_for(lambda: _count_is(client, "steady", 2), timeout=60, what="2 running pods")
+
+    pids = server_pids(three)
+    assert set(pids) == {0, 1, 2}
+    os.kill(pids[0], signal.SIGKILL)  # the first of the URLs: where every role connected first
+    killed = time.monotonic()
+
+    # With one server of three gone, everything goes on (writes need a majority: two are left).
+    # The roles fail over to the other servers; a command run now is answered within seconds.
+    async def scaled() -> bool:
+        done = await asyncio.to_thread(three.shoal, "scale", "deployment", "steady", "--replicas", "3")
+        return done.returncode == 0
+
+    await wait_for(scaled, timeout=30, what="a scale answered after the loss of a server")
+    answered_after = time.monotonic() - killed
+    async with await ShoalClient.connect(three.url) as client:
+        await wait_for(lambda: _count_is(client, "steady", 3), timeout=60, what="3 running pods")
+        listed = await asyncio.to_thread(three.shoal, "get", "pods", check=True)
+        assert listed.stdout.count("steady-") == 3
+        # Streams led by the lost server elect new leaders first (seconds, as etcd would).
+        assert answered_after < 20, (
+            f"the first command after the loss was answered {answered_after:.1f}s later"
+        )
+        # `shoal up` starts the lost server again, and it rejoins.
+        await wait_for(lambda: _restarted(three, pids[0]), timeout=30, what="the server started again")
+        await client.delete(documents=documents(deployment("steady")))
+
+
+async def _count_is(client: ShoalClient, app: str, count: int) -> bool:
+    try:
+        return await running_pods(client, app) == count
+    except nats.errors.TimeoutError:  # a stream still electing its new leader: not yet
+        return False
+
+
+async def _restarted(shoal: LocalShoal, old: int) -> bool:
+    pid = server_pids(shoal).get(0)
+    return pid is not None and pid != old
