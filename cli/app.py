@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 
 import shoal
@@ -65,6 +66,12 @@ def main() -> None:
             errors.print(f"[red]error:[/] {escape(lines.pop(0))}")
         for line in lines:
             errors.print(f"  {escape(line)}")
+        sys.exit(1)
+    except ValidationError as err:
+        # A name or value a command was given that no request may carry: one line each.
+        for problem in err.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "value"
+            errors.print(f"[red]error:[/] {escape(where)} {problem['input']!r}: {escape(problem['msg'])}")
         sys.exit(1)
     except (KeyboardInterrupt, Stopped):
         sys.exit(130)

@@ -12,7 +12,7 @@ from shoal import keys
 from shoal.bus import subjects
 from shoal.cli import autoscaling, workloads
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
-from shoal.cli.listing import Scope, lister_of, parse_selector, pod_status_of
+from shoal.cli.listing import Scope, lister_of, pod_status_of
 from shoal.cli.output import (
     OUTPUT_FORMATS,
     age,
@@ -23,6 +23,7 @@ from shoal.cli.output import (
     pod_display_status,
     table,
 )
+from shoal.cli.selectors import parse_selector
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
 from shoal.kinds import Kind, registry

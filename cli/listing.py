@@ -15,8 +15,8 @@ from typing import Any, Protocol, TypeVar
 from shoal import keys
 from shoal.cli import autoscaling
 from shoal.cli.output import age, pod_display_status
+from shoal.cli.selectors import Selector
 from shoal.client import ShoalClient
-from shoal.errors import InvalidManifest
 from shoal.kinds import Kind
 from shoal.manifests.render import (
     claim_object,
@@ -44,7 +44,7 @@ class Scope:
     name: str | None
     namespace: str
     all_namespaces: bool
-    selector: dict[str, str]
+    selector: Selector
     output: str
     now: float
 
@@ -75,20 +75,8 @@ class _HasMeta(Protocol):
 Listed = TypeVar("Listed", bound=_HasMeta)
 
 
-def parse_selector(selector: str | None) -> dict[str, str]:
-    if not selector:
-        return {}
-    wanted = {}
-    for part in selector.split(","):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise InvalidManifest([f"--selector: {part!r} is not key=value"])
-        wanted[key.strip()] = value.strip().lstrip("=")
-    return wanted
-
-
-def matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in wanted.items())
+def matches(labels: dict[str, str], wanted: Selector) -> bool:
+    return wanted.matches(labels)
 
 
 def selected(objects: Iterable[Listed], scope: Scope) -> list[Listed]:

@@ -69,6 +69,9 @@ _INTERESTING_EVENTS = {"died", "start", "remove", "oom", "kill"}
 
 READ_RETRY_SECONDS = 5.0
 
+VANISHED_SECONDS = 2.0
+"""A running container whose process is gone this long has exited unseen (its conmon died)."""
+
 
 def container_name(namespace: str, pod: str, container: str, attempt: int) -> str:
     return f"shoal_{namespace}_{pod}_{container}_{attempt}"
@@ -117,6 +120,7 @@ class PodmanRuntime:
         self._ips: dict[str, str] = {}
         self._closed = False
         self._pids_visible: bool | None = None
+        self._vanished: dict[str, float] = {}
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -200,8 +204,9 @@ class PodmanRuntime:
                 infra_pod = item.get("Pod") or infra_pod
                 state = _STATES.get(str(item.get("State", "")), "unknown")
                 exit_code = item.get("ExitCode") if item.get("Exited") else None
-                if state == "running" and self._process_vanished(item.get("Pid")):
-                    # Its conmon was killed, so Podman never learnt that it exited.
+                if state == "running" and self._vanished_for(item["Id"], item.get("Pid")) > VANISHED_SECONDS:
+                    # Its conmon was killed, so Podman never learnt that it exited. (Checked
+                    # over a moment: a process that just exited is gone before Podman says so.)
                     state, exit_code = "exited", -1
                 observed = ContainerObservation(
                     name=item_labels[labels.CONTAINER],
@@ -221,6 +226,14 @@ class PodmanRuntime:
             ports = tuple(sorted(published.get((namespace, name), ())))
             pods.append(PodObservation(namespace, name, uid, self.node, containers, ip, ports))
         return pods
+
+    def _vanished_for(self, container_id: str, pid: object) -> float:
+        """Seconds the container's process has been seen gone while Podman says it runs."""
+        if not self._process_vanished(pid):
+            self._vanished.pop(container_id, None)
+            return 0.0
+        since = self._vanished.setdefault(container_id, time.monotonic())
+        return time.monotonic() - since
 
     def _process_vanished(self, pid: object) -> bool:
         """Podman says running, but the process is gone (only checkable when we share its PID space)."""

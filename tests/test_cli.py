@@ -141,3 +141,23 @@ def test_taints_and_labels_parse_like_kubectl() -> None:
     }
     with pytest.raises(InvalidManifest, match="--label"):
         parse_labels(["bad label=x"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cordon", "node/x_y"],
+        ["scale", "deployment", "Bad_N", "--replicas", "1"],
+        ["set", "image", "deployment/Bad_N", "web=busybox"],
+        ["rollout", "restart", "deployment/Bad_N"],
+        ["label", "node", "Bad_N", "a=b"],
+        ["taint", "node", "Bad_N", "a=b:NoSchedule"],
+        ["drain", "Bad_N"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_an_invalid_name_is_one_line_not_a_traceback(cluster: LocalShoal, args: list[str]) -> None:
+    done = cluster.shoal(*args)
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("error:") and "_" in done.stderr
