@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 import shoal
-from shoal.cli import autoscaling, change, inspect, nodes, roles, rollout, streams, up
+from shoal.cli import autoscaling, change, dashboard, inspect, nodes, roles, rollout, streams, up
 from shoal.cli.common import Stopped
 from shoal.cli.output import errors
 from shoal.errors import ShoalError
@@ -40,6 +40,7 @@ app.command(rich_help_panel="Nodes")(nodes.taint)
 app.command(rich_help_panel="Observe")(streams.logs)
 app.command(rich_help_panel="Observe")(streams.events)
 app.command(rich_help_panel="Observe")(autoscaling.top)
+app.command(rich_help_panel="Observe")(dashboard.dashboard)
 app.command(rich_help_panel="Roles")(roles.api)
 app.command(rich_help_panel="Roles")(roles.scheduler)
 app.command(rich_help_panel="Roles")(roles.node)

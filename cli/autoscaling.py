@@ -10,6 +10,7 @@ import typer
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.output import age, console, fields, table
 from shoal.errors import InvalidManifest
+from shoal.manifests.render import hpa_object
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.metrics import NodeMetrics
 from shoal.models.pod import pod_key
@@ -24,19 +25,6 @@ def _targets(hpa: HorizontalPodAutoscaler, status: HPAStatus | None) -> str:
         current = reading.shown_current if reading else "<unknown>"
         shown.append(f"{metric.label}: {current}/{metric.show(metric.target.amount)}")
     return ", ".join(shown)
-
-
-def hpa_object(hpa: HorizontalPodAutoscaler, status: HPAStatus | None) -> dict[str, Any]:
-    obj = hpa.dump()
-    obj.pop("schema", None)
-    if status is not None:
-        obj["status"] = {
-            "currentReplicas": status.current_replicas,
-            "desiredReplicas": status.desired_replicas,
-            "lastScaleTime": status.last_scale_time,
-            "currentMetrics": [r.dump() for r in status.readings],
-        }
-    return obj
 
 
 def hpa_table(

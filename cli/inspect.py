@@ -20,14 +20,13 @@ from shoal.cli.output import (
     dump,
     events_table,
     fields,
-    pod_display_status,
     table,
 )
 from shoal.cli.selectors import parse_selector
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
 from shoal.kinds import Kind, registry
-from shoal.manifests.render import list_object
+from shoal.manifests.render import list_object, pod_display_status
 from shoal.models.event import Event
 from shoal.models.node import Node, NodeCondition, NodeSpec
 from shoal.models.pod import Pod, PodStatus

@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 from shoal import keys
 from shoal.cli import autoscaling
-from shoal.cli.output import age, pod_display_status
+from shoal.cli.output import age
 from shoal.cli.selectors import Selector
 from shoal.client import ShoalClient
 from shoal.kinds import Kind
@@ -25,6 +25,7 @@ from shoal.manifests.render import (
     endpoints_object,
     namespace_object,
     node_object,
+    pod_display_status,
     pod_object,
     sealed_secret_object,
     secret_object,

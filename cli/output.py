@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.table import Table
 
 from shoal.models.event import Event
-from shoal.models.pod import Pod, PodStatus
 
 # kubectl never cuts a cell short; when output goes to a pipe or file, neither does Shoal.
 console = Console(
@@ -74,20 +73,3 @@ def dump(obj: Any, fmt: str) -> None:
         sys.stdout.write(json.dumps(obj, indent=2) + "\n")
     else:
         sys.stdout.write(yaml.safe_dump(obj, sort_keys=False))
-
-
-def pod_display_status(pod: Pod, status: PodStatus | None) -> str:
-    """What kubectl's STATUS column would say."""
-    if pod.terminating:
-        return "Terminating"
-    if not pod.node_name:
-        return "Pending"
-    if status is None:
-        return "ContainerCreating"
-    if status.terminal:
-        reasons = {c.state.reason for c in status.container_statuses if c.state.reason}
-        return "Completed" if status.phase == "Succeeded" else (sorted(reasons)[0] if reasons else "Failed")
-    for container in status.container_statuses:
-        if container.state.status == "waiting" and container.state.reason:
-            return container.state.reason
-    return status.phase

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -37,6 +37,9 @@ from shoal.errors import ShoalError
 from shoal.manifests.files import read_manifests
 from shoal.models.base import check_dns_label
 from shoal.processes import die_with_parent
+
+if TYPE_CHECKING:
+    from shoal.dashboard.server import BackgroundDashboard
 
 READY_TIMEOUT = 90.0
 NODE_STOP_TIMEOUT = 120.0
@@ -135,6 +138,7 @@ class LocalCluster:
         autoscaler_options: list[str] | None = None,
         processes: bool = False,
         nats_cluster: int = 1,
+        dashboard_port: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.node_names = node_names
@@ -152,6 +156,9 @@ class LocalCluster:
         self.ready = False
         self.early_exit: Role | None = None
         self.roles: list[Role] = []
+        self.dashboard_port = dashboard_port
+        """Where ``shoal dashboard`` runs beside the cluster (another port if taken); None: not at all."""
+        self.dashboard: BackgroundDashboard | None = None
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
 
     def _roles(self, url: str) -> list[Role]:
@@ -198,6 +205,7 @@ class LocalCluster:
             say(
                 f"a cluster of {len(self.servers)} nats-servers with JetStream at [bold]{url}[/] (replicas 3)"
             )
+        self._start_dashboard(url)
         say(f"context written to {context}")
         supervisors = [asyncio.create_task(self._supervise_nats(server)) for server in self.servers]
         if self.processes:
@@ -231,6 +239,20 @@ class LocalCluster:
             for task in supervisors:
                 task.cancel()
         return 0
+
+    def _start_dashboard(self, url: str) -> None:
+        """The web view on a thread of this process: one that cannot start is reported, not fatal."""
+        if self.dashboard_port is None:
+            return
+        from shoal.dashboard.server import BackgroundDashboard
+
+        try:
+            self.dashboard = BackgroundDashboard(url, port=self.dashboard_port)
+        except ShoalError as err:
+            say(f"[yellow]no dashboard: {escape(err.message)}[/]")
+            return
+        self.dashboard.start()
+        say(f"dashboard at [bold]{self.dashboard.url}[/] (read-only)")
 
     async def _wait_ready(self, url: str, documents: list) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -417,6 +439,8 @@ class LocalCluster:
 
     async def _shutdown(self) -> None:
         say("stopping")
+        if self.dashboard is not None:
+            await asyncio.to_thread(self.dashboard.stop)
         if self.host is not None:
             await self.host.stop(order=["nodes", "control"])
             for close in self.closers:
@@ -497,6 +521,19 @@ def up(
             help="Clustered nats-servers to run (3: every bucket and stream kept on three)",
         ),
     ] = 1,
+    no_dashboard: Annotated[
+        bool, typer.Option("--no-dashboard", help="Do not serve the web view (shoal dashboard).")
+    ] = False,
+    dashboard_port: Annotated[
+        int,
+        typer.Option(
+            "--dashboard-port",
+            envvar="SHOAL_DASHBOARD_PORT",
+            min=0,
+            max=65535,
+            help="Port of the web view, on loopback; a free one if it is taken.",
+        ),
+    ] = 8080,
 ) -> None:
     """Start a local cluster in the foreground: nats-server, the control plane and a node on Podman."""
     base = node_name or roles.default_node_name()
@@ -515,6 +552,7 @@ def up(
         autoscaler_options=autoscaler_option or [],
         processes=processes,
         nats_cluster=nats_cluster,
+        dashboard_port=None if no_dashboard else dashboard_port,
     )
     code = asyncio.run(cluster.run(filename or []))
     raise typer.Exit(code)

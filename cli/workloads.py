@@ -10,8 +10,9 @@ from typing import Any
 
 from shoal import keys
 from shoal.cli.listing import Lister, Listing, Scope, _columns, _row, pod_status_of, selected
-from shoal.cli.output import age, console, fields, pod_display_status, table
+from shoal.cli.output import age, console, fields, table
 from shoal.client import ShoalClient
+from shoal.manifests.render import pod_display_status
 from shoal.manifests.render_workloads import cronjob_object, daemonset_object, job_object
 from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
 from shoal.models.daemonset import DaemonSet, DaemonSetStatus

@@ -11,6 +11,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
+from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.core import (
     ClaimStatus,
     ConfigMap,
@@ -312,3 +313,34 @@ def stored_object(obj: StoredObject) -> dict[str, Any]:
     body = obj.manifest()
     body["metadata"] = object_metadata(obj.metadata)
     return body
+
+
+def pod_display_status(pod: Pod, status: PodStatus | None) -> str:
+    """What kubectl's STATUS column says of a pod (``shoal get pods``, the web view)."""
+    if pod.terminating:
+        return "Terminating"
+    if not pod.node_name:
+        return "Pending"
+    if status is None:
+        return "ContainerCreating"
+    if status.terminal:
+        reasons = {c.state.reason for c in status.container_statuses if c.state.reason}
+        return "Completed" if status.phase == "Succeeded" else (sorted(reasons)[0] if reasons else "Failed")
+    for container in status.container_statuses:
+        if container.state.status == "waiting" and container.state.reason:
+            return container.state.reason
+    return status.phase
+
+
+def hpa_object(hpa: HorizontalPodAutoscaler, status: HPAStatus | None) -> dict[str, Any]:
+    """An HPA as ``shoal get hpa -o yaml`` prints it: as applied, with the autoscaler's status."""
+    obj = hpa.dump()
+    obj.pop("schema", None)
+    if status is not None:
+        obj["status"] = {
+            "currentReplicas": status.current_replicas,
+            "desiredReplicas": status.desired_replicas,
+            "lastScaleTime": status.last_scale_time,
+            "currentMetrics": [r.dump() for r in status.readings],
+        }
+    return obj

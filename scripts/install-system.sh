@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Shoal needs from the operating system, when it is missing:
 # Podman with the runc runtime (crun fails on cgroups v1 hosts), catatonit for Podman
-# pods' infra containers, busybox-static for the local test image, and nftables for
-# services' cluster IPs in the kernel.
+# pods' infra containers, busybox-static for the local test image, nftables for
+# services' cluster IPs in the kernel, and chromium for the dashboard's browser tests.
 set -euo pipefail
 
 need=()
@@ -11,9 +11,10 @@ command -v runc >/dev/null || need+=(runc)
 command -v catatonit >/dev/null || [[ -x /usr/libexec/podman/catatonit ]] || need+=(catatonit)
 { [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
 command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || need+=(nftables)
+command -v chromium >/dev/null || need+=(chromium)
 
 if ((${#need[@]} == 0)); then
-    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static, nftables"
+    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static, nftables, chromium"
     exit 0
 fi
 

@@ -196,6 +196,8 @@ class LocalShoal:
             "--data-dir", str(self.data_dir),
             "--nats-port", str(self._port()),
             "--node-name", self.node,
+            # The web view only where a test asks for it (a --dashboard-... option): fewer watches.
+            *([] if any(a.startswith("--dashboard") for a in self.extra_args) else ["--no-dashboard"]),
             *self.extra_args,
         ]  # fmt: skip
         for manifest in manifests or []:

@@ -21,9 +21,12 @@ ALLOWED = {
     "runtime": {"runtime", "models", "errors", "processes", "retry"},
     "actors": {"actors", "bus", "runtime", "models", "manifests", "errors", "retry", "keys", "kinds"},
     "client": {"bus", "models", "errors"},
+    # The web view follows the bus and renders with manifests; only the command line starts it.
+    "dashboard": {"dashboard", "bus", "models", "manifests", "errors", "keys"},
     "cli": {
         "cli",
         "client",
+        "dashboard",
         "actors",
         "bus",
         "runtime",
