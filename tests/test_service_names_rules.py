@@ -46,7 +46,11 @@ def endpoints(name: str, *targets: EndpointTarget) -> Endpoints:
     [
         # On this node: straight to the pod; elsewhere: the node's address and host port.
         ([target("a", "n1")], False, [Backend("10.88.0.5", 8080)]),
-        ([target("b", "n2", host="192.0.2.2", port=41001)], False, [Backend("192.0.2.2", 41001)]),
+        (
+            [target("b", "n2", host="192.0.2.2", port=41001)],
+            False,
+            [Backend("192.0.2.2", 41001, remote=True)],
+        ),
         # Another node of this very host (a loopback or local address): its pods share the bridge.
         ([target("c", "n3", host="127.0.0.1")], False, [Backend("10.88.0.5", 8080)]),
         # Elsewhere and not published: unreachable from here.
@@ -68,7 +72,9 @@ def test_prefer_same_node_uses_local_endpoints_when_there_are_some() -> None:
     assert backends([here, there], "n1", frozenset(), False, prefer_local=True) == [
         Backend("10.88.0.5", 8080)
     ]
-    assert backends([there], "n1", frozenset(), False, prefer_local=True) == [Backend("192.0.2.2", 41001)]
+    assert backends([there], "n1", frozenset(), False, prefer_local=True) == [
+        Backend("192.0.2.2", 41001, remote=True)
+    ]
 
 
 def test_client_ip_affinity_remembers_clients_per_endpoint() -> None:
@@ -112,6 +118,17 @@ def test_the_ruleset_is_valid_nftables_and_refuses_services_without_endpoints() 
     assert "headless" not in text
     checked = subprocess.run(["nft", "-c", "-f", "-"], input=text, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_with_br_netfilter_only_connections_to_other_hosts_are_masqueraded() -> None:
+    found = {
+        ("shop", "web"): endpoints("web", target("a", "n1"), target("b", "n2", host="192.0.2.2", port=41001))
+    }
+    text = ruleset([svc("web", clusterIP="10.96.0.10")], found, "n1", bridge_filtered=True)
+    assert "meta l4proto tcp dnat to 10.88.0.5:8080" in text  # on this bridge: the reply finds its way
+    assert "meta l4proto tcp ct mark set 0x5348 dnat to 192.0.2.2:41001" in text
+    plain = ruleset([svc("web", clusterIP="10.96.0.10")], found, "n1", bridge_filtered=False)
+    assert "ct mark set 0x5348 dnat to 10.88.0.5:8080" in plain
 
 
 def test_an_empty_cluster_has_a_valid_empty_table() -> None:

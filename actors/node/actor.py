@@ -618,7 +618,8 @@ class NodeActor(Actor):
                 log.warning("cannot answer DNS on %s:53 yet: %s", self.service_address, err)
         if self.kernel is not None:
             local = frozenset(a for a in (self.settings.address, self.service_address) if a)
-            await self.kernel.write(ruleset(services, endpoints, self.name, local))
+            text = ruleset(services, endpoints, self.name, local, bridge_filtered=self.kernel.bridge_filtered)
+            await self.kernel.write(text)
             if self.kernel.available is False and not getattr(self, "_said_no_kernel", False):
                 self._said_no_kernel = True
                 log.warning("cluster IPs are not served on this node: %s", self.kernel.why_not)

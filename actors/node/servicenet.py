@@ -36,6 +36,8 @@ MARK = "0x5348"
 class Backend:
     address: str
     port: int
+    remote: bool = False
+    """On another host (its node's address and host port): replies must come back through us."""
 
 
 def backends(
@@ -57,7 +59,7 @@ def backends(
         if here and target.pod_ip and target.container_port:
             found.append(Backend(target.pod_ip, target.container_port))
         elif not here and target.port:
-            found.append(Backend(target.host, target.port))
+            found.append(Backend(target.host, target.port, remote=True))
     return sorted(set(found), key=lambda b: (b.address, b.port))
 
 
@@ -81,8 +83,15 @@ def ruleset(
     endpoints: dict[tuple[str, str], Endpoints],
     node: str,
     local_addresses: frozenset[str] = frozenset(),
+    *,
+    bridge_filtered: bool = False,
 ) -> str:
-    """The whole table, ready for ``nft -f`` (deleting the old one in the same transaction)."""
+    """The whole table, ready for ``nft -f`` (deleting the old one in the same transaction).
+
+    ``bridge_filtered``: bridged traffic passes the host's netfilter (br_netfilter with
+    bridge-nf-call-iptables), so a pod's reply to a pod on its own bridge is translated back
+    without masquerading; then only connections to other hosts are masqueraded, and pods see
+    their callers' own addresses."""
     elements: list[str] = []
     refused: list[str] = []
     chains: list[str] = []
@@ -125,9 +134,10 @@ def ruleset(
                         "  }",
                     ]
                 remember = f"update @{chain}-{index}-clients {{ ip saddr }} " if affinity else ""
+                mark = f"ct mark set {MARK} " if backend.remote or not bridge_filtered else ""
                 lines += [
                     f"  chain {chain}-{index} {{",
-                    f"    {remember}meta l4proto {protocol} ct mark set {MARK} dnat to {target}",
+                    f"    {remember}meta l4proto {protocol} {mark}dnat to {target}",
                     "  }",
                 ]
             chains.append("\n".join(lines))
@@ -172,6 +182,15 @@ def ruleset(
     )
 
 
+def bridge_filtered(path: str = "/proc/sys/net/bridge/bridge-nf-call-iptables") -> bool:
+    """Whether bridged IPv4 traffic passes the host's netfilter hooks (br_netfilter)."""
+    try:
+        with open(path) as setting:
+            return setting.read().strip() == "1"
+    except OSError:
+        return False
+
+
 class KernelServices:
     """Keeps ``table ip shoal`` as ``ruleset`` says, when this host allows it."""
 
@@ -179,6 +198,7 @@ class KernelServices:
         self.available: bool | None = None
         self.why_not = ""
         self.written = ""
+        self.bridge_filtered = bridge_filtered()
 
     async def check(self) -> bool:
         """Whether nftables can be used here (checked once)."""
