@@ -531,6 +531,7 @@ def test_the_deployments_events_and_autoscaler_pages_follow_the_cluster(
     cluster: LocalShoal, dashboard: str, app_name: str, page: Any, tmp_path: Path
 ) -> None:
     open_page(page, dashboard)
+    page.locator("[data-node]").first.wait_for(timeout=10_000)  # drawn, and listening for keys
     page.keyboard.press("2")
     page.wait_for_url(re.compile(r"#/deployments$"))
     card = page.locator(f'[data-deployment="default/{app_name}"]')
@@ -539,8 +540,9 @@ def test_the_deployments_events_and_autoscaler_pages_follow_the_cluster(
 
     page.keyboard.press("3")
     page.wait_for_url(re.compile(r"#/events$"))
+    page.locator("#ev-text").wait_for(timeout=10_000)  # the page is drawn after the URL changes
     page.keyboard.press("/")
-    assert page.evaluate("document.activeElement.id") == "ev-text"
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'ev-text'", timeout=5_000)
     page.keyboard.type(app_name)
     page.locator("table.events tbody tr").first.wait_for(timeout=10_000)
     rows = page.locator("table.events tbody tr").all_inner_texts()
