@@ -18,7 +18,7 @@ import pytest
 
 from shoal.bus.nats_server import NatsServer, NatsServerConfig
 from shoal.client import ShoalClient
-from tests.harness import TEST_IMAGE, LocalShoal, remove_node_containers, unique_name
+from tests.harness import TEST_IMAGE, LocalShoal, remove_node_containers, unique_name, wait_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -115,17 +115,19 @@ async def _no_leaked_tasks(request: pytest.FixtureRequest) -> AsyncIterator[None
     before = asyncio.all_tasks()
     yield
     current = asyncio.current_task()
-    for _ in range(50):  # tasks being cancelled need a few turns of the loop to finish
-        leaked = {
+
+    def leaked() -> set[asyncio.Task]:
+        return {
             t
             for t in asyncio.all_tasks() - before
             if t is not current and not t.done() and not _of_nats_py(t)
         }
-        if not leaked:
-            return
-        await asyncio.sleep(0.02)
-    names = sorted(t.get_name() + " " + repr(t.get_coro())[:80] for t in leaked)
-    pytest.fail(f"{request.node.name} left {len(leaked)} task(s) running: {names[:5]}")
+
+    try:  # tasks being cancelled need a few turns of the loop to finish
+        await wait_for(lambda: not leaked(), timeout=1.0, interval=0.02, what="no task left running")
+    except AssertionError:
+        names = sorted(t.get_name() + " " + repr(t.get_coro())[:80] for t in leaked())
+        pytest.fail(f"{request.node.name} left {len(names)} task(s) running: {names[:5]}")
 
 
 def _of_nats_py(task: asyncio.Task) -> bool:

@@ -54,6 +54,37 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
+def wait_until(
+    probe: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> T:
+    """``wait_for`` for plain (non-async) tests: poll ``probe`` until truthy, fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last saw: {last!r}")
+        time.sleep(interval)
+
+
+async def holds_for(
+    probe: Callable[[], Awaitable[bool] | bool], seconds: float, *, what: str = "condition"
+) -> None:
+    """Assert that ``probe`` stays true for ``seconds`` (that nothing more happens), checking
+    it throughout and failing at the first moment it does not hold."""
+    deadline = time.monotonic() + seconds
+    while True:
+        held = probe()
+        if inspect.isawaitable(held):
+            held = await held
+        if not held:
+            raise AssertionError(f"{what} stopped holding")
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.1)
+
+
 def documents(text: str, source: str = "test.yaml") -> list[ManifestDocument]:
     return [
         ManifestDocument(source=source, index=i, body=body)

@@ -36,7 +36,7 @@ from shoal.models.metrics import NodeMetrics
 from shoal.models.node import Node, NodeCondition
 from shoal.models.pod import ContainerState, ContainerStatus, OwnerRef, Pod, PodMeta, PodStatus
 from shoal.models.workloads import Deployment, DeploymentStatus, ResourceList
-from tests.harness import LocalShoal, deployment, hpa, unique_name, utilization_metric
+from tests.harness import LocalShoal, deployment, hpa, unique_name, utilization_metric, wait_until
 
 # This module's cluster serves the web view as `shoal up` does for users (on a free port).
 SHOAL_UP_ARGS = ["--dashboard-port", "0"]
@@ -367,21 +367,18 @@ def http_json(url: str) -> Any:
 
 
 def wait_synced(base: str, process: subprocess.Popen[bytes] | None, log: Path | None, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
+    def synced() -> object:
         if process is not None and process.poll() is not None:
             pytest.fail(
                 f"shoal dashboard exited with {process.returncode}:\n{log.read_text() if log else ''}"
             )
         try:
-            last = http_json(base + "healthz")
-            if isinstance(last, dict) and last.get("synced"):
-                return
-        except OSError as err:
-            last = err
-        time.sleep(0.1)
-    pytest.fail(f"the dashboard at {base} did not sync within {timeout:.0f}s (last: {last!r})")
+            health = http_json(base + "healthz")
+        except OSError:
+            return False
+        return isinstance(health, dict) and health.get("synced")
+
+    wait_until(synced, timeout=timeout, what=f"the dashboard at {base} synced")
 
 
 @pytest.fixture(scope="module")
@@ -507,13 +504,12 @@ def test_a_detail_page_shows_the_yaml_of_shoal_get_its_pods_and_events(
     open_page(page, f"{dashboard}#/object/deployments/default/{app_name}")
     yaml_block = page.locator("pre.yaml")
     yaml_block.filter(has_text="kind: Deployment").wait_for(timeout=10_000)
-    deadline = time.monotonic() + 20
-    while True:  # the status settles; then the page and the command agree to the character
+
+    def agree() -> bool:  # the status settles; then the page and the command agree to the character
         expected = cluster.shoal("get", "deployment", app_name, "-o", "yaml", check=True).stdout
-        if yaml_block.text_content() == expected:
-            break
-        assert time.monotonic() < deadline, f"page:\n{yaml_block.text_content()}\ncommand:\n{expected}"
-        time.sleep(0.5)
+        return yaml_block.text_content() == expected
+
+    wait_until(agree, timeout=20, interval=0.5, what="the page's YAML to equal `shoal get -o yaml`")
     page.locator(f"tr{pods_of(app_name)}").first.wait_for(timeout=10_000)
     page.locator("table.events", has_text="PodsCreated").wait_for(timeout=10_000)
     page.screenshot(path=str(tmp_path / "deployment.png"), full_page=True)

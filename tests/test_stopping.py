@@ -12,7 +12,7 @@ import pytest
 
 from shoal.bus.nats_server import NatsServer
 from shoal.processes import die_with_parent
-from tests.harness import remove_node_containers, unique_name
+from tests.harness import remove_node_containers, unique_name, wait_until
 
 ROLES = {
     "api": ["api"],
@@ -34,11 +34,14 @@ def start(argv: list[str], url: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 def running(log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while b" running" not in log.read_bytes():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"did not start:\n{log.read_text()}")
-        time.sleep(0.05)
+    wait_until(
+        lambda: b" running" in log.read_bytes(), timeout=timeout, interval=0.05, what="the role running"
+    )
+
+
+def cut_off(log: Path) -> None:
+    """Until the role has noticed that its NATS server is gone."""
+    wait_until(lambda: b"disconnected from NATS" in log.read_bytes(), timeout=10, what="the role cut off")
 
 
 def stopped_within(process: subprocess.Popen[bytes], sig: signal.Signals, seconds: float, log: Path) -> None:
@@ -68,7 +71,7 @@ def test_a_role_stops_within_five_seconds(
         running(log)
         if nats == "gone":
             nats_server.kill()
-            time.sleep(1.0)  # the role notices it is cut off
+            cut_off(log)
         stopped_within(process, signal.SIGTERM if role != "api" else signal.SIGINT, 5.0, log)
     finally:
         if process.poll() is None:
@@ -87,7 +90,7 @@ def test_a_podman_node_stops_within_five_seconds(
         running(log, timeout=60)
         if nats == "gone":
             nats_server.kill()
-            time.sleep(1.0)
+            cut_off(log)
         stopped_within(process, signal.SIGTERM, 5.0, log)
     finally:
         if process.poll() is None:

@@ -7,15 +7,15 @@ limit, a CronJob's run when its schedule comes due, a DaemonSet following nodes 
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import yaml
 
 from shoal.client import ShoalClient
 from shoal.models.pod import Pod, PodStatus
-from tests.harness import TEST_IMAGE, LocalShoal, documents, wait_for
+from tests.harness import TEST_IMAGE, LocalShoal, documents, holds_for, wait_for
 
 
 def pod_spec(command: str, restart: str = "Never") -> dict[str, Any]:
@@ -50,12 +50,21 @@ async def owned_pods(client: ShoalClient, kind: str, name: str) -> list[tuple[Po
     return found
 
 
-async def finished(client: ShoalClient, name: str, timeout: float = 60.0) -> Any:
+async def finished(
+    client: ShoalClient,
+    name: str,
+    timeout: float = 60.0,
+    meanwhile: Callable[[], Awaitable[None]] | None = None,
+) -> Any:
+    """The job's status once it has finished; ``meanwhile`` runs at every look until then."""
+
     async def probe() -> Any:
+        if meanwhile is not None:
+            await meanwhile()
         status = (await client.job_statuses()).get(f"default.{name}")
         return status if status is not None and status.finished is not None else None
 
-    return await wait_for(probe, timeout=timeout, what=f"job {name} to finish")
+    return await wait_for(probe, timeout=timeout, interval=0.05, what=f"job {name} to finish")
 
 
 async def test_a_job_of_five_completions_two_at_a_time_ends_with_five_succeeded_pods(
@@ -64,20 +73,13 @@ async def test_a_job_of_five_completions_two_at_a_time_ends_with_five_succeeded_
     await client.apply(documents(job("five", "exit 0", completions=5, parallelism=2)))
     most_running = 0
 
-    async def watch() -> None:
+    async def count_running() -> None:
         nonlocal most_running
-        while True:
-            pods = await owned_pods(client, "Job", "five")
-            running = [p for p, s in pods if not p.terminating and (s is None or not s.terminal)]
-            most_running = max(most_running, len(running))
-            await asyncio.sleep(0.05)
+        pods = await owned_pods(client, "Job", "five")
+        running = [p for p, s in pods if not p.terminating and (s is None or not s.terminal)]
+        most_running = max(most_running, len(running))
 
-    watcher = asyncio.create_task(watch())
-    try:
-        status = await finished(client, "five")
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
+    status = await finished(client, "five", meanwhile=count_running)
     assert status.finished.type == "Complete" and status.succeeded == 5 and status.failed == 0
     pods = await owned_pods(client, "Job", "five")
     assert len(pods) == 5 and all(s is not None and s.phase == "Succeeded" for _, s in pods), pods
@@ -104,9 +106,12 @@ async def test_a_failing_job_stops_at_its_backoff_limit_with_condition_failed(
     status = await finished(client, "fails")
     assert status.finished.type == "Failed" and status.finished.reason == "BackoffLimitExceeded"
     assert status.failed == 3 and status.succeeded == 0
-    await asyncio.sleep(2)  # nothing more is started
-    pods = await owned_pods(client, "Job", "fails")
-    assert len(pods) == 3 and all(s is not None and s.phase == "Failed" for _, s in pods), pods
+
+    async def three_failed() -> bool:
+        pods = await owned_pods(client, "Job", "fails")
+        return len(pods) == 3 and all(s is not None and s.phase == "Failed" for _, s in pods)
+
+    await holds_for(three_failed, 2, what="three failed pods and no new one")
     assert "BackoffLimitExceeded" in cluster.shoal("describe", "job", "fails", check=True).stdout
     cluster.shoal("delete", "job", "fails", check=True)
 
@@ -207,8 +212,11 @@ async def test_a_daemonset_runs_one_pod_per_node_and_follows_nodes_and_drains(
     drained = cluster.shoal("drain", nodes[1], "--ignore-daemonsets", "--timeout", "30")
     assert drained.returncode == 0, drained.stderr
     assert f"node/{nodes[1]} drained" in drained.stdout
-    await asyncio.sleep(1)
-    assert await daemon_nodes(client) == sorted(nodes)  # the daemon pod stayed on the drained node
+
+    async def everywhere() -> bool:
+        return await daemon_nodes(client) == sorted(nodes)
+
+    await holds_for(everywhere, 1, what="the daemon pod staying on the drained node")
     cluster.shoal("uncordon", nodes[1], check=True)
 
     cluster.shoal("delete", "daemonset", "agent", check=True)
