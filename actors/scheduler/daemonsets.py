@@ -30,10 +30,11 @@ from shoal.actors.scheduler.filters import (
     matches_required_node_affinity,
     untolerated,
 )
+from shoal.actors.scheduler.prototype import pod_prototype
 from shoal.bus.kv import Entry
 from shoal.models.base import replace
 from shoal.models.daemonset import REVISION_LABEL, DaemonSet, DaemonSetStatus
-from shoal.models.pod import OwnerRef, Pod, PodMeta
+from shoal.models.pod import Pod
 from shoal.models.scheduling import Taint, Toleration
 from shoal.models.workloads import PodSpec
 
@@ -264,23 +265,14 @@ def pod_maker(
     meta = daemonset.metadata
     template = daemonset.spec.template
     spec = spec if spec.priority == priority else replace(spec, priority=priority)
-    prototype = Pod.model_construct(
-        metadata=PodMeta.model_construct(
-            name="",
-            namespace=meta.namespace,
-            labels={**template.metadata.labels, REVISION_LABEL: template_hash},
-            annotations=dict(template.metadata.annotations),
-            uid="",
-            generation=0,
-            creation_timestamp=now,
-            owner=OwnerRef.model_construct(kind="DaemonSet", name=meta.name, uid=meta.uid),
-            template_hash=template_hash,
-            deletion_timestamp=None,
-        ),
+    prototype = pod_prototype(
+        namespace=meta.namespace,
+        labels={**template.metadata.labels, REVISION_LABEL: template_hash},
+        annotations=template.metadata.annotations,
+        owner=("DaemonSet", meta.name, meta.uid),
+        template_hash=template_hash,
         spec=spec,
-        node_name="",
-        scheduling=None,
-        required_node="",
+        now=now,
     )
     prefix = f"{meta.name[:57].rstrip('-')}-"
 

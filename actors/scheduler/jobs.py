@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from shoal.actors.scheduler.commands import Note
+from shoal.actors.scheduler.prototype import pod_prototype
 from shoal.bus.kv import Entry
 from shoal.models.base import replace
 from shoal.models.batch import (
@@ -37,7 +38,7 @@ from shoal.models.batch import (
     JobCondition,
     JobStatus,
 )
-from shoal.models.pod import OwnerRef, Pod, PodMeta, PodPhase
+from shoal.models.pod import Pod, PodPhase
 from shoal.models.workloads import Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec
 
 DOUBT_SECONDS = 5.0
@@ -402,23 +403,14 @@ def pod_maker(
         "controller-uid": meta.uid,
         "job-name": meta.name,
     }
-    prototype = Pod.model_construct(
-        metadata=PodMeta.model_construct(
-            name="",
-            namespace=meta.namespace,
-            labels=labels,
-            annotations=dict(template.metadata.annotations),
-            uid="",
-            generation=0,
-            creation_timestamp=now,
-            owner=OwnerRef.model_construct(kind="Job", name=meta.name, uid=meta.uid),
-            template_hash=template_hash,
-            deletion_timestamp=None,
-        ),
+    prototype = pod_prototype(
+        namespace=meta.namespace,
+        labels=labels,
+        annotations=template.metadata.annotations,
+        owner=("Job", meta.name, meta.uid),
+        template_hash=template_hash,
         spec=spec,
-        node_name="",
-        scheduling=None,
-        required_node="",
+        now=now,
     )
     indexed_spec = _with_index_env(spec) if job.spec.indexed else spec
 

@@ -43,11 +43,12 @@ from shoal.actors.scheduler.commands import (
 )
 from shoal.actors.scheduler.filters import Strategy, untolerated
 from shoal.actors.scheduler.placement import NodeState, Placer, PodClass, Resident
+from shoal.actors.scheduler.prototype import pod_prototype
 from shoal.actors.scheduler.view import ClusterView
 from shoal.bus.kv import Entry
 from shoal.models.base import replace
 from shoal.models.core import ClaimStatus, claim_volume_name
-from shoal.models.pod import OwnerRef, Pod, PodMeta, SchedulingState
+from shoal.models.pod import Pod, SchedulingState
 from shoal.models.workloads import Deployment, DeploymentStatus, PodSpec
 
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -123,22 +124,14 @@ def pod_maker(
     meta = deployment.metadata
     template = deployment.spec.template
     spec = template.spec if template.spec.priority == priority else replace(template.spec, priority=priority)
-    prototype = Pod.model_construct(
-        metadata=PodMeta.model_construct(
-            name="",
-            namespace=meta.namespace,
-            labels={**template.metadata.labels, TEMPLATE_HASH_LABEL: template_hash},
-            annotations=dict(template.metadata.annotations),
-            uid="",
-            generation=0,
-            creation_timestamp=now,
-            owner=OwnerRef.model_construct(kind="Deployment", name=meta.name, uid=meta.uid),
-            template_hash=template_hash,
-            deletion_timestamp=None,
-        ),
+    prototype = pod_prototype(
+        namespace=meta.namespace,
+        labels={**template.metadata.labels, TEMPLATE_HASH_LABEL: template_hash},
+        annotations=template.metadata.annotations,
+        owner=("Deployment", meta.name, meta.uid),
+        template_hash=template_hash,
         spec=spec,
-        node_name="",
-        scheduling=None,
+        now=now,
     )
     # 63 characters at most: <name>-<10-char hash>-<5-char suffix>.
     prefix = f"{meta.name[:46].rstrip('-')}-{template_hash}-"
