@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
+from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
 from shoal.errors import Conflict, Deposed, TransientError
@@ -75,10 +76,36 @@ def stream_subjects(bucket: str) -> list[str]:
     return [f"$KV.{bucket}.>", f"$KVFENCE.{bucket}.>"]
 
 
+STREAM_NAME_IN_USE = 10058
+
+
+async def create_batched_stream(nc: Client, config: StreamConfig, extra_subjects: list[str]) -> None:
+    """Create a stream that takes atomic batches, with ``extra_subjects`` too, in one request.
+
+    Made complete from the start rather than created and then updated, because nats-server
+    (2.15) can subscribe a stream twice to a subject added by updates that race (actors
+    starting together all see a missing setting): every message to it is then stored twice,
+    every atomic batch over it is refused as incomplete, until the server restarts.
+    A stream that exists already is left as it is (another actor made it a moment ago).
+    """
+    assert config.name is not None
+    body = config.as_dict()
+    body["subjects"] = list(dict.fromkeys([*(config.subjects or []), *extra_subjects]))
+    body["allow_atomic"] = True
+    reply = json.loads(
+        (await nc.request(f"$JS.API.STREAM.CREATE.{config.name}", json.dumps(body).encode(), timeout=5)).data
+    )
+    error = reply.get("error")
+    if error and int(error.get("err_code") or 0) != STREAM_NAME_IN_USE:
+        raise nats.js.errors.APIError.from_error(error)
+
+
 async def allow_batches(nc: Client, stream: str, wanted: list[str]) -> None:
     """Atomic batches on for ``stream``, and ``wanted`` among its subjects.
 
     Done with the raw stream API so every other field of the server's config stays as it is.
+    Only streams made by an older Shoal need it (``create_batched_stream`` makes them ready);
+    ``shoal up`` does it once before its roles start, so they do not race to it.
     """
     info = json.loads((await nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=5)).data)
     if "error" in info:

@@ -31,9 +31,9 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 
 from shoal.bus import subjects
-from shoal.bus.batch import BucketWriter, KVWrite, allow_batches
+from shoal.bus.batch import BucketWriter, KVWrite, allow_batches, create_batched_stream
 from shoal.bus.codec import decode, encode_raw
-from shoal.bus.kv import STREAM_NAME_IN_USE, connection_of
+from shoal.bus.kv import connection_of
 from shoal.errors import BadPayload
 from shoal.models.base import SCHEMA_VERSION
 from shoal.models.event import Event
@@ -61,24 +61,19 @@ async def ensure_events_stream(js: JetStreamContext, replicas: int = 1) -> None:
 
 
 async def _create_events_stream(js: JetStreamContext, replicas: int) -> None:
-    try:
-        await js.add_stream(
-            StreamConfig(
-                name=subjects.EVENTS_STREAM,
-                description="Shoal events: every change to deployments, pods and nodes",
-                subjects=[subjects.EVENTS_ALL],
-                retention=RetentionPolicy.LIMITS,
-                discard=DiscardPolicy.OLD,
-                max_age=RETENTION_SECONDS,
-                max_msgs=RETENTION_MESSAGES,
-                max_bytes=RETENTION_BYTES,
-                storage=StorageType.FILE,
-                num_replicas=replicas,
-            )
-        )
-    except nats.js.errors.BadRequestError as err:
-        if err.err_code != STREAM_NAME_IN_USE:  # another actor made it a moment ago
-            raise
+    config = StreamConfig(
+        name=subjects.EVENTS_STREAM,
+        description="Shoal events: every change to deployments, pods and nodes",
+        subjects=[subjects.EVENTS_ALL],
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_age=RETENTION_SECONDS,
+        max_msgs=RETENTION_MESSAGES,
+        max_bytes=RETENTION_BYTES,
+        storage=StorageType.FILE,
+        num_replicas=replicas,
+    )
+    await create_batched_stream(connection_of(js), config, [])
 
 
 class EventPublisher:

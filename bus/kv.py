@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, RePublish, StorageType
+from nats.js.api import DiscardPolicy, RePublish, StorageType, StreamConfig
 from nats.js.errors import (
     BucketNotFoundError,
     KeyDeletedError,
@@ -26,7 +25,7 @@ from nats.js.errors import (
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from shoal.bus import subjects
-from shoal.bus.batch import allow_batches, stream_subjects
+from shoal.bus.batch import allow_batches, create_batched_stream, stream_subjects
 from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, Conflict
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
@@ -152,28 +151,33 @@ async def ensure_buckets(js: JetStreamContext, replicas: int = 1) -> None:
         await allow_batches(connection_of(js), f"KV_{bucket.name}", stream_subjects(bucket.name))
 
 
+def stream_config(bucket: BucketDef, replicas: int) -> StreamConfig:
+    """The stream behind ``bucket``, as nats-py's ``create_key_value`` would make it."""
+    duplicate_window = min(bucket.ttl, 120.0) if bucket.ttl else 120.0
+    return StreamConfig(
+        name=f"KV_{bucket.name}",
+        description=bucket.description,
+        subjects=[f"$KV.{bucket.name}.>"],
+        allow_direct=False,
+        allow_rollup_hdrs=True,
+        allow_msg_ttl=True,
+        deny_delete=True,
+        discard=DiscardPolicy.NEW,
+        duplicate_window=duplicate_window,
+        max_age=bucket.ttl,
+        max_consumers=-1,
+        max_msgs=-1,
+        max_msgs_per_subject=bucket.history,
+        num_replicas=replicas,
+        storage=StorageType.MEMORY if bucket.memory else StorageType.FILE,
+        republish=RePublish(src=bucket.republish[0], dest=bucket.republish[1]) if bucket.republish else None,
+    )
+
+
 async def _create(js: JetStreamContext, bucket: BucketDef, replicas: int) -> None:
-    try:
-        await js.create_key_value(
-            KeyValueConfig(
-                bucket=bucket.name,
-                description=bucket.description,
-                history=bucket.history,
-                replicas=replicas,
-                storage=StorageType.MEMORY if bucket.memory else StorageType.FILE,
-                ttl=bucket.ttl,
-                republish=RePublish(src=bucket.republish[0], dest=bucket.republish[1])
-                if bucket.republish
-                else None,
-            )
-        )
-    except nats.js.errors.BadRequestError as err:
-        # Another actor created it a moment ago (and may have set it up for batches already).
-        if err.err_code != STREAM_NAME_IN_USE:
-            raise
+    config = stream_config(bucket, replicas)
+    await create_batched_stream(connection_of(js), config, stream_subjects(bucket.name))
 
-
-STREAM_NAME_IN_USE = 10058
 
 SNAPSHOT_CONSUMER_LINGER = 1.0
 """Seconds a one-off read's consumer outlives it: frequent readers must not pile consumers up."""

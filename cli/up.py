@@ -81,8 +81,8 @@ def nats_servers(data_dir: Path, port: int, count: int) -> list[NatsServer]:
 
 
 async def jetstream_ready(url: str, deadline: float = 60.0) -> None:
-    """Until a clustered JetStream has elected its meta leader, nothing can be stored; then the
-    buckets and the event stream are made, replicated on three servers."""
+    """Until JetStream is up (a cluster's meta leader elected), nothing can be stored; then the
+    buckets and the event stream are made (replicated on three servers where there are three)."""
     import nats
     import nats.errors
     import nats.js.errors
@@ -97,7 +97,7 @@ async def jetstream_ready(url: str, deadline: float = 60.0) -> None:
         while True:
             try:
                 await nc.jetstream().account_info()
-                # Made once, here: every role making three-way replicated state at once is slow.
+                # Made once, here: every role making (three-way replicated) state at once is slow.
                 await kv.ensure_buckets(nc.jetstream(), replicas_for(nc))
                 await ensure_events_stream(nc.jetstream(), replicas_for(nc))
                 return
@@ -196,8 +196,9 @@ class LocalCluster:
         for server in self.servers:
             server.start()
         url = ",".join(server.url for server in self.servers)
-        if len(self.servers) > 1:
-            await jetstream_ready(url)
+        # The state is made once, here, before any role starts: roles making it all at once
+        # race each other's stream updates (see create_batched_stream).
+        await jetstream_ready(url)
         context = write_context(url, self.data_dir)
         if len(self.servers) == 1:
             say(f"NATS with JetStream at [bold]{url}[/] (store {self.data_dir / 'jetstream'})")

@@ -118,3 +118,27 @@ async def test_a_deleted_key_can_be_created_again(nc: Client) -> None:
         assert (await store.get("k")).value == data("two")
     finally:
         await writer.close()
+
+
+async def test_actors_making_the_buckets_at_once_leave_every_fence_stored_once(nats_url: str) -> None:
+    # Roles started together all find the buckets missing. Streams updated by several of them
+    # at once could end up subscribed twice to the fence subjects: every fence stored twice and
+    # every fenced batch refused as incomplete until nats-server restarts.
+    clients = [await connect_actor(nats_url, f"starter-{i}") for i in range(6)]
+    try:
+        await asyncio.gather(*(kv.ensure_buckets(c.jetstream()) for c in clients))
+        js = clients[0].jetstream()
+        for bucket in kv.ALL_BUCKETS:
+            stream = f"KV_{bucket.name}"
+            before = (await js.stream_info(stream)).state.last_seq
+            writer = BucketWriter(clients[0], bucket.name, role="starter", holder="starter-0")
+            try:
+                await writer.take()  # one fence message per lane
+                stored = (await js.stream_info(stream)).state.last_seq - before
+                assert stored == writer.lanes, f"{bucket.name}: {stored} messages for {writer.lanes} fences"
+                await asyncio.gather(writer.put("a", data("1")), writer.put("b", data("2")))
+            finally:
+                await writer.close()
+    finally:
+        for client in clients:
+            await client.close()
