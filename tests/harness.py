@@ -213,6 +213,8 @@ class LocalShoal:
         self.url = ""
         self.log = root / "up.log"
         self.roles: dict[str, subprocess.Popen[bytes]] = {}
+        self.role_log_offsets: dict[str, int] = {}
+        """Where each role's latest process began writing its log."""
         self.extra_nodes: set[str] = set()
 
     @property
@@ -255,10 +257,21 @@ class LocalShoal:
     def start_role(self, label: str, *args: str) -> subprocess.Popen[bytes]:
         """Run another role process (`shoal node ...`, `shoal scheduler`) against this cluster."""
         argv = [sys.executable, "-m", "shoal", *args, "--server", self.url]
-        with (self.root / f"{label}.log").open("ab") as log:
+        path = self.root / f"{label}.log"
+        with path.open("ab") as log:
+            self.role_log_offsets[label] = log.tell()
             process = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.roles[label] = process
         return process
+
+    def role_running(self, label: str) -> bool:
+        """Whether the latest process started as ``label`` says it is running (its log, since
+        it started: records of an earlier process under the same name prove nothing)."""
+        log = (self.root / f"{label}.log").read_bytes()[self.role_log_offsets.get(label, 0) :]
+        process = self.roles.get(label)
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{label} exited with {process.returncode}:\n{log.decode(errors='replace')}")
+        return b" running\n" in log
 
     def start_node(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
         self.extra_nodes.add(name)
