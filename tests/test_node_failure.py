@@ -26,9 +26,10 @@ async def ensure_nodes(cluster: LocalShoal, client: ShoalClient) -> list[str]:
     async def all_ready() -> bool:
         # A node process just (re)started is not up until it says so: until then the Ready
         # condition may be the previous process's, about to lapse.
-        return all(cluster.role_running(name) for name in names(cluster)[1:]) and set(
-            names(cluster)
-        ) <= await client.ready_nodes()
+        return (
+            all(cluster.role_running(name) for name in names(cluster)[1:])
+            and set(names(cluster)) <= await client.ready_nodes()
+        )
 
     await wait_for(all_ready, timeout=30, what="three Ready nodes")
     return names(cluster)
