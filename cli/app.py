@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -9,7 +10,6 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 import shoal
-from shoal.cli import autoscaling, change, dashboard, inspect, nodes, roles, rollout, streams, up
 from shoal.cli.common import Stopped
 from shoal.cli.output import errors
 from shoal.errors import ShoalError
@@ -22,30 +22,64 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-app.command(rich_help_panel="Cluster")(up.up)
-app.command(rich_help_panel="Objects")(change.apply)
-app.command(rich_help_panel="Objects")(inspect.get)
-app.command(rich_help_panel="Objects")(inspect.describe)
-app.command(rich_help_panel="Objects")(change.delete)
-app.command(rich_help_panel="Objects")(change.scale)
-app.add_typer(change.create_app, name="create", rich_help_panel="Objects")
-app.command("api-resources", rich_help_panel="Objects")(inspect.api_resources)
-app.add_typer(rollout.rollout_app, name="rollout", rich_help_panel="Objects")
-app.add_typer(rollout.set_app, name="set", rich_help_panel="Objects")
-app.command(rich_help_panel="Nodes")(nodes.cordon)
-app.command(rich_help_panel="Nodes")(nodes.uncordon)
-app.command(rich_help_panel="Nodes")(nodes.drain)
-app.command(rich_help_panel="Nodes")(nodes.label)
-app.command(rich_help_panel="Nodes")(nodes.taint)
-app.command(rich_help_panel="Observe")(streams.logs)
-app.command(rich_help_panel="Observe")(streams.events)
-app.command(rich_help_panel="Observe")(autoscaling.top)
-app.command(rich_help_panel="Observe")(dashboard.dashboard)
-app.command(rich_help_panel="Roles")(roles.api)
-app.command(rich_help_panel="Roles")(roles.scheduler)
-app.command(rich_help_panel="Roles")(roles.node)
-app.command(rich_help_panel="Roles")(roles.service)
-app.command(rich_help_panel="Roles")(roles.autoscaler)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "up": ("Cluster", "up", "up"),
+    "apply": ("Objects", "change", "apply"),
+    "get": ("Objects", "inspect", "get"),
+    "describe": ("Objects", "inspect", "describe"),
+    "delete": ("Objects", "change", "delete"),
+    "scale": ("Objects", "change", "scale"),
+    "create": ("Objects", "change", "create_app"),
+    "api-resources": ("Objects", "inspect", "api_resources"),
+    "rollout": ("Objects", "rollout", "rollout_app"),
+    "set": ("Objects", "rollout", "set_app"),
+    "cordon": ("Nodes", "nodes", "cordon"),
+    "uncordon": ("Nodes", "nodes", "uncordon"),
+    "drain": ("Nodes", "nodes", "drain"),
+    "label": ("Nodes", "nodes", "label"),
+    "taint": ("Nodes", "nodes", "taint"),
+    "logs": ("Observe", "streams", "logs"),
+    "events": ("Observe", "streams", "events"),
+    "top": ("Observe", "autoscaling", "top"),
+    "dashboard": ("Observe", "dashboard", "dashboard"),
+    "api": ("Roles", "roles", "api"),
+    "scheduler": ("Roles", "roles", "scheduler"),
+    "node": ("Roles", "roles", "node"),
+    "service": ("Roles", "roles", "service"),
+    "autoscaler": ("Roles", "roles", "autoscaler"),
+}
+"""Each subcommand: its help panel, the module under shoal.cli that has it, and the function
+(or sub-app) there. A command imports only its own module: importing them all (the Podman
+client, every model, the web server) would cost every command most of a second."""
+
+
+_registered: set[str] = set()
+
+
+def register(names: list[str]) -> None:
+    """Add ``names`` (in the table's order) to the app, importing only the modules they need."""
+    for name in [n for n in COMMANDS if n in names and n not in _registered]:
+        _registered.add(name)
+        panel, module_name, attribute = COMMANDS[name]
+        module = importlib.import_module(f"shoal.cli.{module_name}")
+        target = getattr(module, attribute)
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=name, rich_help_panel=panel)
+        else:
+            app.command(name, rich_help_panel=panel)(target)
+
+
+def invoked(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` asks for, when it is one of the table's (not help or a typo)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    known = first in COMMANDS or first == "version"
+    return first if known and not set(argv[: argv.index(first)]) & {"--help", "-h"} else None
+
+
+@app.callback()
+def root() -> None:
+    """Shoal: Kubernetes-style deployments on a small cluster, over NATS and Podman."""
+    # A callback keeps `shoal` a group of commands however few of them are registered.
 
 
 @app.command(rich_help_panel="Cluster")
@@ -56,6 +90,9 @@ def version() -> None:
 
 def main() -> None:
     try:
+        command = invoked(sys.argv[1:])
+        if command != "version":
+            register([command] if command else list(COMMANDS))
         app()
     except ShoalError as err:
         for warning in err.warnings:

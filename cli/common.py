@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from shoal.cli.context import resolve_server
-from shoal.client import ShoalClient
+
+if TYPE_CHECKING:
+    from shoal.client import ShoalClient
 
 T = TypeVar("T")
 
@@ -38,6 +40,8 @@ def with_client(
     nats-server (commands that follow, such as ``events -w``)."""
 
     async def session() -> T:
+        from shoal.client import ShoalClient  # here: commands that never connect skip its imports
+
         client = await ShoalClient.connect(resolve_server(server), reconnect=reconnect)
         try:
             return await work(client)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from shoal.models.event import Event
+if TYPE_CHECKING:
+    from shoal.models.event import Event
 
 # kubectl never cuts a cell short; when output goes to a pipe or file, neither does Shoal.
 console = Console(

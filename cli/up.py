@@ -351,8 +351,9 @@ class LocalCluster:
 
     def _hosted(self) -> list[Hosted]:
         """The roles as actors of this process, from the same options their commands take."""
-        from shoal.cli.app import app
+        from shoal.cli.app import app, register
 
+        register(["api", "scheduler", "service", "autoscaler", "node"])
         commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
 
         def options(command: str, argv: list[str]) -> dict:

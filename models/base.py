@@ -36,6 +36,9 @@ class ShoalModel(BaseModel):
         populate_by_name=True,
         extra="ignore",
         validate_assignment=False,
+        # Validators are built on a model's first use, not at import: a command that reads
+        # pods never pays for the hundred-odd other models (most of its start-up otherwise).
+        defer_build=True,
     )
 
     def dump(self) -> dict[str, Any]:

@@ -33,6 +33,31 @@ def test_without_a_cluster_every_command_says_so_in_one_line(args: list[str]) ->
     assert "Traceback" not in result.stderr
 
 
+def imported_modules(*args: str) -> set[str]:
+    """The modules `shoal ARGS` imports, from Python's own import log (-X importtime)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "shoal", *args], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[1].strip() for line in lines}
+
+
+def test_a_command_imports_only_what_it_needs() -> None:
+    # Start-up is most of a short command's time: version talks to nobody and loads no
+    # models; get loads the client but not the Podman client, the web server or the actors.
+    version = imported_modules("version")
+    assert not {"shoal.client", "shoal.models.workloads", "shoal.runtime.podman"} & version
+    get = imported_modules("get", "--help")
+    assert {"shoal.client", "shoal.cli.workloads"} <= get
+    assert not {"shoal.runtime.podman", "shoal.dashboard.server", "shoal.actors.base", "starlette"} & get
+    listing = subprocess.run(
+        [sys.executable, "-m", "shoal", "--help"], capture_output=True, text=True, timeout=30
+    )
+    for command in ("up", "apply", "get", "rollout", "drain", "logs", "dashboard", "node", "version"):
+        assert f" {command} " in listing.stdout, listing.stdout
+
+
 def test_the_server_comes_from_flag_env_then_context(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from shoal.cli.context import DEFAULT_SERVER, resolve_server, write_context
 
