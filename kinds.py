@@ -80,6 +80,7 @@ def _acted() -> list[Kind]:
     from shoal.models.pod import BarePod
     from shoal.models.scheduling import PriorityClass
     from shoal.models.service import Service
+    from shoal.models.statefulset import StatefulSet
     from shoal.models.workloads import Deployment
 
     return [
@@ -94,6 +95,8 @@ def _acted() -> list[Kind]:
         Kind("Deployment", "apps", "v1", "deployments", ("deploy",), model=Deployment,
              bucket=kv.DEPLOYMENTS),
         Kind("DaemonSet", "apps", "v1", "daemonsets", ("ds",), model=DaemonSet, bucket=kv.DAEMONSETS),
+        Kind("StatefulSet", "apps", "v1", "statefulsets", ("sts",), model=StatefulSet,
+             bucket=kv.STATEFULSETS),
         Kind("Job", "batch", "v1", "jobs", model=Job, bucket=kv.JOBS),
         Kind("CronJob", "batch", "v1", "cronjobs", ("cj",), older_versions=("batch/v1beta1",), model=CronJob,
              bucket=kv.CRONJOBS),
@@ -133,8 +136,6 @@ _OTHERS = [
          note=_NOT_RUN.format(plural="replication controllers")),
     Kind("ReplicaSet", "apps", "v1", "replicasets", ("rs",), handling="stored",
          note=_NOT_RUN.format(plural="bare replica sets (use a Deployment)")),
-    Kind("StatefulSet", "apps", "v1", "statefulsets", ("sts",), handling="stored",
-         note=_NOT_RUN.format(plural="stateful sets")),
     Kind("ControllerRevision", "apps", "v1", "controllerrevisions", handling="ignored",
          note="ignored: Shoal keeps its own revisions"),
     Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", ("pdb",), handling="stored",

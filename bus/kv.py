@@ -45,6 +45,7 @@ from shoal.models.node import LeaseRecord, Node, NodeCondition, NodeSpec
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.scheduling import PriorityClass
 from shoal.models.service import Endpoints, NodePortClaim, Service
+from shoal.models.statefulset import StatefulSet, StatefulSetStatus
 from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ CRONJOBS = BucketDef(subjects.BUCKET_CRONJOBS, CronJob, 5, "CronJob objects")
 CRONJOB_STATUS = BucketDef(subjects.BUCKET_CRONJOB_STATUS, CronJobStatus, 1, "CronJob status")
 DAEMONSETS = BucketDef(subjects.BUCKET_DAEMONSETS, DaemonSet, 5, "DaemonSet objects")
 DAEMONSET_STATUS = BucketDef(subjects.BUCKET_DAEMONSET_STATUS, DaemonSetStatus, 1, "DaemonSet status")
+STATEFULSETS = BucketDef(subjects.BUCKET_STATEFULSETS, StatefulSet, 5, "StatefulSet objects")
+STATEFULSET_STATUS = BucketDef(subjects.BUCKET_STATEFULSET_STATUS, StatefulSetStatus, 1, "StatefulSet status")
 OBJECTS = BucketDef(subjects.BUCKET_OBJECTS, StoredObject, 5, "Objects stored as written, not acted on")
 METRICS = BucketDef(
     subjects.BUCKET_METRICS,
@@ -131,6 +134,8 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     CRONJOB_STATUS,
     DAEMONSETS,
     DAEMONSET_STATUS,
+    STATEFULSETS,
+    STATEFULSET_STATUS,
     OBJECTS,
     METRICS,
 )

@@ -199,3 +199,10 @@ BUCKET_DAEMONSETS = "shoal_daemonsets"
 
 BUCKET_DAEMONSET_STATUS = "shoal_daemonset_status"
 """Observed DaemonSet status, key ``<namespace>.<name>``; written by the scheduler."""
+
+BUCKET_STATEFULSETS = "shoal_statefulsets"
+"""StatefulSet objects, key ``<namespace>.<name>``; written by the API actor."""
+
+BUCKET_STATEFULSET_STATUS = "shoal_statefulset_status"
+"""Observed StatefulSet status and its current revision's template, key ``<namespace>.<name>``;
+written by the scheduler."""

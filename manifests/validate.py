@@ -22,6 +22,7 @@ from shoal.models.batch import CronJob, Job
 from shoal.models.core import DEFAULT_NAMESPACE, StoredObject
 from shoal.models.daemonset import DaemonSet
 from shoal.models.service import Service
+from shoal.models.statefulset import StatefulSet, claim_name
 from shoal.models.workloads import Container, Deployment, PodTemplate
 
 IGNORED_QUIETLY = {("status",), ("spec", "jobTemplate", "metadata", "name")}
@@ -162,7 +163,7 @@ def _templates(obj: BaseModel) -> list[tuple[str, PodTemplate, tuple[str, ...]]]
     """(path, pod template, the restart policies its kind allows; empty: any) of a workload."""
     if isinstance(obj, Deployment):
         return [("spec.template", obj.spec.template, ())]
-    if isinstance(obj, DaemonSet):
+    if isinstance(obj, DaemonSet | StatefulSet):
         return [("spec.template", obj.spec.template, ("Always",))]
     if isinstance(obj, Job):
         return [("spec.template", obj.spec.template, JOB_RESTART_POLICIES)]
@@ -194,7 +195,9 @@ def _semantic_problems(obj: BaseModel) -> list[tuple[str, str]]:
             problems.append(
                 (f"{path}.spec.restartPolicy", f"must be {shown} in a {obj.kind} (got {policy!r})")
             )  # type: ignore[attr-defined]
-    if isinstance(obj, Deployment | DaemonSet):
+    if isinstance(obj, StatefulSet):
+        problems += _statefulset_problems(obj)
+    if isinstance(obj, Deployment | DaemonSet | StatefulSet):
         selector = obj.spec.selector.match_labels
         labels = obj.spec.template.metadata.labels
         if any(labels.get(key) != value for key, value in selector.items()):
@@ -203,6 +206,30 @@ def _semantic_problems(obj: BaseModel) -> list[tuple[str, str]]:
                     "spec.template.metadata.labels",
                     f"must include every label of spec.selector.matchLabels {selector} (has {labels})",
                 )
+            )
+    return problems
+
+
+def _statefulset_problems(obj: StatefulSet) -> list[tuple[str, str]]:
+    problems = []
+    templates = [t.metadata.name for t in obj.spec.volume_claim_templates]
+    if len(set(templates)) != len(templates):
+        problems.append(("spec.volumeClaimTemplates", "a claim template name is used twice"))
+    policy = obj.spec.persistent_volume_claim_retention_policy
+    for field, value in (("whenDeleted", policy.when_deleted), ("whenScaled", policy.when_scaled)):
+        if value == "Delete":
+            problems.append(
+                (
+                    f"spec.persistentVolumeClaimRetentionPolicy.{field}",
+                    "Delete is not supported: Shoal keeps a StatefulSet's claims (Retain)",
+                )
+            )
+    last = obj.spec.first_ordinal + max(obj.spec.desired_replicas - 1, 0)
+    for template in templates:
+        name = claim_name(template, obj.metadata.name, last)
+        if len(name) > 253:
+            problems.append(
+                (f"spec.volumeClaimTemplates[{template}]", f"its claims' names would be too long ({name!r})")
             )
     return problems
 

@@ -1,6 +1,6 @@
 """A small, server-free stand-in for the cluster around the planner: it carries out a round's
-commands on dicts and lets a test say what the nodes report, so Job, CronJob and DaemonSet
-decisions are tested over many rounds with a controlled clock."""
+commands on dicts and lets a test say what the nodes report, so Job, CronJob, DaemonSet and
+StatefulSet decisions are tested over many rounds with a controlled clock."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from shoal.actors.scheduler.commands import (
     BindPod,
+    CreateClaim,
     CreateJob,
     CreatePod,
     DeleteJob,
@@ -22,10 +23,12 @@ from shoal.actors.scheduler.commands import (
 from shoal.actors.scheduler.planner import Plan, plan
 from shoal.actors.scheduler.view import ClusterView, NodeView
 from shoal.bus import kv
+from shoal.bus.codec import decode, encode
 from shoal.bus.kv import Entry
 from shoal.manifests.files import parse_documents
 from shoal.manifests.validate import validate_documents
 from shoal.models.base import replace
+from shoal.models.core import PersistentVolumeClaim
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import ContainerState, ContainerStatus, Pod, PodPhase, PodStatus
 from shoal.models.workloads import ResourceList
@@ -87,11 +90,13 @@ class Cluster:
     def __init__(self, nodes: list[NodeView] | None = None) -> None:
         self.nodes = {n.node.name: n for n in (nodes if nodes is not None else [node_view("a")])}
         self.objects: dict[str, dict[str, Entry[Any]]] = {
-            "deployments": {}, "jobs": {}, "cronjobs": {}, "daemonsets": {},
+            "deployments": {}, "jobs": {}, "cronjobs": {}, "daemonsets": {}, "statefulsets": {},
         }  # fmt: skip
         self.statuses: dict[str, dict[str, Entry[Any]]] = {
             kv.JOB_STATUS.name: {}, kv.CRONJOB_STATUS.name: {}, kv.DAEMONSET_STATUS.name: {},
+            kv.STATEFULSET_STATUS.name: {},
         }  # fmt: skip
+        self.claims: dict[str, PersistentVolumeClaim] = {}
         self.pods: dict[str, Entry[Pod]] = {}
         self.pod_status: dict[str, Entry[PodStatus]] = {}
         self.ids = CountingIds()
@@ -114,6 +119,9 @@ class Cluster:
             cronjob_status=dict(self.statuses[kv.CRONJOB_STATUS.name]),
             daemonsets=dict(self.objects["daemonsets"]),
             daemonset_status=dict(self.statuses[kv.DAEMONSET_STATUS.name]),
+            statefulsets=dict(self.objects["statefulsets"]),
+            statefulset_status=dict(self.statuses[kv.STATEFULSET_STATUS.name]),
+            claims=frozenset(self.claims),
         )
 
     def round(self, now: float = NOW) -> Plan:
@@ -136,9 +144,13 @@ class Cluster:
                 self.pods.pop(key, None)
                 self.pod_status.pop(key, None)
             case WriteStatus(bucket=bucket, key=key, status=status):
-                self.statuses[bucket][key] = Entry(key, status, next(self.revision))
+                # Stored as readers will decode it: what does not survive the wire is lost here too.
+                stored = decode(encode(status), type(status))
+                self.statuses[bucket][key] = Entry(key, stored, next(self.revision))
             case DeleteStatus(bucket=bucket, key=key):
                 self.statuses[bucket].pop(key, None)
+            case CreateClaim(key=key, claim=claim):
+                self.claims.setdefault(key, claim)
             case CreateJob(key=key, job=job):
                 self.objects["jobs"][key] = Entry(key, job, next(self.revision))
             case DeleteJob(key=key):

@@ -33,6 +33,7 @@ from shoal.actors.scheduler.commands import (
     BindClaim,
     BindPod,
     Command,
+    CreateClaim,
     CreateJob,
     CreatePod,
     DeleteDeploymentStatus,
@@ -98,6 +99,7 @@ class _Scope:
     jobs: set[str] = field(default_factory=set)
     cronjobs: set[str] = field(default_factory=set)
     daemonsets: set[str] = field(default_factory=set)
+    statefulsets: set[str] = field(default_factory=set)
     all_daemonsets: bool = False
     """A node changed: every DaemonSet looks again at where its pods belong."""
     placement: bool = True
@@ -113,13 +115,13 @@ class _Scope:
             self.everything
             or self.placement
             or self.all_daemonsets
-            or bool(self.deployments or self.jobs or self.cronjobs or self.daemonsets)
+            or bool(self.deployments or self.jobs or self.cronjobs or self.daemonsets or self.statefulsets)
         )
 
     def add(self, kind: str, key: str) -> None:
         """Plan one workload (by its kind) in the next round."""
         wanted = {"Deployment": self.deployments, "Job": self.jobs, "CronJob": self.cronjobs,
-                  "DaemonSet": self.daemonsets}.get(kind)  # fmt: skip
+                  "DaemonSet": self.daemonsets, "StatefulSet": self.statefulsets}.get(kind)  # fmt: skip
         if wanted is None:
             self.everything = True
         else:
@@ -196,10 +198,15 @@ class SchedulerActor(Actor):
             await Bucket.open(self.js, kv.DAEMONSETS), self._workload_changed("DaemonSet")
         )
         self.daemonset_status = KVCache(await Bucket.open(self.js, kv.DAEMONSET_STATUS))
+        self.statefulsets = KVCache(
+            await Bucket.open(self.js, kv.STATEFULSETS), self._workload_changed("StatefulSet")
+        )
+        self.statefulset_status = KVCache(await Bucket.open(self.js, kv.STATEFULSET_STATUS))
         caches: list[KVCache] = [
             self.deployments, self.pods, self.pod_status, self.deployment_status, self.nodes, self.node_specs,
             self.node_status, self.priority_classes, self.claims, self.claim_status, self.jobs,
             self.job_status, self.cronjobs, self.cronjob_status, self.daemonsets, self.daemonset_status,
+            self.statefulsets, self.statefulset_status,
         ]  # fmt: skip
         await self.health.start()
         for cache in caches:
@@ -217,6 +224,8 @@ class SchedulerActor(Actor):
                 kv.JOB_STATUS,
                 kv.CRONJOB_STATUS,
                 kv.DAEMONSET_STATUS,
+                kv.STATEFULSET_STATUS,
+                kv.CLAIMS,
             )
         }
         self.lease = LeaderLease(
@@ -283,7 +292,12 @@ class SchedulerActor(Actor):
             self._plan_placement()  # a bare pod: it only needs a node
             return
         key = f"{pod.metadata.namespace}.{owner.name}"
-        caches = {"Deployment": self.deployments, "Job": self.jobs, "DaemonSet": self.daemonsets}
+        caches = {
+            "Deployment": self.deployments,
+            "Job": self.jobs,
+            "DaemonSet": self.daemonsets,
+            "StatefulSet": self.statefulsets,
+        }
         owners = caches.get(owner.kind)
         found = owners.get(key) if owners is not None else None
         if found is not None and found.value.metadata.uid == owner.uid:
@@ -368,7 +382,7 @@ class SchedulerActor(Actor):
         self.index.status_changed(key, pod, new.value if new else None)
         if pod is not None:
             owner = pod.value.metadata.owner
-            if owner is not None and owner.kind in ("Deployment", "Job", "DaemonSet"):
+            if owner is not None and owner.kind in ("Deployment", "Job", "DaemonSet", "StatefulSet"):
                 self.scope.reported.add((owner.kind, f"{pod.value.metadata.namespace}.{owner.name}"))
                 self.dirty.set()
             else:
@@ -529,16 +543,17 @@ class SchedulerActor(Actor):
         deployments = chosen(self.deployments, scope.deployments)
         cronjobs = chosen(self.cronjobs, scope.cronjobs)
         daemonsets = chosen(self.daemonsets, scope.daemonsets, scope.all_daemonsets)
+        statefulsets = chosen(self.statefulsets, scope.statefulsets)
         jobs = chosen(self.jobs, scope.jobs)
         cron_uids = {entry.value.metadata.uid for entry in cronjobs.values()}
         for key, entry in self.jobs.entries.items() if cron_uids else ():
             owner = entry.value.metadata.owner
             if owner is not None and owner.uid in cron_uids:
                 jobs[key] = entry  # a CronJob sees all its Jobs (each reconciled with all its pods)
-        owners = (self.deployments, self.jobs, self.daemonsets, self.cronjobs)
+        owners = (self.deployments, self.jobs, self.daemonsets, self.cronjobs, self.statefulsets)
         live = frozenset(entry.value.metadata.uid for cache in owners for entry in cache.entries.values())
         pods: dict[str, Entry[Pod]] = {}
-        for chosen_owners in (deployments, jobs, daemonsets):
+        for chosen_owners in (deployments, jobs, daemonsets, statefulsets):
             for entry in chosen_owners.values():
                 pods.update(self.index.by_owner.get(entry.value.metadata.uid, {}))
         for owner, owned in self.index.by_owner.items():
@@ -589,6 +604,8 @@ class SchedulerActor(Actor):
             cronjob_status=statuses_of(self.cronjob_status, cronjobs),
             daemonsets=daemonsets,
             daemonset_status=statuses_of(self.daemonset_status, daemonsets),
+            statefulsets=statefulsets,
+            statefulset_status=statuses_of(self.statefulset_status, statefulsets),
         )
 
     def _round(self, view: ClusterView, now: float) -> tuple[Plan, list[_Write]]:
@@ -726,10 +743,11 @@ class SchedulerActor(Actor):
             self.scope.jobs.add(command.key)
             self._plan_cronjob_of(command.job)
         elif isinstance(command, WriteStatus) and command.bucket != kv.JOB_STATUS.name:
-            self.scope.add(
-                "CronJob" if command.bucket == kv.CRONJOB_STATUS.name else "DaemonSet", command.key
-            )
+            kinds = {kv.CRONJOB_STATUS.name: "CronJob", kv.STATEFULSET_STATUS.name: "StatefulSet"}
+            self.scope.add(kinds.get(command.bucket, "DaemonSet"), command.key)
             self.dirty.set()
+        elif isinstance(command, CreateClaim):
+            self._plan_everything()
         elif isinstance(command, WriteStatus):
             self.scope.jobs.add(command.key)
             self.dirty.set()
@@ -771,6 +789,8 @@ class SchedulerActor(Actor):
                 return self.writers[bucket].submit(KVWrite(key, expect=revision, delete=True))
             case CreateJob(key=key):
                 return self.writers[kv.JOBS.name].submit(KVWrite(key, write.data, expect=0))
+            case CreateClaim(key=key):
+                return self.writers[kv.CLAIMS.name].submit(KVWrite(key, write.data, expect=0))
             case DeleteJob(key=key, revision=revision):
                 return self.writers[kv.JOBS.name].submit(KVWrite(key, expect=revision, delete=True))
         raise AssertionError(f"no write for {command!r}")
@@ -833,6 +853,9 @@ class SchedulerActor(Actor):
                 await self._publish(notes)
             case DeleteStatus(bucket=bucket, key=key):
                 self._status_cache(bucket).note_deleted(key)
+            case CreateClaim(key=key, claim=claim, notes=notes):
+                self._noted(self.claims, key, claim, revision)
+                await self._publish(notes)
             case CreateJob(key=key, job=job, notes=notes):
                 self._noted(self.jobs, key, job, revision)
                 self.scope.jobs.add(key)  # its pods are made in the next round
@@ -851,6 +874,7 @@ class SchedulerActor(Actor):
             kv.JOB_STATUS.name: self.job_status,
             kv.CRONJOB_STATUS.name: self.cronjob_status,
             kv.DAEMONSET_STATUS.name: self.daemonset_status,
+            kv.STATEFULSET_STATUS.name: self.statefulset_status,
         }[bucket]
 
     async def _publish(self, notes: tuple[Note, ...]) -> None:
@@ -897,4 +921,6 @@ def _write_of(command: Command, now: float) -> _Write:
             return _Write(encode(status), status)
         case CreateJob(job=job):
             return _Write(encode(job), job)
+        case CreateClaim(claim=claim):
+            return _Write(encode(claim), claim)
     return _Write()

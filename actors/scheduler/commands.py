@@ -7,7 +7,7 @@ from typing import Literal
 
 from shoal.models.base import Record
 from shoal.models.batch import Job
-from shoal.models.core import ClaimStatus
+from shoal.models.core import ClaimStatus, PersistentVolumeClaim
 from shoal.models.pod import Pod, SchedulingState
 from shoal.models.workloads import DeploymentStatus
 
@@ -142,9 +142,20 @@ class DeleteJob:
     notes: tuple[Note, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class CreateClaim:
+    """Store the claim a StatefulSet's volume claim template gives one ordinal (create-only:
+    one that exists is that ordinal's, and is kept)."""
+
+    key: str
+    claim: PersistentVolumeClaim
+    notes: tuple[Note, ...] = field(default=())
+
+
 Command = (
     DeleteDeploymentStatus
     | BindClaim
+    | CreateClaim
     | CreatePod
     | BindPod
     | MarkUnschedulable

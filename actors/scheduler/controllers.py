@@ -1,8 +1,9 @@
-"""The planner's steps for CronJobs, Jobs and DaemonSets.
+"""The planner's steps for CronJobs, Jobs, DaemonSets and StatefulSets.
 
-Each feeds a pure decision (``cronjobs.py``, ``jobs.py``, ``daemonsets.py``) from the round's
-view and turns what it decides into commands: pods to place, pods to remove, Jobs to create
-or delete, statuses to write (with the events they bring). CronJobs go first, so the Jobs
+Each feeds a pure decision (``cronjobs.py``, ``jobs.py``, ``daemonsets.py``,
+``statefulsets.py``) from the round's view and turns what it decides into commands: pods to
+place, pods to remove, Jobs and claims to create or delete, statuses to write (with the
+events they bring). CronJobs go first, so the Jobs
 they delete are not reconciled in the same round.
 """
 
@@ -12,8 +13,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from shoal import keys
-from shoal.actors.scheduler import cronjobs, daemonsets, jobs
-from shoal.actors.scheduler.commands import CreateJob, DeleteJob, DeleteStatus, Note, WriteStatus
+from shoal.actors.scheduler import cronjobs, daemonsets, jobs, statefulsets
+from shoal.actors.scheduler.commands import CreateClaim, CreateJob, DeleteJob, DeleteStatus, Note, WriteStatus
 from shoal.bus import kv
 from shoal.bus.kv import Entry
 from shoal.models.base import Record, replace
@@ -184,13 +185,62 @@ def plan_daemonsets(round_: _Round, owned: Mapping[str, list[Entry[Pod]]]) -> Pl
     return placements
 
 
+def plan_statefulsets(round_: _Round, owned: Mapping[str, list[Entry[Pod]]]) -> Placements:
+    """Each StatefulSet's ordinals, its claims, its updates, and its status."""
+    view, now = round_.view, round_.now
+    placements: Placements = []
+    for key, entry in view.statefulsets.items():
+        statefulset = entry.value
+        meta = statefulset.metadata
+        min_ready = statefulset.spec.min_ready_seconds
+        pods = []
+        for pod_entry in owned.get(meta.uid, []):
+            pod = pod_entry.value
+            status = view.status_of(pod)
+            pods.append(
+                statefulsets.StatefulPod(
+                    pod_entry,
+                    revision=pod.metadata.template_hash,
+                    running_ready=round_.ready(pod) and status is not None and status.phase == "Running",
+                    available=round_.available(pod, min_ready),
+                    failed=status is not None and status.phase == "Failed",
+                )
+            )
+        stored = view.statefulset_status.get(key)
+        claims = view.claims | round_.new_claims
+        decision = statefulsets.reconcile(statefulset, pods, claims, stored.value if stored else None, now)
+        for pod_entry, reason in decision.remove:
+            round_.remove(pod_entry, reason)
+        for claim in decision.claims:
+            claim_meta = replace(claim.metadata, uid=round_.ids.uid(), creation_timestamp=now)
+            claim = replace(claim, metadata=claim_meta)
+            claim_key = statefulsets.claim_key(claim)
+            if claim_key in round_.new_claims:
+                continue
+            round_.new_claims.add(claim_key)
+            note = Note("StatefulSet", meta.namespace, meta.name, "SuccessfulCreate",
+                        f"create Claim {claim_meta.name} in StatefulSet {meta.name} success")  # fmt: skip
+            round_.commands.append(CreateClaim(claim_key, claim, (note,)))
+        if decision.create:
+            make = statefulsets.pod_maker(statefulset, now, round_.priority(statefulset.spec.template.spec))
+            for ordinal, template in decision.create:
+                pod = make(ordinal, template, round_.ids.uid())
+                if pod.key in round_.named or view.pod(pod.key) is not None:
+                    continue  # the ordinal's previous pod is still there (being removed)
+                round_.named.add(pod.key)
+                placements.append((pod, None))
+        _write_status(round_, kv.STATEFULSET_STATUS.name, key, stored, decision.status, [])
+    return placements
+
+
 def forget_statuses(round_: _Round, live: frozenset[str]) -> None:
-    """Statuses of Jobs, CronJobs and DaemonSets that are gone are deleted."""
+    """Statuses of Jobs, CronJobs, DaemonSets and StatefulSets that are gone are deleted."""
     view = round_.view
     for bucket, statuses, objects in (
         (kv.JOB_STATUS.name, view.job_status, view.jobs),
         (kv.CRONJOB_STATUS.name, view.cronjob_status, view.cronjobs),
         (kv.DAEMONSET_STATUS.name, view.daemonset_status, view.daemonsets),
+        (kv.STATEFULSET_STATUS.name, view.statefulset_status, view.statefulsets),
     ):
         for key, entry in statuses.items():
             if key not in objects and entry.value.uid not in live:  # type: ignore[attr-defined]

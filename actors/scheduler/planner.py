@@ -163,6 +163,8 @@ class _Round:
     removals_left: int = 0
     claim_nodes: dict[str, str] = field(default_factory=dict)
     """Claims this round binds: later pods using one follow it."""
+    new_claims: set[str] = field(default_factory=set)
+    """Keys of the claims this round creates (a StatefulSet's): its pods may use them at once."""
 
     def ready(self, pod: Pod) -> bool:
         known = self.readiness.get(id(pod))
@@ -362,6 +364,7 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
     deleted_jobs = controllers.plan_cronjobs(round_)
     to_place += controllers.plan_jobs(round_, owned, deleted_jobs)
     to_place += controllers.plan_daemonsets(round_, owned)
+    to_place += controllers.plan_statefulsets(round_, owned)
 
     round_.deployment, round_.removals_left = ORPHANS, round_.policy.burst
     for uid, pods in owned.items():
@@ -574,7 +577,7 @@ def _claims_of(round_: _Round, pod: Pod) -> tuple[str, list[str], str]:
     unbound: list[str] = []
     for name in sorted(pod.spec.claims()):
         key = keys.object_key(namespace, name)
-        if key not in round_.view.claims:
+        if key not in round_.view.claims and key not in round_.new_claims:
             return "", [], f'persistentvolumeclaim "{name}" not found'
         node = round_.claim_nodes.get(key) or round_.view.claim_nodes.get(key)
         if node:

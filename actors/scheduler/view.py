@@ -12,6 +12,7 @@ from shoal.models.daemonset import DaemonSet, DaemonSetStatus
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.scheduling import PriorityClass, Taint
+from shoal.models.statefulset import StatefulSet, StatefulSetStatus
 from shoal.models.workloads import Deployment, DeploymentStatus
 
 
@@ -59,8 +60,8 @@ class ClusterView:
     """The deployments to reconcile this round."""
     pods: Mapping[str, Entry[Pod]] = field(default_factory=dict)
     live_owners: frozenset[str] | None = None
-    """The uids of every deployment, Job, DaemonSet and CronJob that exists (None: those in
-    this view)."""
+    """The uids of every deployment, Job, DaemonSet, CronJob and StatefulSet that exists (None:
+    those in this view)."""
     all_pods: Mapping[str, Entry[Pod]] | None = None
     """Every pod, for looking one up (a preemption's victims); None: ``pods`` holds them all."""
     pod_status: Mapping[str, Entry[PodStatus]] = field(default_factory=dict)
@@ -81,16 +82,18 @@ class ClusterView:
     cronjob_status: Mapping[str, Entry[CronJobStatus]] = field(default_factory=dict)
     daemonsets: Mapping[str, Entry[DaemonSet]] = field(default_factory=dict)
     daemonset_status: Mapping[str, Entry[DaemonSetStatus]] = field(default_factory=dict)
+    statefulsets: Mapping[str, Entry[StatefulSet]] = field(default_factory=dict)
+    statefulset_status: Mapping[str, Entry[StatefulSetStatus]] = field(default_factory=dict)
 
     @property
     def owners(self) -> frozenset[str]:
         """The uids of every object that may own pods or Jobs (Deployments, Jobs, DaemonSets,
-        CronJobs): what is owned by anything else is an orphan."""
+        CronJobs, StatefulSets): what is owned by anything else is an orphan."""
         if self.live_owners is not None:
             return self.live_owners
         return frozenset(
             entry.value.metadata.uid
-            for objects in (self.deployments, self.jobs, self.daemonsets, self.cronjobs)
+            for objects in (self.deployments, self.jobs, self.daemonsets, self.cronjobs, self.statefulsets)
             for entry in objects.values()
         )
 
