@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -60,9 +60,11 @@ from shoal.models.node import Node, NodeCondition, NodeSpec
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.scheduling import PriorityClass, Taint
 from shoal.models.service import Endpoints, Service
+from shoal.models.statefulset import StatefulSet, StatefulSetStatus
 from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
 
 M = TypeVar("M", bound=Record)
+ScalableKind = Literal["Deployment", "StatefulSet"]
 
 
 def error_line(err: ValidationError) -> str:
@@ -113,9 +115,11 @@ class ShoalClient:
         request = DeleteRequest(refs=refs or [], documents=documents or [])
         return await call(self.nc, subjects.API_DELETE, request, ApplyReply, timeout=30)
 
-    async def scale(self, namespace: str, name: str, replicas: int) -> ApplyReply:
+    async def scale(
+        self, namespace: str, name: str, replicas: int, kind: ScalableKind = "Deployment"
+    ) -> ApplyReply:
         try:
-            request = ScaleRequest(namespace=namespace, name=name, replicas=replicas)
+            request = ScaleRequest(namespace=namespace, name=name, replicas=replicas, kind=kind)
         except ValidationError as err:
             raise InvalidManifest([f"scale: {error_line(err)}"]) from None
         return await call(self.nc, subjects.API_SCALE, request, ApplyReply)
@@ -206,6 +210,12 @@ class ShoalClient:
 
     async def daemonset_statuses(self) -> dict[str, DaemonSetStatus]:
         return await self._items(kv.DAEMONSET_STATUS)
+
+    async def statefulsets(self) -> dict[str, StatefulSet]:
+        return await self._items(kv.STATEFULSETS)
+
+    async def statefulset_statuses(self) -> dict[str, StatefulSetStatus]:
+        return await self._items(kv.STATEFULSET_STATUS)
 
     async def pods(self) -> dict[str, Pod]:
         return await self._items(kv.PODS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape
@@ -114,20 +114,23 @@ def create_namespace(
 
 
 def scale(
-    target: Annotated[str, typer.Argument(help="deployment/NAME, or deployment")],
+    target: Annotated[str, typer.Argument(help="deployment/NAME or statefulset/NAME, or just the kind")],
     name: Annotated[str | None, typer.Argument(help="NAME, when the first argument is just the kind")] = None,
     replicas: Annotated[int, typer.Option("--replicas", min=0, help="The new number of replicas.")] = ...,  # type: ignore[assignment]
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:
-    """Set the number of replicas of a deployment."""
+    """Set the number of replicas of a deployment or a stateful set."""
     kind, _, slash_name = target.partition("/")
     resolved = registry().resolve(kind)
-    if resolved is None or resolved.kind != "Deployment":
-        raise InvalidManifest([f"cannot scale {kind!r}: Shoal scales deployments"])
+    if resolved is None or resolved.kind not in ("Deployment", "StatefulSet"):
+        raise InvalidManifest([f"cannot scale {kind!r}: Shoal scales deployments and stateful sets"])
     target_name = slash_name or name
     if not target_name:
-        raise InvalidManifest(["scale needs the deployment's name"])
-    reply = with_client(server, lambda client: client.scale(namespace, target_name, replicas))
+        raise InvalidManifest([f"scale needs the {resolved.singular}'s name"])
+    scaled_kind: Literal["Deployment", "StatefulSet"] = (
+        "StatefulSet" if resolved.kind == "StatefulSet" else "Deployment"
+    )
+    reply = with_client(server, lambda client: client.scale(namespace, target_name, replicas, scaled_kind))
     for result in reply.results:
-        console.print(f"deployment.apps/{result.name} {result.action}")
+        console.print(f"{resolved.qualified}/{result.name} {result.action}")

@@ -1,4 +1,5 @@
-"""``get`` and ``describe`` of Jobs, CronJobs and DaemonSets: what to read, tables and details.
+"""``get`` and ``describe`` of Jobs, CronJobs, DaemonSets and StatefulSets: what to read, tables
+and details.
 
 Registered in ``cli/listing.py`` (``LISTERS``) and ``cli/inspect.py`` (describers), as every
 kind is; the columns are kubectl's.
@@ -13,10 +14,11 @@ from shoal.cli.listing import Lister, Listing, Scope, _columns, _row, pod_status
 from shoal.cli.output import age, console, fields, table
 from shoal.client import ShoalClient
 from shoal.manifests.render import pod_display_status
-from shoal.manifests.render_workloads import cronjob_object, daemonset_object, job_object
+from shoal.manifests.render_workloads import cronjob_object, daemonset_object, job_object, statefulset_object
 from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
 from shoal.models.daemonset import DaemonSet, DaemonSetStatus
 from shoal.models.pod import Pod, PodStatus
+from shoal.models.statefulset import StatefulSet, StatefulSetStatus, claim_name
 from shoal.models.workloads import PodTemplate
 
 
@@ -352,9 +354,91 @@ def describe_daemonset(data: dict[str, Any], key: str, scope: Scope) -> bool:
     return True
 
 
+# -- stateful sets --------------------------------------------------------------------------------
+
+
+async def gather_statefulsets(client: ShoalClient, scope: Scope) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "statefulsets": await client.statefulsets(),
+        "status": await client.statefulset_statuses(),
+    }
+    if scope.name is not None:
+        data["pods"], data["pod_status"] = await client.pods(), await client.pod_statuses()
+        data["claims"] = await client.claims()
+    return data
+
+
+def show_statefulsets(data: dict[str, Any], scope: Scope) -> Listing:
+    columns = ["NAME", "READY", "AGE"]
+    if scope.wide:
+        columns += ["CONTAINERS", "IMAGES"]
+    rows, objects = [], []
+    for statefulset in selected(data["statefulsets"].values(), scope):
+        status: StatefulSetStatus | None = _status(data["status"], statefulset)
+        objects.append(statefulset_object(statefulset, status))
+        meta = statefulset.metadata
+        ready = status.ready_replicas if status else 0
+        cells = [
+            meta.name,
+            f"{ready}/{statefulset.spec.desired_replicas}",
+            age(meta.creation_timestamp, scope.now),
+        ]
+        if scope.wide:
+            containers = statefulset.spec.template.spec.containers
+            cells += [",".join(c.name for c in containers), ",".join(c.image for c in containers)]
+        rows.append(_row(scope, statefulset, cells))
+    return _columns(scope, columns), rows, objects
+
+
+def describe_statefulset(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    statefulset: StatefulSet | None = data["statefulsets"].get(key)
+    if statefulset is None:
+        return False
+    status: StatefulSetStatus | None = _status(data["status"], statefulset)
+    meta, spec = statefulset.metadata, statefulset.spec
+    pods = _owned(data["pods"], meta.uid)
+    phases = [s.phase if (s := pod_status_of(p, data["pod_status"])) else "Pending" for p in pods]
+    strategy = spec.update_strategy
+    shown = (
+        f"RollingUpdate (partition {strategy.partition})" if strategy.type == "RollingUpdate" else "OnDelete"
+    )
+    claims = sorted(
+        claim_name(t.metadata.name, meta.name, ordinal)
+        for t in spec.volume_claim_templates
+        for ordinal in range(spec.first_ordinal, spec.first_ordinal + spec.desired_replicas)
+    )
+    fields(
+        [
+            ("Name", meta.name),
+            ("Namespace", meta.namespace),
+            ("CreationTimestamp", age(meta.creation_timestamp, scope.now) + " ago"),
+            ("Selector", _labels(spec.selector.match_labels)),
+            ("Labels", _labels(meta.labels)),
+            ("Annotations", _labels(meta.annotations)),
+            ("Replicas", f"{spec.desired_replicas} desired | {status.replicas if status else 0} total"),
+            ("Service", spec.service_name or "<none>"),
+            ("Pod Management Policy", spec.pod_management_policy),
+            ("Update Strategy", shown),
+            ("Pods Status", " / ".join(f"{phases.count(p)} {p}" for p in PHASES)),
+            ("Volume Claims", ", ".join(claims) or "<none>"),
+            ("Current Revision", status.current_revision if status else "<none>"),
+            ("Update Revision", status.update_revision if status else "<none>"),
+        ]
+    )
+    _template(spec.template)
+    _pods_table(pods, data["pod_status"])
+    return True
+
+
 LISTERS = {
     "Job": Lister(gather_jobs, show_jobs),
     "CronJob": Lister(gather_cronjobs, show_cronjobs),
     "DaemonSet": Lister(gather_daemonsets, show_daemonsets),
+    "StatefulSet": Lister(gather_statefulsets, show_statefulsets),
 }
-DESCRIBERS = {"Job": describe_job, "CronJob": describe_cronjob, "DaemonSet": describe_daemonset}
+DESCRIBERS = {
+    "Job": describe_job,
+    "CronJob": describe_cronjob,
+    "DaemonSet": describe_daemonset,
+    "StatefulSet": describe_statefulset,
+}

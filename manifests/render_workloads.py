@@ -1,4 +1,4 @@
-"""Jobs, CronJobs and DaemonSets as Kubernetes-shaped objects, for ``-o json`` and ``-o yaml``.
+"""Jobs, CronJobs, DaemonSets and StatefulSets as Kubernetes-shaped objects, for ``-o json`` and ``-o yaml``.
 
 The same shape kubectl prints (``manifests/render.py`` holds the other kinds): metadata, the
 spec as applied, and the status the scheduler keeps, with RFC 3339 timestamps.
@@ -11,6 +11,7 @@ from typing import Any
 from shoal.manifests.render import object_metadata, timestamp
 from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
 from shoal.models.daemonset import DaemonSet, DaemonSetStatus
+from shoal.models.statefulset import StatefulSet, StatefulSetStatus
 
 
 def _drop_empty(body: dict[str, Any]) -> dict[str, Any]:
@@ -108,5 +109,32 @@ def daemonset_object(daemonset: DaemonSet, status: DaemonSetStatus | None) -> di
         "kind": "DaemonSet",
         "metadata": metadata,
         "spec": daemonset.spec.dump(),
+        "status": body,
+    }
+
+
+def statefulset_object(statefulset: StatefulSet, status: StatefulSetStatus | None) -> dict[str, Any]:
+    meta = statefulset.metadata
+    metadata = object_metadata(meta)
+    metadata["generation"] = meta.generation
+    body: dict[str, Any] = {}
+    if status is not None and status.uid == meta.uid:
+        body = {
+            "availableReplicas": status.available_replicas,
+            "currentReplicas": status.current_replicas,
+            "currentRevision": f"{meta.name}-{status.current_revision}",
+            "observedGeneration": status.observed_generation,
+            "readyReplicas": status.ready_replicas,
+            "replicas": status.replicas,
+            "updateRevision": f"{meta.name}-{status.update_revision}",
+            "updatedReplicas": status.updated_replicas,
+        }
+    spec = statefulset.spec.dump()
+    spec["replicas"] = statefulset.spec.desired_replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata,
+        "spec": spec,
         "status": body,
     }

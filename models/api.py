@@ -64,6 +64,7 @@ class ScaleRequest(Record):
     namespace: Name = "default"
     name: Name
     replicas: int = Field(ge=0, le=INT32_MAX)
+    kind: Literal["Deployment", "StatefulSet"] = "Deployment"
 
 
 class TaintRef(ShoalModel):

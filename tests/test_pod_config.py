@@ -396,6 +396,25 @@ async def test_get_yaml_applies_back_unchanged_for_every_kind(
             "metadata": {"name": "shop-web", "namespace": "shop"},
             "spec": {"type": "LoadBalancer", "selector": {"app": "shop-web"}, "ports": [{"port": 80}]},
         },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "shop-db", "namespace": "shop"},
+            "spec": {
+                "serviceName": "shop-db",
+                "selector": {"matchLabels": {"app": "shop-db"}},
+                "template": {
+                    "metadata": {"labels": {"app": "shop-db"}},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 1,
+                        "containers": [busybox(volumeMounts=[{"name": "data", "mountPath": "/data"}])],
+                    },
+                },
+                "volumeClaimTemplates": [
+                    {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}
+                ],
+            },
+        },
     ]
     text = manifest(*objects)
     try:
@@ -409,6 +428,7 @@ async def test_get_yaml_applies_back_unchanged_for_every_kind(
             ("serviceaccount", "robot"),
             ("deployment", "shop-web"),
             ("service", "shop-web"),
+            ("statefulset", "shop-db"),
         ]:
             shown = await asyncio.to_thread(
                 cluster.shoal, "get", kind, name, "-n", "shop", "-o", "yaml", check=True
@@ -425,6 +445,12 @@ async def test_get_yaml_applies_back_unchanged_for_every_kind(
             return "default.shop" not in await client.namespaces() and "shop" not in await client.namespaces()
 
         await wait_for(namespace_gone, timeout=30, what="the namespace deleted")
+
+        async def db_gone() -> bool:
+            return "shop.shop-db-0" not in await client.pods()
+
+        await wait_for(db_gone, timeout=30, what="the statefulset's pod gone")
+        remove_volume("shoal-shop-data-shop-db-0")
 
 
 async def test_the_configured_example_runs_as_the_readme_says(

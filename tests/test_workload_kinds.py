@@ -1,12 +1,17 @@
-"""Jobs, CronJobs and DaemonSets on a real cluster: `shoal up` with Podman and nats-server.
+"""Jobs, CronJobs, DaemonSets and StatefulSets on a real cluster: `shoal up` with Podman and
+nats-server.
 
-The decisions themselves are table-tested (test_jobs.py, test_cronjobs.py, test_daemonsets.py);
+The decisions themselves are table-tested (test_jobs.py, test_cronjobs.py, test_daemonsets.py,
+test_statefulsets.py);
 this module shows them running real pods: a Job's completions, a Job stopping at its backoff
-limit, a CronJob's run when its schedule comes due, a DaemonSet following nodes and drains.
+limit, a CronJob's run when its schedule comes due, a DaemonSet following nodes and drains, a
+StatefulSet's ordinals keeping their names, claims and DNS names.
 """
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +20,7 @@ import yaml
 
 from shoal.client import ShoalClient
 from shoal.models.pod import Pod, PodStatus
-from tests.harness import TEST_IMAGE, LocalShoal, documents, holds_for, wait_for
+from tests.harness import TEST_IMAGE, LocalShoal, documents, holds_for, node_containers, wait_for
 
 
 def pod_spec(command: str, restart: str = "Never") -> dict[str, Any]:
@@ -225,3 +230,105 @@ async def test_a_daemonset_runs_one_pod_per_node_and_follows_nodes_and_drains(
         return not await owned_pods(client, "DaemonSet", "agent")
 
     await wait_for(gone, timeout=30, what="the daemon pods gone with their DaemonSet")
+
+
+def statefulset_objects(replicas: int) -> str:
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "db"},
+        "spec": {"clusterIP": "None", "selector": {"app": "db"}, "ports": [{"port": 80}]},
+    }
+    spec = pod_spec("hostname >> /data/boots; exec sleep 3600", restart="Always")
+    spec["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    statefulset = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": spec},
+            "volumeClaimTemplates": [
+                {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "64Mi"}}}}
+            ],
+        },
+    }
+    return yaml.safe_dump_all([service, statefulset])
+
+
+def remove_volumes(*names: str) -> None:
+    for name in names:
+        subprocess.run(["podman", "volume", "rm", "-f", name], capture_output=True, check=False)
+
+
+def in_container(pod: Pod, script: str) -> subprocess.CompletedProcess[str]:
+    [container] = node_containers(pod.node_name, **{"shoal.pod": pod.metadata.name})
+    return subprocess.run(
+        ["podman", "exec", container["Id"], "sh", "-c", script], capture_output=True, text=True, timeout=30
+    )
+
+
+async def test_a_statefulset_gives_each_ordinal_its_name_its_claim_and_its_dns_name(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    volumes = ("shoal-default-data-db-0", "shoal-default-data-db-1")
+    remove_volumes(*volumes)  # each claim starts empty
+    try:
+        await client.apply(documents(statefulset_objects(2)))
+
+        async def running(count: int) -> dict[str, tuple[Pod, PodStatus]] | None:
+            pods = await owned_pods(client, "StatefulSet", "db")
+            up = {p.metadata.name: (p, s) for p, s in pods if s is not None and s.ready and not p.terminating}
+            return up if len(up) == count and len(pods) == count else None
+
+        pods = await wait_for(lambda: running(2), timeout=60, what="db-0 and db-1 Running and Ready")
+        assert sorted(pods) == ["db-0", "db-1"]
+        (db0, db0_status), (db1, _) = pods["db-0"], pods["db-1"]
+        # OrderedReady: db-1 was made only once db-0 was Ready
+        assert db0_status.ready_since is not None
+        assert db1.metadata.creation_timestamp >= db0_status.ready_since - 0.5
+        claims = cluster.shoal("get", "pvc", check=True).stdout
+        assert "data-db-0" in claims and "data-db-1" in claims
+
+        def listed_ready() -> bool:
+            listing = cluster.shoal("get", "sts", check=True).stdout
+            return any(line.split()[:2] == ["db", "2/2"] for line in listing.splitlines())
+
+        await wait_for(lambda: asyncio.to_thread(listed_ready), timeout=20, what="get sts saying 2/2")
+
+        # The pod's own DNS name, from the other pod: POD.SERVICE.NAMESPACE.svc.cluster.local
+        looked_up = await asyncio.to_thread(in_container, db1, "nslookup db-0.db.default.svc.cluster.local")
+        assert db0_status.pod_ip in looked_up.stdout, looked_up.stdout + looked_up.stderr
+
+        # db-0 deleted: made again under its name, with its claim and the data in it
+        cluster.shoal("delete", "pod", "db-0", check=True)
+
+        async def db0_again() -> Pod | None:
+            up = await running(2)
+            again = up.get("db-0") if up else None
+            return again[0] if again and again[0].metadata.uid != db0.metadata.uid else None
+
+        replaced = await wait_for(db0_again, timeout=60, what="db-0 made again")
+        boots = await asyncio.to_thread(in_container, replaced, "cat /data/boots")
+        assert boots.stdout.split() == ["db-0", "db-0"], boots.stdout + boots.stderr
+
+        # Scaled down: the highest ordinal goes, its claim stays
+        cluster.shoal("scale", "statefulset", "db", "--replicas", "1", check=True)
+        await wait_for(lambda: running(1), timeout=60, what="db-1 gone")
+        assert "db-0" in (await running(1) or {})
+        assert "data-db-1" in cluster.shoal("get", "pvc", check=True).stdout
+
+        cluster.shoal("delete", "statefulset", "db", check=True)
+
+        async def pods_gone() -> bool:
+            return not await owned_pods(client, "StatefulSet", "db")
+
+        await wait_for(pods_gone, timeout=60, what="the statefulset's pods gone")
+        assert "data-db-0" in cluster.shoal("get", "pvc", check=True).stdout  # Retain
+    finally:
+        cluster.shoal("delete", "-f", "-", input=statefulset_objects(1))
+        for claim in ("data-db-0", "data-db-1"):
+            cluster.shoal("delete", "pvc", claim)
+        remove_volumes(*volumes)

@@ -74,6 +74,7 @@ from shoal.models.core import SYSTEM_NAMESPACES, Secret
 from shoal.models.node import NodeSpec
 from shoal.models.pod import BarePod, Pod
 from shoal.models.service import NodePortClaim, Service
+from shoal.models.statefulset import StatefulSet
 from shoal.models.workloads import Deployment, DeploymentRevision
 from shoal.retry import retrying
 
@@ -109,7 +110,7 @@ class AdmissionLimits:
         problems = []
         for obj in objects:
             counts: list[tuple[int | None, str]] = []
-            if isinstance(obj.model, Deployment):
+            if isinstance(obj.model, Deployment | StatefulSet):
                 counts.append((obj.model.spec.replicas, "spec.replicas"))
             elif isinstance(obj.model, Job):
                 counts.append((obj.model.spec.parallelism, "spec.parallelism"))
@@ -573,7 +574,7 @@ class ApiActor(Actor):
 
     async def _empty_namespace(self, namespace: str) -> None:
         """Deleting a namespace deletes what is in it: workloads first, so their pods go too."""
-        workloads = ("Deployment", "HorizontalPodAutoscaler", "CronJob", "Job", "DaemonSet")
+        workloads = ("Deployment", "HorizontalPodAutoscaler", "CronJob", "Job", "DaemonSet", "StatefulSet")
         order = sorted(
             (info for info in registry().kinds if info.namespaced and info.kind in self.buckets),
             key=lambda info: info.kind not in workloads,
@@ -593,31 +594,33 @@ class ApiActor(Actor):
     async def scale(self, request: ScaleRequest) -> ApplyReply:
         self.limits.check_replicas(request.replicas, "replicas")
         key = keys.object_key(request.namespace, request.name)
+        kind = registry().by_kind(request.kind)
+        assert kind is not None
+        bucket = self.deployments if request.kind == "Deployment" else self.buckets[request.kind]
         action = "unchanged"
         async for attempt in retrying(deadline=10):
             with attempt:
-                current = await self.deployments.get(key)
+                current = await bucket.get(key)
                 if current is None:
-                    raise NotFound(f'deployment "{request.name}" not found in namespace {request.namespace}')
+                    where = f"namespace {request.namespace}"
+                    raise NotFound(f'{kind.singular} "{request.name}" not found in {where}')
                 before = current.value.spec.desired_replicas
                 if before != request.replicas:
-                    await self.deployments.update(
-                        key, scaled(current.value, request.replicas), current.revision
-                    )
+                    await bucket.update(key, scaled(current.value, request.replicas), current.revision)
                     action = "scaled"
         if action == "scaled":
             await self.events.emit(
-                "Deployment",
+                request.kind,
                 request.namespace,
                 request.name,
                 "Scaled",
-                f"deployment {request.name} scaled from {before} to {request.replicas} replicas",
+                f"{kind.singular} {request.name} scaled from {before} to {request.replicas} replicas",
                 replicas=request.replicas,
                 previous=before,
             )
         return ApplyReply(
             results=[
-                ObjectResult(kind="Deployment", namespace=request.namespace, name=request.name, action=action)
+                ObjectResult(kind=request.kind, namespace=request.namespace, name=request.name, action=action)
             ]
         )
 

@@ -9,7 +9,7 @@ autoscaler or ``shoal scale`` is not undone by re-applying).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from shoal import keys
 from shoal.bus import kv
@@ -21,6 +21,7 @@ from shoal.models.base import Record
 from shoal.models.batch import Job
 from shoal.models.core import SYSTEM_NAMESPACES, ConfigMap, Secret
 from shoal.models.pod import BarePod, Pod, PodMeta
+from shoal.models.statefulset import StatefulSet
 from shoal.models.workloads import Deployment, PodTemplate
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -142,10 +143,14 @@ def terminating(pod: Pod, now: float) -> Pod:
     return pod.model_copy(update={"metadata": pod.metadata.model_copy(update={"deletion_timestamp": now})})
 
 
-def scaled(current: Deployment, replicas: int) -> Deployment:
+def scaled(current: W, replicas: int) -> W:
+    """A Deployment or StatefulSet with ``replicas``, in a new generation."""
     spec = current.spec.model_copy(update={"replicas": replicas})
     metadata = current.metadata.model_copy(update={"generation": current.metadata.generation + 1})
-    return Deployment(metadata=metadata, spec=spec, revision=current.revision)
+    return current.model_copy(update={"spec": spec, "metadata": metadata})
+
+
+W = TypeVar("W", Deployment, StatefulSet)
 
 
 def with_template(current: Deployment, template: PodTemplate) -> Deployment:
@@ -237,6 +242,10 @@ def plan_object(
 ) -> PlannedWrite:
     if isinstance(desired, Deployment):
         return plan_deployment(desired, current, now=now, new_uid=new_uid)
+    if isinstance(desired, StatefulSet) and desired.spec.replicas is None:
+        # Left out of the manifest: as with a Deployment, a stored (scaled) count is kept.
+        replicas = current.value.spec.desired_replicas if current is not None else 1
+        desired = desired.model_copy(update={"spec": desired.spec.model_copy(update={"replicas": replicas})})
     return plan_replace(desired, current, key=key, now=now, new_uid=new_uid)
 
 
