@@ -54,6 +54,7 @@ from shoal.models.core import (
     StoredObject,
 )
 from shoal.models.daemonset import DaemonSet, DaemonSetStatus
+from shoal.models.disruption import PodDisruptionBudget, PodDisruptionBudgetStatus
 from shoal.models.event import Event
 from shoal.models.metrics import NodeMetrics
 from shoal.models.node import Node, NodeCondition, NodeSpec
@@ -210,6 +211,12 @@ class ShoalClient:
 
     async def daemonset_statuses(self) -> dict[str, DaemonSetStatus]:
         return await self._items(kv.DAEMONSET_STATUS)
+
+    async def pdbs(self) -> dict[str, PodDisruptionBudget]:
+        return await self._items(kv.PDBS)
+
+    async def pdb_statuses(self) -> dict[str, PodDisruptionBudgetStatus]:
+        return await self._items(kv.PDB_STATUS)
 
     async def statefulsets(self) -> dict[str, StatefulSet]:
         return await self._items(kv.STATEFULSETS)

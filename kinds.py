@@ -77,6 +77,7 @@ def _acted() -> list[Kind]:
     from shoal.models.batch import CronJob, Job
     from shoal.models.core import ConfigMap, Namespace, PersistentVolumeClaim, Secret
     from shoal.models.daemonset import DaemonSet
+    from shoal.models.disruption import PodDisruptionBudget
     from shoal.models.pod import BarePod
     from shoal.models.scheduling import PriorityClass
     from shoal.models.service import Service
@@ -97,6 +98,8 @@ def _acted() -> list[Kind]:
         Kind("DaemonSet", "apps", "v1", "daemonsets", ("ds",), model=DaemonSet, bucket=kv.DAEMONSETS),
         Kind("StatefulSet", "apps", "v1", "statefulsets", ("sts",), model=StatefulSet,
              bucket=kv.STATEFULSETS),
+        Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", ("pdb",),
+             older_versions=("policy/v1beta1",), model=PodDisruptionBudget, bucket=kv.PDBS),
         Kind("Job", "batch", "v1", "jobs", model=Job, bucket=kv.JOBS),
         Kind("CronJob", "batch", "v1", "cronjobs", ("cj",), older_versions=("batch/v1beta1",), model=CronJob,
              bucket=kv.CRONJOBS),
@@ -138,8 +141,6 @@ _OTHERS = [
          note=_NOT_RUN.format(plural="bare replica sets (use a Deployment)")),
     Kind("ControllerRevision", "apps", "v1", "controllerrevisions", handling="ignored",
          note="ignored: Shoal keeps its own revisions"),
-    Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", ("pdb",), handling="stored",
-         note="stored, not enforced yet: drains and rollouts do not consult it"),
     Kind("Role", "rbac.authorization.k8s.io", "v1", "roles", handling="stored", note=_RBAC),
     Kind("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings", handling="stored", note=_RBAC),
     Kind("ClusterRole", "rbac.authorization.k8s.io", "v1", "clusterroles", namespaced=False,

@@ -40,6 +40,7 @@ from shoal.models.core import (
     StoredObject,
 )
 from shoal.models.daemonset import DaemonSet, DaemonSetStatus
+from shoal.models.disruption import PodDisruptionBudget, PodDisruptionBudgetStatus
 from shoal.models.metrics import NodeMetrics
 from shoal.models.node import LeaseRecord, Node, NodeCondition, NodeSpec
 from shoal.models.pod import Pod, PodStatus
@@ -93,6 +94,8 @@ CRONJOBS = BucketDef(subjects.BUCKET_CRONJOBS, CronJob, 5, "CronJob objects")
 CRONJOB_STATUS = BucketDef(subjects.BUCKET_CRONJOB_STATUS, CronJobStatus, 1, "CronJob status")
 DAEMONSETS = BucketDef(subjects.BUCKET_DAEMONSETS, DaemonSet, 5, "DaemonSet objects")
 DAEMONSET_STATUS = BucketDef(subjects.BUCKET_DAEMONSET_STATUS, DaemonSetStatus, 1, "DaemonSet status")
+PDBS = BucketDef(subjects.BUCKET_PDBS, PodDisruptionBudget, 5, "PodDisruptionBudget objects")
+PDB_STATUS = BucketDef(subjects.BUCKET_PDB_STATUS, PodDisruptionBudgetStatus, 1, "PodDisruptionBudget status")
 STATEFULSETS = BucketDef(subjects.BUCKET_STATEFULSETS, StatefulSet, 5, "StatefulSet objects")
 STATEFULSET_STATUS = BucketDef(subjects.BUCKET_STATEFULSET_STATUS, StatefulSetStatus, 1, "StatefulSet status")
 OBJECTS = BucketDef(subjects.BUCKET_OBJECTS, StoredObject, 5, "Objects stored as written, not acted on")
@@ -136,6 +139,8 @@ ALL_BUCKETS: tuple[BucketDef, ...] = (
     DAEMONSET_STATUS,
     STATEFULSETS,
     STATEFULSET_STATUS,
+    PDBS,
+    PDB_STATUS,
     OBJECTS,
     METRICS,
 )

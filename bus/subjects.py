@@ -203,6 +203,13 @@ BUCKET_DAEMONSET_STATUS = "shoal_daemonset_status"
 BUCKET_STATEFULSETS = "shoal_statefulsets"
 """StatefulSet objects, key ``<namespace>.<name>``; written by the API actor."""
 
+BUCKET_PDBS = "shoal_pdbs"
+"""PodDisruptionBudget objects, key ``<namespace>.<name>``; written by the API actor."""
+
+BUCKET_PDB_STATUS = "shoal_pdb_status"
+"""Each PodDisruptionBudget's counts and the pods waiting for it, key ``<namespace>.<name>``;
+written by the scheduler."""
+
 BUCKET_STATEFULSET_STATUS = "shoal_statefulset_status"
 """Observed StatefulSet status and its current revision's template, key ``<namespace>.<name>``;
 written by the scheduler."""

@@ -64,6 +64,7 @@ def drain(
             console.print(f"Warning: ignoring DaemonSet-managed Pods: {names}")
         deadline = time.monotonic() + timeout
         reported: set[str] = set()
+        held: dict[str, str] = {}
         while True:
             remaining = [
                 p for p in (await client.pods()).values() if p.node_name == node and not _daemon_pod(p)
@@ -74,15 +75,34 @@ def drain(
                     console.print(f"evicting pod {pod.metadata.namespace}/{pod.metadata.name}")
             if not remaining:
                 break
+            waiting = await _budget_waits(client, remaining)
+            for name, why in waiting.items():
+                if held.get(name) != why:
+                    console.print(f"waiting to evict pod {name}: {why}")
+            held = waiting
             if time.monotonic() > deadline:
                 names = ", ".join(p.metadata.name for p in remaining)
+                because = f" ({'; '.join(sorted(set(waiting.values())))})" if waiting else ""
                 raise ShoalError(
-                    f"node {node} still runs {len(remaining)} pod(s) after {timeout:.0f}s: {names}"
+                    f"node {node} still runs {len(remaining)} pod(s) after {timeout:.0f}s: {names}{because}"
                 )
             await asyncio.sleep(0.25)
         console.print(f"node/{node} drained")
 
     with_client(server, run)
+
+
+async def _budget_waits(client: ShoalClient, pods: list[Pod]) -> dict[str, str]:
+    """``namespace/name`` -> why, for the pods a disruption budget keeps on the node for now."""
+    wanted = {f"{p.metadata.namespace}/{p.metadata.name}" for p in pods if not p.terminating}
+    found = {}
+    for status in (await client.pdb_statuses()).values():
+        for name in set(status.waiting) & wanted:
+            found[name] = (
+                f"it would violate the disruption budget {status.namespace}/{status.name}"
+                f" ({status.current_healthy} healthy, {status.desired_healthy} needed)"
+            )
+    return found
 
 
 def _daemon_pod(pod: Pod) -> bool:

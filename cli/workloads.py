@@ -1,5 +1,5 @@
-"""``get`` and ``describe`` of Jobs, CronJobs, DaemonSets and StatefulSets: what to read, tables
-and details.
+"""``get`` and ``describe`` of Jobs, CronJobs, DaemonSets, StatefulSets and PodDisruptionBudgets:
+what to read, tables and details.
 
 Registered in ``cli/listing.py`` (``LISTERS``) and ``cli/inspect.py`` (describers), as every
 kind is; the columns are kubectl's.
@@ -14,9 +14,16 @@ from shoal.cli.listing import Lister, Listing, Scope, _columns, _row, pod_status
 from shoal.cli.output import age, console, fields, table
 from shoal.client import ShoalClient
 from shoal.manifests.render import pod_display_status
-from shoal.manifests.render_workloads import cronjob_object, daemonset_object, job_object, statefulset_object
+from shoal.manifests.render_workloads import (
+    cronjob_object,
+    daemonset_object,
+    job_object,
+    pdb_object,
+    statefulset_object,
+)
 from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
 from shoal.models.daemonset import DaemonSet, DaemonSetStatus
+from shoal.models.disruption import PodDisruptionBudget, PodDisruptionBudgetStatus
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.statefulset import StatefulSet, StatefulSetStatus, claim_name
 from shoal.models.workloads import PodTemplate
@@ -430,13 +437,64 @@ def describe_statefulset(data: dict[str, Any], key: str, scope: Scope) -> bool:
     return True
 
 
+# -- disruption budgets ---------------------------------------------------------------------------
+
+
+async def gather_pdbs(client: ShoalClient, scope: Scope) -> dict[str, Any]:
+    return {"pdbs": await client.pdbs(), "status": await client.pdb_statuses()}
+
+
+def show_pdbs(data: dict[str, Any], scope: Scope) -> Listing:
+    columns = ["NAME", "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"]
+    rows, objects = [], []
+    for pdb in selected(data["pdbs"].values(), scope):
+        status: PodDisruptionBudgetStatus | None = _status(data["status"], pdb)
+        objects.append(pdb_object(pdb, status))
+        spec, meta = pdb.spec, pdb.metadata
+        shown = [
+            "N/A" if spec.min_available is None else str(spec.min_available),
+            "N/A" if spec.max_unavailable is None else str(spec.max_unavailable),
+            str(status.disruptions_allowed if status else 0),
+        ]
+        rows.append(_row(scope, pdb, [meta.name, *shown, age(meta.creation_timestamp, scope.now)]))
+    return _columns(scope, columns), rows, objects
+
+
+def describe_pdb(data: dict[str, Any], key: str, scope: Scope) -> bool:
+    pdb: PodDisruptionBudget | None = data["pdbs"].get(key)
+    if pdb is None:
+        return False
+    status: PodDisruptionBudgetStatus | None = _status(data["status"], pdb)
+    meta, spec = pdb.metadata, pdb.spec
+    limit = ("Min available", spec.min_available) if spec.min_available is not None else (
+        "Max unavailable", spec.max_unavailable)  # fmt: skip
+    counts = status or PodDisruptionBudgetStatus(namespace=meta.namespace, name=meta.name, uid=meta.uid)
+    fields(
+        [
+            ("Name", meta.name),
+            ("Namespace", meta.namespace),
+            (limit[0], str(limit[1])),
+            ("Selector", _labels(spec.selector.match_labels)),
+            ("Status", ""),
+            ("    Allowed disruptions", str(counts.disruptions_allowed)),
+            ("    Current", str(counts.current_healthy)),
+            ("    Desired", str(counts.desired_healthy)),
+            ("    Total", str(counts.expected_pods)),
+            ("Waiting", ", ".join(counts.waiting) or "<none>"),
+        ]
+    )
+    return True
+
+
 LISTERS = {
+    "PodDisruptionBudget": Lister(gather_pdbs, show_pdbs),
     "Job": Lister(gather_jobs, show_jobs),
     "CronJob": Lister(gather_cronjobs, show_cronjobs),
     "DaemonSet": Lister(gather_daemonsets, show_daemonsets),
     "StatefulSet": Lister(gather_statefulsets, show_statefulsets),
 }
 DESCRIBERS = {
+    "PodDisruptionBudget": describe_pdb,
     "Job": describe_job,
     "CronJob": describe_cronjob,
     "DaemonSet": describe_daemonset,

@@ -1,4 +1,5 @@
-"""Jobs, CronJobs, DaemonSets and StatefulSets as Kubernetes-shaped objects, for ``-o json`` and ``-o yaml``.
+"""Jobs, CronJobs, DaemonSets, StatefulSets and PodDisruptionBudgets as Kubernetes-shaped
+objects, for ``-o json`` and ``-o yaml``.
 
 The same shape kubectl prints (``manifests/render.py`` holds the other kinds): metadata, the
 spec as applied, and the status the scheduler keeps, with RFC 3339 timestamps.
@@ -11,6 +12,7 @@ from typing import Any
 from shoal.manifests.render import object_metadata, timestamp
 from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
 from shoal.models.daemonset import DaemonSet, DaemonSetStatus
+from shoal.models.disruption import PodDisruptionBudget, PodDisruptionBudgetStatus
 from shoal.models.statefulset import StatefulSet, StatefulSetStatus
 
 
@@ -138,3 +140,20 @@ def statefulset_object(statefulset: StatefulSet, status: StatefulSetStatus | Non
         "spec": spec,
         "status": body,
     }
+
+
+def pdb_object(pdb: PodDisruptionBudget, status: PodDisruptionBudgetStatus | None) -> dict[str, Any]:
+    meta = pdb.metadata
+    metadata = object_metadata(meta)
+    metadata["generation"] = meta.generation
+    body: dict[str, Any] = {}
+    if status is not None and status.uid == meta.uid:
+        body = {
+            "currentHealthy": status.current_healthy,
+            "desiredHealthy": status.desired_healthy,
+            "disruptionsAllowed": status.disruptions_allowed,
+            "expectedPods": status.expected_pods,
+            "observedGeneration": status.observed_generation,
+        }
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": metadata,
+            "spec": pdb.spec.dump(), "status": body}  # fmt: skip

@@ -1,13 +1,25 @@
-"""Several nodes: a host dies, a node is cut off and returns, a node actor restarts, a drain."""
+"""Several nodes: a host dies, a node is cut off and returns, a node actor restarts, drains, and
+drains held back by disruption budgets."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter
+from typing import Any
+
+import yaml
 
 from shoal.client import ShoalClient
-from tests.harness import LocalShoal, deployment, documents, node_containers, remove_node_containers, wait_for
+from tests.harness import (
+    TEST_IMAGE,
+    LocalShoal,
+    deployment,
+    documents,
+    node_containers,
+    remove_node_containers,
+    wait_for,
+)
 from tests.test_cluster import pods_of, wait_running
 
 REPLICAS = 6
@@ -153,3 +165,91 @@ async def test_drain_moves_pods_off_and_leaves_the_node_cordoned(
     await asyncio.to_thread(cluster.shoal, "uncordon", node, check=True)
     assert not (await client.node_specs())[node].unschedulable
     await client.delete(documents=documents(deployment("drained")))
+
+
+def budget(app: str, **limit: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": f"{app}-budget"},
+        "spec": {"selector": {"matchLabels": {"app": app}}, **limit},
+    }
+
+
+async def test_drain_never_takes_a_budgeted_deployment_below_min_available(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    placed = await spread_deployment(cluster, client, "budgeted")
+    the_budget = documents(yaml.safe_dump(budget("budgeted", minAvailable=REPLICAS)))
+    node = names(cluster)[1]
+    lowest = REPLICAS
+
+    async def ready_count() -> int:
+        pods = await pods_of(client, "budgeted")
+        return sum(1 for p, s in pods if s is not None and s.ready and not p.terminating)
+
+    async def sample() -> None:
+        nonlocal lowest
+        while True:
+            lowest = min(lowest, await ready_count())
+            await asyncio.sleep(0.05)
+
+    try:
+        await client.apply(the_budget)
+        sampler = asyncio.create_task(sample())
+        try:
+            result = await asyncio.to_thread(cluster.shoal, "drain", node, "--timeout", "90", check=True)
+        finally:
+            sampler.cancel()
+        assert f"node/{node} drained" in result.stdout
+        assert placed[node] > 0 and lowest >= REPLICAS, f"{lowest} Ready during the drain"
+        pods = await wait_running(client, "budgeted", REPLICAS)
+        assert all(p.node_name != node for p, _ in pods)
+    finally:
+        await asyncio.to_thread(cluster.shoal, "uncordon", node)
+        await client.delete(documents=documents(deployment("budgeted")) + the_budget)
+
+
+def one_pod_statefulset(app: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": app},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": app}},
+            "template": {
+                "metadata": {"labels": {"app": app}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{"name": "main", "image": TEST_IMAGE, "command": ["sleep", "3600"]}],
+                },
+            },
+        },
+    }
+
+
+async def test_drain_waits_for_a_disruption_budget_and_says_why(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    await ensure_nodes(cluster, client)
+    objects = yaml.safe_dump_all([one_pod_statefulset("kept"), budget("kept", maxUnavailable=0)])
+    await client.apply(documents(objects))
+    [(pod, _)] = await wait_running(client, "kept", 1)
+    node = pod.node_name
+    try:
+        refused = await asyncio.to_thread(cluster.shoal, "drain", node, "--timeout", "3")
+        assert refused.returncode == 1
+        assert "waiting to evict pod default/kept-0" in refused.stdout
+        assert "disruption budget default/kept-budget" in refused.stderr, refused.stderr
+        [(still, _)] = await wait_running(client, "kept", 1)
+        assert still.metadata.uid == pod.metadata.uid and still.node_name == node
+        # The budget allows one disruption now: the drain goes through, the pod moves, same name
+        await client.apply(documents(yaml.safe_dump(budget("kept", maxUnavailable=1))))
+        drained = await asyncio.to_thread(cluster.shoal, "drain", node, "--timeout", "60")
+        assert drained.returncode == 0, drained.stderr
+        [(moved, _)] = await wait_running(client, "kept", 1)
+        assert moved.metadata.name == "kept-0" and moved.node_name != node
+    finally:
+        await asyncio.to_thread(cluster.shoal, "uncordon", node)
+        await asyncio.to_thread(cluster.shoal, "delete", "-f", "-", input=objects)

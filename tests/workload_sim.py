@@ -90,11 +90,11 @@ class Cluster:
     def __init__(self, nodes: list[NodeView] | None = None) -> None:
         self.nodes = {n.node.name: n for n in (nodes if nodes is not None else [node_view("a")])}
         self.objects: dict[str, dict[str, Entry[Any]]] = {
-            "deployments": {}, "jobs": {}, "cronjobs": {}, "daemonsets": {}, "statefulsets": {},
+            "deployments": {}, "jobs": {}, "cronjobs": {}, "daemonsets": {}, "statefulsets": {}, "pdbs": {},
         }  # fmt: skip
         self.statuses: dict[str, dict[str, Entry[Any]]] = {
             kv.JOB_STATUS.name: {}, kv.CRONJOB_STATUS.name: {}, kv.DAEMONSET_STATUS.name: {},
-            kv.STATEFULSET_STATUS.name: {},
+            kv.STATEFULSET_STATUS.name: {}, kv.PDB_STATUS.name: {},
         }  # fmt: skip
         self.claims: dict[str, PersistentVolumeClaim] = {}
         self.pods: dict[str, Entry[Pod]] = {}
@@ -122,6 +122,13 @@ class Cluster:
             statefulsets=dict(self.objects["statefulsets"]),
             statefulset_status=dict(self.statuses[kv.STATEFULSET_STATUS.name]),
             claims=frozenset(self.claims),
+            pdbs=dict(self.objects["pdbs"]),
+            pdb_status=dict(self.statuses[kv.PDB_STATUS.name]),
+            scales={
+                entry.value.metadata.uid: entry.value.spec.desired_replicas
+                for kind in ("deployments", "statefulsets")
+                for entry in self.objects[kind].values()
+            },
         )
 
     def round(self, now: float = NOW) -> Plan:

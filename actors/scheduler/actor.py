@@ -202,11 +202,13 @@ class SchedulerActor(Actor):
             await Bucket.open(self.js, kv.STATEFULSETS), self._workload_changed("StatefulSet")
         )
         self.statefulset_status = KVCache(await Bucket.open(self.js, kv.STATEFULSET_STATUS))
+        self.pdbs = KVCache(await Bucket.open(self.js, kv.PDBS), self._budget_changed)
+        self.pdb_status = KVCache(await Bucket.open(self.js, kv.PDB_STATUS))
         caches: list[KVCache] = [
             self.deployments, self.pods, self.pod_status, self.deployment_status, self.nodes, self.node_specs,
             self.node_status, self.priority_classes, self.claims, self.claim_status, self.jobs,
             self.job_status, self.cronjobs, self.cronjob_status, self.daemonsets, self.daemonset_status,
-            self.statefulsets, self.statefulset_status,
+            self.statefulsets, self.statefulset_status, self.pdbs, self.pdb_status,
         ]  # fmt: skip
         await self.health.start()
         for cache in caches:
@@ -225,6 +227,7 @@ class SchedulerActor(Actor):
                 kv.CRONJOB_STATUS,
                 kv.DAEMONSET_STATUS,
                 kv.STATEFULSET_STATUS,
+                kv.PDB_STATUS,
                 kv.CLAIMS,
             )
         }
@@ -334,6 +337,9 @@ class SchedulerActor(Actor):
         if owner is not None:
             self.scope.cronjobs.add(f"{job.metadata.namespace}.{owner.name}")  # type: ignore[union-attr]
             self.dirty.set()
+
+    def _budget_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        self._plan_everything()  # drains and rollouts waiting for it may go on, or must wait
 
     def _claim_changed(self, key: str, old: Entry | None, new: Entry | None) -> None:
         if not self._own_write:
@@ -606,6 +612,15 @@ class SchedulerActor(Actor):
             daemonset_status=statuses_of(self.daemonset_status, daemonsets),
             statefulsets=statefulsets,
             statefulset_status=statuses_of(self.statefulset_status, statefulsets),
+            pdbs=dict(self.pdbs.entries),
+            pdb_status=dict(self.pdb_status.entries),
+            scales={
+                entry.value.metadata.uid: entry.value.spec.desired_replicas
+                for cache in (self.deployments, self.statefulsets)
+                for entry in cache.entries.values()
+            }
+            if self.pdbs.entries
+            else {},
         )
 
     def _round(self, view: ClusterView, now: float) -> tuple[Plan, list[_Write]]:
@@ -743,7 +758,11 @@ class SchedulerActor(Actor):
             self.scope.jobs.add(command.key)
             self._plan_cronjob_of(command.job)
         elif isinstance(command, WriteStatus) and command.bucket != kv.JOB_STATUS.name:
-            kinds = {kv.CRONJOB_STATUS.name: "CronJob", kv.STATEFULSET_STATUS.name: "StatefulSet"}
+            kinds = {
+                kv.CRONJOB_STATUS.name: "CronJob",
+                kv.STATEFULSET_STATUS.name: "StatefulSet",
+                kv.PDB_STATUS.name: "PodDisruptionBudget",  # not a workload: everything
+            }
             self.scope.add(kinds.get(command.bucket, "DaemonSet"), command.key)
             self.dirty.set()
         elif isinstance(command, CreateClaim):
@@ -875,6 +894,7 @@ class SchedulerActor(Actor):
             kv.CRONJOB_STATUS.name: self.cronjob_status,
             kv.DAEMONSET_STATUS.name: self.daemonset_status,
             kv.STATEFULSET_STATUS.name: self.statefulset_status,
+            kv.PDB_STATUS.name: self.pdb_status,
         }[bucket]
 
     async def _publish(self, notes: tuple[Note, ...]) -> None:

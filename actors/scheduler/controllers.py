@@ -204,6 +204,7 @@ def plan_statefulsets(round_: _Round, owned: Mapping[str, list[Entry[Pod]]]) -> 
                     running_ready=round_.ready(pod) and status is not None and status.phase == "Running",
                     available=round_.available(pod, min_ready),
                     failed=status is not None and status.phase == "Failed",
+                    draining=bool(pod.node_name) and round_.draining(pod.node_name),
                 )
             )
         stored = view.statefulset_status.get(key)
@@ -211,6 +212,8 @@ def plan_statefulsets(round_: _Round, owned: Mapping[str, list[Entry[Pod]]]) -> 
         decision = statefulsets.reconcile(statefulset, pods, claims, stored.value if stored else None, now)
         for pod_entry, reason in decision.remove:
             round_.remove(pod_entry, reason)
+        for pod_entry, reason in decision.disrupt:
+            round_.disrupt(pod_entry, reason)
         for claim in decision.claims:
             claim_meta = replace(claim.metadata, uid=round_.ids.uid(), creation_timestamp=now)
             claim = replace(claim, metadata=claim_meta)
@@ -231,6 +234,18 @@ def plan_statefulsets(round_: _Round, owned: Mapping[str, list[Entry[Pod]]]) -> 
                 placements.append((pod, None))
         _write_status(round_, kv.STATEFULSET_STATUS.name, key, stored, decision.status, [])
     return placements
+
+
+def budget_statuses(round_: _Round) -> None:
+    """Each PodDisruptionBudget's counts, and the pods waiting for it; those of budgets gone go."""
+    view = round_.view
+    if view.pdbs:
+        for budget in round_.budget_list():
+            stored = view.pdb_status.get(budget.key)
+            _write_status(round_, kv.PDB_STATUS.name, budget.key, stored, budget.status(), [])
+    for key, entry in view.pdb_status.items():
+        if key not in view.pdbs:
+            round_.commands.append(DeleteStatus(kv.PDB_STATUS.name, key, entry.revision))
 
 
 def forget_statuses(round_: _Round, live: frozenset[str]) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from shoal import keys
-from shoal.actors.scheduler import controllers
+from shoal.actors.scheduler import controllers, disruption
 from shoal.actors.scheduler.commands import (
     BindClaim,
     BindPod,
@@ -165,6 +165,8 @@ class _Round:
     """Claims this round binds: later pods using one follow it."""
     new_claims: set[str] = field(default_factory=set)
     """Keys of the claims this round creates (a StatefulSet's): its pods may use them at once."""
+    budgets: list[disruption.Budget] | None = None
+    """The PodDisruptionBudgets as counted at the start of the round (made when first needed)."""
 
     def ready(self, pod: Pod) -> bool:
         known = self.readiness.get(id(pod))
@@ -243,6 +245,27 @@ class _Round:
             self.commands.append(TerminatePod(entry.key, entry.revision, entry.value, reason))
         else:
             self.commands.append(DeletePod(entry.key, entry.revision, entry.value, reason))
+
+    def budget_list(self) -> list[disruption.Budget]:
+        if self.budgets is None:
+            pods = self.view.all_pods if self.view.all_pods is not None else self.view.pods
+            self.budgets = disruption.budgets(self.view.pdbs, pods.values(), self.ready, self.view.scales)
+        return self.budgets
+
+    def disrupt(self, entry: Entry[Pod], reason: str) -> bool:
+        """A voluntary disruption (a drain, a rollout): the pod goes unless a disruption budget
+        covering it forbids it now; whether it went."""
+        if self.view.pdbs:
+            pod = entry.value
+            ready = self.ready(pod)
+            found = self.budget_list()
+            blocked = disruption.blocking(found, pod, ready)
+            if blocked is not None:
+                blocked.waiting.append(f"{pod.metadata.namespace}/{pod.metadata.name}")
+                return False
+            disruption.take(found, pod, ready)
+        self.remove(entry, reason)
+        return True
 
     def lost(self, node_name: str) -> bool:
         node = self.view.nodes.get(node_name)
@@ -391,6 +414,7 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
         if key not in view.deployments and entry.value.uid not in live_deployments:
             round_.commands.append(DeleteDeploymentStatus(key, entry.revision))
     controllers.forget_statuses(round_, live_deployments)
+    controllers.budget_statuses(round_)
 
     _place_all(round_, to_place)
     return round_.commands
@@ -443,7 +467,7 @@ def _steady(round_: _Round, current: list[Entry[Pod]], want: int) -> int:
         stuck = any(not e.value.node_name and e.value.scheduling is not None for e in staying)
         excess = len(moving) if stuck else ready_elsewhere + len(moving) - want
         for entry in sorted(moving, key=round_.status_rank)[: max(0, excess)]:
-            round_.remove(entry, f"node {entry.value.node_name} is being drained")
+            round_.disrupt(entry, f"node {entry.value.node_name} is being drained")
     return max(0, want - len(staying))
 
 
@@ -471,7 +495,7 @@ def _roll(
         return max(0, want - total)
     if spec.strategy.type == "Recreate":
         for entry in old:
-            round_.remove(entry, "the pod template changed (Recreate)")
+            round_.disrupt(entry, "the pod template changed (Recreate)")
         old_left = any(e.value.metadata.template_hash != current_hash(deployment) for e in pods)
         return 0 if old_left else max(0, want - len(current))
     surge, unavailable = spec.strategy.limits(want)
@@ -486,11 +510,11 @@ def _roll(
     # How far the pod count may drop without going under replicas - maxUnavailable available.
     budget = total - (want - unavailable) - (len(current) - new_available)
     for entry in sorted(old_unavailable, key=round_.status_rank)[: max(0, budget)]:
-        round_.remove(entry, "replaced by the new template")
-        budget -= 1
+        if round_.disrupt(entry, "replaced by the new template"):
+            budget -= 1
     spare = new_available + len(old_available) - (want - unavailable)
     for entry in sorted(old_available, key=round_.status_rank)[: max(0, min(budget, spare))]:
-        round_.remove(entry, "replaced by the new template")
+        round_.disrupt(entry, "replaced by the new template")
     return max(0, min(want - len(current), want + surge - total))
 
 

@@ -11,7 +11,9 @@ its DNS name, across every replacement:
   every lower one is Running and Ready; nothing more happens while a pod is unhealthy. Scale
   down removes the highest ordinal first, one at a time, each once the last is gone.
   **Parallel**: every missing ordinal is created at once, every surplus one removed at once;
-- a Failed pod is deleted, and made again under its name once it is gone;
+- a Failed pod is deleted, and made again under its name once it is gone; a pod on a node
+  being drained is taken down (within its disruption budgets) and made again elsewhere, or
+  where its claims are;
 - **RollingUpdate**: once every ordinal is Running and Ready, the highest ordinal at or above
   the ``partition`` whose template is not the current one is deleted (its replacement comes
   from the new template); one at a time, waiting for each to be Ready. Ordinals below the
@@ -51,6 +53,8 @@ class StatefulPod:
     running_ready: bool = False
     available: bool = False
     failed: bool = False
+    draining: bool = False
+    """On a node being drained: it goes (within its disruption budgets), and is made again elsewhere."""
 
     @property
     def name(self) -> str:
@@ -71,6 +75,8 @@ class StatefulDecision:
     create: list[tuple[int, PodTemplate]] = field(default_factory=list)
     """Ordinals that get a pod now, each with the template to make it from."""
     remove: list[tuple[Entry[Pod], str]] = field(default_factory=list)
+    disrupt: list[tuple[Entry[Pod], str]] = field(default_factory=list)
+    """Pods to take down by choice (a drain, an update): each within its disruption budgets."""
     claims: list[PersistentVolumeClaim] = field(default_factory=list)
     """Claims to create before the new pods (those missing)."""
 
@@ -129,6 +135,13 @@ def reconcile(
                 blocked = True
                 break
             continue
+        if pod.draining and not pod.terminating:
+            node = pod.entry.value.node_name
+            decision.disrupt.append((pod.entry, f"node {node} is being drained"))
+            if ordered:
+                blocked = True
+                break
+            continue
         if ordered and not pod.healthy:
             blocked = True  # wait for it to be Running and Ready (or gone) before going on
             break
@@ -146,7 +159,7 @@ def reconcile(
                 break
             pod = by_ordinal[ordinal]
             if pod.revision != update_revision:
-                decision.remove.append((pod.entry, "replaced by the new template"))
+                decision.disrupt.append((pod.entry, "replaced by the new template"))
                 break
     _count(status, [*by_ordinal.values(), *condemned], update_revision, current_revision)
     if status.updated_replicas == count and status.replicas == count:

@@ -9,6 +9,7 @@ from shoal.actors.scheduler.index import NodeUsage
 from shoal.bus.kv import Entry
 from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
 from shoal.models.daemonset import DaemonSet, DaemonSetStatus
+from shoal.models.disruption import PodDisruptionBudget, PodDisruptionBudgetStatus
 from shoal.models.node import Node, NodeSpec
 from shoal.models.pod import Pod, PodStatus
 from shoal.models.scheduling import PriorityClass, Taint
@@ -84,6 +85,11 @@ class ClusterView:
     daemonset_status: Mapping[str, Entry[DaemonSetStatus]] = field(default_factory=dict)
     statefulsets: Mapping[str, Entry[StatefulSet]] = field(default_factory=dict)
     statefulset_status: Mapping[str, Entry[StatefulSetStatus]] = field(default_factory=dict)
+    pdbs: Mapping[str, Entry[PodDisruptionBudget]] = field(default_factory=dict)
+    """Every PodDisruptionBudget (each round counts them all)."""
+    pdb_status: Mapping[str, Entry[PodDisruptionBudgetStatus]] = field(default_factory=dict)
+    scales: Mapping[str, int] = field(default_factory=dict)
+    """Uid of every Deployment and StatefulSet -> the replicas it wants (a budget's expected pods)."""
 
     @property
     def owners(self) -> frozenset[str]:
