@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from pydantic import ValidationError
 
+from shoal import keys
 from shoal.bus import kv, subjects
 from shoal.bus.codec import decode, encode
 from shoal.bus.connection import connect_client
@@ -133,14 +134,17 @@ class ShoalClient:
         *,
         to_revision: int | None = None,
         images: dict[str, str] | None = None,
+        kind: str = "Deployment",
     ) -> ApplyReply:
-        """undo (to_revision), pause, resume, restart or set-image (images) a deployment."""
+        """undo (to_revision), pause, resume, restart or set-image (images) a deployment; undo,
+        restart or set-image a DaemonSet or StatefulSet (``kind``)."""
         request = RolloutRequest(
             namespace=namespace,
             name=name,
-            action=action,
+            action=action,  # type: ignore[arg-type]
             to_revision=to_revision,
-            images=images or {},  # type: ignore[arg-type]
+            images=images or {},
+            kind=kind,  # type: ignore[arg-type]
         )
         return await call(self.nc, subjects.API_ROLLOUT, request, ApplyReply)
 
@@ -249,12 +253,15 @@ class ShoalClient:
         """The latest usage sample of every node that sent one lately."""
         return await self._items(kv.METRICS)
 
-    async def revisions(self, namespace: str, name: str) -> dict[int, DeploymentRevision]:
+    async def revisions(
+        self, namespace: str, name: str, kind: str = "Deployment"
+    ) -> dict[int, DeploymentRevision]:
         try:
             bucket = await Bucket.open(self.js, kv.REVISIONS)
         except (BucketNotFoundError, NotFoundError):
             return {}
-        entries = await bucket.items(f"{namespace}.{name}.*")
+        owner = name if kind == "Deployment" else keys.workload_revisions(kind, name)
+        entries = await bucket.items(keys.revisions_of(namespace, owner))
         return {entry.value.revision: entry.value for entry in entries.values()}
 
     async def priority_classes(self) -> dict[str, PriorityClass]:

@@ -59,6 +59,12 @@ def revisions_of(namespace: str, deployment: str) -> str:
     return f"{namespace}.{deployment}.*"
 
 
+def workload_revisions(kind: str, name: str) -> str:
+    """What stands for a DaemonSet or StatefulSet in revision keys, in place of a deployment's
+    name: ``<kind>:<name>`` as a token, which no deployment's name can be."""
+    return name_token(f"{kind.lower()}:{name}")
+
+
 def in_namespace(namespace: str) -> str:
     """The key filter matching every object of one namespace."""
     return f"{namespace}.*"

@@ -1,4 +1,5 @@
-"""``shoal rollout ...`` and ``shoal set image``: watching and steering deployment rollouts."""
+"""``shoal rollout ...`` and ``shoal set image``: watching and steering the rollouts of
+deployments, DaemonSets and StatefulSets."""
 
 from __future__ import annotations
 
@@ -14,24 +15,39 @@ from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.output import age, console, table
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
+from shoal.kinds import registry
 from shoal.models.api import ApplyReply
 
-rollout_app = typer.Typer(help="Watch and steer rollouts of deployments.", no_args_is_help=True)
+rollout_app = typer.Typer(
+    help="Watch and steer rollouts of deployments, DaemonSets and StatefulSets.", no_args_is_help=True
+)
 set_app = typer.Typer(help="Change one field of an object.", no_args_is_help=True)
 
-TargetArgument = Annotated[str, typer.Argument(help="deployment/NAME")]
+TargetArgument = Annotated[str, typer.Argument(help="deployment/NAME, daemonset/NAME or statefulset/NAME")]
+
+ROLLED = ("Deployment", "DaemonSet", "StatefulSet")
+
+
+def workload_target(target: str) -> tuple[str, str]:
+    """(kind, name) of ``KIND/NAME``: a deployment, DaemonSet or StatefulSet."""
+    kind, _, name = target.partition("/")
+    resolved = registry().resolve(kind)
+    if resolved is None or resolved.kind not in ROLLED or not name:
+        raise InvalidManifest([f"{target!r}: name a deployment, daemonset or statefulset as KIND/NAME"])
+    return resolved.kind, name
 
 
 def deployment_name(target: str) -> str:
-    kind, _, name = target.partition("/")
-    if kind.lower() not in ("deployment", "deployments", "deploy") or not name:
-        raise InvalidManifest([f"{target!r}: name a deployment as deployment/NAME"])
+    kind, name = workload_target(target)
+    if kind != "Deployment":
+        raise InvalidManifest([f"{target!r}: only deployments can be paused and resumed"])
     return name
 
 
 def _report(reply: ApplyReply) -> None:
     for result in reply.results:
-        console.print(f"deployment.apps/{result.name} {result.action}")
+        found = registry().by_kind(result.kind)
+        console.print(f"{found.qualified if found else result.kind}/{result.name} {result.action}")
 
 
 @rollout_app.command()
@@ -45,8 +61,14 @@ def status(
     server: ServerOption = None,
 ) -> None:
     """Follow a rollout until it completes (exit 0) or fails its progress deadline (exit 1)."""
-    name = deployment_name(target)
+    kind, name = workload_target(target)
     key = f"{namespace}.{name}"
+    if kind != "Deployment":
+        done, message = with_client(server, lambda c: _follow_workload(c, kind, key, name, timeout, watch))
+        console.print(message)
+        if not done:
+            raise typer.Exit(1)
+        return
 
     async def follow(client: ShoalClient) -> tuple[bool, str]:
         deadline = time.monotonic() + timeout
@@ -99,18 +121,94 @@ def status(
         raise typer.Exit(1)
 
 
+async def _workload_state(client: ShoalClient, kind: str, key: str, name: str) -> tuple[bool, str]:
+    """(done, what to say) of a DaemonSet's or StatefulSet's rollout, as kubectl says it."""
+    if kind == "DaemonSet":
+        return await _daemonset_state(client, key, name)
+    statefulset = (await client.statefulsets()).get(key)
+    state = (await client.statefulset_statuses()).get(key)
+    if statefulset is None:
+        raise NotFound(f'statefulset "{name}" not found')
+    if state is None or state.uid != statefulset.metadata.uid:
+        return False, f"Waiting for statefulset {name!r} to be observed"
+    if state.observed_generation < statefulset.metadata.generation:
+        return False, "Waiting for statefulset spec update to be observed..."
+    want = statefulset.spec.desired_replicas
+    if state.ready_replicas < want:
+        return False, f"Waiting for {want - state.ready_replicas} pods to be ready..."
+    updated, revision = state.updated_replicas, f"{name}-{state.update_revision}"
+    partition = statefulset.spec.update_strategy.partition
+    if partition:
+        if updated < want - partition:
+            progress = f"{updated} out of {want - partition} new pods have been updated..."
+            return False, f"Waiting for partitioned roll out to finish: {progress}"
+        return True, f"partitioned roll out complete: {updated} new pods have been updated..."
+    if state.update_revision != state.current_revision:
+        return (
+            False,
+            f"waiting for statefulset rolling update to complete {updated} pods at revision {revision}...",
+        )
+    return True, f"statefulset rolling update complete {want} pods at revision {revision}..."
+
+
+async def _daemonset_state(client: ShoalClient, key: str, name: str) -> tuple[bool, str]:
+    daemonset = (await client.daemonsets()).get(key)
+    state = (await client.daemonset_statuses()).get(key)
+    if daemonset is None:
+        raise NotFound(f'daemonset "{name}" not found')
+    if state is None or state.uid != daemonset.metadata.uid:
+        return False, f"Waiting for daemon set {name!r} to be observed"
+    if state.observed_generation < daemonset.metadata.generation:
+        return False, "Waiting for daemon set spec update to be observed..."
+    want, waiting = state.desired_number_scheduled, f"Waiting for daemon set {name!r} rollout to finish:"
+    if state.updated_number_scheduled < want:
+        return (
+            False,
+            f"{waiting} {state.updated_number_scheduled} out of {want} new pods have been updated...",
+        )
+    if state.number_available < want:
+        return False, f"{waiting} {state.number_available} of {want} updated pods are available..."
+    return True, f'daemon set "{name}" successfully rolled out'
+
+
+async def _follow_workload(
+    client: ShoalClient, kind: str, key: str, name: str, timeout: float, watch: bool
+) -> tuple[bool, str]:
+    deadline = time.monotonic() + timeout
+    said = ""
+    while True:
+        done, message = await _workload_state(client, kind, key, name)
+        if done or not watch:
+            return done, message
+        if message != said:
+            console.print(message)
+            said = message
+        if time.monotonic() > deadline:
+            return False, f"timed out after {timeout:.0f}s: {message}"
+        await asyncio.sleep(0.5)
+
+
 @rollout_app.command()
 def history(
     target: TargetArgument, namespace: NamespaceOption = "default", server: ServerOption = None
 ) -> None:
-    """The revisions kept for a deployment."""
-    name = deployment_name(target)
+    """The revisions kept for a deployment, DaemonSet or StatefulSet."""
+    kind, name = workload_target(target)
 
     async def gather(client: ShoalClient) -> tuple[int, dict]:  # type: ignore[type-arg]
-        deployment = (await client.deployments()).get(f"{namespace}.{name}")
-        if deployment is None:
-            raise NotFound(f'deployment "{name}" not found in namespace {namespace}')
-        return deployment.revision, await client.revisions(namespace, name)
+        if kind == "Deployment":
+            deployment = (await client.deployments()).get(f"{namespace}.{name}")
+            if deployment is None:
+                raise NotFound(f'deployment "{name}" not found in namespace {namespace}')
+            return deployment.revision, await client.revisions(namespace, name)
+        objects = await (client.daemonsets() if kind == "DaemonSet" else client.statefulsets())
+        workload = objects.get(f"{namespace}.{name}")
+        if workload is None:
+            raise NotFound(f'{kind.lower()} "{name}" not found in namespace {namespace}')
+        revisions = await client.revisions(namespace, name, kind)
+        template_hash = workload.spec.template.hash()
+        current = max((n for n, r in revisions.items() if r.template_hash == template_hash), default=0)
+        return current, revisions
 
     current, revisions = with_client(server, gather)
     now = time.time()
@@ -139,8 +237,10 @@ def undo(
     server: ServerOption = None,
 ) -> None:
     """Go back to an earlier revision of the pod template."""
-    name = deployment_name(target)
-    _report(with_client(server, lambda c: c.rollout(namespace, name, "undo", to_revision=to_revision)))
+    kind, name = workload_target(target)
+    _report(
+        with_client(server, lambda c: c.rollout(namespace, name, "undo", to_revision=to_revision, kind=kind))
+    )
 
 
 @rollout_app.command()
@@ -165,9 +265,9 @@ def resume(
 def restart(
     target: TargetArgument, namespace: NamespaceOption = "default", server: ServerOption = None
 ) -> None:
-    """Replace every pod, by the deployment's strategy."""
-    name = deployment_name(target)
-    _report(with_client(server, lambda c: c.rollout(namespace, name, "restart")))
+    """Replace every pod, by the workload's update strategy."""
+    kind, name = workload_target(target)
+    _report(with_client(server, lambda c: c.rollout(namespace, name, "restart", kind=kind)))
 
 
 @set_app.command()
@@ -177,12 +277,13 @@ def image(
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:
-    """Set container images of a deployment: a new revision, rolled out by its strategy."""
-    name = deployment_name(target)
+    """Set container images of a deployment, DaemonSet or StatefulSet: a new revision, rolled out
+    by its strategy."""
+    kind, name = workload_target(target)
     wanted = {}
     for pair in images:
         container, sep, ref = pair.partition("=")
         if not sep or not container or not ref:
             raise InvalidManifest([f"{pair!r}: use CONTAINER=IMAGE"])
         wanted[container] = ref
-    _report(with_client(server, lambda c: c.rollout(namespace, name, "set-image", images=wanted)))
+    _report(with_client(server, lambda c: c.rollout(namespace, name, "set-image", images=wanted, kind=kind)))

@@ -92,6 +92,7 @@ class RolloutRequest(Record):
     namespace: Name = "default"
     name: Name
     action: Literal["undo", "pause", "resume", "restart", "set-image"]
+    kind: Literal["Deployment", "DaemonSet", "StatefulSet"] = "Deployment"
     to_revision: int | None = None
     """For undo: the revision to go back to (default: the one before the current)."""
     images: dict[str, str] = Field(default_factory=dict)

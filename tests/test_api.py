@@ -253,3 +253,68 @@ async def test_requests_beyond_the_admission_limits_are_refused_whole(
     finally:
         await actor.stop()
         await actor.nc.close()
+
+
+def workload(kind: str, image: str = "busybox:1", **spec: object) -> str:
+    body: dict[str, object] = {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": "w"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "w"}},
+            "template": {
+                "metadata": {"labels": {"app": "w"}},
+                "spec": {"containers": [{"name": "main", "image": image}]},
+            },
+            **spec,
+        },
+    }
+    return yaml.safe_dump(body)
+
+
+@pytest.mark.parametrize("kind", ["DaemonSet", "StatefulSet"])
+async def test_daemonsets_and_statefulsets_keep_revisions_to_roll_back_to(
+    shoal: ShoalClient, kind: str
+) -> None:
+    async def stored_image() -> str:
+        objects = await (shoal.daemonsets() if kind == "DaemonSet" else shoal.statefulsets())
+        return objects["default.w"].spec.template.spec.containers[0].image
+
+    await shoal.apply(documents(workload(kind, "busybox:1")))
+    await shoal.apply(documents(workload(kind, "busybox:2")))
+    await shoal.apply(documents(workload(kind, "busybox:2")))  # unchanged: no revision
+    revisions = await shoal.revisions("default", "w", kind)
+    assert {n: r.template.spec.containers[0].image for n, r in revisions.items()} == {
+        1: "busybox:1",
+        2: "busybox:2",
+    }
+    assert await shoal.revisions("default", "w") == {}  # not a deployment's
+
+    undone = await shoal.rollout("default", "w", "undo", kind=kind)
+    assert [r.action for r in undone.results] == ["rolled back"]
+    assert await stored_image() == "busybox:1"
+    # The template of revision 1 is revision 3 now, as Kubernetes renumbers it
+    assert sorted(await shoal.revisions("default", "w", kind)) == [2, 3]
+
+    await shoal.rollout("default", "w", "set-image", images={"main": "busybox:3"}, kind=kind)
+    assert await stored_image() == "busybox:3"
+    restarted = await shoal.rollout("default", "w", "restart", kind=kind)
+    assert [r.action for r in restarted.results] == ["restarted"]
+    assert sorted(await shoal.revisions("default", "w", kind)) == [2, 3, 4, 5]
+    with pytest.raises(RemoteError, match="cannot be paused"):
+        await shoal.rollout("default", "w", "pause", kind=kind)
+    with pytest.raises(RemoteError, match="no container sidecar"):
+        await shoal.rollout("default", "w", "set-image", images={"sidecar": "x"}, kind=kind)
+    await shoal.delete([ObjectRef(kind=kind, namespace="default", name="w")])
+    assert await shoal.revisions("default", "w", kind) == {}  # a new one of that name starts afresh
+
+
+async def test_a_statefulset_scales_and_an_apply_without_replicas_keeps_the_count(shoal: ShoalClient) -> None:
+    await shoal.apply(documents(workload("StatefulSet", replicas=2)))
+    reply = await shoal.scale("default", "w", 5, kind="StatefulSet")
+    assert [(r.kind, r.action) for r in reply.results] == [("StatefulSet", "scaled")]
+    await shoal.apply(documents(workload("StatefulSet")))
+    stored = (await shoal.statefulsets())["default.w"]
+    assert stored.spec.replicas == 5 and stored.metadata.generation == 2
+    with pytest.raises(RemoteError, match='statefulset "nothing" not found'):
+        await shoal.scale("default", "nothing", 1, kind="StatefulSet")

@@ -332,3 +332,62 @@ async def test_a_statefulset_gives_each_ordinal_its_name_its_claim_and_its_dns_n
         for claim in ("data-db-0", "data-db-1"):
             cluster.shoal("delete", "pvc", claim)
         remove_volumes(*volumes)
+
+
+def rolled(kind: str) -> str:
+    body: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": "roll"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "roll"}},
+            "template": {
+                "metadata": {"labels": {"app": "roll"}},
+                "spec": pod_spec("exec sleep 3600", "Always"),
+            },
+        },
+    }
+    if kind == "StatefulSet":
+        body["spec"]["replicas"] = 2
+    return yaml.safe_dump(body)
+
+
+async def test_daemonsets_and_statefulsets_roll_out_restart_and_undo_from_the_command_line(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    for kind, short in (("StatefulSet", "sts"), ("DaemonSet", "ds")):
+        text = rolled(kind)
+        try:
+            await client.apply(documents(text))
+            first = await asyncio.to_thread(
+                cluster.shoal, "rollout", "status", f"{short}/roll", "--timeout", "60"
+            )
+            assert first.returncode == 0, first.stdout + first.stderr
+            before = {p.metadata.uid for p, _ in await owned_pods(client, kind, "roll")}
+            cluster.shoal("rollout", "restart", f"{short}/roll", check=True)
+            done = await asyncio.to_thread(
+                cluster.shoal, "rollout", "status", f"{short}/roll", "--timeout", "90"
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "rolled out" in done.stdout or "rolling update complete" in done.stdout, done.stdout
+            after = await owned_pods(client, kind, "roll")
+            assert before and not before & {p.metadata.uid for p, _ in after if not p.terminating}
+            history = cluster.shoal("rollout", "history", f"{short}/roll", check=True).stdout
+            assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"], (
+                history
+            )
+            undone = cluster.shoal("rollout", "undo", f"{short}/roll", check=True).stdout
+            assert "rolled back" in undone
+            back = await asyncio.to_thread(
+                cluster.shoal, "rollout", "status", f"{short}/roll", "--timeout", "90"
+            )
+            assert back.returncode == 0, back.stdout + back.stderr
+            paused = cluster.shoal("rollout", "pause", f"{short}/roll")
+            assert paused.returncode == 1 and "only deployments" in paused.stderr
+        finally:
+            cluster.shoal("delete", "-f", "-", input=text)
+
+        async def gone(kind: str = kind) -> bool:
+            return not await owned_pods(client, kind, "roll")
+
+        await wait_for(gone, timeout=60, what=f"the {kind}'s pods gone")

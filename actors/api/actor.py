@@ -71,11 +71,12 @@ from shoal.models.api import (
 )
 from shoal.models.batch import CronJob, Job
 from shoal.models.core import SYSTEM_NAMESPACES, Secret
+from shoal.models.daemonset import DaemonSet, DaemonSetSpec
 from shoal.models.node import NodeSpec
 from shoal.models.pod import BarePod, Pod
 from shoal.models.service import NodePortClaim, Service
-from shoal.models.statefulset import StatefulSet
-from shoal.models.workloads import Deployment, DeploymentRevision
+from shoal.models.statefulset import StatefulSet, StatefulSetSpec
+from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentSpec
 from shoal.retry import retrying
 
 log = logging.getLogger(__name__)
@@ -324,6 +325,9 @@ class ApiActor(Actor):
             if plan.new_template:
                 cause = plan.value.metadata.annotations.get(CHANGE_CAUSE, "")
                 await self._record_revision(plan.value, cause)
+            if isinstance(plan.value, DaemonSet | StatefulSet):
+                cause = plan.value.metadata.annotations.get(CHANGE_CAUSE, "")
+                await self._record_workload_revision(plan.value, cause)
 
     # -- secrets --------------------------------------------------------------------------------
 
@@ -428,31 +432,54 @@ class ApiActor(Actor):
         return {entry.value.revision: entry.value for entry in entries.values()}
 
     async def _record_revision(self, deployment: Deployment, cause: str) -> None:
-        """Keep the new template as a revision; drop older copies of it and the oldest beyond the limit."""
         meta = deployment.metadata
-        template_hash = deployment.spec.template.hash()
+        await self._keep_revision(meta.namespace, meta.name, deployment.revision, deployment.spec, cause)
+
+    async def _record_workload_revision(self, workload: DaemonSet | StatefulSet, cause: str) -> None:
+        """A DaemonSet's or StatefulSet's template, as a new revision when it is not the latest
+        (Kubernetes' ControllerRevisions), so ``rollout history`` and ``undo`` work for them too."""
+        meta = workload.metadata
+        owner = keys.workload_revisions(workload.kind, meta.name)
+        revisions = await self._revisions(meta.namespace, owner)
+        latest = max(revisions, default=0)
+        if latest and revisions[latest].template_hash == workload.spec.template.hash():
+            return
+        await self._keep_revision(meta.namespace, owner, latest + 1, workload.spec, cause, meta.name)
+
+    async def _keep_revision(
+        self,
+        namespace: str,
+        owner: str,
+        number: int,
+        spec: DeploymentSpec | DaemonSetSpec | StatefulSetSpec,
+        cause: str,
+        name: str = "",
+    ) -> None:
+        """Keep a new template as revision ``number`` of ``owner`` (a deployment's name, or a
+        workload's revision token); drop older copies of it and the oldest beyond the limit."""
+        template_hash = spec.template.hash()
         record = DeploymentRevision(
-            namespace=meta.namespace,
-            name=meta.name,
-            revision=deployment.revision,
+            namespace=namespace,
+            name=name or owner,
+            revision=number,
             template_hash=template_hash,
-            template=deployment.spec.template,
+            template=spec.template,
             created=time.time(),
             change_cause=cause,
         )
-        await self.revisions.put(keys.revision_key(meta.namespace, meta.name, deployment.revision), record)
-        revisions = await self._revisions(meta.namespace, meta.name)
+        await self.revisions.put(keys.revision_key(namespace, owner, number), record)
+        revisions = await self._revisions(namespace, owner)
         # An older copy of the same template is this revision now (Kubernetes renumbers it too).
-        older = sorted(
-            n for n, r in revisions.items() if n < deployment.revision and r.template_hash != template_hash
-        )
-        limit = deployment.spec.revision_history_limit
+        older = sorted(n for n, r in revisions.items() if n < number and r.template_hash != template_hash)
+        limit = spec.revision_history_limit
         keep = set(older[-limit:]) if limit else set()
-        for number in revisions:
-            if number < deployment.revision and number not in keep:
-                await self.revisions.delete(keys.revision_key(meta.namespace, meta.name, number))
+        for old in revisions:
+            if old < number and old not in keep:
+                await self.revisions.delete(keys.revision_key(namespace, owner, old))
 
     async def rollout(self, request: RolloutRequest) -> ApplyReply:
+        if request.kind != "Deployment":
+            return await self._rollout_workload(request)
         key = keys.object_key(request.namespace, request.name)
         action: str = "unchanged"
         note = ""
@@ -563,9 +590,10 @@ class ApiActor(Actor):
                 action = "deleted"
         if action == "deleted" and info.kind == "Service":
             await self._release_ports(namespace, name)
-        if action == "deleted" and info.kind == "Deployment":
-            # Its revisions go with it: a new deployment of that name starts its own history.
-            for revision_key in await self.revisions.items(keys.revisions_of(namespace, name)):
+        if action == "deleted" and info.kind in ("Deployment", "DaemonSet", "StatefulSet"):
+            # Its revisions go with it: a new one of that name starts its own history.
+            owner = name if info.kind == "Deployment" else keys.workload_revisions(info.kind, name)
+            for revision_key in await self.revisions.items(keys.revisions_of(namespace, owner)):
                 with contextlib.suppress(Conflict):
                     await self.revisions.delete(revision_key)
         if action == "deleted":
@@ -588,6 +616,74 @@ class ApiActor(Actor):
             for key in await bucket.keys(prefix):
                 name = keys.split_stored_key(key)[2] if info.bucket is None else keys.split_key(key)[1]
                 await self._delete_one(info, namespace, name)
+
+    async def _rollout_workload(self, request: RolloutRequest) -> ApplyReply:
+        """restart, set-image and undo of a DaemonSet or StatefulSet (which cannot be paused)."""
+        kind = registry().by_kind(request.kind)
+        assert kind is not None
+        if request.action in ("pause", "resume"):
+            raise InvalidManifest([f"{kind.plural} cannot be paused or resumed (only deployments can)"])
+        bucket = self.buckets[request.kind]
+        key = keys.object_key(request.namespace, request.name)
+        owner = keys.workload_revisions(request.kind, request.name)
+        action, note = "unchanged", ""
+        async for attempt in retrying(deadline=10):
+            with attempt:
+                current = await bucket.get(key)
+                if current is None:
+                    where = f"namespace {request.namespace}"
+                    raise NotFound(f'{kind.singular} "{request.name}" not found in {where}')
+                workload = current.value
+                template = None
+                match request.action:
+                    case "restart":
+                        template = restarted(workload.spec.template, time.time())
+                        action, note = "restarted", "restarted"
+                    case "set-image":
+                        changed = with_images(workload, request.images)
+                        if changed.hash() != workload.spec.template.hash():
+                            template, action = changed, "image updated"
+                            note = "image " + ", ".join(f"{c}={i}" for c, i in sorted(request.images.items()))
+                    case "undo":
+                        revisions = await self._revisions(request.namespace, owner)
+                        now_hash = workload.spec.template.hash()
+                        current_number = max(
+                            (n for n, r in revisions.items() if r.template_hash == now_hash), default=0
+                        )
+                        earlier = [n for n in revisions if n < current_number]
+                        target = request.to_revision or (max(earlier) if earlier else None)
+                        if target is None or target not in revisions:
+                            have = ", ".join(map(str, sorted(revisions))) or "none"
+                            wanted = f"revision {target}" if target else "an earlier revision"
+                            raise NotFound(
+                                f"{kind.singular} {request.name} has no {wanted} (revisions: {have})"
+                            )
+                        if revisions[target].template_hash == now_hash:
+                            note = f"current template already matches revision {target}"
+                        else:
+                            template, action = revisions[target].template, "rolled back"
+                            note = f"rolled back to revision {target}"
+                if template is not None:
+                    spec = workload.spec.model_copy(update={"template": template})
+                    generation = workload.metadata.generation + 1
+                    metadata = workload.metadata.model_copy(update={"generation": generation})
+                    updated = workload.model_copy(update={"spec": spec, "metadata": metadata})
+                    await bucket.update(key, updated, current.revision)
+                    await self._record_workload_revision(updated, note)
+        if action != "unchanged":
+            reason = {"rolled back": "RolledBack", "restarted": "Restarted", "image updated": "ImageUpdated"}
+            await self.events.emit(
+                request.kind,
+                request.namespace,
+                request.name,
+                reason[action],
+                f"{kind.singular} {request.name}: {note or action}",
+            )
+        return ApplyReply(
+            results=[
+                ObjectResult(kind=request.kind, namespace=request.namespace, name=request.name, action=action)
+            ]
+        )
 
     # -- scale ----------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from shoal.manifests.render import timestamp
 from shoal.models.base import Record
 from shoal.models.batch import Job
 from shoal.models.core import SYSTEM_NAMESPACES, ConfigMap, Secret
+from shoal.models.daemonset import DaemonSet
 from shoal.models.pod import BarePod, Pod, PodMeta
 from shoal.models.statefulset import StatefulSet
 from shoal.models.workloads import Deployment, PodTemplate
@@ -166,14 +167,14 @@ def with_paused(current: Deployment, paused: bool) -> Deployment:
     return Deployment(metadata=metadata, spec=spec, revision=current.revision)
 
 
-def with_images(current: Deployment, images: dict[str, str]) -> PodTemplate:
+def with_images(current: Deployment | DaemonSet | StatefulSet, images: dict[str, str]) -> PodTemplate:
     """The template with some containers' images replaced; unknown names are an error."""
     names = {c.name for c in current.spec.template.spec.containers}
     unknown = sorted(set(images) - names)
     if unknown:
         raise InvalidManifest(
             [
-                f"deployment {current.metadata.name} has no container {', '.join(unknown)}"
+                f"{current.kind.lower()} {current.metadata.name} has no container {', '.join(unknown)}"
                 f" (it has {', '.join(sorted(names))})"
             ]
         )
