@@ -3,6 +3,10 @@
 It keeps the same books as Podman would (containers with ids, states, exit codes, restart
 counts) without running anything, with a configurable start latency and failure rate,
 and reports container events the same way. ``crash`` and ``vanish`` let tests break it.
+
+A hollow container runs until stopped, unless its command says how it ends (``fate``), so
+Jobs complete on hollow nodes: ``true`` exits 0 at once, ``false`` 1, ``sleep N`` exits 0
+after N seconds, ``sh -c "exit K"`` exits K.
 """
 
 from __future__ import annotations
@@ -36,6 +40,20 @@ class _Pod:
     ports: tuple[tuple[int, int, str], ...] = ()
     requests: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Each container's requested (millicores, bytes): hollow usage is a share of them."""
+
+
+def fate(command: list[str]) -> tuple[float, int] | None:
+    """(seconds, exit code) a hollow container with ``command`` lives for, if it ends by itself."""
+    match command:
+        case ["true"]:
+            return 0.0, 0
+        case ["false"]:
+            return 0.0, 1
+        case ["sleep", seconds] if seconds.replace(".", "", 1).isdigit():
+            return float(seconds), 0
+        case ["sh", "-c", script] if script.startswith("exit ") and script[5:].strip().isdigit():
+            return 0.0, int(script[5:].strip())
+    return None
 
 
 class MemoryRuntime:
@@ -115,7 +133,14 @@ class MemoryRuntime:
                 attempt=(attempts or {}).get(spec.name, 0),
                 started_at=now,
             )
+            self._end_as_told(hollow.containers[spec.name].container_id, spec.command)
         self.pods[(meta.namespace, meta.name)] = hollow
+
+    def _end_as_told(self, container_id: str, command: list[str]) -> None:
+        ending = fate(command)
+        if ending is not None:
+            seconds, code = ending
+            asyncio.get_running_loop().call_later(seconds, self._exit, container_id, code)
 
     async def restart_container(
         self, pod: Pod, container: str, attempt: int, prepared: PreparedPod | None = None
@@ -129,6 +154,9 @@ class MemoryRuntime:
             name=container, container_id=self._container_id(), image=image, state="running", attempt=attempt,
             started_at=self.clock(),
         )  # fmt: skip
+        spec = next((c for c in pod.spec.containers if c.name == container), None)
+        if spec is not None:
+            self._end_as_told(hollow.containers[container].container_id, spec.command)
 
     def _exit(self, container_id: str, code: int) -> None:
         for pod in self.pods.values():
