@@ -32,6 +32,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.scheduler_scale import cpu_seconds, peak_rss_mb, start
+from shoal.bus import kv
+from shoal.bus.cache import KVCache
+from shoal.bus.kv import Bucket
 from shoal.bus.nats_server import NatsServer, NatsServerConfig
 from shoal.client import ShoalClient
 from tests.harness import deployment, documents
@@ -95,16 +98,29 @@ async def run(args: argparse.Namespace, root: Path) -> int:
                 f"{args.nodes} hollow nodes Ready in {await timed('nodes', nodes_ready, 0.5):.1f}s",
                 flush=True,
             )
+            # Pods and their statuses followed by KV watches: reading 10,000 records a few times a
+            # second would cost the roles the CPU this measures them by.
+            running: set[str] = set()
+
+            def status_changed(key, old, new) -> None:  # type: ignore[no-untyped-def]
+                if new is not None and new.value.phase == "Running":
+                    running.add(key)
+                else:
+                    running.discard(key)
+
+            pods = KVCache(await Bucket.open(client.js, kv.PODS))
+            statuses = KVCache(await Bucket.open(client.js, kv.POD_STATUS), status_changed)
+            watchers = [asyncio.create_task(pods.run()), asyncio.create_task(statuses.run())]
+            await pods.synced.wait()
+            await statuses.synced.wait()
             cpu_before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
 
             async def pods_gone() -> str | None:
-                left = len(await client.pods())
+                left = len(pods.entries)
                 return None if left == 0 else f"{left} pods left"
 
             async def deployment_running() -> str | None:
-                statuses = await client.pod_statuses()
-                running = sum(1 for s in statuses.values() if s.phase == "Running")
-                return None if running >= args.pods else f"{running} Running"
+                return None if len(running) >= args.pods else f"{len(running)} Running"
 
             async def daemons_available() -> str | None:
                 state = (await client.daemonset_statuses()).get("default.agents")
@@ -146,6 +162,8 @@ async def run(args: argparse.Namespace, root: Path) -> int:
                     f"{described[name]}: {seconds:.2f}s ({pods / seconds:.0f} pods/s,"
                     f" {seconds / anchor:.2f}x the deployment)"
                 )
+            for watcher in watchers:
+                watcher.cancel()
             for name, process in processes.items():
                 print(
                     f"  {name:9}: CPU {cpu_seconds(process.pid) - cpu_before[name]:6.1f} s during the run,"

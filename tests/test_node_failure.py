@@ -4,6 +4,7 @@ drains held back by disruption budgets."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections import Counter
 from typing import Any
@@ -253,3 +254,53 @@ async def test_drain_waits_for_a_disruption_budget_and_says_why(
     finally:
         await asyncio.to_thread(cluster.shoal, "uncordon", node)
         await asyncio.to_thread(cluster.shoal, "delete", "-f", "-", input=objects)
+
+
+async def test_a_statefulset_pod_keeps_its_name_and_data_across_its_nodes_death(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    node = (await ensure_nodes(cluster, client))[2]
+    statefulset = one_pod_statefulset("ledger")
+    statefulset["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/hostname": node}
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = ["sh", "-c", "hostname >> /data/boots; exec sleep 3600"]
+    container["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    statefulset["spec"]["volumeClaimTemplates"] = [
+        {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "16Mi"}}}}
+    ]
+    text = yaml.safe_dump(statefulset)
+    volume = "shoal-default-data-ledger-0"
+    await asyncio.to_thread(podman, "volume", "rm", "-f", volume)
+    try:
+        await client.apply(documents(text))
+        [(pod, _)] = await wait_running(client, "ledger", 1)
+        assert pod.node_name == node
+        cluster.kill_role(node)
+        remove_node_containers(node)  # the host is gone, and its containers with it
+
+        async def waiting_for_its_node() -> bool:
+            pods = [p for p, _ in await pods_of(client, "ledger")]
+            return len(pods) == 1 and pods[0].metadata.uid != pod.metadata.uid and not pods[0].node_name
+
+        # Evicted, and made again under its name: Pending, since its claim's volume is on that node
+        await wait_for(waiting_for_its_node, timeout=30, what="ledger-0 made again, waiting for its node")
+        cluster.start_node(node)
+        await ensure_nodes(cluster, client)
+        [(again, _)] = await wait_running(client, "ledger", 1)
+        assert (again.metadata.name, again.node_name) == ("ledger-0", node)
+        [found] = node_containers(node, **{"shoal.pod": "ledger-0"})
+        boots = await asyncio.to_thread(podman, "exec", found["Id"], "cat", "/data/boots")
+        assert boots.stdout.split() == ["ledger-0", "ledger-0"], boots.stdout + boots.stderr
+    finally:
+        cluster.shoal("delete", "-f", "-", input=text)
+        cluster.shoal("delete", "pvc", "data-ledger-0")
+
+        async def gone() -> bool:
+            return not await pods_of(client, "ledger")
+
+        await wait_for(gone, timeout=60, what="ledger-0 gone")
+        await asyncio.to_thread(podman, "volume", "rm", "-f", volume)
+
+
+def podman(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=30, check=False)
