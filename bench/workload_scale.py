@@ -129,7 +129,9 @@ async def run(args: argparse.Namespace, root: Path) -> int:
 
             async def job_complete() -> str | None:
                 state = (await client.job_statuses()).get("default.batch")
-                if state is not None and any(c.type == "Complete" and c.status for c in state.conditions):
+                if state is not None and any(
+                    c.type == "Complete" and c.status == "True" for c in state.conditions
+                ):
                     return None
                 return f"{state.succeeded if state else 0} succeeded, {state.active if state else 0} active"
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -12,7 +14,7 @@ from rich.markup import escape
 import shoal
 from shoal.cli.common import Stopped
 from shoal.cli.output import errors
-from shoal.errors import ShoalError
+from shoal.errors import InvalidManifest, ShoalError
 
 app = typer.Typer(
     name="shoal",
@@ -29,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "describe": ("Objects", "inspect", "describe"),
     "delete": ("Objects", "change", "delete"),
     "scale": ("Objects", "change", "scale"),
+    "wait": ("Objects", "wait", "wait"),
     "create": ("Objects", "change", "create_app"),
     "api-resources": ("Objects", "inspect", "api_resources"),
     "rollout": ("Objects", "rollout", "rollout_app"),
@@ -72,8 +75,24 @@ def register(names: list[str]) -> None:
 def invoked(argv: list[str]) -> str | None:
     """The subcommand ``argv`` asks for, when it is one of the table's (not help or a typo)."""
     first = next((arg for arg in argv if not arg.startswith("-")), None)
-    known = first in COMMANDS or first == "version"
+    known = first in COMMANDS or first in ("version", "completion")
     return first if known and not set(argv[: argv.index(first)]) & {"--help", "-h"} else None
+
+
+@app.command(rich_help_panel="Cluster")
+def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish")]) -> None:
+    """Print a shell completion script: source <(shoal completion bash)."""
+    # Typer's own completion (it carries its own copy of click): the script it prints and
+    # the answers it gives when the shell asks must come from the same classes.
+    from typer._completion_shared import get_completion_script
+
+    if shell not in ("bash", "zsh", "fish"):
+        raise InvalidManifest([f"completion: {shell!r} is not a shell Shoal completes for (bash, zsh, fish)"])
+    print(get_completion_script(prog_name="shoal", complete_var=COMPLETE_VARIABLE, shell=shell))
+
+
+COMPLETE_VARIABLE = "_SHOAL_COMPLETE"
+"""Set by the completion script when the shell asks what may come next."""
 
 
 @app.callback()
@@ -91,9 +110,14 @@ def version() -> None:
 def main() -> None:
     try:
         command = invoked(sys.argv[1:])
-        if command != "version":
+        if COMPLETE_VARIABLE in os.environ:
+            from typer.completion import completion_init
+
+            completion_init()
+            register(list(COMMANDS))  # the shell asks what may come next: every command may
+        elif command not in ("version", "completion"):
             register([command] if command else list(COMMANDS))
-        app()
+        app(prog_name="shoal")  # also under `python -m shoal`: usage lines and completion say shoal
     except ShoalError as err:
         for warning in err.warnings:
             errors.print(f"[yellow]Warning:[/] {escape(warning)}")

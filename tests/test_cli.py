@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -56,6 +57,26 @@ def test_a_command_imports_only_what_it_needs() -> None:
     )
     for command in ("up", "apply", "get", "rollout", "drain", "logs", "dashboard", "node", "version"):
         assert f" {command} " in listing.stdout, listing.stdout
+
+
+def test_bash_completes_commands_and_subcommands_from_the_script_completion_prints(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A `shoal` on the PATH, as an installed one is, running this interpreter.
+    launcher = tmp_path / "shoal"
+    launcher.write_text(f'#!/bin/sh\nexec {sys.executable} -m shoal "$@"\n')
+    launcher.chmod(0o755)
+    script = (
+        "source <(shoal completion bash)\n"
+        "COMP_WORDS=(shoal rollout und); COMP_CWORD=2; _shoal_completion shoal; echo ${COMPREPLY[@]}\n"
+        "COMP_WORDS=(shoal sc); COMP_CWORD=1; _shoal_completion shoal; echo ${COMPREPLY[@]}\n"
+    )
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["undo", "scale scheduler"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "shoal", "completion", "tcsh"], capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "tcsh" in refused.stderr
 
 
 def test_the_server_comes_from_flag_env_then_context(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -124,6 +145,45 @@ async def test_get_prints_kubernetes_shaped_objects(cluster: LocalShoal, client:
     missing = await asyncio.to_thread(cluster.shoal, "get", "pod", "nope")
     assert missing.returncode == 1 and 'pods "nope" not found' in missing.stderr
     await client.delete(documents=documents(deployment("shape")))
+
+
+async def test_wait_until_a_condition_holds_or_an_object_is_gone(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    await client.apply(documents(deployment("waited", replicas=2)))
+    try:
+        available = await asyncio.to_thread(
+            cluster.shoal, "wait", "deployment/waited", "--for=condition=Available", "--timeout", "60s"
+        )
+        assert available.returncode == 0, available.stderr
+        assert available.stdout.strip() == "deployment.apps/waited condition met"
+        pods = await asyncio.to_thread(
+            cluster.shoal, "wait", "pod", "-l", "app=waited", "--for", "condition=Ready", "--timeout", "30s"
+        )
+        lines = pods.stdout.splitlines()
+        assert (
+            pods.returncode == 0
+            and len(lines) == 2
+            and all(line.endswith(" condition met") for line in lines)
+        )
+        missing = await asyncio.to_thread(cluster.shoal, "wait", "deployment/nothing", "--timeout", "1s")
+        assert missing.returncode == 1 and "no matching resources found" in missing.stderr
+        never = await asyncio.to_thread(
+            cluster.shoal, "wait", "deployment/waited", "--for=condition=Available=false", "--timeout", "1s"
+        )
+        assert never.returncode == 1
+        assert never.stderr.count("\n") == 1 and "timed out after 1s" in never.stderr
+        wrong = await asyncio.to_thread(cluster.shoal, "wait", "pod", "--all", "--for=condition=Complete")
+        assert wrong.returncode == 1 and "pods have the conditions Ready" in wrong.stderr
+        name = lines[0].split()[0].split("/")[1]
+        deleting = await asyncio.to_thread(cluster.shoal, "delete", "pod", name, check=True)
+        assert deleting.returncode == 0
+        gone = await asyncio.to_thread(
+            cluster.shoal, "wait", f"pod/{name}", "--for=delete", "--timeout", "60s"
+        )
+        assert gone.returncode == 0 and gone.stdout.strip() == f"pod/{name} deleted", gone.stderr
+    finally:
+        await client.delete(documents=documents(deployment("waited")))
 
 
 async def test_events_watch_follows_new_events(cluster: LocalShoal, client: ShoalClient) -> None:
