@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from shoal.cli.output import (
     table,
 )
 from shoal.cli.selectors import parse_selector
+from shoal.cli.templates import custom_columns, jsonpath
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
 from shoal.kinds import Kind, registry
@@ -34,7 +36,14 @@ from shoal.models.quantity import format_cpu, format_memory, human_memory
 from shoal.models.service import Endpoints, Service
 from shoal.models.workloads import Deployment, DeploymentStatus, RollingUpdateSettings
 
-OutputOption = Annotated[str, typer.Option("--output", "-o", help="table, wide, json, yaml or name")]
+OutputOption = Annotated[
+    str,
+    typer.Option(
+        "--output",
+        "-o",
+        help="table, wide, json, yaml, name, jsonpath=TEMPLATE or custom-columns=HEADER:PATH,...",
+    ),
+]
 AllNamespacesOption = Annotated[
     bool, typer.Option("--all-namespaces", "-A", help="Objects of every namespace.")
 ]
@@ -64,8 +73,12 @@ def get(
 ) -> None:
     """List objects as a table, or as Kubernetes-shaped JSON or YAML."""
     resource = resolve_kind(kind)
-    if output not in OUTPUT_FORMATS:
-        raise InvalidManifest([f"--output: unknown format {output!r} (use {', '.join(OUTPUT_FORMATS)})"])
+    template_kind, _, template = output.partition("=")
+    if template_kind in ("jsonpath", "custom-columns") and template:
+        output = template_kind
+    elif output not in OUTPUT_FORMATS:
+        shown = ", ".join([*OUTPUT_FORMATS, "jsonpath=TEMPLATE", "custom-columns=SPEC"])
+        raise InvalidManifest([f"--output: unknown format {output!r} (use {shown})"])
     scope = Scope(resource, name, namespace, all_namespaces, parse_selector(selector), output, time.time())
     lister = lister_of(resource)
     data = with_client(server, lambda client: lister.gather(client, scope))
@@ -75,6 +88,11 @@ def get(
         raise NotFound(f'{resource.qualified_plural} "{name}" not found{where}')
     if output in ("json", "yaml"):
         dump(objects[0] if name is not None else list_object(objects), output)
+    elif output == "jsonpath":
+        # As written: rich would expand tabs, and kubectl adds no newline of its own.
+        sys.stdout.write(jsonpath(template, objects[0] if name is not None else list_object(objects)))
+    elif output == "custom-columns":
+        table(*custom_columns(template, objects))
     elif output == "name":
         for obj in objects:
             console.print(f"{resource.qualified}/{obj['metadata']['name']}")

@@ -115,9 +115,7 @@ WAITABLE = {"Pod", "Node", "Deployment", "Job", "DaemonSet", "StatefulSet"}
 def wait(
     target: Annotated[str, typer.Argument(help="KIND/NAME, or KIND (with NAME, -l or --all)")],
     name: Annotated[str | None, typer.Argument(help="NAME, when the first argument is the kind")] = None,
-    wait_for: Annotated[
-        str, typer.Option("--for", help="condition=NAME[=false], or delete")
-    ] = "condition=Ready",
+    wait_for: Annotated[str, typer.Option("--for", help="condition=NAME[=false], or delete")] = ...,  # type: ignore[assignment]
     selector: Annotated[str | None, typer.Option("--selector", "-l", help="Label selector.")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every object of the kind in the namespace.")] = False,
     timeout_text: Annotated[

@@ -120,6 +120,25 @@ async def test_get_prints_kubernetes_shaped_objects(cluster: LocalShoal, client:
     )
     assert {i["metadata"]["name"] for i in as_yaml["items"]} == set(items)
 
+    template = '{range .items[*]}{.metadata.name}{"\\t"}{.status.podIP}{"\\n"}{end}'
+    by_path = await asyncio.to_thread(
+        cluster.shoal, "get", "pods", "-l", "app=shape", "-o", f"jsonpath={template}"
+    )
+    assert by_path.returncode == 0, by_path.stderr
+    assert dict(line.split("\t") for line in by_path.stdout.splitlines()) == {
+        name: item["status"]["podIP"] for name, item in items.items()
+    }
+    columns = await asyncio.to_thread(
+        cluster.shoal,
+        "get",
+        "pods",
+        "-o",
+        "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName",
+        check=True,
+    )
+    rows = [line.split() for line in columns.stdout.splitlines() if line.strip() and not line.startswith("─")]
+    assert rows[0] == ["NAME", "NODE"] and sorted(rows[1:]) == sorted([n, cluster.node] for n in items)
+
     one = json.loads(
         (
             await asyncio.to_thread(cluster.shoal, "get", "deployment", "shape", "-o", "json", check=True)
@@ -166,7 +185,9 @@ async def test_wait_until_a_condition_holds_or_an_object_is_gone(
             and len(lines) == 2
             and all(line.endswith(" condition met") for line in lines)
         )
-        missing = await asyncio.to_thread(cluster.shoal, "wait", "deployment/nothing", "--timeout", "1s")
+        missing = await asyncio.to_thread(
+            cluster.shoal, "wait", "deployment/nothing", "--for=condition=Available", "--timeout", "1s"
+        )
         assert missing.returncode == 1 and "no matching resources found" in missing.stderr
         never = await asyncio.to_thread(
             cluster.shoal, "wait", "deployment/waited", "--for=condition=Available=false", "--timeout", "1s"

@@ -20,7 +20,7 @@ ALLOWED = {
     "bus": {"bus", "models", "errors", "processes", "retry"},
     "runtime": {"runtime", "models", "errors", "processes", "retry"},
     "actors": {"actors", "bus", "runtime", "models", "manifests", "errors", "retry", "keys", "kinds"},
-    "client": {"bus", "models", "errors"},
+    "client": {"bus", "models", "errors", "keys"},
     # The web view follows the bus and renders with manifests; only the command line starts it.
     "dashboard": {"dashboard", "bus", "models", "manifests", "errors", "keys"},
     "cli": {
