@@ -59,7 +59,9 @@ def _upstream() -> Iterator[None]:
         UPSTREAM.close()
 
 
-def app(name: str, replicas: int, command: list[str], port: int | None = None) -> dict[str, Any]:
+def app(
+    name: str, replicas: int, command: list[str], port: int | None = None, grace: int = 1
+) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "main", "image": TEST_IMAGE, "command": command}
     if port:
         container["ports"] = [{"containerPort": port}]
@@ -73,7 +75,7 @@ def app(name: str, replicas: int, command: list[str], port: int | None = None) -
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name}},
-                "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]},
+                "spec": {"terminationGracePeriodSeconds": grace, "containers": [container]},
             },
         },
     }
@@ -94,6 +96,9 @@ BACKEND = app(
     2,
     ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"],
     8080,
+    # A stopping pod first waits for every service to drop it, for half its grace period at
+    # most: with a 1 s grace, 0.5 s was now and then too short on a loaded 2-core machine.
+    grace=4,
 )
 CLIENT = app("client", 1, ["sleep", "3600"])
 OBJECTS = [

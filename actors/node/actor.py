@@ -48,6 +48,7 @@ from shoal.models.node import Node, NodeHeartbeat
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.quantity import format_cpu, human_memory
 from shoal.models.scheduling import Taint
+from shoal.models.service import Endpoints, Service
 from shoal.models.workloads import EnvVar, ResourceList
 from shoal.retry import retrying
 from shoal.runtime.interface import PodObservation, Runtime
@@ -549,6 +550,9 @@ class NodeActor(Actor):
     async def _start_proxy(self) -> None:
         self._proxy_dirty = asyncio.Event()
         self._endpoints_moved = asyncio.Event()
+        self._served: set[tuple[str, str]] = set()
+        """(namespace, pod) of every endpoint in this node's rules as last written."""
+        self._names_written = asyncio.Event()
         self.services = self.watch(KVCache(await Bucket.open(self.js, kv.SERVICES), self._services_changed))
         self.endpoints = self.watch(KVCache(await Bucket.open(self.js, kv.ENDPOINTS), self._services_changed))
         addresses = list(dict.fromkeys(a for a in (self.settings.address, self.service_address) if a))
@@ -604,12 +608,29 @@ class NodeActor(Actor):
             self._endpoints_moved.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._endpoints_moved.wait(), deadline - time.monotonic())
+        # This node's own rules must have been rewritten without it (on a loaded host that can
+        # take longer than the settling time below).
+        while (namespace, name) in self._served and time.monotonic() < deadline:
+            self._names_written.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._names_written.wait(), deadline - time.monotonic())
+        # Then a moment more for the other nodes to rewrite theirs.
         await asyncio.sleep(min(UNSERVE_SETTLE_SECONDS, max(0.0, deadline - time.monotonic())))
 
     async def _sync_names(self) -> None:
         """Cluster IPs in the kernel and the names pods resolve, from the same two caches."""
         services = [entry.value for entry in self.services.entries.values()]
         endpoints = {(e.value.namespace, e.value.name): e.value for e in self.endpoints.entries.values()}
+        served = {(e.namespace, t.pod) for e in endpoints.values() for port in e.ports for t in port.targets}
+        try:
+            await self._write_names(services, endpoints)
+        finally:
+            self._served = served
+            self._names_written.set()
+
+    async def _write_names(
+        self, services: list[Service], endpoints: dict[tuple[str, str], Endpoints]
+    ) -> None:
         self._records = records(services, endpoints, self.settings.cluster_domain)
         if self.dns is not None and not self.dns.listening:
             try:
