@@ -185,7 +185,7 @@ async def daemon_nodes(client: ShoalClient) -> list[str]:
     )
 
 
-async def test_a_daemonset_runs_one_pod_per_node_and_follows_nodes_and_drains(
+async def test_a_daemonset_runs_one_pod_per_node_and_follows_nodes_taints_and_drains(
     cluster: LocalShoal, client: ShoalClient
 ) -> None:
     nodes = [cluster.node, f"{cluster.node}-b", f"{cluster.node}-c"]
@@ -210,6 +210,12 @@ async def test_a_daemonset_runs_one_pod_per_node_and_follows_nodes_and_drains(
     assert len(await owned_pods(client, "DaemonSet", "agent")) == 2
     cluster.start_node(nodes[2])  # and comes back: it gets its pod again
     await wait_for(lambda: on_nodes(nodes), timeout=40, what="the returning node's daemon pod")
+
+    # A NoExecute taint the pod does not tolerate takes it off the node; untainted, it returns
+    cluster.shoal("taint", "node", nodes[2], "dedicated=db:NoExecute", check=True)
+    await wait_for(lambda: on_nodes(nodes[:2]), timeout=30, what="the tainted node's daemon pod gone")
+    cluster.shoal("taint", "node", nodes[2], "dedicated-", check=True)
+    await wait_for(lambda: on_nodes(nodes), timeout=30, what="the untainted node's daemon pod")
 
     refused = cluster.shoal("drain", nodes[1])
     assert refused.returncode != 0
