@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from nats.js.api import AckPolicy, ConsumerConfig
 
@@ -50,8 +51,13 @@ async def test_cpu_load_scales_up_then_down_after_the_window(
     await wait_for(scaled_up, timeout=30, what="the burner scaled to its max of 3")
     to_scale = time.monotonic() - load_started
     assert to_scale < 15, f"took {to_scale:.1f}s to scale up"
-    status = await status_of(client, "burner")
-    assert status is not None and status.decisions
+
+    async def decided() -> Any:
+        # The status with the decision is written just after the scale request it made.
+        status = await status_of(client, "burner")
+        return status if status is not None and status.decisions else None
+
+    status = await wait_for(decided, timeout=10, what="the scale-up decision in the HPA's status")
     first = status.decisions[0]
     assert (first.from_replicas, first.to_replicas) == (1, 3)
     # 200m of a 100m request is 200% against 50%: the metric alone asked for more than max
@@ -67,8 +73,12 @@ async def test_cpu_load_scales_up_then_down_after_the_window(
 
     # Burning ends BURN_SECONDS after each pod started; then the 5 s window; then down to min.
     await wait_for(scaled_down, timeout=BURN_SECONDS + 30, what="the burner back at its min of 1")
-    status = await status_of(client, "burner")
-    assert status is not None and status.decisions[-1].to_replicas == 1
+
+    async def decided_down() -> bool:
+        status = await status_of(client, "burner")
+        return status is not None and status.decisions[-1].to_replicas == 1
+
+    await wait_for(decided_down, timeout=10, what="the scale-down decision in the HPA's status")
     described = await asyncio.to_thread(cluster.shoal, "describe", "hpa", "burner", check=True)
     assert "Recent decisions" in described.stdout and "SuccessfulRescale" in described.stdout
     table = await asyncio.to_thread(cluster.shoal, "get", "hpa", check=True)

@@ -59,8 +59,9 @@ log = logging.getLogger(__name__)
 PROXY_RESYNC_SECONDS = 3.0
 UNSERVE_SECONDS = 3.0
 """At most this long (and half the grace period) a stopping pod waits to leave its services."""
-UNSERVE_SETTLE_SECONDS = 0.3
-"""Then this long more, for every node to apply the change."""
+UNSERVE_SETTLE_SECONDS = 1.0
+"""Then this long more (within the same budget), for the other nodes to apply the change: 0.3 s
+was now and then too short on a loaded host."""
 
 
 @dataclass
