@@ -272,6 +272,26 @@ def workload(kind: str, image: str = "busybox:1", **spec: object) -> str:
     return yaml.safe_dump(body)
 
 
+async def test_a_statefulset_mounting_its_claim_templates_keeps_revisions_too(shoal: ShoalClient) -> None:
+    def claimed(image: str) -> str:
+        body = yaml.safe_load(workload("StatefulSet", image))
+        body["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [
+            {"name": "data", "mountPath": "/d"}
+        ]
+        body["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "data"}}]
+        return yaml.safe_dump(body)
+
+    await shoal.apply(documents(claimed("busybox:1")))
+    await shoal.apply(documents(claimed("busybox:2")))
+    revisions = await shoal.revisions("default", "w", "StatefulSet")
+    assert sorted(revisions) == [1, 2]  # readable, though the template mounts what only claims give
+    await shoal.rollout("default", "w", "undo", kind="StatefulSet")
+    stored = (await shoal.statefulsets())["default.w"]
+    assert stored.spec.template.spec.containers[0].image == "busybox:1"
+    assert stored.spec.template.spec.volumes == []  # the claim's stand-in is not left behind
+    assert stored.spec.template.hash() == revisions[1].template_hash
+
+
 @pytest.mark.parametrize("kind", ["DaemonSet", "StatefulSet"])
 async def test_daemonsets_and_statefulsets_keep_revisions_to_roll_back_to(
     shoal: ShoalClient, kind: str

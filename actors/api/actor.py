@@ -33,9 +33,11 @@ from shoal.actors.api.apply import (
     restarted,
     scaled,
     terminating,
+    with_claim_stand_ins,
     with_images,
     with_paused,
     with_template,
+    without_claim_stand_ins,
 )
 from shoal.actors.api.nodes import updated_spec
 from shoal.actors.api.sealing import Keyring, KeyringError, seal, unseal
@@ -463,7 +465,7 @@ class ApiActor(Actor):
             name=name or owner,
             revision=number,
             template_hash=template_hash,
-            template=spec.template,
+            template=with_claim_stand_ins(spec),
             created=time.time(),
             change_cause=cause,
         )
@@ -661,7 +663,8 @@ class ApiActor(Actor):
                         if revisions[target].template_hash == now_hash:
                             note = f"current template already matches revision {target}"
                         else:
-                            template, action = revisions[target].template, "rolled back"
+                            template = without_claim_stand_ins(revisions[target].template, workload.spec)
+                            action = "rolled back"
                             note = f"rolled back to revision {target}"
                 if template is not None:
                     spec = workload.spec.model_copy(update={"template": template})
