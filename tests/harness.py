@@ -72,17 +72,18 @@ async def holds_for(
     probe: Callable[[], Awaitable[bool] | bool], seconds: float, *, what: str = "condition"
 ) -> None:
     """Assert that ``probe`` stays true for ``seconds`` (that nothing more happens), checking
-    it throughout and failing at the first moment it does not hold."""
-    deadline = time.monotonic() + seconds
-    while True:
+    it throughout (as ``wait_for`` polls) and failing at the first moment it does not hold."""
+    until = time.monotonic() + seconds
+
+    async def still_holding() -> bool:
         held = probe()
         if inspect.isawaitable(held):
             held = await held
         if not held:
             raise AssertionError(f"{what} stopped holding")
-        if time.monotonic() > deadline:
-            return
-        await asyncio.sleep(0.1)
+        return time.monotonic() > until
+
+    await wait_for(still_holding, timeout=seconds + 30, what=f"{what} to hold for {seconds:g}s")
 
 
 def documents(text: str, source: str = "test.yaml") -> list[ManifestDocument]:
@@ -327,6 +328,16 @@ class LocalShoal:
         if check and result.returncode != 0:
             raise AssertionError(f"shoal {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
+
+    def shoal_started(self, *args: str) -> subprocess.Popen[str]:
+        """The `shoal` command line started, not waited for (a drain to watch while it runs)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "shoal", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
 
 def web(

@@ -189,20 +189,23 @@ async def test_drain_never_takes_a_budgeted_deployment_below_min_available(
         pods = await pods_of(client, "budgeted")
         return sum(1 for p, s in pods if s is not None and s.ready and not p.terminating)
 
-    async def sample() -> None:
-        nonlocal lowest
-        while True:
-            lowest = min(lowest, await ready_count())
-            await asyncio.sleep(0.05)
-
     try:
         await client.apply(the_budget)
-        sampler = asyncio.create_task(sample())
+        drain = cluster.shoal_started("drain", node, "--timeout", "90")
+
+        async def drained_never_below() -> bool:
+            nonlocal lowest
+            lowest = min(lowest, await ready_count())  # sampled at every look until it ends
+            return drain.poll() is not None
+
         try:
-            result = await asyncio.to_thread(cluster.shoal, "drain", node, "--timeout", "90", check=True)
+            await wait_for(drained_never_below, timeout=120, interval=0.05, what="the drain to finish")
         finally:
-            sampler.cancel()
-        assert f"node/{node} drained" in result.stdout
+            if drain.poll() is None:
+                drain.kill()
+        out, err = drain.communicate()
+        assert drain.returncode == 0, err
+        assert f"node/{node} drained" in out
         assert placed[node] > 0 and lowest >= REPLICAS, f"{lowest} Ready during the drain"
         pods = await wait_running(client, "budgeted", REPLICAS)
         assert all(p.node_name != node for p, _ in pods)
