@@ -260,7 +260,7 @@ class ShoalClient:
             bucket = await Bucket.open(self.js, kv.REVISIONS)
         except (BucketNotFoundError, NotFoundError):
             return {}
-        owner = name if kind == "Deployment" else keys.workload_revisions(kind, name)
+        owner = keys.revision_owner(kind, name)
         entries = await bucket.items(keys.revisions_of(namespace, owner))
         return {entry.value.revision: entry.value for entry in entries.values()}
 

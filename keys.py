@@ -59,10 +59,10 @@ def revisions_of(namespace: str, deployment: str) -> str:
     return f"{namespace}.{deployment}.*"
 
 
-def workload_revisions(kind: str, name: str) -> str:
-    """What stands for a DaemonSet or StatefulSet in revision keys, in place of a deployment's
-    name: ``<kind>:<name>`` as a token, which no deployment's name can be."""
-    return name_token(f"{kind.lower()}:{name}")
+def revision_owner(kind: str, name: str) -> str:
+    """What stands for an object in revision keys: a deployment's name; for a DaemonSet or
+    StatefulSet ``<kind>:<name>`` as a token, which no deployment's name can be."""
+    return name if kind == "Deployment" else name_token(f"{kind.lower()}:{name}")
 
 
 def in_namespace(namespace: str) -> str:

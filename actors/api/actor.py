@@ -33,11 +33,9 @@ from shoal.actors.api.apply import (
     restarted,
     scaled,
     terminating,
-    with_claim_stand_ins,
     with_images,
     with_paused,
     with_template,
-    without_claim_stand_ins,
 )
 from shoal.actors.api.nodes import updated_spec
 from shoal.actors.api.sealing import Keyring, KeyringError, seal, unseal
@@ -77,7 +75,12 @@ from shoal.models.daemonset import DaemonSet, DaemonSetSpec
 from shoal.models.node import NodeSpec
 from shoal.models.pod import BarePod, Pod
 from shoal.models.service import NodePortClaim, Service
-from shoal.models.statefulset import StatefulSet, StatefulSetSpec
+from shoal.models.statefulset import (
+    StatefulSet,
+    StatefulSetSpec,
+    with_claim_stand_ins,
+    without_claim_stand_ins,
+)
 from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentSpec
 from shoal.retry import retrying
 
@@ -441,7 +444,7 @@ class ApiActor(Actor):
         """A DaemonSet's or StatefulSet's template, as a new revision when it is not the latest
         (Kubernetes' ControllerRevisions), so ``rollout history`` and ``undo`` work for them too."""
         meta = workload.metadata
-        owner = keys.workload_revisions(workload.kind, meta.name)
+        owner = keys.revision_owner(workload.kind, meta.name)
         revisions = await self._revisions(meta.namespace, owner)
         latest = max(revisions, default=0)
         if latest and revisions[latest].template_hash == workload.spec.template.hash():
@@ -594,7 +597,7 @@ class ApiActor(Actor):
             await self._release_ports(namespace, name)
         if action == "deleted" and info.kind in ("Deployment", "DaemonSet", "StatefulSet"):
             # Its revisions go with it: a new one of that name starts its own history.
-            owner = name if info.kind == "Deployment" else keys.workload_revisions(info.kind, name)
+            owner = keys.revision_owner(info.kind, name)
             for revision_key in await self.revisions.items(keys.revisions_of(namespace, owner)):
                 with contextlib.suppress(Conflict):
                     await self.revisions.delete(revision_key)
@@ -627,7 +630,7 @@ class ApiActor(Actor):
             raise InvalidManifest([f"{kind.plural} cannot be paused or resumed (only deployments can)"])
         bucket = self.buckets[request.kind]
         key = keys.object_key(request.namespace, request.name)
-        owner = keys.workload_revisions(request.kind, request.name)
+        owner = keys.revision_owner(request.kind, request.name)
         action, note = "unchanged", ""
         async for attempt in retrying(deadline=10):
             with attempt:
@@ -695,7 +698,7 @@ class ApiActor(Actor):
         key = keys.object_key(request.namespace, request.name)
         kind = registry().by_kind(request.kind)
         assert kind is not None
-        bucket = self.deployments if request.kind == "Deployment" else self.buckets[request.kind]
+        bucket = self.buckets[request.kind]
         action = "unchanged"
         async for attempt in retrying(deadline=10):
             with attempt:
