@@ -90,70 +90,54 @@ def cronjob_object(cronjob: CronJob, status: CronJobStatus | None) -> dict[str, 
     }
 
 
-def daemonset_object(daemonset: DaemonSet, status: DaemonSetStatus | None) -> dict[str, Any]:
-    meta = daemonset.metadata
+_OWN_FIELDS = {"schema", "namespace", "name", "uid"}
+"""Fields of a status record that say whose it is, not what it counts."""
+
+
+def _counted_object(
+    obj: DaemonSet | StatefulSet | PodDisruptionBudget,
+    status: DaemonSetStatus | StatefulSetStatus | PodDisruptionBudgetStatus | None,
+    spec: dict[str, Any],
+    *,
+    hidden: frozenset[str] = frozenset(),
+    shown: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An object whose status is the scheduler's counts, as kubectl shows it: the status
+    record's own fields (camelCase, sorted), less ``hidden``, with ``shown`` replacing some."""
+    meta = obj.metadata
     metadata = object_metadata(meta)
     metadata["generation"] = meta.generation
     body: dict[str, Any] = {}
     if status is not None and status.uid == meta.uid:
-        body = {
-            "currentNumberScheduled": status.current_number_scheduled,
-            "desiredNumberScheduled": status.desired_number_scheduled,
-            "numberAvailable": status.number_available,
-            "numberMisscheduled": status.number_misscheduled,
-            "numberReady": status.number_ready,
-            "numberUnavailable": status.number_unavailable,
-            "observedGeneration": status.observed_generation,
-            "updatedNumberScheduled": status.updated_number_scheduled,
-        }
+        counts = {k: v for k, v in status.dump().items() if k not in _OWN_FIELDS | hidden}
+        body = dict(sorted({**counts, **(shown or {})}.items()))
     return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": metadata,
-        "spec": daemonset.spec.dump(),
-        "status": body,
-    }
-
-
-def statefulset_object(statefulset: StatefulSet, status: StatefulSetStatus | None) -> dict[str, Any]:
-    meta = statefulset.metadata
-    metadata = object_metadata(meta)
-    metadata["generation"] = meta.generation
-    body: dict[str, Any] = {}
-    if status is not None and status.uid == meta.uid:
-        body = {
-            "availableReplicas": status.available_replicas,
-            "currentReplicas": status.current_replicas,
-            "currentRevision": f"{meta.name}-{status.current_revision}",
-            "observedGeneration": status.observed_generation,
-            "readyReplicas": status.ready_replicas,
-            "replicas": status.replicas,
-            "updateRevision": f"{meta.name}-{status.update_revision}",
-            "updatedReplicas": status.updated_replicas,
-        }
-    spec = statefulset.spec.dump()
-    spec["replicas"] = statefulset.spec.desired_replicas
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
+        "apiVersion": obj.api_version,
+        "kind": obj.kind,
         "metadata": metadata,
         "spec": spec,
         "status": body,
     }
 
 
-def pdb_object(pdb: PodDisruptionBudget, status: PodDisruptionBudgetStatus | None) -> dict[str, Any]:
-    meta = pdb.metadata
-    metadata = object_metadata(meta)
-    metadata["generation"] = meta.generation
-    body: dict[str, Any] = {}
-    if status is not None and status.uid == meta.uid:
-        body = {
-            "currentHealthy": status.current_healthy,
-            "desiredHealthy": status.desired_healthy,
-            "disruptionsAllowed": status.disruptions_allowed,
-            "expectedPods": status.expected_pods,
-            "observedGeneration": status.observed_generation,
+def daemonset_object(daemonset: DaemonSet, status: DaemonSetStatus | None) -> dict[str, Any]:
+    return _counted_object(daemonset, status, daemonset.spec.dump())
+
+
+def statefulset_object(statefulset: StatefulSet, status: StatefulSetStatus | None) -> dict[str, Any]:
+    spec = statefulset.spec.dump()
+    spec["replicas"] = statefulset.spec.desired_replicas
+    name = statefulset.metadata.name
+    revisions = (
+        {
+            "currentRevision": f"{name}-{status.current_revision}",
+            "updateRevision": f"{name}-{status.update_revision}",
         }
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": metadata,
-            "spec": pdb.spec.dump(), "status": body}  # fmt: skip
+        if status is not None
+        else {}
+    )
+    return _counted_object(statefulset, status, spec, hidden=frozenset({"current"}), shown=revisions)
+
+
+def pdb_object(pdb: PodDisruptionBudget, status: PodDisruptionBudgetStatus | None) -> dict[str, Any]:
+    return _counted_object(pdb, status, pdb.spec.dump(), hidden=frozenset({"waiting"}))

@@ -8,7 +8,15 @@ from pydantic import Field, model_validator
 
 from shoal.models.base import Labels, Record, ShoalModel, SubdomainName
 from shoal.models.core import ClaimSpec
-from shoal.models.workloads import INT32_MAX, IntOrPercent, LabelSelector, ObjectMeta, PodTemplate
+from shoal.models.workloads import (
+    INT32_MAX,
+    EmptyDirVolume,
+    IntOrPercent,
+    LabelSelector,
+    ObjectMeta,
+    PodTemplate,
+    Volume,
+)
 
 REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -166,3 +174,26 @@ def ordinal_of(statefulset: str, pod: str) -> int | None:
     if prefix != statefulset or not number.isdigit() or (number != "0" and number.startswith("0")):
         return None
     return int(number)
+
+
+def with_claim_stand_ins(spec: Any) -> PodTemplate:
+    """A workload's template to keep on its own (a revision): a StatefulSet's containers mount
+    its claim templates by name, which a pod template alone must have as volumes. The same
+    stand-ins ``ClaimedTemplate`` uses while it validates, kept here as emptyDir volumes."""
+    template = spec.template
+    claims = [t.metadata.name for t in getattr(spec, "volume_claim_templates", [])]
+    present = {v.name for v in template.spec.volumes}
+    missing = [name for name in claims if name not in present]
+    if not missing:
+        return template
+    volumes = [*template.spec.volumes, *(Volume(name=name, empty_dir=EmptyDirVolume()) for name in missing)]
+    return template.model_copy(update={"spec": template.spec.model_copy(update={"volumes": volumes})})
+
+
+def without_claim_stand_ins(template: PodTemplate, spec: Any) -> PodTemplate:
+    """A kept revision's template back as the workload's own: the claims' stand-ins dropped."""
+    claims = {t.metadata.name for t in getattr(spec, "volume_claim_templates", [])}
+    if not claims:
+        return template
+    volumes = [v for v in template.spec.volumes if v.name not in claims]
+    return template.model_copy(update={"spec": template.spec.model_copy(update={"volumes": volumes})})

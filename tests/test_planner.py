@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 from shoal.actors.scheduler.commands import (
     BindPod,
     CreatePod,
@@ -24,19 +22,7 @@ from shoal.models.pod import ContainerState, ContainerStatus, Pod, PodStatus
 from shoal.models.scheduling import ClusterObjectMeta, PriorityClass, Taint
 from shoal.models.workloads import Deployment, DeploymentStatus, DeploymentStrategy, PodSpec, ResourceList
 from tests.harness import deployment
-
-NOW = 1_000_000.0
-
-
-class CountingIds:
-    def __init__(self) -> None:
-        self.counter = itertools.count()
-
-    def suffix(self) -> str:
-        return f"s{next(self.counter):04d}"
-
-    def uid(self) -> str:
-        return f"uid{next(self.counter)}"
+from tests.workload_sim import NOW, CountingIds
 
 
 def make_deployment(

@@ -20,10 +20,10 @@ from shoal.manifests.render import timestamp
 from shoal.models.base import Record
 from shoal.models.batch import Job
 from shoal.models.core import SYSTEM_NAMESPACES, ConfigMap, Secret
-from shoal.models.daemonset import DaemonSet, DaemonSetSpec
+from shoal.models.daemonset import DaemonSet
 from shoal.models.pod import BarePod, Pod, PodMeta
-from shoal.models.statefulset import StatefulSet, StatefulSetSpec
-from shoal.models.workloads import Deployment, DeploymentSpec, EmptyDirVolume, PodTemplate, Volume
+from shoal.models.statefulset import StatefulSet
+from shoal.models.workloads import Deployment, PodTemplate
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
@@ -276,25 +276,3 @@ def plan_replace(
     return PlannedWrite(
         key, "configured", desired.model_copy(update={"metadata": metadata}), current.revision
     )
-
-
-def with_claim_stand_ins(spec: DeploymentSpec | DaemonSetSpec | StatefulSetSpec) -> PodTemplate:
-    """A template to keep as a revision on its own: a StatefulSet's containers mount its claim
-    templates by name, which a pod template alone must have as volumes (emptyDir stand-ins)."""
-    template = spec.template
-    claims = [t.metadata.name for t in getattr(spec, "volume_claim_templates", [])]
-    present = {v.name for v in template.spec.volumes}
-    missing = [name for name in claims if name not in present]
-    if not missing:
-        return template
-    volumes = [*template.spec.volumes, *(Volume(name=name, empty_dir=EmptyDirVolume()) for name in missing)]
-    return template.model_copy(update={"spec": template.spec.model_copy(update={"volumes": volumes})})
-
-
-def without_claim_stand_ins(template: PodTemplate, spec: DaemonSetSpec | StatefulSetSpec) -> PodTemplate:
-    """A kept revision's template back as the workload's own: the claims' stand-ins dropped."""
-    claims = {t.metadata.name for t in getattr(spec, "volume_claim_templates", [])}
-    if not claims:
-        return template
-    volumes = [v for v in template.spec.volumes if v.name not in claims]
-    return template.model_copy(update={"spec": template.spec.model_copy(update={"volumes": volumes})})
