@@ -19,11 +19,12 @@ from shoal.errors import InvalidManifest
 from shoal.kinds import CUSTOM_NOTE, Kind, is_kubernetes_group, registry
 from shoal.models.api import ManifestDocument
 from shoal.models.batch import CronJob, Job
-from shoal.models.core import DEFAULT_NAMESPACE, StoredObject
+from shoal.models.core import DEFAULT_NAMESPACE, Namespace, StoredObject
 from shoal.models.daemonset import DaemonSet
 from shoal.models.service import Service
 from shoal.models.statefulset import StatefulSet, claim_name
 from shoal.models.workloads import Container, Deployment, PodTemplate
+from shoal.policy.admission import ENFORCE_LABEL, level_problem
 
 IGNORED_QUIETLY = {("status",), ("spec", "jobTemplate", "metadata", "name")}
 """Fields that exported manifests carry and that apply rightly ignores (``kubectl create cronjob``
@@ -179,6 +180,10 @@ JOB_RESTART_POLICIES = ("OnFailure", "Never")
 def _semantic_problems(obj: BaseModel) -> list[tuple[str, str]]:
     """Rules that span fields, with the path to blame."""
     problems = []
+    if isinstance(obj, Namespace):
+        level = level_problem(obj.metadata.labels)
+        if level is not None:
+            problems.append((field_path(("metadata", "labels", ENFORCE_LABEL)), level))
     if isinstance(obj, Service):
         names = [port.name for port in obj.spec.ports]
         if len(names) > 1 and (None in names or len(set(names)) != len(names)):

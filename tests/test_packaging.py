@@ -10,16 +10,29 @@ ROOT = Path(__file__).resolve().parent.parent
 NOT_PACKAGED = {"tests", "bench", "build", ".venv"}
 
 # Which top-level parts of shoal each part may import. cli -> actors -> {bus, runtime};
-# bus and runtime know nothing of each other; models and manifests stand alone; keys (how
-# objects are named in NATS) and kinds (the registry of kinds, over the models) are shared.
+# bus and runtime know nothing of each other; models and manifests stand alone, and policy
+# (the pod security rules over models) beside them; keys (how objects are named in NATS) and
+# kinds (the registry of kinds, over the models) are shared.
 ALLOWED = {
     "models": {"models"},
+    "policy": {"policy", "models"},
     "keys": set(),
     "kinds": {"models", "bus"},  # a kind names its bucket (imported lazily)
-    "manifests": {"models", "errors", "manifests", "kinds"},
+    "manifests": {"models", "errors", "manifests", "kinds", "policy"},
     "bus": {"bus", "models", "errors", "processes", "retry"},
     "runtime": {"runtime", "models", "errors", "processes", "retry"},
-    "actors": {"actors", "bus", "runtime", "models", "manifests", "errors", "retry", "keys", "kinds"},
+    "actors": {
+        "actors",
+        "bus",
+        "runtime",
+        "models",
+        "manifests",
+        "errors",
+        "retry",
+        "keys",
+        "kinds",
+        "policy",
+    },
     "client": {"bus", "models", "errors", "keys"},
     # The web view follows the bus and renders with manifests; only the command line starts it.
     "dashboard": {"dashboard", "bus", "models", "manifests", "errors", "keys"},

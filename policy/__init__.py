@@ -1,0 +1,1 @@
+"""Policies over desired state that the API and the nodes both enforce."""
