@@ -70,7 +70,7 @@ from shoal.models.api import (
     SecretReadRequest,
 )
 from shoal.models.batch import CronJob, Job
-from shoal.models.core import SYSTEM_NAMESPACES, Secret
+from shoal.models.core import SYSTEM_NAMESPACES, Namespace, Secret
 from shoal.models.daemonset import DaemonSet, DaemonSetSpec
 from shoal.models.node import NodeSpec
 from shoal.models.pod import BarePod, Pod
@@ -81,7 +81,8 @@ from shoal.models.statefulset import (
     with_claim_stand_ins,
     without_claim_stand_ins,
 )
-from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentSpec
+from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentSpec, PodTemplate
+from shoal.policy.admission import Level, namespace_level, object_violations, template_violations
 from shoal.retry import retrying
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ class ApiActor(Actor):
             async for attempt in retrying(deadline=10):
                 with attempt:
                     await self._check_namespaces(objects)
+                    await self._check_pod_security(objects)
                     plans = [(obj, await self._plan(obj)) for obj in objects]
                     if not request.dry_run:
                         await self._write(plans)
@@ -237,6 +239,39 @@ class ApiActor(Actor):
         existing = {keys.cluster_name(key) for key in await self.buckets["Namespace"].keys()}
         created = {o.name for o in objects if o.kind == "Namespace"}
         problems = missing_namespaces(wanted, existing, created)
+        if problems:
+            raise InvalidManifest(problems)
+
+    async def _level(self, namespace: str, applied: dict[str, Namespace]) -> Level:
+        """A namespace's pod security level: as this apply writes it, else as stored."""
+        record = applied.get(namespace)
+        if record is None:
+            entry = await self.buckets["Namespace"].get(keys.object_key("", namespace))
+            record = entry.value if entry is not None else None
+        return namespace_level(record.metadata.labels if record is not None else None)
+
+    async def _check_pod_security(self, objects: list[ValidObject]) -> None:
+        """Every pod an object of the apply makes must keep to its namespace's level: one line
+        per field that does not, and nothing of the apply stored."""
+        applied = {o.name: o.model for o in objects if isinstance(o.model, Namespace)}
+        levels: dict[str, Level] = {}
+        problems = []
+        for obj in objects:
+            if not obj.info.namespaced or obj.info.handling != "acted":
+                continue
+            if obj.namespace not in levels:
+                levels[obj.namespace] = await self._level(obj.namespace, applied)
+            level = levels[obj.namespace]
+            problems += [
+                f"{obj.where}: {v.in_namespace(obj.namespace)}" for v in object_violations(obj.model, level)
+            ]
+        if problems:
+            raise InvalidManifest(problems)
+
+    async def _admit_template(self, namespace: str, template: PodTemplate, what: str) -> None:
+        """A template a rollout brings back must keep to the namespace's level as it is now."""
+        level = await self._level(namespace, {})
+        problems = [f"{what}: {v.in_namespace(namespace)}" for v in template_violations(template, level)]
         if problems:
             raise InvalidManifest(problems)
 
@@ -313,7 +348,9 @@ class ApiActor(Actor):
         return plan_object(desired, current, key=key, now=now, new_uid=uid)  # type: ignore[arg-type]
 
     async def _write(self, plans: list[tuple[ValidObject, PlannedWrite]]) -> None:
-        for obj, plan in plans:
+        # Namespaces first: a node that sees a pod of a namespace created by the same apply
+        # finds the namespace's pod security level already stored.
+        for obj, plan in sorted(plans, key=lambda written: written[0].kind != "Namespace"):
             bucket = self.buckets[obj.kind]
             if plan.action == "unchanged":
                 continue
@@ -521,6 +558,9 @@ class ApiActor(Actor):
                             # kubectl: "skipped rollback (current template already matches revision N)"
                             note = f"current template already matches revision {target}"
                         else:
+                            await self._admit_template(
+                                request.namespace, revisions[target].template, f"deployment {request.name}"
+                            )
                             updated = with_template(deployment, revisions[target].template)
                             action, note = "rolled back", f"rolled back to revision {target}"
                 if updated is not None:
@@ -667,6 +707,9 @@ class ApiActor(Actor):
                             note = f"current template already matches revision {target}"
                         else:
                             template = without_claim_stand_ins(revisions[target].template, workload.spec)
+                            await self._admit_template(
+                                request.namespace, template, f"{kind.singular} {request.name}"
+                            )
                             action = "rolled back"
                             note = f"rolled back to revision {target}"
                 if template is not None:
