@@ -43,13 +43,14 @@ from shoal.bus.kv import Bucket, Entry
 from shoal.bus.rpc import call
 from shoal.errors import Conflict, ShoalError
 from shoal.models.api import NodeSecretRequest, SecretBundle
-from shoal.models.core import Secret
+from shoal.models.core import Namespace, Secret
 from shoal.models.node import Node, NodeHeartbeat
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.quantity import format_cpu, human_memory
 from shoal.models.scheduling import Taint
 from shoal.models.service import Endpoints, Service
 from shoal.models.workloads import EnvVar, ResourceList
+from shoal.policy.admission import DEFAULT_LEVEL, Level, namespace_level, pod_violations
 from shoal.retry import retrying
 from shoal.runtime.interface import PodObservation, Runtime
 from shoal.runtime.prepared import PreparedPod
@@ -155,11 +156,14 @@ class NodeActor(Actor):
         statuses: dict[str, PodStatus] | None = None,
         writers: NodeWriters | None = None,
         sync_slots: asyncio.Semaphore | None = None,
+        namespaces: KVCache[Namespace] | None = None,
     ) -> None:
-        """``feed``, ``statuses`` and ``writers`` are shared by a fleet of node actors in one
-        process; a lone node actor watches, reads and writes them itself."""
+        """``feed``, ``statuses``, ``writers`` and ``namespaces`` are shared by a fleet of node
+        actors in one process; a lone node actor watches, reads and writes them itself."""
         super().__init__(nc)
         self.feed = feed
+        self.namespaces = namespaces
+        """Namespace records: their labels set the pod security level each pod is checked against."""
         self.shared = feed is not None
         self.owns_state = not self.shared
         self.initial_statuses = statuses
@@ -220,7 +224,11 @@ class NodeActor(Actor):
             self.watch(self.feed.cache)
         self.pods = self.feed.cache
         self.feed.listeners[self.name] = self._pod_changed
+        self.namespace_bucket = await Bucket.open(self.js, kv.NAMESPACES)
+        if self.namespaces is None:
+            self.namespaces = self.watch(KVCache(self.namespace_bucket))
         await self.pods.synced.wait()
+        await self.namespaces.synced.wait()
         if self.settings.heartbeats:
             self.spawn(self._heartbeat(), "heartbeat")
         self.spawn(self._follow_runtime(), "runtime events")
@@ -418,9 +426,26 @@ class NodeActor(Actor):
         if pod is not None and self.store is not None and key in self._stale_volumes:
             self._stale_volumes.discard(key)
             await self._refresh_volumes(pod)
-        await self.syncer.sync(key, pod, entry.revision if entry is not None else 0, cut_off=self.cut_off)
+        level = await self._level(pod) if pod is not None else DEFAULT_LEVEL
+        revision = entry.revision if entry is not None else 0
+        await self.syncer.sync(key, pod, revision, cut_off=self.cut_off, level=level)
         if pod is None and self.store is not None and key not in self.syncer.written:
             await self._remove_volumes(key)
+
+    async def _level(self, pod: Pod) -> Level:
+        """The pod security level of the pod's namespace, as its record says (the default without one).
+
+        The watch may lag behind a namespace applied together with the pod; a level that would
+        refuse the pod is read again from the bucket before the node goes by it (a failed read
+        fails the sync, which is tried again later)."""
+        assert self.namespaces is not None
+        key = keys.object_key("", pod.metadata.namespace)
+        entry = self.namespaces.get(key)
+        level = namespace_level(entry.value.metadata.labels if entry is not None else None)
+        if self.cut_off or not pod_violations(pod.spec, level, annotations=pod.metadata.annotations):
+            return level
+        fresh = await self.namespace_bucket.get(key)
+        return namespace_level(fresh.value.metadata.labels if fresh is not None else None)
 
     # -- what a pod refers to: ConfigMaps, Secrets, volumes -------------------------------------
 

@@ -10,6 +10,7 @@ One pod, as a node sees it::
     not bound here ──seen in the runtime──▶ RemovePod, Forget
     bound, terminating ──▶ Terminate (preStop hooks, stop, remove, delete the record)
     bound, nothing running ──▶ StartPod (all containers; restart counts kept if they vanished)
+          breaks its namespace's pod security level ──▶ Refuse (Failed, Forbidden; for good)
           start failed ──▶ StartFailed ──backoff──▶ StartPod again
     bound, running ──container exited, policy says restart──▶ RestartContainer (after backoff)
                    ──a container never started──▶ ReplaceContainer
@@ -23,7 +24,11 @@ from dataclasses import dataclass, field
 
 from shoal.actors.node.status import Waiting, should_restart
 from shoal.models.pod import Pod, PodStatus
+from shoal.policy.admission import DEFAULT_LEVEL, Level, pod_violations
 from shoal.runtime.interface import PodObservation
+
+FORBIDDEN = "Forbidden"
+"""The reason of a pod the node refused to start: it breaks its namespace's pod security level."""
 
 ORPHAN_GRACE_SECONDS = 5.0
 """Grace for containers whose pod record is gone, so their own grace is unknown."""
@@ -63,6 +68,8 @@ class PodFacts:
     """For each exited container that its policy restarts: what the backoff says."""
     announced: frozenset[str] = frozenset()
     """Backoff markers (``key/container/container id``) already announced by an event."""
+    level: Level = DEFAULT_LEVEL
+    """The pod security level of the pod's namespace, as the node knows it."""
 
 
 # -- actions --------------------------------------------------------------------------------------
@@ -96,6 +103,13 @@ class StartPod:
 
 
 @dataclass(frozen=True)
+class Refuse:
+    """Start nothing: report the pod Failed (``Forbidden``, with why) and say so once."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class RestartContainer:
     container: str
     attempt: int
@@ -123,7 +137,9 @@ class Report:
     """Probes for what runs, and the pod's status, written when it changed."""
 
 
-Action = RemovePod | Forget | Terminate | StartPod | RestartContainer | BackOff | RequeueAfter | Report
+Action = (
+    RemovePod | Forget | Terminate | StartPod | Refuse | RestartContainer | BackOff | RequeueAfter | Report
+)
 
 
 def decide(facts: PodFacts) -> list[Action]:
@@ -142,7 +158,14 @@ def decide(facts: PodFacts) -> list[Action]:
     if observed is None or not observed.containers:
         last = facts.last
         if last is not None and last.terminal:
+            if last.reason == FORBIDDEN:
+                return []  # refused for good, as the kubelet's admission refuses a pod
             return [Report()]  # finished for good: nothing to bring back
+        # Checked before any start, whoever wrote the record: the API checks too, but a
+        # record written straight into the bucket has passed no API.
+        violations = pod_violations(pod.spec, facts.level, annotations=pod.metadata.annotations)
+        if violations:
+            return [Refuse("; ".join(str(v) for v in violations))]
         if backing_off:
             assert failure is not None
             return [RequeueAfter(failure.retry_at - now), Report()]

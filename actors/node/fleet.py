@@ -19,6 +19,7 @@ from shoal.actors.base import Actor
 from shoal.actors.node.actor import NodeActor, NodeSettings, NodeWriters
 from shoal.actors.node.feed import PodFeed
 from shoal.bus import kv
+from shoal.bus.cache import KVCache
 from shoal.bus.kv import Bucket
 from shoal.runtime.interface import Runtime
 
@@ -53,7 +54,9 @@ class NodeFleet(Actor):
         await self.ensure_state()
         feed = PodFeed(await Bucket.open(self.js, kv.PODS))
         self.watch(feed.cache)
+        namespaces = self.watch(KVCache(await Bucket.open(self.js, kv.NAMESPACES)))
         await feed.cache.synced.wait()
+        await namespaces.synced.wait()
         statuses_bucket = await Bucket.open(self.js, kv.POD_STATUS)
         statuses = {key: entry.value for key, entry in (await statuses_bucket.items()).items()}
         # Every node's status writes share one writer: they commit together, in batches.
@@ -72,6 +75,7 @@ class NodeFleet(Actor):
                     statuses=statuses,
                     writers=self.writers,
                     sync_slots=slots,
+                    namespaces=namespaces,
                 )
             )
         for start in range(0, len(self.nodes), START_BATCH):

@@ -18,10 +18,12 @@ from typing import Any, Protocol
 
 from shoal.actors.node.backoff import CrashBackoff
 from shoal.actors.node.decide import (
+    FORBIDDEN,
     BackOff,
     CrashWait,
     Forget,
     PodFacts,
+    Refuse,
     RemovePod,
     Report,
     RequeueAfter,
@@ -36,8 +38,10 @@ from shoal.actors.node.decide import (
 from shoal.actors.node.probes import ContainerProber, check
 from shoal.actors.node.status import Waiting, report_status, should_restart
 from shoal.errors import ContainerConfigError, ImageUnavailable, InitContainerFailed, ShoalError
+from shoal.models.base import replace
 from shoal.models.pod import Pod, PodStatus, split_key
 from shoal.models.workloads import Container, LifecycleHandler, Probe
+from shoal.policy.admission import DEFAULT_LEVEL, Level
 from shoal.runtime.interface import PodObservation, Runtime
 from shoal.runtime.prepared import PreparedPod
 
@@ -118,7 +122,13 @@ class PodSyncer:
         return last if last is not None and pod is not None and last.uid == pod.metadata.uid else None
 
     def facts(
-        self, key: str, pod: Pod | None, revision: int, observed: PodObservation | None, cut_off: bool
+        self,
+        key: str,
+        pod: Pod | None,
+        revision: int,
+        observed: PodObservation | None,
+        cut_off: bool,
+        level: Level = DEFAULT_LEVEL,
     ) -> PodFacts:
         now = self.clock()
         waits: dict[str, CrashWait] = {}
@@ -155,14 +165,24 @@ class PodSyncer:
             cut_off=cut_off,
             crash_waits=waits,
             announced=frozenset(m for m in self.announced if m.startswith(key + "/")),
+            level=level,
         )
 
-    async def sync(self, key: str, pod: Pod | None, revision: int, *, cut_off: bool = False) -> None:
-        """Bring one pod from what the runtime shows to what its record (bound here, or None) asks."""
+    async def sync(
+        self,
+        key: str,
+        pod: Pod | None,
+        revision: int,
+        *,
+        cut_off: bool = False,
+        level: Level = DEFAULT_LEVEL,
+    ) -> None:
+        """Bring one pod from what the runtime shows to what its record (bound here, or None) asks;
+        ``level`` is the pod security level of its namespace."""
         namespace, name = split_key(key)
         for _ in range(MAX_STEPS):
             observed = await self.runtime.inspect_pod(namespace, name)
-            actions = decide(self.facts(key, pod, revision, observed, cut_off))
+            actions = decide(self.facts(key, pod, revision, observed, cut_off, level))
             again = False
             for action in actions:
                 again = await self._carry_out(key, pod, revision, observed, action) or again
@@ -215,6 +235,9 @@ class PodSyncer:
                     self.link.emit(pod, "Started", f"started on {self.node}", node=self.node)
                 await self._post_start(pod, None)
                 return True
+            case Refuse(message=message):
+                assert pod is not None
+                await self._refuse(key, pod, observed, message)
             case RestartContainer(container=container, attempt=attempt, exit_code=code, crashed=crashed):
                 assert pod is not None
                 try:
@@ -255,6 +278,24 @@ class PodSyncer:
                 self._sync_probers(key, pod, observed)
                 await self._report(key, pod, observed)
         return False
+
+    async def _refuse(self, key: str, pod: Pod, observed: PodObservation | None, message: str) -> None:
+        """The pod breaks its namespace's pod security level: Failed, and no container made."""
+        forbidden = Waiting(FORBIDDEN, message)
+        status = report_status(
+            pod,
+            observed,
+            node=self.node,
+            host_ip=self.host_ip,
+            last=None,
+            waiting=dict.fromkeys((c.name for c in pod.spec.containers), forbidden),
+            probes={},
+            now=self.clock(),
+        )
+        status = replace(status, phase="Failed", ready=False, reason=FORBIDDEN, message=message)
+        await self.link.report(key, status)
+        self.written[key] = status
+        self.link.emit(pod, FORBIDDEN, f"not started on {self.node}: {message}", type="Warning")
 
     def _start_failed(self, key: str, pod: Pod, waiting: Waiting) -> None:
         """A failed start backs off as crash loops do: 10 s doubling to the cap."""
