@@ -51,13 +51,20 @@ async def serve(
     *,
     queue: str = "",
     owner: str = "actor",
+    check: Callable[[str, Req], None] | None = None,
 ) -> Subscription:
-    """Answer ``subject`` with ``handler``. Requests are handled one at a time, in order."""
+    """Answer ``subject`` with ``handler``. Requests are handled one at a time, in order.
+
+    ``check`` sees the subject each request came on (``subject`` may have wildcards) and may
+    refuse the request with a ShoalError before the handler runs.
+    """
 
     async def on_message(msg: Msg) -> None:
         reply: Record
         try:
             request = decode(msg.data, request_model, what=f"request on {subject}")
+            if check is not None:
+                check(msg.subject, request)
             reply = await handler(request)
         except ShoalError as err:
             reply = error_reply(err.code, err.message, err.warnings)

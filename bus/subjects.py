@@ -36,8 +36,16 @@ API_RESOLVE = f"{PREFIX}.api.resolve"
 API_SECRET_READ = f"{PREFIX}.api.secret.read"
 """``shoal.v1.api.secret.read``: SecretReadRequest -> Secret, in the clear (``get secret -o yaml``)."""
 
-NODE_SECRETS = f"{PREFIX}.api.node-secrets"
-"""``shoal.v1.api.node-secrets``: NodeSecretRequest -> SecretBundle: a pod's Secrets, only for its node."""
+
+def node_secrets(node: str) -> str:
+    """``shoal.v1.api.node-secrets.<node>``: NodeSecretRequest -> SecretBundle: a pod's Secrets, only
+    for the node it is bound to. The node is the subject's last token, which the NATS server lets
+    only that node's identity publish to: the API trusts the subject, not the request's words."""
+    return f"{PREFIX}.api.node-secrets.{node}"
+
+
+NODE_SECRETS_ALL = f"{PREFIX}.api.node-secrets.*"
+"""``shoal.v1.api.node-secrets.*``: where the API actors answer every node's secret requests."""
 
 SERVICE_QUEUE = "shoal-service"
 """Queue group of the service actors (they answer resolve requests)."""
@@ -213,3 +221,9 @@ written by the scheduler."""
 BUCKET_STATEFULSET_STATUS = "shoal_statefulset_status"
 """Observed StatefulSet status and its current revision's template, key ``<namespace>.<name>``;
 written by the scheduler."""
+
+
+ALL_BUCKET_NAMES: tuple[str, ...] = tuple(
+    value for key, value in sorted(globals().items()) if key.startswith("BUCKET_")
+)
+"""Every bucket's name (``shoal_pods``, ``shoal_nodes``...)."""

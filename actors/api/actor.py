@@ -134,6 +134,13 @@ class AdmissionLimits:
             raise InvalidManifest(problems)
 
 
+def asked_by_its_node(subject: str, request: NodeSecretRequest) -> None:
+    """A node asks on its own subject (``...node-secrets.<node>``), which the NATS server lets
+    only that node's identity publish to; a request naming another node is refused."""
+    if subject.rsplit(".", 1)[-1] != request.node:
+        raise PermanentError(f"a request on {subject} asks for the secrets of node {request.node}")
+
+
 def _is_address(key: str) -> bool:
     try:
         ipaddress.IPv4Address(key)
@@ -191,11 +198,21 @@ class ApiActor(Actor):
             (subjects.API_NODE, NodeUpdateRequest, self.update_node),
             (subjects.API_ROLLOUT, RolloutRequest, self.rollout),
             (subjects.API_SECRET_READ, SecretReadRequest, self.read_secret),
-            (subjects.NODE_SECRETS, NodeSecretRequest, self.node_secrets),
         ):
             self._subscriptions.append(
                 await serve(self.nc, subject, model, handler, queue=subjects.API_QUEUE, owner="the API actor")
             )
+        self._subscriptions.append(
+            await serve(
+                self.nc,
+                subjects.NODE_SECRETS_ALL,
+                NodeSecretRequest,
+                self.node_secrets,
+                queue=subjects.API_QUEUE,
+                owner="the API actor",
+                check=asked_by_its_node,
+            )
+        )
         await super().start()
 
     async def on_stop(self) -> None:

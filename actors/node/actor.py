@@ -462,7 +462,7 @@ class NodeActor(Actor):
             request = NodeSecretRequest(
                 node=self.name, namespace=namespace, pod=pod.metadata.name, uid=pod.metadata.uid
             )
-            secrets = (await call(self.nc, subjects.NODE_SECRETS, request, SecretBundle)).secrets
+            secrets = (await call(self.nc, subjects.node_secrets(self.name), request, SecretBundle)).secrets
         assert self.record is not None
         dns_server = self.dns.address if getattr(self, "dns", None) is not None else ""  # type: ignore[union-attr]
         return PodSources(
