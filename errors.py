@@ -69,6 +69,12 @@ class Deposed(ShoalError):
     code = "deposed"
 
 
+class Forbidden(PermanentError):
+    """The NATS server refused what this identity tried (its permissions do not allow it)."""
+
+    code = "forbidden"
+
+
 class ClusterUnreachable(TransientError):
     """No NATS server (or no Shoal actor) answered at the given address: it may, later."""
 

@@ -10,10 +10,36 @@ import nats
 from nats.aio.client import Client
 
 from shoal.errors import ClusterUnreachable
+from shoal.security.access import Access
 
 log = logging.getLogger(__name__)
 
+
+class _ClosedTLSNoise(logging.Filter):
+    """asyncio warns that "returning true from eof_received() has no effect when using ssl" each
+    time a TLS connection of nats-py's ends: nothing is wrong, and nothing to act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received() has no effect" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_ClosedTLSNoise())
+
 _reconnect_hooks: dict[int, list[Callable[[], None]]] = {}
+_denied: dict[int, str] = {}
+"""The last permission the server refused each client connection (by id), in its words."""
+
+
+def denied(nc: Client) -> str:
+    """What the server last refused ``nc`` ("" if nothing): a request it refused goes unanswered
+    and times out, and this says why."""
+    return _denied.get(id(nc), "")
+
+
+def _note_denial(holder: list[Client], err: BaseException) -> None:
+    text = str(err)
+    if holder and "permissions violation" in text.lower():
+        _denied[id(holder[0])] = text.removeprefix("nats: ").strip()
 
 
 def on_reconnect(nc: Client, hook: Callable[[], None]) -> None:
@@ -37,16 +63,22 @@ def replicas_for(nc: Client) -> int:
     return 3 if len(urls) >= 3 else 1
 
 
+def refused(err: BaseException) -> str:
+    """Why a server turned a connection away, in words a user acts on; "" if it did not."""
+    text = str(err).lower()
+    if "authorization violation" in text or "authentication" in text:
+        return "the server refused these credentials (or needs some: --credentials / the context file)"
+    if "certificate" in text or "ssl" in text or "tls" in text:
+        return f"TLS failed ({err}): is --tls-ca the cluster's CA?"
+    return ""
+
+
 HOW_TO_START = "start one with `shoal up`, or point at one with --server / SHOAL_SERVER"
 
 
-async def _quiet(_: Exception) -> None:
-    # nats-py logs a traceback for every failed (re)connect by default; the callers
-    # below report connection trouble once, in their own words.
-    return None
-
-
-async def connect_actor(url: str, name: str, *, deadline: float = 60.0) -> Client:
+async def connect_actor(
+    url: str, name: str, *, deadline: float = 60.0, access: Access | None = None
+) -> Client:
     """Connect an actor: retry until ``deadline`` seconds, then reconnect forever.
 
     A short ping interval lets an actor notice a dead server within seconds, and
@@ -54,6 +86,14 @@ async def connect_actor(url: str, name: str, *, deadline: float = 60.0) -> Clien
     """
 
     holder: list[Client] = []
+    options = (access or Access()).options()
+    last_error: list[BaseException] = []
+
+    async def errored(err: Exception) -> None:
+        last_error[:] = [err]
+        _note_denial(holder, err)
+        if "permissions violation" in str(err).lower():
+            log.error("the NATS server refused %s: %s", name, err)
 
     async def disconnected() -> None:
         if holder and (holder[0].is_closed or holder[0].is_draining):
@@ -76,25 +116,42 @@ async def connect_actor(url: str, name: str, *, deadline: float = 60.0) -> Clien
                 reconnect_time_wait=0.25,
                 ping_interval=2,
                 max_outstanding_pings=3,
-                error_cb=_quiet,
+                error_cb=errored,
                 disconnected_cb=disconnected,
                 reconnected_cb=reconnected,
+                **options,
             ),
             timeout=deadline,
         )
     except (TimeoutError, OSError, nats.errors.Error) as err:
+        why = refused(last_error[0]) if last_error else ""
+        if why:
+            raise ClusterUnreachable(f"NATS at {url}: {why}") from None
         raise ClusterUnreachable(f"no NATS server answered at {url} within {deadline:.0f}s ({err})") from None
     holder.append(nc)
     return nc
 
 
 async def connect_client(
-    url: str, name: str = "shoal-cli", *, timeout: float = 2.0, reconnect: bool = False
+    url: str,
+    name: str = "shoal-cli",
+    *,
+    timeout: float = 2.0,
+    reconnect: bool = False,
+    access: Access | None = None,
 ) -> Client:
     """Connect the command line: one quick try, then a one-line explanation. With ``reconnect``,
     a connection that drops later is made again for as long as it takes (``events -w``)."""
+    options = (access or Access()).options()
+    last_error: list[BaseException] = []
+    holder: list[Client] = []
+
+    async def errored(err: Exception) -> None:
+        last_error[:] = [err]
+        _note_denial(holder, err)
+
     try:
-        return await nats.connect(
+        nc = await nats.connect(
             servers=servers_of(url),
             name=name,
             connect_timeout=timeout,
@@ -103,7 +160,13 @@ async def connect_client(
             reconnect_time_wait=0.25 if reconnect else 0.05,
             ping_interval=2 if reconnect else 120,
             max_outstanding_pings=3 if reconnect else 2,
-            error_cb=_quiet,
+            error_cb=errored,
+            **options,
         )
-    except (TimeoutError, OSError, nats.errors.Error):
+    except (TimeoutError, OSError, nats.errors.Error) as err:
+        why = refused(last_error[0] if last_error else err)
+        if why:
+            raise ClusterUnreachable(f"the Shoal cluster at {url}: {why}") from None
         raise ClusterUnreachable(f"no Shoal cluster answered at {url}: {HOW_TO_START}") from None
+    holder.append(nc)
+    return nc

@@ -55,6 +55,15 @@ class ClusterConfig:
 
 
 @dataclass
+class ServerTLS:
+    """A nats-server's certificate and key, and the CA its cluster routes must be signed by."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
+@dataclass
 class NatsServerConfig:
     store_dir: Path
     host: str = "127.0.0.1"
@@ -63,19 +72,36 @@ class NatsServerConfig:
     server_name: str = "shoal"
     http_port: int | None = None
     cluster: ClusterConfig | None = None
+    tls: ServerTLS | None = None
+    """Clients must speak TLS (and routes verify each other's certificates); None: plaintext."""
+    authorization: Path | None = None
+    """A file with the ``authorization`` block (users and their permissions); None: anyone may."""
 
     def render(self, ports_dir: Path, port: int) -> str:
         lines = [
             f"server_name: {json.dumps(self.server_name)}",
             f"listen: {json.dumps(f'{self.host}:{port if port else -1}')}",
             f"ports_file_dir: {json.dumps(str(ports_dir))}",
+            f"pid_file: {json.dumps(str(ports_dir.parent / 'nats-server.pid'))}",
             "jetstream {",
             f"  store_dir: {json.dumps(str(self.store_dir))}",
             "  sync_interval: always",
             "}",
         ]
         if self.http_port is not None:
-            lines.append(f"http: {json.dumps(f'{self.host}:{self.http_port}')}")
+            # Monitoring tells anyone who asks about every connection: loopback only.
+            lines.append(f"http: {json.dumps(f'127.0.0.1:{self.http_port}')}")
+        if self.tls is not None:
+            lines += [
+                "tls {",
+                f"  cert_file: {json.dumps(str(self.tls.cert))}",
+                f"  key_file: {json.dumps(str(self.tls.key))}",
+                "  timeout: 5",
+                "}",
+            ]
+        if self.authorization is not None:
+            # nats-server reads an include relative to the config file (which sits beside ports/).
+            lines.append(f"include {json.dumps(os.path.relpath(self.authorization, ports_dir.parent))}")
         if self.cluster is not None:
             routes = ", ".join(json.dumps(route) for route in self.cluster.routes)
             lines += [
@@ -83,8 +109,18 @@ class NatsServerConfig:
                 f"  name: {json.dumps(self.cluster.name)}",
                 f"  listen: {json.dumps(f'{self.host}:{self.cluster.port}')}",
                 f"  routes: [{routes}]",
-                "}",
             ]
+            if self.tls is not None:
+                lines += [
+                    "  tls {",
+                    f"    cert_file: {json.dumps(str(self.tls.cert))}",
+                    f"    key_file: {json.dumps(str(self.tls.key))}",
+                    f"    ca_file: {json.dumps(str(self.tls.ca))}",
+                    "    verify: true",
+                    "    timeout: 5",
+                    "  }",
+                ]
+            lines.append("}")
         return "\n".join(lines) + "\n"
 
 
@@ -99,7 +135,8 @@ class NatsServer:
 
     @property
     def url(self) -> str:
-        return f"nats://{self.config.host}:{self.port}"
+        scheme = "tls" if self.config.tls is not None else "nats"
+        return f"{scheme}://{self.config.host}:{self.port}"
 
     @property
     def log_path(self) -> Path:

@@ -19,7 +19,9 @@ ALLOWED = {
     "keys": set(),
     "kinds": {"models", "bus"},  # a kind names its bucket (imported lazily)
     "manifests": {"models", "errors", "manifests", "kinds", "policy"},
-    "bus": {"bus", "models", "errors", "processes", "retry"},
+    "bus": {"bus", "models", "errors", "processes", "retry", "security"},
+    # Identities, permissions and TLS: what a connection presents, what the server allows.
+    "security": {"security", "bus", "models", "errors"},
     "runtime": {"runtime", "models", "errors", "processes", "retry"},
     "actors": {
         "actors",
@@ -32,10 +34,11 @@ ALLOWED = {
         "keys",
         "kinds",
         "policy",
+        "security",
     },
-    "client": {"bus", "models", "errors", "keys"},
+    "client": {"bus", "models", "errors", "keys", "security"},
     # The web view follows the bus and renders with manifests; only the command line starts it.
-    "dashboard": {"dashboard", "bus", "models", "manifests", "errors", "keys"},
+    "dashboard": {"dashboard", "bus", "models", "manifests", "errors", "keys", "security"},
     "cli": {
         "cli",
         "client",
@@ -47,6 +50,7 @@ ALLOWED = {
         "manifests",
         "errors",
         "processes",
+        "security",
         "__init__",
         "keys",
         "kinds",

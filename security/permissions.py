@@ -1,0 +1,276 @@
+"""What each role may publish and subscribe to, as nats-server enforces it.
+
+Pure data: a role (and a node's name) in, the subject lists of its ``permissions`` block
+out. Everything a client does on NATS is a subject: a KV put is a publish to
+``$KV.<bucket>.<key>``, a read a request to ``$JS.API.DIRECT.GET.KV_<bucket>...`` or a
+consumer made on ``$JS.API.CONSUMER.CREATE.KV_<bucket>...``, so "may write the pods bucket"
+and "may write only its own lease" are both subject lists. docs/security.md shows the table.
+
+Replies come back to an inbox of the identity's own (``_INBOX.<identity>.>``): no one else
+may subscribe there, so replies cannot be snooped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shoal.bus import subjects as s
+
+ADMIN = "admin"
+VIEWER = "viewer"
+API = "api"
+SCHEDULER = "scheduler"
+SERVICE = "service"
+AUTOSCALER = "autoscaler"
+NODE = "node"
+FLEET = "fleet"
+"""A process of many hollow nodes (scale tests and benchmarks): a node's rights for every name."""
+
+ROLES = (ADMIN, VIEWER, API, SCHEDULER, SERVICE, AUTOSCALER, NODE, FLEET)
+"""Every role an identity can have; ``node`` identities carry the node's name too."""
+
+CONTROL_PLANE = (API, SCHEDULER, SERVICE, AUTOSCALER)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A ``permissions`` block of nats-server: what one identity may publish and subscribe to."""
+
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    responses: bool = False
+    """May reply to the requests it receives (each reply subject once, while it is fresh)."""
+
+
+def inbox_prefix(identity: str) -> str:
+    """Where an identity's replies arrive: ``_INBOX.<identity>``; only it may subscribe there."""
+    return f"_INBOX.{identity}"
+
+
+def identity_of(role: str, name: str = "") -> str:
+    """``node-edge-1``, ``admin-alice``, or the role alone for the one identity of a role."""
+    return f"{role}-{name}" if name else role
+
+
+def reads(bucket: str) -> list[str]:
+    """Read ``bucket``: open it, get keys, watch it (consumers of its stream only)."""
+    stream = f"KV_{bucket}"
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.INFO.{stream}.>",
+        f"$JS.API.CONSUMER.DELETE.{stream}.>",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
+        f"$JS.FC.{stream}.>",
+        f"$JS.ACK.{stream}.>",
+    ]
+
+
+def writes(bucket: str, keys: str = ">", *, fenced_as: str = "") -> list[str]:
+    """Write ``keys`` of ``bucket`` (a put, an update, a delete: all publishes there); with
+    ``fenced_as``, also the fence and check subjects of that role's batched writes."""
+    subjects = [f"$KV.{bucket}.{keys}"]
+    if fenced_as:
+        subjects.append(f"$KVFENCE.{bucket}.{fenced_as}.>")
+    return subjects
+
+
+def manages_streams() -> list[str]:
+    """Make and update Shoal's buckets and event stream (a role that owns state, after a restart
+    of nats-server lost what it kept in memory)."""
+    return [f"$JS.API.STREAM.{verb}.{stream}" for stream in SHOAL_STREAMS for verb in ("CREATE", "UPDATE")]
+
+
+def reads_events() -> list[str]:
+    return reads_stream(s.EVENTS_STREAM)
+
+
+def reads_stream(stream: str) -> list[str]:
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$JS.API.CONSUMER.CREATE.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.INFO.{stream}.>",
+        f"$JS.API.CONSUMER.DELETE.{stream}.>",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
+        f"$JS.FC.{stream}.>",
+    ]
+
+
+SHOAL_STREAMS = (*(f"KV_{bucket}" for bucket in s.ALL_BUCKET_NAMES), s.EVENTS_STREAM)
+
+EVERYONE = ["$JS.API.INFO", s.PROCESS_STATS, *(f"$JS.API.STREAM.INFO.{stream}" for stream in SHOAL_STREAMS)]
+"""Every identity: the JetStream account's info, how Shoal's streams are set up (a role checks
+them as it starts), and answering or asking ``shoal debug``."""
+
+SECRETS = s.BUCKET_SECRETS
+"""Sealed Secrets: only the API reads or writes them; others ask the API."""
+
+READABLE_BY_EVERY_CLIENT = [b for b in s.ALL_BUCKET_NAMES if b != SECRETS]
+
+
+def _reads_all() -> list[str]:
+    return [subject for bucket in READABLE_BY_EVERY_CLIENT for subject in reads(bucket)]
+
+
+API_OWNS = (
+    s.BUCKET_DEPLOYMENTS,
+    s.BUCKET_NODE_SPECS,
+    s.BUCKET_PRIORITY_CLASSES,
+    s.BUCKET_REVISIONS,
+    s.BUCKET_SERVICES,
+    s.BUCKET_NODE_PORTS,
+    s.BUCKET_CLUSTER_IPS,
+    s.BUCKET_HPAS,
+    s.BUCKET_NAMESPACES,
+    s.BUCKET_CONFIGMAPS,
+    s.BUCKET_SECRETS,
+    s.BUCKET_CLAIMS,
+    s.BUCKET_OBJECTS,
+    s.BUCKET_JOBS,
+    s.BUCKET_CRONJOBS,
+    s.BUCKET_DAEMONSETS,
+    s.BUCKET_STATEFULSETS,
+    s.BUCKET_PDBS,
+    s.BUCKET_PODS,  # bare pods, and pods marked for deletion
+    s.BUCKET_DEPLOYMENT_STATUS,  # a deleted deployment's status goes with it
+    s.BUCKET_CLAIM_STATUS,  # ... and a deleted claim's
+)
+"""Buckets the API actor writes: desired state, as users apply it."""
+
+SCHEDULER_OWNS = (
+    s.BUCKET_PODS,
+    s.BUCKET_DEPLOYMENT_STATUS,
+    s.BUCKET_NODE_STATUS,
+    s.BUCKET_CLAIMS,  # a StatefulSet's claims, made from its templates
+    s.BUCKET_CLAIM_STATUS,
+    s.BUCKET_JOBS,  # the Jobs of CronJobs
+    s.BUCKET_JOB_STATUS,
+    s.BUCKET_CRONJOB_STATUS,
+    s.BUCKET_DAEMONSET_STATUS,
+    s.BUCKET_STATEFULSET_STATUS,
+    s.BUCKET_PDB_STATUS,
+    s.BUCKET_REVISIONS,  # the revisions of DaemonSets and StatefulSets
+    s.BUCKET_POD_STATUS,  # statuses of pods whose node is gone
+    s.BUCKET_NODES,  # registrations of nodes gone for good (--forget-nodes-after)
+)
+"""Buckets the leading scheduler writes: placements and observed status."""
+
+NODE_READS = (
+    s.BUCKET_PODS,
+    s.BUCKET_POD_STATUS,
+    s.BUCKET_NODES,
+    s.BUCKET_NODE_STATUS,
+    s.BUCKET_NODE_SPECS,
+    s.BUCKET_SERVICES,
+    s.BUCKET_ENDPOINTS,
+    s.BUCKET_CONFIGMAPS,
+    s.BUCKET_NAMESPACES,
+    s.BUCKET_CLAIMS,
+    s.BUCKET_CLAIM_STATUS,
+    s.BUCKET_SECRETS,  # sealed: which Secret changed, never what it holds (see below)
+)
+"""What a node needs to run its pods and serve services. The Secrets bucket holds only what the
+API sealed with keys no node has: a node learns from it which Secret changed, and asks the API
+for the values, which it gives only for pods bound to that node. No other kinds' desired state."""
+
+
+def _leader(role: str) -> list[str]:
+    """Its own leader lease, under its own key."""
+    return [f"$KV.{s.BUCKET_LEASES}.{role}"]
+
+
+def grant(role: str, name: str = "") -> Grant:
+    """The permissions of one identity (``name``: the node's, for a node)."""
+    inbox = f"{inbox_prefix(identity_of(role, name))}.>"
+    if role == ADMIN:
+        return Grant(
+            publish=(
+                *EVERYONE,
+                *s.API_SUBJECTS,
+                s.API_SECRET_READ,
+                s.API_RESOLVE,
+                f"{s.PREFIX}.node.*.logs",
+                f"{s.PREFIX}.logs.*.keepalive",
+                *manages_streams(),
+                *_reads_all(),
+                *reads(SECRETS),  # sealed: names for `get secrets`; values only through the API
+                *reads_events(),
+            ),
+            subscribe=(inbox, s.EVENTS_ALL, f"{s.PREFIX}.logs.*", f"{s.METRICS_PREFIX}.>", s.NODE_HEARTBEATS),
+        )
+    if role == VIEWER:
+        return Grant(
+            publish=(
+                *EVERYONE,
+                s.API_RESOLVE,
+                f"{s.PREFIX}.node.*.logs",
+                f"{s.PREFIX}.logs.*.keepalive",
+                *_reads_all(),
+                *reads_events(),
+            ),
+            subscribe=(inbox, s.EVENTS_ALL, f"{s.PREFIX}.logs.*", f"{s.METRICS_PREFIX}.>"),
+        )
+    if role in CONTROL_PLANE:
+        owned = {API: API_OWNS, SCHEDULER: SCHEDULER_OWNS, SERVICE: (s.BUCKET_ENDPOINTS,)}
+        owned_buckets = owned.get(role, (s.BUCKET_HPA_STATUS,) if role == AUTOSCALER else ())
+        publish = [
+            *EVERYONE,
+            *manages_streams(),
+            *_reads_all(),
+            *reads_events(),
+            *(subject for bucket in owned_buckets for subject in writes(bucket, fenced_as=role)),
+            *_leader(role),
+            f"{s.EVENTS_PREFIX}.>",
+        ]
+        subscribe = [inbox, s.NODE_HEARTBEATS]  # every replica judges nodes' health
+        if role == API:
+            publish += reads(SECRETS)
+            subscribe += [f"{subject} {s.API_QUEUE}" for subject in (*s.API_SUBJECTS, s.API_SECRET_READ)]
+            subscribe.append(f"{s.NODE_SECRETS_ALL} {s.API_QUEUE}")
+        if role == SERVICE:
+            subscribe.append(f"{s.API_RESOLVE} {s.SERVICE_QUEUE}")
+        if role == AUTOSCALER:
+            publish += [s.API_SCALE]
+            subscribe.append(f"{s.METRICS_PREFIX}.>")
+            publish += ["$JS.API.STREAM.INFO.*", "$JS.API.CONSUMER.INFO.*.*"]  # backlog of any stream
+        return Grant(publish=tuple(publish), subscribe=(*subscribe, s.PROCESS_STATS), responses=True)
+    if role == NODE:
+        if not name:
+            raise ValueError("a node identity needs the node's name")
+        return _node(name, inbox)
+    if role == FLEET:
+        return _node("*", inbox)
+    raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+
+
+def _node(name: str, inbox: str) -> Grant:
+    """A node's rights: ``name`` is its own (``*``: any node's, for a fleet of hollow nodes)."""
+    return Grant(
+        publish=(
+            *EVERYONE,
+            *(subject for bucket in NODE_READS for subject in reads(bucket)),
+            *writes(s.BUCKET_NODES, name),
+            *writes(s.BUCKET_METRICS, name),
+            *reads(s.BUCKET_METRICS),
+            # The one bucket kept in memory, lost when nats-server restarts: any writer makes it again.
+            f"$JS.API.STREAM.CREATE.KV_{s.BUCKET_METRICS}",
+            *writes(s.BUCKET_POD_STATUS),
+            *writes(s.BUCKET_PODS),  # deletes the records of pods it has finished
+            s.node_heartbeat(name),
+            s.node_secrets(name),
+            f"{s.EVENTS_PREFIX}.pod.>",
+            f"{s.EVENTS_PREFIX}.node.{s.CLUSTER_SCOPE}.{name}.>",
+            f"{s.PREFIX}.logs.*",
+            f"$JS.API.STREAM.INFO.{s.EVENTS_STREAM}",
+        ),
+        subscribe=(inbox, s.node_logs(name), f"{s.PREFIX}.logs.*.keepalive", s.PROCESS_STATS),
+        responses=True,
+    )
