@@ -64,6 +64,7 @@ from shoal.models.scheduling import PriorityClass, Taint
 from shoal.models.service import Endpoints, Service
 from shoal.models.statefulset import StatefulSet, StatefulSetStatus
 from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
+from shoal.security.access import Access
 
 M = TypeVar("M", bound=Record)
 ScalableKind = Literal["Deployment", "StatefulSet"]
@@ -86,9 +87,12 @@ class ShoalClient:
         self.js = nc.jetstream(timeout=10)
 
     @classmethod
-    async def connect(cls, url: str, *, timeout: float = 2.0, reconnect: bool = False) -> ShoalClient:
-        """``reconnect``: ride out restarts of nats-server (for commands that follow the cluster)."""
-        return cls(await connect_client(url, timeout=timeout, reconnect=reconnect), url)
+    async def connect(
+        cls, url: str, *, timeout: float = 2.0, reconnect: bool = False, access: Access | None = None
+    ) -> ShoalClient:
+        """``reconnect``: ride out restarts of nats-server (for commands that follow the cluster);
+        ``access``: the credentials and CA to connect with (none: plaintext, as no one)."""
+        return cls(await connect_client(url, timeout=timeout, reconnect=reconnect, access=access), url)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

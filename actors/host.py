@@ -20,6 +20,7 @@ from nats.aio.client import Client
 
 from shoal.actors.base import Actor, close_connection, steady_gc
 from shoal.bus.connection import connect_actor
+from shoal.security.access import Access
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class Hosted:
     make: Callable[[Client], Awaitable[Actor]]
     group: str = "control"
     """Actors stop group by group, in the order the host is told (nodes before the control plane)."""
+    access: Access | None = None
+    """The identity it connects as (each actor its own, as if it ran alone)."""
     actor: Actor | None = None
     restarts: int = 0
     running: asyncio.Event = field(default_factory=asyncio.Event)
@@ -81,7 +84,9 @@ class ActorHost:
         while not self.stopping.is_set():
             nc: Client | None = None
             try:
-                nc = await connect_actor(self.url, f"shoal-{hosted.name.replace('/', '-')}")
+                nc = await connect_actor(
+                    self.url, f"shoal-{hosted.name.replace('/', '-')}", access=hosted.access
+                )
                 hosted.actor = await hosted.make(nc)
                 await hosted.actor.start()
                 hosted.running.set()

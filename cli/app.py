@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "events": ("Observe", "streams", "events"),
     "top": ("Observe", "autoscaling", "top"),
     "dashboard": ("Observe", "dashboard", "dashboard"),
+    "credentials": ("Cluster", "credentials", "app"),
     "api": ("Roles", "roles", "api"),
     "scheduler": ("Roles", "roles", "scheduler"),
     "node": ("Roles", "roles", "node"),

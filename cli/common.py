@@ -5,17 +5,37 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from shoal.cli.context import resolve_server
+from shoal.cli.context import resolve_access, resolve_server
+from shoal.errors import ClusterUnreachable, Forbidden, ShoalError
 
 if TYPE_CHECKING:
     from shoal.client import ShoalClient
 
 T = TypeVar("T")
 
+CredentialsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--credentials",
+        envvar="SHOAL_CREDENTIALS",
+        help="Credentials file of this identity [default: the context's]",
+        show_default=False,
+    ),
+]
+TLSCAOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ca",
+        envvar="SHOAL_TLS_CA",
+        help="CA of the nats-servers' certificates [default: the context's]",
+        show_default=False,
+    ),
+]
 ServerOption = Annotated[
     str | None,
     typer.Option(
@@ -42,9 +62,20 @@ def with_client(
     async def session() -> T:
         from shoal.client import ShoalClient  # here: commands that never connect skip its imports
 
-        client = await ShoalClient.connect(resolve_server(server), reconnect=reconnect)
+        client = await ShoalClient.connect(
+            resolve_server(server), reconnect=reconnect, access=resolve_access()
+        )
         try:
             return await work(client)
+        except Exception as err:
+            if isinstance(err, ShoalError) and not isinstance(err, ClusterUnreachable):
+                raise
+            from shoal.bus.connection import denied
+
+            why = denied(client.nc)
+            if why:
+                raise Forbidden(f"not allowed for these credentials: {why}") from None
+            raise
         finally:
             await client.close()
 

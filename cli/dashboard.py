@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from shoal.cli.common import ServerOption
-from shoal.cli.context import resolve_server
+from shoal.cli.common import CredentialsOption, ServerOption, TLSCAOption
+from shoal.cli.context import resolve_access, resolve_server
 from shoal.cli.output import errors
 from shoal.cli.roles import LogLevelOption, setup_logging
 from shoal.dashboard import DEFAULT_ADDRESS, DEFAULT_PORT
@@ -27,6 +27,8 @@ def dashboard(
         ),
     ] = DEFAULT_PORT,
     server: ServerOption = None,
+    credentials: CredentialsOption = None,
+    tls_ca: TLSCAOption = None,
     log_level: LogLevelOption = "warning",
 ) -> None:
     """Serve a live web view of the cluster (read-only): nodes and pods, deployments, events, HPAs."""
@@ -38,4 +40,4 @@ def dashboard(
     errors.print(f"[bold cyan]shoal[/] dashboard of {url} at [bold]{url_of(sock)}[/] (read-only)")
     if not sock.getsockname()[0].startswith("127.") and sock.getsockname()[0] != "::1":
         errors.print("[yellow]warning:[/] anyone who can reach this address sees the whole cluster")
-    run(url, sock)
+    run(url, sock, resolve_access(credentials, tls_ca))

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shoal.cli.common import ServerOption
-from shoal.cli.context import default_data_dir, resolve_server
+from shoal.cli.common import CredentialsOption, ServerOption, TLSCAOption
+from shoal.cli.context import default_data_dir, resolve_access, resolve_server
 from shoal.errors import InvalidManifest
 from shoal.models.base import check_dns_label, check_label_key, check_label_value
 from shoal.models.quantity import parse_cpu, parse_memory
@@ -66,15 +66,18 @@ class Role:
     close: Callable[[], None] | None = None
 
 
-def run_role(server: str | None, role: Role) -> None:
+def run_role(
+    server: str | None, role: Role, credentials: Path | None = None, tls_ca: Path | None = None
+) -> None:
     """Run one role in this process until it is signalled to stop."""
     from shoal.actors.base import run_until_signalled
     from shoal.bus.connection import connect_actor
 
     url = resolve_server(server)
+    access = resolve_access(credentials, tls_ca)
 
     async def main() -> int:
-        nc = await connect_actor(url, role.client_name)
+        nc = await connect_actor(url, role.client_name, access=access)
         actor = await role.make(nc)
         return await run_until_signalled(actor)
 
@@ -88,6 +91,8 @@ def run_role(server: str | None, role: Role) -> None:
 
 def api(
     server: ServerOption = None,
+    credentials: CredentialsOption = None,
+    tls_ca: TLSCAOption = None,
     max_replicas: Annotated[
         int,
         typer.Option(
@@ -125,7 +130,9 @@ def api(
     setup_logging(log_level)
     run_role(
         server,
-        api_role(
+        credentials=credentials,
+        tls_ca=tls_ca,
+        role=api_role(
             max_replicas=max_replicas,
             max_objects=max_objects,
             secret_keys=secret_keys,
@@ -171,6 +178,8 @@ def api_role(
 
 def scheduler(
     server: ServerOption = None,
+    credentials: CredentialsOption = None,
+    tls_ca: TLSCAOption = None,
     lease_ttl: Annotated[
         float,
         typer.Option(
@@ -234,6 +243,8 @@ def scheduler(
             strategy=strategy,
             js_replicas=js_replicas,
         ),
+        credentials,
+        tls_ca,
     )
 
 
@@ -275,6 +286,8 @@ def scheduler_role(
 
 def service(
     server: ServerOption = None,
+    credentials: CredentialsOption = None,
+    tls_ca: TLSCAOption = None,
     lease_ttl: Annotated[
         float,
         typer.Option("--lease-ttl", envvar="SHOAL_SERVICE_LEASE_TTL", help="Seconds before a standby leads"),
@@ -284,7 +297,7 @@ def service(
 ) -> None:
     """Run the service actor: keeps each service's endpoints and answers discovery by name."""
     setup_logging(log_level)
-    run_role(server, service_role(lease_ttl=lease_ttl, js_replicas=js_replicas))
+    run_role(server, service_role(lease_ttl=lease_ttl, js_replicas=js_replicas), credentials, tls_ca)
 
 
 def service_role(*, lease_ttl: float, js_replicas: int = 0, **_: Any) -> Role:
@@ -298,6 +311,8 @@ def service_role(*, lease_ttl: float, js_replicas: int = 0, **_: Any) -> Role:
 
 def autoscaler(
     server: ServerOption = None,
+    credentials: CredentialsOption = None,
+    tls_ca: TLSCAOption = None,
     sync_period: Annotated[
         float,
         typer.Option(
@@ -318,7 +333,12 @@ def autoscaler(
 ) -> None:
     """Run the autoscaler actor: scales deployments from pod metrics and NATS backlogs (HPAs)."""
     setup_logging(log_level)
-    run_role(server, autoscaler_role(sync_period=sync_period, lease_ttl=lease_ttl, js_replicas=js_replicas))
+    run_role(
+        server,
+        autoscaler_role(sync_period=sync_period, lease_ttl=lease_ttl, js_replicas=js_replicas),
+        credentials,
+        tls_ca,
+    )
 
 
 def autoscaler_role(*, sync_period: float, lease_ttl: float, js_replicas: int = 0, **_: Any) -> Role:
@@ -367,6 +387,8 @@ def parse_labels(pairs: list[str]) -> dict[str, str]:
 
 def node(
     server: ServerOption = None,
+    credentials: CredentialsOption = None,
+    tls_ca: TLSCAOption = None,
     name: Annotated[
         str | None, typer.Option("--name", envvar="SHOAL_NODE_NAME", help="Node name [default: host name]")
     ] = None,
@@ -489,7 +511,7 @@ def node(
     """
     setup_logging(log_level)
     params = dict(locals())
-    run_role(server, node_role(**params))
+    run_role(server, node_role(**params), credentials, tls_ca)
 
 
 def node_role(

@@ -27,7 +27,7 @@ import typer
 from rich.markup import escape
 
 from shoal.actors.host import ActorHost, Hosted
-from shoal.bus.nats_server import ClusterConfig, NatsServer, NatsServerConfig
+from shoal.bus.nats_server import ClusterConfig, NatsServer, NatsServerConfig, ServerTLS
 from shoal.cli import roles
 from shoal.cli.change import qualified_kind
 from shoal.cli.context import default_data_dir, write_context
@@ -37,6 +37,8 @@ from shoal.errors import ShoalError
 from shoal.manifests.files import read_manifests
 from shoal.models.base import check_dns_label
 from shoal.processes import die_with_parent
+from shoal.security.access import Access
+from shoal.security.authority import Authority
 
 if TYPE_CHECKING:
     from shoal.dashboard.server import BackgroundDashboard
@@ -60,9 +62,21 @@ def say(message: str) -> None:
     errors.print(f"[bold cyan]shoal[/] {message}")
 
 
-def nats_servers(data_dir: Path, port: int, count: int) -> list[NatsServer]:
+def nats_servers(data_dir: Path, port: int, count: int, authority: Authority | None) -> list[NatsServer]:
     """One nats-server, or ``count`` clustered ones (routes to each other, each its own store;
-    client ports from ``port`` up, or free ones when ``port`` is 0)."""
+    client ports from ``port`` up, or free ones when ``port`` is 0). With an ``authority``, each
+    speaks TLS with a certificate of its own and lets in only the identities it issued."""
+    servers = _nats_servers(data_dir, port, count)
+    if authority is not None:
+        for server in servers:
+            name = server.config.server_name
+            cert, key = authority.server_cert(name, [server.config.host, "localhost", socket.gethostname()])
+            server.config.tls = ServerTLS(cert=cert, key=key, ca=authority.ca)
+            server.config.authorization = authority.authorization
+    return servers
+
+
+def _nats_servers(data_dir: Path, port: int, count: int) -> list[NatsServer]:
     if count == 1:
         config = NatsServerConfig(store_dir=data_dir / "jetstream", port=port, server_name="shoal")
         return [NatsServer(config, run_dir=data_dir / "nats")]
@@ -80,7 +94,7 @@ def nats_servers(data_dir: Path, port: int, count: int) -> list[NatsServer]:
     return servers
 
 
-async def jetstream_ready(url: str, deadline: float = 60.0) -> None:
+async def jetstream_ready(url: str, access: Access, deadline: float = 60.0) -> None:
     """Until JetStream is up (a cluster's meta leader elected), nothing can be stored; then the
     buckets and the event stream are made (replicated on three servers where there are three)."""
     import nats
@@ -91,7 +105,13 @@ async def jetstream_ready(url: str, deadline: float = 60.0) -> None:
     from shoal.bus.connection import replicas_for, servers_of
     from shoal.bus.events import ensure_events_stream
 
-    nc = await nats.connect(servers=servers_of(url), connect_timeout=2, max_reconnect_attempts=-1)
+    nc = await nats.connect(
+        servers=servers_of(url),
+        connect_timeout=2,
+        max_reconnect_attempts=-1,
+        error_cb=_quiet,
+        **access.options(),
+    )
     try:
         started = time.monotonic()
         while True:
@@ -109,6 +129,10 @@ async def jetstream_ready(url: str, deadline: float = 60.0) -> None:
                 await asyncio.sleep(0.25)
     finally:
         await nc.close()
+
+
+async def _quiet(_: Exception) -> None:
+    return None  # nats-py logs a traceback per failed connect; failing for good is said once
 
 
 def free_ports(count: int) -> list[int]:
@@ -139,8 +163,11 @@ class LocalCluster:
         processes: bool = False,
         nats_cluster: int = 1,
         dashboard_port: int | None = None,
+        secure: bool = True,
     ) -> None:
         self.data_dir = data_dir
+        self.authority = Authority(data_dir) if secure else None
+        """Where identities and certificates come from; None: plaintext, and anyone may do anything."""
         self.node_names = node_names
         self.keep_pods = keep_pods
         self.verbose = verbose
@@ -151,7 +178,7 @@ class LocalCluster:
         self.host: ActorHost | None = None
         self.closers: list[Callable[[], None]] = []
         self.failed: Hosted | None = None
-        self.servers = nats_servers(data_dir, nats_port, nats_cluster)
+        self.servers = nats_servers(data_dir, nats_port, nats_cluster, self.authority)
         self.stopping = asyncio.Event()
         self.ready = False
         self.early_exit: Role | None = None
@@ -161,17 +188,38 @@ class LocalCluster:
         self.dashboard: BackgroundDashboard | None = None
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
 
+    def access(self, role: str, name: str = "") -> Access:
+        """The credentials (made on first use) and CA one role connects with."""
+        if self.authority is None:
+            return Access()
+        return Access(credentials=self.authority.issue(role, name), ca=self.authority.ca)
+
+    def _access_args(self, role: str, name: str = "") -> list[str]:
+        access = self.access(role, name)
+        if access.credentials is None or access.ca is None:
+            return []
+        return ["--credentials", str(access.credentials), "--tls-ca", str(access.ca)]
+
     def _roles(self, url: str) -> list[Role]:
         base = [sys.executable, "-m", "shoal"]
         roles = [
             Role(
                 "api",
-                [*base, "api", "--server", url, "--secret-keys", str(self.data_dir / "secret-keys.yaml")],
+                [
+                    *base, "api", "--server", url, *self._access_args("api"),
+                    "--secret-keys", str(self.data_dir / "secret-keys.yaml"),
+                ],
             ),
-            Role("scheduler", [*base, "scheduler", "--server", url]),
-            Role("service", [*base, "service", "--server", url]),
-            Role("autoscaler", [*base, "autoscaler", "--server", url, *self.autoscaler_options]),
-        ]
+            Role("scheduler", [*base, "scheduler", "--server", url, *self._access_args("scheduler")]),
+            Role("service", [*base, "service", "--server", url, *self._access_args("service")]),
+            Role(
+                "autoscaler",
+                [
+                    *base, "autoscaler", "--server", url, *self._access_args("autoscaler"),
+                    *self.autoscaler_options,
+                ],
+            ),
+        ]  # fmt: skip
         for name in self.node_names:
             argv = [
                 *base,
@@ -182,6 +230,7 @@ class LocalCluster:
                 name,
                 "--data-dir",
                 str(self.data_dir / "nodes" / name),
+                *self._access_args("node", name),
             ]
             if not self.keep_pods:
                 argv.append("--stop-pods-on-exit")
@@ -193,13 +242,15 @@ class LocalCluster:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
         documents = read_manifests(manifests) if manifests else []
+        admin = self.access("admin")
+        self._issue_identities()
         for server in self.servers:
             server.start()
         url = ",".join(server.url for server in self.servers)
         # The state is made once, here, before any role starts: roles making it all at once
         # race each other's stream updates (see create_batched_stream).
-        await jetstream_ready(url)
-        context = write_context(url, self.data_dir)
+        await jetstream_ready(url, admin)
+        context = write_context(url, self.data_dir, admin)
         if len(self.servers) == 1:
             say(f"NATS with JetStream at [bold]{url}[/] (store {self.data_dir / 'jetstream'})")
         else:
@@ -207,6 +258,10 @@ class LocalCluster:
                 f"a cluster of {len(self.servers)} nats-servers with JetStream at [bold]{url}[/] (replicas 3)"
             )
         self._start_dashboard(url)
+        if self.authority is not None:
+            say(f"TLS and an identity per role (CA {self.authority.ca}; admin credentials in the context)")
+        else:
+            say("[yellow]insecure: plaintext, and anyone who reaches the port may do anything[/]")
         say(f"context written to {context}")
         supervisors = [asyncio.create_task(self._supervise_nats(server)) for server in self.servers]
         if self.processes:
@@ -241,6 +296,13 @@ class LocalCluster:
                 task.cancel()
         return 0
 
+    def _issue_identities(self) -> None:
+        """Every identity this cluster's roles use, made before the servers read the list."""
+        for role in ("admin", "viewer", "api", "scheduler", "service", "autoscaler"):
+            self.access(role)
+        for name in self.node_names:
+            self.access("node", name)
+
     def _start_dashboard(self, url: str) -> None:
         """The web view on a thread of this process: one that cannot start is reported, not fatal."""
         if self.dashboard_port is None:
@@ -248,7 +310,7 @@ class LocalCluster:
         from shoal.dashboard.server import BackgroundDashboard
 
         try:
-            self.dashboard = BackgroundDashboard(url, port=self.dashboard_port)
+            self.dashboard = BackgroundDashboard(url, port=self.dashboard_port, access=self.access("viewer"))
         except ShoalError as err:
             say(f"[yellow]no dashboard: {escape(err.message)}[/]")
             return
@@ -257,7 +319,7 @@ class LocalCluster:
 
     async def _wait_ready(self, url: str, documents: list) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
-        client = await ShoalClient.connect(url)
+        client = await ShoalClient.connect(url, access=self.access("admin"))
         try:
             while True:
                 nodes = await client.nodes()
@@ -368,11 +430,20 @@ class LocalCluster:
                 roles.api_role(
                     **options("api", ["--secret-keys", str(self.data_dir / "secret-keys.yaml")])
                 ).make,
+                access=self.access("api"),
             ),
-            Hosted("scheduler", roles.scheduler_role(**options("scheduler", [])).make),
-            Hosted("service", roles.service_role(**options("service", [])).make),
             Hosted(
-                "autoscaler", roles.autoscaler_role(**options("autoscaler", self.autoscaler_options)).make
+                "scheduler",
+                roles.scheduler_role(**options("scheduler", [])).make,
+                access=self.access("scheduler"),
+            ),
+            Hosted(
+                "service", roles.service_role(**options("service", [])).make, access=self.access("service")
+            ),
+            Hosted(
+                "autoscaler",
+                roles.autoscaler_role(**options("autoscaler", self.autoscaler_options)).make,
+                access=self.access("autoscaler"),
             ),
         ]
         for name in self.node_names:
@@ -382,7 +453,7 @@ class LocalCluster:
             role = roles.node_role(**options("node", [*argv, *self.node_options]))
             if role.close is not None:
                 self.closers.append(role.close)
-            hosted.append(Hosted(f"node/{name}", role.make, group="nodes"))
+            hosted.append(Hosted(f"node/{name}", role.make, group="nodes", access=self.access("node", name)))
         return hosted
 
     def _restarted(self, hosted: Hosted, why: str) -> None:
@@ -526,6 +597,13 @@ def up(
     no_dashboard: Annotated[
         bool, typer.Option("--no-dashboard", help="Do not serve the web view (shoal dashboard).")
     ] = False,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Plaintext NATS that lets anyone in (loopback only; default: TLS, an identity per role).",
+        ),
+    ] = False,
     dashboard_port: Annotated[
         int,
         typer.Option(
@@ -555,6 +633,7 @@ def up(
         processes=processes,
         nats_cluster=nats_cluster,
         dashboard_port=None if no_dashboard else dashboard_port,
+        secure=not insecure,
     )
     code = asyncio.run(cluster.run(filename or []))
     raise typer.Exit(code)

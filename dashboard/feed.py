@@ -27,6 +27,7 @@ from shoal.bus.kv import Bucket, BucketDef, Entry
 from shoal.dashboard.hub import Hub
 from shoal.dashboard.state import TABLES
 from shoal.dashboard.views import event_view
+from shoal.security.access import Access
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,11 @@ RETRY = 0.5
 
 
 class Feed:
-    def __init__(self, url: str, hub: Hub, *, connect_deadline: float = 60.0) -> None:
+    def __init__(
+        self, url: str, hub: Hub, *, connect_deadline: float = 60.0, access: Access | None = None
+    ) -> None:
         self.url = url
+        self.access = access
         self.hub = hub
         self.connect_deadline = connect_deadline
         self.nc: Client | None = None
@@ -65,7 +69,9 @@ class Feed:
         return cache.values() if cache is not None else iter(())
 
     async def start(self) -> None:
-        self.nc = await connect_actor(self.url, "shoal-dashboard", deadline=self.connect_deadline)
+        self.nc = await connect_actor(
+            self.url, "shoal-dashboard", deadline=self.connect_deadline, access=self.access
+        )
         js = self.nc.jetstream(timeout=10)
         for definition in BUCKETS:
             self._spawn(self._follow_bucket(js, definition), f"watch {definition.name}")

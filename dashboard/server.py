@@ -25,6 +25,7 @@ from shoal.dashboard.feed import Feed
 from shoal.dashboard.hub import Hub
 from shoal.dashboard.state import ClusterState
 from shoal.errors import ShoalError
+from shoal.security.access import Access
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,16 @@ class _Server(uvicorn.Server):
 
 
 async def serve(
-    server_url: str, sock: socket.socket, stop: asyncio.Event, *, connect_deadline: float = 60
+    server_url: str,
+    sock: socket.socket,
+    stop: asyncio.Event,
+    *,
+    connect_deadline: float = 60,
+    access: Access | None = None,
 ) -> None:
     """Follow the cluster at ``server_url`` and answer browsers on ``sock`` until ``stop`` is set."""
     hub = Hub(ClusterState())
-    feed = Feed(server_url, hub, connect_deadline=connect_deadline)
+    feed = Feed(server_url, hub, connect_deadline=connect_deadline, access=access)
     await feed.start()
     config = uvicorn.Config(
         make_app(feed, hub),
@@ -99,7 +105,7 @@ async def serve(
             await asyncio.wait_for(feed.stop(), STOP_TIMEOUT)  # a server that is gone may not answer
 
 
-def run(server_url: str, sock: socket.socket) -> None:
+def run(server_url: str, sock: socket.socket, access: Access | None = None) -> None:
     """In the foreground, until SIGINT or SIGTERM."""
 
     async def main() -> None:
@@ -107,7 +113,7 @@ def run(server_url: str, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(server_url, sock, stop, connect_deadline=10)
+        await serve(server_url, sock, stop, connect_deadline=10, access=access)
 
     asyncio.run(main())
 
@@ -115,8 +121,15 @@ def run(server_url: str, sock: socket.socket) -> None:
 class BackgroundDashboard:
     """The dashboard on a thread of its own, for ``shoal up``."""
 
-    def __init__(self, server_url: str, address: str = DEFAULT_ADDRESS, port: int = DEFAULT_PORT) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        address: str = DEFAULT_ADDRESS,
+        port: int = DEFAULT_PORT,
+        access: Access | None = None,
+    ) -> None:
         self.server_url = server_url
+        self.access = access
         self.sock = bind(address, port, any_free_port=True)
         self.url = url_of(self.sock)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -133,7 +146,7 @@ class BackgroundDashboard:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             self._started.set()
-            await serve(self.server_url, self.sock, self._stop)
+            await serve(self.server_url, self.sock, self._stop, access=self.access)
 
         try:
             asyncio.run(main())
