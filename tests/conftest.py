@@ -92,7 +92,7 @@ def fresh_cluster(podman: str, tmp_path: Path) -> Iterator[LocalShoal]:
 
 @pytest.fixture
 async def client(cluster: LocalShoal) -> AsyncIterator[ShoalClient]:
-    shoal_client = await ShoalClient.connect(cluster.url)
+    shoal_client = await cluster.connect()
     try:
         yield shoal_client
     finally:

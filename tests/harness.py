@@ -22,6 +22,8 @@ import yaml
 
 from shoal.client import ShoalClient
 from shoal.models.api import ManifestDocument
+from shoal.security.access import Access
+from shoal.security.authority import Authority
 
 T = TypeVar("T")
 
@@ -255,9 +257,39 @@ class LocalShoal:
         # Restarts reuse the port the first start got, so clients' URLs stay right.
         return int(self.url.split(",")[0].rsplit(":", 1)[1]) if self.url else 0
 
+    @property
+    def access(self) -> Access:
+        """The admin's credentials and the CA, as `shoal up` wrote them into its context."""
+        context = yaml.safe_load(self.context.read_text())
+        credentials, ca = context.get("credentials"), context.get("ca")
+        return Access(Path(credentials) if credentials else None, Path(ca) if ca else None)
+
+    def access_as(self, role: str, name: str = "") -> Access:
+        """Another identity of this cluster (issued if new), as an operator would make it."""
+        if self.access.credentials is None:
+            return Access()  # an insecure cluster
+        authority = Authority(self.data_dir)
+        return Access(authority.issue(role, name), authority.ca)
+
+    async def connect(self, *, reconnect: bool = False, access: Access | None = None) -> ShoalClient:
+        """A client of this cluster, as the admin unless told otherwise."""
+        return await ShoalClient.connect(self.url, reconnect=reconnect, access=access or self.access)
+
+    def role_arguments(self, *args: str) -> list[str]:
+        """The credentials a role started by hand needs, as the operator would pass them."""
+        role = args[0]
+        if role == "node":
+            role, name = ("fleet", "") if "--count" in args else ("node", args[args.index("--name") + 1])
+        else:
+            name = ""
+        access = self.access_as(role, name)
+        if access.credentials is None or access.ca is None:
+            return []
+        return ["--credentials", str(access.credentials), "--tls-ca", str(access.ca)]
+
     def start_role(self, label: str, *args: str) -> subprocess.Popen[bytes]:
         """Run another role process (`shoal node ...`, `shoal scheduler`) against this cluster."""
-        argv = [sys.executable, "-m", "shoal", *args, "--server", self.url]
+        argv = [sys.executable, "-m", "shoal", *args, "--server", self.url, *self.role_arguments(*args)]
         path = self.root / f"{label}.log"
         with path.open("ab") as log:
             self.role_log_offsets[label] = log.tell()

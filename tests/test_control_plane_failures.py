@@ -97,7 +97,7 @@ async def test_nats_server_killed_mid_apply_loses_no_acknowledged_deployment(
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    async with await ShoalClient.connect(cluster.url) as fresh:
+                    async with await cluster.connect() as fresh:
                         await fresh.apply(documents(deployment(name)))
                     acknowledged.append(name)
                     break
@@ -113,7 +113,7 @@ async def test_nats_server_killed_mid_apply_loses_no_acknowledged_deployment(
     await asyncio.wait_for(applying, 90)
     assert acknowledged == [f"burst-{i}" for i in range(8)]
 
-    async with await ShoalClient.connect(cluster.url) as after:
+    async with await cluster.connect() as after:
         stored = await after.deployments()
         assert {f"default.burst-{i}" for i in range(8)} <= set(stored)
 

@@ -386,7 +386,10 @@ def dashboard(cluster: LocalShoal, tmp_path_factory: pytest.TempPathFactory) -> 
     """``shoal dashboard`` as a process of its own, following the module's cluster."""
     log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
     port = free_port()
-    argv = [sys.executable, "-m", "shoal", "dashboard", "--server", cluster.url, "--port", str(port)]
+    argv = [
+        sys.executable, "-m", "shoal", "dashboard", "--server", cluster.url, "--port", str(port),
+        *cluster.role_arguments("viewer"),
+    ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=cluster.env, stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -61,7 +61,7 @@ async def test_a_restart_of_nats_server_fails_no_request_and_loses_nothing(
             async def restarted() -> ShoalClient | None:
                 with contextlib.suppress(Exception):
                     if await nats_pid(cluster) != pid:
-                        return await ShoalClient.connect(cluster.url)  # the old client does not reconnect
+                        return await cluster.connect()  # the old client does not reconnect
                 return None
 
             async with await wait_for(restarted, timeout=30, what="nats-server back") as fresh:
@@ -96,14 +96,14 @@ async def test_a_restart_of_nats_server_fails_no_request_and_loses_nothing(
     assert follower.returncode == 0, err
     assert "Traceback" not in err
     assert "Scaled" in out and "scaled from 3 to 4" in out, out[-2000:]
-    async with await ShoalClient.connect(cluster.url) as fresh:
+    async with await cluster.connect() as fresh:
         await fresh.delete(documents=documents(web("steady")))
 
 
 async def test_a_cold_restart_of_the_whole_cluster_keeps_every_running_pod(fresh_cluster: LocalShoal) -> None:
     fresh_cluster.extra_args = ["--keep-pods"]
     await asyncio.to_thread(fresh_cluster.start)
-    async with await ShoalClient.connect(fresh_cluster.url) as client:
+    async with await fresh_cluster.connect() as client:
         await client.apply(documents(web("kept")))
         await wait_running(client, "kept", 3)
     before = {c["Id"] for c in node_containers(fresh_cluster.node)}
@@ -111,7 +111,7 @@ async def test_a_cold_restart_of_the_whole_cluster_keeps_every_running_pod(fresh
     assert await asyncio.to_thread(fresh_cluster.stop) == 0  # every role with SIGTERM; pods stay
     assert {c["Id"] for c in node_containers(fresh_cluster.node)} == before
     await asyncio.to_thread(fresh_cluster.start)
-    async with await ShoalClient.connect(fresh_cluster.url) as client:
+    async with await fresh_cluster.connect() as client:
         pods = await wait_running(client, "kept", 3)
         assert all(status.restarts == 0 for _, status in pods)
         assert {c["Id"] for c in node_containers(fresh_cluster.node)} == before  # adopted, not replaced

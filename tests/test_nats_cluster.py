@@ -56,7 +56,7 @@ async def running_pods(client: ShoalClient, app: str) -> int:
 
 async def test_three_servers_keep_every_bucket_on_three_and_survive_losing_one(three: LocalShoal) -> None:
     assert len(servers_of(three.url)) == 3
-    nc = await nats.connect(servers=servers_of(three.url))
+    nc = await nats.connect(servers=servers_of(three.url), **three.access.options())
     try:
         js = nc.jetstream()
         for bucket in (kv.PODS, kv.DEPLOYMENTS, kv.SERVICES, kv.SECRETS):
@@ -64,7 +64,7 @@ async def test_three_servers_keep_every_bucket_on_three_and_survive_losing_one(t
         assert (await js.stream_info(subjects.EVENTS_STREAM)).config.num_replicas == 3
     finally:
         await nc.close()
-    async with await ShoalClient.connect(three.url) as client:
+    async with await three.connect() as client:
         await client.apply(documents(deployment("steady", replicas=2)))
         await wait_for(lambda: _count_is(client, "steady", 2), timeout=60, what="2 running pods")
 
@@ -81,7 +81,7 @@ async def test_three_servers_keep_every_bucket_on_three_and_survive_losing_one(t
 
     await wait_for(scaled, timeout=30, what="a scale answered after the loss of a server")
     answered_after = time.monotonic() - killed
-    async with await ShoalClient.connect(three.url) as client:
+    async with await three.connect() as client:
         await wait_for(lambda: _count_is(client, "steady", 3), timeout=60, what="3 running pods")
         listed = await asyncio.to_thread(three.shoal, "get", "pods", check=True)
         assert listed.stdout.count("steady-") == 3

@@ -151,7 +151,7 @@ def deployed(cluster: LocalShoal) -> Iterator[dict[str, Any]]:
 
 
 async def _deploy(cluster: LocalShoal, second: str, text: str) -> dict[str, Any]:
-    async with await ShoalClient.connect(cluster.url) as client:
+    async with await cluster.connect() as client:
         await wait_for(lambda: _has_nodes(client, {cluster.node, second}), timeout=60, what="two Ready nodes")
         await client.apply(documents(text))
         backends = await ready_pods(client, "backend", 2)
@@ -174,7 +174,7 @@ async def _deploy(cluster: LocalShoal, second: str, text: str) -> dict[str, Any]
 
 
 async def _undeploy(cluster: LocalShoal, text: str) -> None:
-    async with await ShoalClient.connect(cluster.url) as client:
+    async with await cluster.connect() as client:
         await client.delete(documents=documents(text))
 
 
@@ -263,7 +263,7 @@ async def test_a_rolling_update_behind_the_cluster_ip_fails_no_request(
     thread = threading.Thread(target=load, daemon=True)
     thread.start()
     try:
-        async with await ShoalClient.connect(cluster.url) as client:
+        async with await cluster.connect() as client:
             before = {b.name for b in deployed["backends"]}
             await asyncio.to_thread(cluster.shoal, "rollout", "restart", "deployment/backend", check=True)
 
