@@ -113,7 +113,8 @@ def pod_status_of(pod: Pod, statuses: dict[str, PodStatus]) -> PodStatus | None:
 
 
 async def _gather_pods(client: ShoalClient, scope: Scope) -> dict[str, Any]:
-    return {"pods": await client.pods(), "status": await client.pod_statuses()}
+    pods = await client.pods()
+    return {"pods": pods, "status": await client.pod_statuses(pods)}
 
 
 def _show_pods(data: dict[str, Any], scope: Scope) -> Listing:

@@ -95,7 +95,8 @@ def condition_of(kind: str, condition: str, obj: Any, status: Any) -> bool:
 async def _records(client: Any, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every object of ``kind`` by key, and their statuses by the same keys."""
     if kind == "Pod":
-        return await client.pods(), await client.pod_statuses()
+        pods = await client.pods()
+        return pods, await client.pod_statuses(pods)
     if kind == "Node":
         return await client.nodes(), await client.node_conditions()
     if kind == "Deployment":
