@@ -68,7 +68,8 @@ def summary(label: str, values: list[float]) -> None:
 
 
 async def ready_count(client: ShoalClient, app: str) -> tuple[int, list[float]]:
-    pods, statuses = await client.pods(), await client.pod_statuses()
+    pods = await client.pods()
+    statuses = await client.pod_statuses(pods)
     ready_since = []
     for pod in pods.values():
         status = statuses.get(pod.key)
@@ -100,7 +101,7 @@ async def latency(trials: int, metrics_interval: float, sync_period: float) -> N
     )
     cluster.start()
     try:
-        async with await ShoalClient.connect(cluster.url) as client:
+        async with await cluster.connect() as client:
             print(f"metrics every {metrics_interval:g}s, HPAs evaluated every {sync_period:g}s", flush=True)
             cpu_times = []
             for trial in range(trials):

@@ -164,7 +164,8 @@ class Chaos:
         ready_nodes = await client.ready_nodes()
         if not self.nodes <= ready_nodes:
             return self.no(f"nodes Ready: {len(self.nodes & ready_nodes)}/{len(self.nodes)}")
-        pods, statuses = await client.pods(), await client.pod_statuses()
+        pods = await client.pods()
+        statuses = await client.pod_statuses(pods)
         mine = [p for p in pods.values() if p.metadata.labels.get("app") == APP and not p.terminating]
         ready = {
             p.metadata.name
@@ -417,7 +418,7 @@ def medians(name: str, outcomes: list[Outcome]) -> str:
 
 async def run(shoal: LocalShoal, extra: list[str], faults: list[Fault], trials: int) -> list[Outcome]:
     outcomes: list[Outcome] = []
-    async with await ShoalClient.connect(shoal.url, reconnect=True) as client:
+    async with await shoal.connect(reconnect=True) as client:
         await client.apply(documents(web(APP, replicas=REPLICAS)))
         port = await node_port(client, APP)
         async with Load(port) as load:

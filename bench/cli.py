@@ -25,7 +25,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shoal.client import ShoalClient
 from tests.harness import LocalShoal, deployment, documents, unique_name
 from tests.test_cluster import wait_running
 
@@ -62,7 +61,7 @@ def main(rounds: int, baseline: Path | None) -> None:
             app = unique_name("cli")
 
             async def deploy() -> None:
-                async with await ShoalClient.connect(cluster.url) as client:
+                async with await cluster.connect() as client:
                     await client.apply(documents(deployment(app, replicas=3)))
                     await wait_running(client, app, 3)
 

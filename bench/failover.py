@@ -136,7 +136,7 @@ async def main(trials: int) -> None:
     try:
         for name in extra:
             shoal.start_node(name)
-        async with await ShoalClient.connect(shoal.url) as client:
+        async with await shoal.connect() as client:
             node_times = await node_trials(shoal, client, extra, trials)
             scheduler_times = await scheduler_trials(shoal, client, trials)
         print()

@@ -162,7 +162,7 @@ async def main(duration: int, connection_counts: list[int]) -> None:
     shoal = LocalShoal(root, node=unique_name("px"), extra_args=os.environ.get("BENCH_UP_ARGS", "").split())
     shoal.start()
     try:
-        async with await ShoalClient.connect(shoal.url) as client:
+        async with await shoal.connect() as client:
             print(
                 f"{'replicas':>8} {'conns':>5}  {'target':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
                 f" {'whole-request p99 ms':>21}"

@@ -12,6 +12,11 @@ that gives up exits non-zero.
 
     .venv/bin/python bench/scheduler_scale.py --nodes 1000 --pods 10000 [--probe] [--spread] [--profile]
     .venv/bin/python bench/scheduler_scale.py --nodes 5000 --pods 50000 --probe
+    .venv/bin/python bench/scheduler_scale.py --compare-security --rounds 3
+
+With ``--secure``, nats-server speaks TLS and lets in only identities issued for the run, with
+each role's permissions (as ``shoal up`` sets them up); ``--compare-security`` runs plain and
+secure rounds in turn in one invocation and prints the medians and their ratio.
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from shoal.bus import kv, subjects
 from shoal.bus.cache import KVCache
 from shoal.bus.kv import Bucket
-from shoal.bus.nats_server import NatsServer, NatsServerConfig
+from shoal.bus.nats_server import NatsServer, NatsServerConfig, ServerTLS
 from shoal.client import ShoalClient
 from shoal.processes import die_with_parent
+from shoal.security.access import Access
+from shoal.security.authority import Authority
 from tests.harness import deployment, documents
 
 SHOAL = [sys.executable, "-m", "shoal"]
@@ -76,38 +83,58 @@ def manifest(name: str, pods: int, spread: bool) -> str:
     return yaml.safe_dump(body)
 
 
-def start(role: str, argv: list[str], url: str, root: Path) -> subprocess.Popen[bytes]:
+def start(
+    role: str, argv: list[str], url: str, root: Path, access: Access | None = None
+) -> subprocess.Popen[bytes]:
     log = open(root / f"{role}.log", "w")
     level = os.environ.get("BENCH_LOG_LEVEL", "info")
+    secured = (
+        ["--credentials", str(access.credentials), "--tls-ca", str(access.ca)]
+        if access is not None and access.credentials is not None and access.ca is not None
+        else []
+    )
     return subprocess.Popen(
-        [*SHOAL, *argv, "--server", url, "--log-level", level],
+        [*SHOAL, *argv, "--server", url, "--log-level", level, *secured],
         stdout=log,
         stderr=subprocess.STDOUT,
         preexec_fn=die_with_parent,
     )
 
 
-async def run(args: argparse.Namespace, root: Path) -> int:
-    server = NatsServer(NatsServerConfig(store_dir=root / "js", port=0), run_dir=root)
+def access_for(authority: Authority | None, role: str) -> Access | None:
+    return None if authority is None else Access(authority.issue(role), authority.ca)
+
+
+async def run(args: argparse.Namespace, root: Path, secure: bool = False) -> tuple[int, float]:
+    authority = Authority(root) if secure else None
+    config = NatsServerConfig(store_dir=root / "js", port=0)
+    if authority is not None:
+        cert, key = authority.server_cert("shoal", ["127.0.0.1", "localhost"])
+        config.tls = ServerTLS(cert=cert, key=key, ca=authority.ca)
+        for role in ("admin", "api", "scheduler", "fleet"):
+            authority.issue(role)
+        config.authorization = authority.authorization
+    server = NatsServer(config, run_dir=root)
     server.start()
     fleet = ["node", "--runtime", "hollow", "--count", str(args.nodes), "--name", "hollow"]
     if args.spread:
         fleet += ["--label", "zone=z1"]  # relabelled below into 10 zones
     processes = {
-        "api": start("api", ["api"], server.url, root),
-        "scheduler": start("scheduler", ["scheduler"], server.url, root),
-        "fleet": start("fleet", fleet, server.url, root),
+        "api": start("api", ["api"], server.url, root, access_for(authority, "api")),
+        "scheduler": start("scheduler", ["scheduler"], server.url, root, access_for(authority, "scheduler")),
+        "fleet": start("fleet", fleet, server.url, root, access_for(authority, "fleet")),
     }
     code = 0
+    elapsed = float("nan")
     try:
-        async with await ShoalClient.connect(server.url) as client:
+        async with await ShoalClient.connect(server.url, access=access_for(authority, "admin")) as client:
             started = time.monotonic()
             while len(await client.ready_nodes()) < args.nodes:
                 if time.monotonic() - started > 120:
                     print(
                         f"FAILED: {len(await client.ready_nodes())} of {args.nodes} nodes Ready after 120 s"
                     )
-                    return 1
+                    return 1, elapsed
                 await asyncio.sleep(0.5)
             print(f"{args.nodes} hollow nodes Ready in {time.monotonic() - started:.1f}s", flush=True)
             if args.spread:
@@ -233,7 +260,31 @@ async def run(args: argparse.Namespace, root: Path) -> int:
                 print(f"(a role ignored SIGTERM for 15 s: pid {process.pid}, killed)")
                 process.kill()
         server.stop()
-    return code
+    return code, elapsed
+
+
+async def compare(args: argparse.Namespace) -> int:
+    """Plain and secure rounds in turn, on the same machine in the same run."""
+    import statistics
+
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for round_ in range(args.rounds):
+        for secure in (False, True):
+            root = Path(tempfile.mkdtemp(prefix=f"shoal-bench-scale-{'tls' if secure else 'plain'}-"))
+            mode = "TLS and permissions" if secure else "plaintext, no users"
+            print(f"-- round {round_ + 1}, {mode} ({root})")
+            code, elapsed = await run(args, root, secure)
+            if code:
+                return code
+            times[secure].append(elapsed)
+    plain, secure_ = statistics.median(times[False]), statistics.median(times[True])
+    print(
+        f"apply -> {args.pods} Running on {args.nodes} hollow nodes, median of {args.rounds}:"
+        f" plain {plain:.2f}s {sorted(round(t, 2) for t in times[False])},"
+        f" TLS + permissions {secure_:.2f}s {sorted(round(t, 2) for t in times[True])};"
+        f" ratio {secure_ / plain:.2f}"
+    )
+    return 0
 
 
 if __name__ == "__main__":
@@ -249,7 +300,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the scheduler and the fleet (speedscope)"
     )
+    parser.add_argument("--secure", action="store_true", help="TLS and an identity per role")
+    parser.add_argument("--compare-security", action="store_true", help="plain and secure rounds in turn")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each (with --compare-security)")
     arguments = parser.parse_args()
+    if arguments.compare_security:
+        sys.exit(asyncio.run(compare(arguments)))
     state = Path(tempfile.mkdtemp(prefix="shoal-bench-scale-"))
     print(f"(state and logs in {state})")
-    sys.exit(asyncio.run(run(arguments, state)))
+    sys.exit(asyncio.run(run(arguments, state, arguments.secure))[0])

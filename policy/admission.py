@@ -3,7 +3,7 @@
 Pure: a pod spec (or a pod template, or any object that carries one) and a level go in, the
 violations come out, each naming the field to blame. The API refuses an apply whose pods
 would break their namespace's level; a node checks again before it starts a pod, so a pod
-record written past the API does not run either (docs/admission.md).
+record written past the API does not run either (docs/security.md, "Admission policy").
 
 The three levels of https://kubernetes.io/docs/concepts/security/pod-security-standards/:
 
