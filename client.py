@@ -381,7 +381,7 @@ class ShoalClient:
             )
             await call(self.nc, subjects.node_logs(pod.node_name), request, Ack)
             if follow:
-                keepalive = asyncio.create_task(self._keep_alive(stream_id))
+                keepalive = asyncio.create_task(self._keep_alive(stream))
             while True:
                 chunk = await chunks.get()
                 if chunk.data:
@@ -396,8 +396,8 @@ class ShoalClient:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
-    async def _keep_alive(self, stream_id: str) -> None:
+    async def _keep_alive(self, stream: str) -> None:
         while True:
             await asyncio.sleep(KEEPALIVE_INTERVAL)
             with contextlib.suppress(Exception):
-                await self.nc.publish(subjects.logs_keepalive(stream_id), encode(Ack()))
+                await self.nc.publish(subjects.logs_keepalive(stream), encode(Ack()))

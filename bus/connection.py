@@ -73,6 +73,9 @@ def refused(err: BaseException) -> str:
     return ""
 
 
+AUTH_ATTEMPTS = 3
+"""Tries of a connect the server refused as unauthenticated, before saying so."""
+
 HOW_TO_START = "start one with `shoal up`, or point at one with --server / SHOAL_SERVER"
 
 
@@ -150,23 +153,31 @@ async def connect_client(
         last_error[:] = [err]
         _note_denial(holder, err)
 
-    try:
-        nc = await nats.connect(
-            servers=servers_of(url),
-            name=name,
-            connect_timeout=timeout,
-            allow_reconnect=reconnect,
-            max_reconnect_attempts=-1 if reconnect else 1,
-            reconnect_time_wait=0.25 if reconnect else 0.05,
-            ping_interval=2 if reconnect else 120,
-            max_outstanding_pings=3 if reconnect else 2,
-            error_cb=errored,
-            **options,
-        )
-    except (TimeoutError, OSError, nats.errors.Error) as err:
-        why = refused(last_error[0] if last_error else err)
-        if why:
-            raise ClusterUnreachable(f"the Shoal cluster at {url}: {why}") from None
-        raise ClusterUnreachable(f"no Shoal cluster answered at {url}: {HOW_TO_START}") from None
+    for attempt in range(AUTH_ATTEMPTS):
+        try:
+            nc = await nats.connect(
+                servers=servers_of(url),
+                name=name,
+                connect_timeout=timeout,
+                allow_reconnect=reconnect,
+                max_reconnect_attempts=-1 if reconnect else 1,
+                reconnect_time_wait=0.25 if reconnect else 0.05,
+                ping_interval=2 if reconnect else 120,
+                max_outstanding_pings=3 if reconnect else 2,
+                error_cb=errored,
+                **options,
+            )
+            break
+        except (TimeoutError, OSError, nats.errors.Error) as err:
+            why = refused(last_error[0] if last_error else err)
+            if why and "credentials" in why and attempt + 1 < AUTH_ATTEMPTS:
+                # A nats-server reloading its users (an identity was just issued) refuses the
+                # connects it is checking at that instant: a moment later they pass.
+                last_error.clear()
+                await asyncio.sleep(0.2)
+                continue
+            if why:
+                raise ClusterUnreachable(f"the Shoal cluster at {url}: {why}") from None
+            raise ClusterUnreachable(f"no Shoal cluster answered at {url}: {HOW_TO_START}") from None
     holder.append(nc)
     return nc

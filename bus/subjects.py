@@ -75,9 +75,10 @@ def logs_stream(stream_id: str) -> str:
     return f"{PREFIX}.logs.{stream_id}"
 
 
-def logs_keepalive(stream_id: str) -> str:
-    """``shoal.v1.logs.<id>.keepalive``: a following client pings here; silence ends the stream."""
-    return f"{PREFIX}.logs.{stream_id}.keepalive"
+def logs_keepalive(stream: str) -> str:
+    """``shoal.v1.logs.<id>.keepalive``: a following client pings here (``stream`` is its
+    ``logs_stream`` subject); silence ends the stream."""
+    return f"{stream}.keepalive"
 
 
 PROCESS_STATS = f"{PREFIX}.debug.stats"

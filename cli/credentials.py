@@ -40,7 +40,7 @@ def _data_dir(explicit: Path | None) -> Path:
 @app.command("create")
 def create(
     role: Annotated[
-        str, typer.Argument(help="admin, viewer, node, api, scheduler, service, autoscaler, fleet")
+        str, typer.Argument(help="admin, viewer, node, app, api, scheduler, service, autoscaler, fleet")
     ],
     name: Annotated[str, typer.Argument(help="The node's name (for node), or whose it is")] = "",
     data_dir: DataDirOption = None,

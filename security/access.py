@@ -25,14 +25,15 @@ class Access:
     def options(self) -> dict[str, Any]:
         """nats-py's connect options for this access."""
         from shoal.security.authority import read_credentials
-        from shoal.security.permissions import inbox_prefix
+        from shoal.security.permissions import APP, inbox_prefix
         from shoal.security.tls import client_context
 
         options: dict[str, Any] = {}
         if self.credentials is not None:
             credentials = read_credentials(self.credentials)
             options["nkeys_seed_str"] = credentials.seed
-            options["inbox_prefix"] = inbox_prefix(credentials.identity)
+            if credentials.role != APP:  # an app keeps NATS' own inboxes, as any client of its own
+                options["inbox_prefix"] = inbox_prefix(credentials.identity)
         if self.ca is not None:
             if not self.ca.is_file():
                 raise PermanentError(f"the TLS CA file {self.ca} does not exist")

@@ -159,10 +159,14 @@ def render_user(public_key: str, grant: Grant) -> str:
         "    {",
         f"      nkey: {json.dumps(public_key)}",
         "      permissions: {",
-        f"        publish: {{ allow: {json.dumps(list(grant.publish))} }}",
-        f"        subscribe: {{ allow: {json.dumps(list(grant.subscribe))} }}",
+        f"        publish: {{ allow: {json.dumps(list(grant.publish))}{_deny(grant.publish_deny)} }}",
+        f"        subscribe: {{ allow: {json.dumps(list(grant.subscribe))}{_deny(grant.subscribe_deny)} }}",
     ]
     if grant.responses:
         lines.append("        allow_responses: true")
     lines += ["      }", "    }"]
     return "\n".join(lines)
+
+
+def _deny(subjects: tuple[str, ...]) -> str:
+    return f", deny: {json.dumps(list(subjects))}" if subjects else ""

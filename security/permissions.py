@@ -6,8 +6,9 @@ out. Everything a client does on NATS is a subject: a KV put is a publish to
 consumer made on ``$JS.API.CONSUMER.CREATE.KV_<bucket>...``, so "may write the pods bucket"
 and "may write only its own lease" are both subject lists. docs/security.md shows the table.
 
-Replies come back to an inbox of the identity's own (``_INBOX.<identity>.>``): no one else
-may subscribe there, so replies cannot be snooped.
+Replies come back to an inbox of the identity's own (``_SHOAL_INBOX.<identity>.>``): no one
+else may subscribe there, so replies cannot be snooped. ``app`` identities, for the user's own
+applications' NATS traffic on the same servers, may do anything that is not Shoal's.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ AUTOSCALER = "autoscaler"
 NODE = "node"
 FLEET = "fleet"
 """A process of many hollow nodes (scale tests and benchmarks): a node's rights for every name."""
+APP = "app"
+"""A user's application using the same NATS servers (its own streams, queues, KV buckets): free
+to do anything that does not touch Shoal's subjects, buckets, streams or inboxes."""
 
-ROLES = (ADMIN, VIEWER, API, SCHEDULER, SERVICE, AUTOSCALER, NODE, FLEET)
+ROLES = (ADMIN, VIEWER, API, SCHEDULER, SERVICE, AUTOSCALER, NODE, FLEET, APP)
 """Every role an identity can have; ``node`` identities carry the node's name too."""
 
 CONTROL_PLANE = (API, SCHEDULER, SERVICE, AUTOSCALER)
@@ -40,11 +44,19 @@ class Grant:
     subscribe: tuple[str, ...]
     responses: bool = False
     """May reply to the requests it receives (each reply subject once, while it is fresh)."""
+    publish_deny: tuple[str, ...] = ()
+    subscribe_deny: tuple[str, ...] = ()
+    """Taken out of what the allow lists grant (only apps, which are allowed everything else)."""
 
 
 def inbox_prefix(identity: str) -> str:
-    """Where an identity's replies arrive: ``_INBOX.<identity>``; only it may subscribe there."""
-    return f"_INBOX.{identity}"
+    """Where an identity's replies arrive: ``_SHOAL_INBOX.<identity>``; only it may subscribe there
+    (apps, which may subscribe to almost anything, never to ``_SHOAL_INBOX.>``)."""
+    return f"{INBOXES}.{identity}"
+
+
+INBOXES = "_SHOAL_INBOX"
+"""The first token of every Shoal identity's inbox subjects."""
 
 
 def identity_of(role: str, name: str = "") -> str:
@@ -247,6 +259,8 @@ def grant(role: str, name: str = "") -> Grant:
         return _node(name, inbox)
     if role == FLEET:
         return _node("*", inbox)
+    if role == APP:
+        return Grant(publish=(">",), subscribe=(">",), publish_deny=_shoal_own(), subscribe_deny=_shoal_own())
     raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
 
 
@@ -273,3 +287,21 @@ def _node(name: str, inbox: str) -> Grant:
         subscribe=(inbox, s.node_logs(name), f"{s.PREFIX}.logs.*.keepalive", s.PROCESS_STATS),
         responses=True,
     )
+
+
+def _shoal_own() -> tuple[str, ...]:
+    """Every subject that is Shoal's: its requests and feeds, its buckets and streams (by every
+    JetStream API verb), its fences and its identities' inboxes."""
+    own = [f"{s.PREFIX}.>", "$KVFENCE.>", f"{INBOXES}.>"]
+    for bucket in s.ALL_BUCKET_NAMES:
+        own.append(f"$KV.{bucket}.>")
+    for stream in SHOAL_STREAMS:
+        own += [
+            f"$JS.API.*.*.{stream}",
+            f"$JS.API.*.*.{stream}.>",
+            f"$JS.API.*.*.*.{stream}",
+            f"$JS.API.*.*.*.{stream}.>",
+            f"$JS.FC.{stream}.>",
+            f"$JS.ACK.{stream}.>",
+        ]
+    return tuple(own)

@@ -12,6 +12,7 @@ from typing import Any
 
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from shoal.bus.connection import connect_client
 from shoal.client import ShoalClient
 from shoal.models.autoscaling import HPAStatus
 from tests.harness import LocalShoal, backlog_metric, deployment, documents, hpa, utilization_metric, wait_for
@@ -121,7 +122,9 @@ async def test_memory_target_scales_to_max_and_no_further(cluster: LocalShoal, c
 async def test_a_backlog_scales_workers_from_zero_to_max_and_back(
     cluster: LocalShoal, client: ShoalClient
 ) -> None:
-    js = client.js
+    # The queue and its workers are the user's application: it uses NATS as an app identity.
+    app = await connect_client(cluster.url, "worker-app", access=cluster.access_as("app", "worker"))
+    js = app.jetstream()
     await js.add_stream(name="JOBS", subjects=["jobs.>"])
     await js.add_consumer("JOBS", ConsumerConfig(durable_name="workers", ack_policy=AckPolicy.EXPLICIT))
     try:
@@ -162,3 +165,4 @@ async def test_a_backlog_scales_workers_from_zero_to_max_and_back(
         await client.delete(documents=documents(manifest + "---\n" + autoscaler))
     finally:
         await js.delete_stream("JOBS")
+        await app.close()

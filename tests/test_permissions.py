@@ -20,11 +20,13 @@ def matches(pattern: str, subject: str) -> bool:
 
 
 def may_publish(g: Grant, subject: str) -> bool:
-    return any(matches(pattern, subject) for pattern in g.publish)
+    allowed = any(matches(pattern, subject) for pattern in g.publish)
+    return allowed and not any(matches(pattern, subject) for pattern in g.publish_deny)
 
 
 def may_subscribe(g: Grant, subject: str) -> bool:
-    return any(matches(pattern.split(" ")[0], subject) for pattern in g.subscribe)
+    allowed = any(matches(pattern.split(" ")[0], subject) for pattern in g.subscribe)
+    return allowed and not any(matches(pattern, subject) for pattern in g.subscribe_deny)
 
 
 def test_the_matcher_matches_as_nats_does() -> None:
@@ -72,9 +74,9 @@ def test_a_node_publishes_only_what_is_its_own(subject: str, allowed: bool) -> N
 @pytest.mark.parametrize(
     ("subject", "allowed"),
     [
-        ("_INBOX.node-a.abc", True),
-        ("_INBOX.admin.abc", False),
-        ("_INBOX.>", False),
+        ("_SHOAL_INBOX.node-a.abc", True),
+        ("_SHOAL_INBOX.admin.abc", False),
+        ("_SHOAL_INBOX.>", False),
         (s.node_logs("a"), True),
         (s.node_logs("b"), False),
         (s.API_APPLY, False),
@@ -132,13 +134,42 @@ def test_control_plane_roles_write_the_buckets_they_own(role: str, bucket: str, 
     assert may_publish(grant(role), f"$KV.{bucket}.default.x") is allowed
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(
+    ("subject", "allowed"),
+    [
+        ("jobs.1", True),
+        ("$JS.API.STREAM.CREATE.JOBS", True),
+        ("$JS.API.CONSUMER.DURABLE.CREATE.JOBS.workers", True),
+        ("$KV.my_app_bucket.key", True),
+        ("$KV.shoal_pods.default.web-1", False),
+        ("$JS.API.STREAM.DELETE.KV_shoal_pods", False),
+        ("$JS.API.STREAM.PURGE.SHOAL_EVENTS", False),
+        ("$JS.API.CONSUMER.DURABLE.CREATE.KV_shoal_secrets.spy", False),
+        ("$JS.API.DIRECT.GET.KV_shoal_secrets.$KV.shoal_secrets.default.db", False),
+        ("$KVFENCE.shoal_pods.scheduler.fence.0", False),
+        (s.API_APPLY, False),
+        (s.node_heartbeat("a"), False),
+    ],
+)
+def test_an_app_does_anything_that_is_not_shoal_s(subject: str, allowed: bool) -> None:
+    assert may_publish(grant("app"), subject) is allowed
+
+
+def test_an_app_listens_anywhere_but_to_shoal() -> None:
+    app = grant("app")
+    assert may_subscribe(app, "jobs.>") and may_subscribe(app, "_INBOX.abc.def")
+    assert not may_subscribe(app, "_SHOAL_INBOX.admin.abc")
+    assert not may_subscribe(app, "shoal.v1.api.apply")
+    assert not may_subscribe(app, "$KV.shoal_secrets.default.db")
+
+
+@pytest.mark.parametrize("role", [role for role in ROLES if role != "app"])
 def test_every_identity_has_an_inbox_of_its_own_and_deletes_no_stream(role: str) -> None:
     name = "a" if role == "node" else ""
     g = grant(role, name)
     identity = f"{role}-{name}" if name else role
-    assert may_subscribe(g, f"_INBOX.{identity}.x")
-    assert not may_subscribe(g, "_INBOX.someone-else.x")
+    assert may_subscribe(g, f"_SHOAL_INBOX.{identity}.x")
+    assert not may_subscribe(g, "_SHOAL_INBOX.someone-else.x")
     assert not may_publish(g, "$JS.API.STREAM.DELETE.SHOAL_EVENTS")
     assert not may_publish(g, "$JS.API.STREAM.PURGE.KV_shoal_deployments")
 
