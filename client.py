@@ -24,7 +24,6 @@ from shoal.bus.connection import connect_client
 from shoal.bus.events import read_events
 from shoal.bus.kv import Bucket, BucketDef
 from shoal.bus.rpc import call
-from shoal.bus.statuses import by_pod
 from shoal.errors import BadPayload, InvalidManifest, NotFound, ShoalError
 from shoal.models.api import (
     Ack,
@@ -236,10 +235,8 @@ class ShoalClient:
     async def pods(self) -> dict[str, Pod]:
         return await self._items(kv.PODS)
 
-    async def pod_statuses(self, pods: dict[str, Pod] | None = None) -> dict[str, PodStatus]:
-        """Each pod's status (by pod key) as its own node reported it (``pods``: read already)."""
-        statuses = await self._items(kv.POD_STATUS)
-        return by_pod(statuses, pods if pods is not None else await self.pods())
+    async def pod_statuses(self) -> dict[str, PodStatus]:
+        return await self._items(kv.POD_STATUS)
 
     async def nodes(self) -> dict[str, Node]:
         return await self._items(kv.NODES)
@@ -320,11 +317,7 @@ class ShoalClient:
         pod = await self._get(kv.PODS, pod_key(namespace, name))
         if pod is None:
             raise NotFound(f'pod "{name}" not found in namespace {namespace}')
-        status = (
-            await self._get(kv.POD_STATUS, keys.status_key(pod.node_name, pod_key(namespace, name)))
-            if pod.node_name
-            else None
-        )
+        status = await self._get(kv.POD_STATUS, pod_key(namespace, name))
         if status is not None and status.uid != pod.metadata.uid:
             status = None
         return pod, status

@@ -78,21 +78,3 @@ def stored_key(kind: str, namespace: str, name: str) -> str:
 def split_stored_key(key: str) -> tuple[str, str, str]:
     kind, namespace, token = key.split(".", 2)
     return kind, "" if namespace == "_" else namespace, token_name(token)
-
-
-def status_key(node: str, pod_key: str) -> str:
-    """``<node>.<namespace>.<name>``: a pod's status as the node reporting it wrote it. The node
-    comes first so the NATS server can let each node write only under its own name; a status is
-    believed only from the node the pod is bound to (``bus.cache.BoundStatuses``)."""
-    return f"{node}.{pod_key}"
-
-
-def split_status_key(key: str) -> tuple[str, str]:
-    """(node, pod key) of a status key."""
-    node, _, pod_key = key.partition(".")
-    return node, pod_key
-
-
-def statuses_of(node: str) -> str:
-    """The key filter matching every status one node reported."""
-    return f"{node}.>"

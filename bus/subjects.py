@@ -128,8 +128,7 @@ BUCKET_PODS = "shoal_pods"
 """Pod records, key ``<namespace>.<name>``; written by the scheduler (and by nodes to delete)."""
 
 BUCKET_POD_STATUS = "shoal_pod_status"
-"""Pod status, key ``<node>.<namespace>.<name>``; written by the node running the pod, which may
-write only under its own name. A pod's status is the one its bound node wrote (``bus.statuses``)."""
+"""Pod status, key ``<namespace>.<name>``; written by the node running the pod."""
 
 BUCKET_NODES = "shoal_nodes"
 """Node registrations and leases, key ``<node>``; written by each node actor."""

@@ -113,8 +113,7 @@ def pod_status_of(pod: Pod, statuses: dict[str, PodStatus]) -> PodStatus | None:
 
 
 async def _gather_pods(client: ShoalClient, scope: Scope) -> dict[str, Any]:
-    pods = await client.pods()
-    return {"pods": pods, "status": await client.pod_statuses(pods)}
+    return {"pods": await client.pods(), "status": await client.pod_statuses()}
 
 
 def _show_pods(data: dict[str, Any], scope: Scope) -> Listing:

@@ -95,8 +95,7 @@ def condition_of(kind: str, condition: str, obj: Any, status: Any) -> bool:
 async def _records(client: Any, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every object of ``kind`` by key, and their statuses by the same keys."""
     if kind == "Pod":
-        pods = await client.pods()
-        return pods, await client.pod_statuses(pods)
+        return await client.pods(), await client.pod_statuses()
     if kind == "Node":
         return await client.nodes(), await client.node_conditions()
     if kind == "Deployment":

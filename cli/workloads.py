@@ -94,8 +94,7 @@ def _template(template: PodTemplate) -> None:
 async def gather_jobs(client: ShoalClient, scope: Scope) -> dict[str, Any]:
     data: dict[str, Any] = {"jobs": await client.jobs(), "status": await client.job_statuses()}
     if scope.name is not None:
-        data["pods"] = await client.pods()
-        data["pod_status"] = await client.pod_statuses(data["pods"])
+        data["pods"], data["pod_status"] = await client.pods(), await client.pod_statuses()
     return data
 
 
@@ -274,8 +273,7 @@ async def gather_daemonsets(client: ShoalClient, scope: Scope) -> dict[str, Any]
         "status": await client.daemonset_statuses(),
     }
     if scope.name is not None:
-        data["pods"] = await client.pods()
-        data["pod_status"] = await client.pod_statuses(data["pods"])
+        data["pods"], data["pod_status"] = await client.pods(), await client.pod_statuses()
     return data
 
 
@@ -372,8 +370,7 @@ async def gather_statefulsets(client: ShoalClient, scope: Scope) -> dict[str, An
         "status": await client.statefulset_statuses(),
     }
     if scope.name is not None:
-        data["pods"] = await client.pods()
-        data["pod_status"] = await client.pod_statuses(data["pods"])
+        data["pods"], data["pod_status"] = await client.pods(), await client.pod_statuses()
         data["claims"] = await client.claims()
     return data
 

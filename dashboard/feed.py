@@ -24,7 +24,6 @@ from shoal.bus.cache import KVCache
 from shoal.bus.connection import connect_actor, on_reconnect
 from shoal.bus.events import read_events
 from shoal.bus.kv import Bucket, BucketDef, Entry
-from shoal.bus.statuses import BoundStatuses, believed
 from shoal.dashboard.hub import Hub
 from shoal.dashboard.state import TABLES
 from shoal.dashboard.views import event_view
@@ -62,13 +61,6 @@ class Feed:
     def get(self, bucket: str, key: str) -> Any:
         """The record stored under ``key`` in ``bucket``, as last seen (None: none, or not read yet)."""
         cache = self.caches.get(bucket)
-        if bucket == kv.POD_STATUS.name:
-            # Statuses are keyed by the reporting node: a pod's is its own node's (BoundStatuses).
-            pods = self.caches.get(kv.PODS.name)
-            if cache is None or pods is None:
-                return None
-            found = BoundStatuses(cache.entries, pods.entries).get(key)
-            return found.value if found is not None else None
         entry = cache.get(key) if cache is not None else None
         return entry.value if entry is not None else None
 
@@ -124,12 +116,6 @@ class Feed:
             await asyncio.sleep(RETRY)
 
         def changed(key: str, _old: Entry | None, _new: Entry | None) -> None:
-            if name == kv.POD_STATUS.name:
-                pods = self.caches.get(kv.PODS.name)
-                believed_key = believed(key, pods.entries) if pods is not None else None
-                if believed_key is None:
-                    return  # not from the pod's node (or no such pod): not the pod's status
-                key = believed_key
             self.hub.publish(self.hub.state.changed(name, key, self.get))
 
         cache: KVCache = KVCache(bucket, changed)

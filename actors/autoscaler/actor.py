@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
-from shoal import keys
 from shoal.actors.autoscaler.evaluate import Backlog, Evaluation, evaluate, next_status
 from shoal.actors.autoscaler.recommend import TargetPod
 from shoal.actors.base import Actor, instance_name
@@ -168,7 +167,7 @@ class AutoscalerActor(Actor):
             owner = pod.metadata.owner
             if owner is None or pod.terminating:
                 continue
-            status_entry = self.pod_status.get(keys.status_key(pod.node_name, key)) if pod.node_name else None
+            status_entry = self.pod_status.get(key)
             status = status_entry.value if status_entry is not None else None
             if status is not None and status.uid != pod.metadata.uid:
                 status = None  # an earlier pod of the same name

@@ -214,12 +214,10 @@ class NodeActor(Actor):
             unserve=self._unserve if self.settings.proxy else None,
         )
         if self.initial_statuses is None:
-            mine = await self.statuses.items(keys.statuses_of(self.name))
-            self.initial_statuses = {key: entry.value for key, entry in mine.items()}
+            self.initial_statuses = {key: entry.value for key, entry in (await self.statuses.items()).items()}
         for key, status in self.initial_statuses.items():
-            node, pod_key_ = keys.split_status_key(key)
-            if node == self.name:
-                self.syncer.written[pod_key_] = status
+            if status.node_name == self.name:
+                self.syncer.written[key] = status
         self.initial_statuses = None
         if self.feed is None:
             self.feed = PodFeed(await Bucket.open(self.js, kv.PODS))
@@ -516,11 +514,11 @@ class NodeActor(Actor):
     # -- the NodeLink of the syncer: what leaves the node --------------------------------------
 
     async def report(self, key: str, status: PodStatus) -> None:
-        await self.status_writer.put(keys.status_key(self.name, key), encode(status))
+        await self.status_writer.put(key, encode(status))
 
     async def forget(self, key: str) -> None:
         try:
-            await self.status_writer.delete(keys.status_key(self.name, key))
+            await self.status_writer.delete(key)
             self._stale_statuses.discard(key)
         except Exception as err:
             # Never left behind: the re-list loop tries again until the record is gone.

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 from nats.aio.client import Client
 
-from shoal import keys
 from shoal.actors.base import Actor, instance_name
 from shoal.actors.health import NodeHealth
 from shoal.actors.scheduler.commands import (
@@ -67,7 +66,6 @@ from shoal.bus.codec import encode
 from shoal.bus.events import EventPublisher
 from shoal.bus.kv import Bucket, Entry
 from shoal.bus.lease import LeaderLease
-from shoal.bus.statuses import BoundStatuses
 from shoal.errors import Conflict, Deposed
 from shoal.models.batch import Job
 from shoal.models.node import Node, NodeCondition
@@ -185,7 +183,6 @@ class SchedulerActor(Actor):
         self.deployments = KVCache(await Bucket.open(self.js, kv.DEPLOYMENTS), self._deployment_changed)
         self.pods = KVCache(await Bucket.open(self.js, kv.PODS), self._pod_changed)
         self.pod_status = KVCache(await Bucket.open(self.js, kv.POD_STATUS), self._status_changed)
-        self.bound_statuses = BoundStatuses(self.pod_status.entries, self.pods.entries)
         self.deployment_status = KVCache(await Bucket.open(self.js, kv.DEPLOYMENT_STATUS))
         self.nodes = KVCache(await Bucket.open(self.js, kv.NODES), self._node_changed)
         self.node_specs = KVCache(await Bucket.open(self.js, kv.NODE_SPECS), self._node_spec_changed)
@@ -369,7 +366,7 @@ class SchedulerActor(Actor):
         self._plan(key)
 
     def _pod_changed(self, key: str, old: Entry[Pod] | None, new: Entry[Pod] | None) -> None:
-        status = self.bound_statuses.get(key)
+        status = self.pod_status.get(key)
         self.index.pod_changed(key, old, new, status.value if status else None)
         if self._own_write:
             return  # what this round decided: nothing more to plan
@@ -379,13 +376,7 @@ class SchedulerActor(Actor):
         if old is not None and old.value.node_name and new is None:
             self._plan_placement()  # room freed
 
-    def _status_changed(
-        self, status_key: str, old: Entry[PodStatus] | None, new: Entry[PodStatus] | None
-    ) -> None:
-        node, key = keys.split_status_key(status_key)
-        pod = self.pods.get(key)
-        if pod is not None and pod.value.node_name != node:
-            return  # not from the pod's node: not its status (see BoundStatuses)
+    def _status_changed(self, key: str, old: Entry[PodStatus] | None, new: Entry[PodStatus] | None) -> None:
         # When this scheduler saw each pod turn Ready, by its own clock (minReadySeconds):
         # the node's readySince is another host's clock. Pods already Ready when first seen
         # keep the node's figure, the best there is.
@@ -393,6 +384,7 @@ class SchedulerActor(Actor):
             self.ready_seen.pop(key, None)
         elif old is not None and (not old.value.ready or old.value.uid != new.value.uid):
             self.ready_seen[key] = time.time()
+        pod = self.pods.get(key)
         self.index.status_changed(key, pod, new.value if new else None)
         if pod is not None:
             owner = pod.value.metadata.owner
@@ -603,7 +595,7 @@ class SchedulerActor(Actor):
             pods=pods,
             live_owners=live,
             all_pods=self.pods.entries,
-            pod_status=self.bound_statuses,
+            pod_status=self.pod_status.entries,
             deployment_status=statuses_of(self.deployment_status, deployments),
             nodes=nodes,
             ready_seen=dict(self.ready_seen),

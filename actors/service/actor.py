@@ -26,7 +26,6 @@ from shoal.bus.events import EventPublisher
 from shoal.bus.kv import Bucket, Entry
 from shoal.bus.lease import LeaderLease
 from shoal.bus.rpc import serve
-from shoal.bus.statuses import BoundStatuses
 from shoal.errors import Conflict, Deposed, NotFound
 from shoal.models.api import ResolveRequest
 from shoal.models.node import Node
@@ -59,7 +58,6 @@ class ServiceActor(Actor):
         self.services = self.watch(KVCache(await Bucket.open(self.js, kv.SERVICES), changed))
         self.pods = self.watch(KVCache(await Bucket.open(self.js, kv.PODS), changed))
         self.statuses = self.watch(KVCache(await Bucket.open(self.js, kv.POD_STATUS), changed))
-        self.bound_statuses = BoundStatuses(self.statuses.entries, self.pods.entries)
         await self.health.start()
         self.nodes = self.watch(KVCache(await Bucket.open(self.js, kv.NODES), self._node_changed))
         self.endpoints = self.watch(KVCache(await Bucket.open(self.js, kv.ENDPOINTS)))
@@ -125,7 +123,7 @@ class ServiceActor(Actor):
 
     def compute(self) -> dict[str, Endpoints]:
         return {
-            key: endpoints_for(entry.value, self.pods.entries, self.bound_statuses, self._node_ready)
+            key: endpoints_for(entry.value, self.pods.entries, self.statuses.entries, self._node_ready)
             for key, entry in self.services.entries.items()
         }
 
@@ -192,4 +190,4 @@ class ServiceActor(Actor):
         service = self.services.get(key)
         if service is None:
             raise NotFound(f'service "{request.name}" not found in namespace {request.namespace}')
-        return endpoints_for(service.value, self.pods.entries, self.bound_statuses, self._node_ready)
+        return endpoints_for(service.value, self.pods.entries, self.statuses.entries, self._node_ready)
