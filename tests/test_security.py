@@ -30,7 +30,7 @@ from shoal.models.node import NodeHeartbeat
 from shoal.security.access import Access
 from shoal.security.authority import Credentials, new_seed
 from shoal.security.tls import make_ca
-from tests.harness import LocalShoal, documents, holds_for, unique_name, wait_for
+from tests.harness import LocalShoal, documents, unique_name, wait_for
 from tests.test_cluster import wait_running
 
 pytestmark = pytest.mark.podman
@@ -277,50 +277,3 @@ async def _ready(client: ShoalClient, name: str) -> bool:
     conditions = await client.node_conditions()
     condition = conditions.get(name)
     return condition is not None and condition.ready
-
-
-async def test_a_forged_status_from_another_node_is_not_believed(
-    cluster: LocalShoal, client: ShoalClient
-) -> None:
-    """Pod statuses are keyed by the node reporting them: another node may not write under the
-    pod's node, and what it writes under its own name is not the pod's status."""
-    [(pod, status)] = await wait_running(client, await _a_running_app(client), 1)
-    nc = await as_identity(cluster, "node", OTHER_NODE)
-    try:
-        await put_refused(nc, subjects.BUCKET_POD_STATUS, f"{cluster.node}.{pod.key}")
-        forged = status.model_copy(update={"pod_ip": "10.99.99.99"})
-        kv = await nc.jetstream(timeout=2).key_value(subjects.BUCKET_POD_STATUS)
-        await kv.put(f"{OTHER_NODE}.{pod.key}", encode(forged))
-        await holds_for(
-            lambda: _status_ip_is(client, pod.key, status.pod_ip),
-            2,
-            what="the real node's status being believed",
-        )
-    finally:
-        await nc.close()
-
-
-async def _status_ip_is(client: ShoalClient, key: str, ip: str) -> bool:
-    return (await client.pod_statuses())[key].pod_ip == ip
-
-
-async def _a_running_app(client: ShoalClient) -> str:
-    name = unique_name("believed")
-    await client.apply(documents(_sleeper(name)))
-    return name
-
-
-def _sleeper(name: str) -> str:
-    return f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers: [{{name: main, image: localhost/busybox:latest, command: [sleep, "3600"]}}]
-"""
