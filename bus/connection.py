@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -154,8 +155,9 @@ async def connect_client(
         _note_denial(holder, err)
 
     for attempt in range(AUTH_ATTEMPTS):
+        nc = Client()
         try:
-            nc = await nats.connect(
+            await nc.connect(
                 servers=servers_of(url),
                 name=name,
                 connect_timeout=timeout,
@@ -169,6 +171,10 @@ async def connect_client(
             )
             break
         except (TimeoutError, OSError, nats.errors.Error) as err:
+            # A connect that fails after its socket opened (a server dying mid-handshake)
+            # leaves that socket to the client: close it, or it leaks.
+            with contextlib.suppress(Exception):
+                await nc.close()
             why = refused(last_error[0] if last_error else err)
             if why and "credentials" in why and attempt + 1 < AUTH_ATTEMPTS:
                 # A nats-server reloading its users (an identity was just issued) refuses the

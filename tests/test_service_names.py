@@ -7,6 +7,7 @@ import asyncio
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -242,9 +243,11 @@ async def test_a_rolling_update_behind_the_cluster_ip_fails_no_request(
     stop = threading.Event()
     counts = {"ok": 0, "failed": 0}
     errors: list[str] = []
+    slowest = [0.0]
 
     def load() -> None:
         while not stop.is_set():
+            began = time.monotonic()
             try:
                 # A client's patience, not a latency bound: under load a connection now and then
                 # waits a SYN retransmit or two (1-3 s) during the rollout, and still succeeds.
@@ -258,6 +261,7 @@ async def test_a_rolling_update_behind_the_cluster_ip_fails_no_request(
                 ok = False
                 errors.append(repr(err))
             counts["ok" if ok else "failed"] += 1
+            slowest[0] = max(slowest[0], time.monotonic() - began)
             stop.wait(0.02)  # a steady load, not a flood of new connections
 
     thread = threading.Thread(target=load, daemon=True)
@@ -279,7 +283,9 @@ async def test_a_rolling_update_behind_the_cluster_ip_fails_no_request(
     finally:
         stop.set()
         await asyncio.to_thread(thread.join, 10)
-    assert counts["ok"] > 50
+    # The load ran all through the rollout (a few seconds; the slowest request says whether
+    # one waited out SYN retransmits).
+    assert counts["ok"] >= 20, (counts, f"slowest request {slowest[0]:.1f}s")
     # Known and open: on a loaded host, about one connection in a thousand made during the
     # rollout hangs (every SYN unanswered) and times out; the cause is not found yet. More than
     # that is a regression; none at all is the goal.
