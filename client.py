@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -65,6 +65,9 @@ from shoal.models.service import Endpoints, Service
 from shoal.models.statefulset import StatefulSet, StatefulSetStatus
 from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
 from shoal.security.access import Access
+
+if TYPE_CHECKING:
+    from shoal.kinds import Kind
 
 M = TypeVar("M", bound=Record)
 ScalableKind = Literal["Deployment", "StatefulSet"]
@@ -312,6 +315,21 @@ class ShoalClient:
         except (BucketNotFoundError, NotFoundError):
             return {}
         return {key: entry.value for key, entry in (await bucket.items(f"{plural}.>")).items()}
+
+    async def stored(self, info: Kind, namespace: str, name: str) -> Record | None:
+        """One object as stored, of any kind a manifest can write (None: there is none).
+        A Secret comes with its values, unsealed by an API actor for those allowed to read them."""
+        scope = namespace if info.namespaced else ""
+        if info.kind == "Secret":
+            try:
+                return await self.secret(scope, name)
+            except NotFound:
+                return None
+        if info.handling == "stored":
+            return await self._get(kv.OBJECTS, keys.stored_key(info.plural, scope, name))
+        if info.bucket is None:
+            return None
+        return await self._get(info.bucket, keys.object_key(scope, name))
 
     async def pod(self, namespace: str, name: str) -> tuple[Pod, PodStatus | None]:
         pod = await self._get(kv.PODS, pod_key(namespace, name))

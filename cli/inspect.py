@@ -11,14 +11,15 @@ import typer
 
 from shoal import keys
 from shoal.bus import subjects
-from shoal.cli import autoscaling, workloads
+from shoal.cli import autoscaling, refine, workloads
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
-from shoal.cli.listing import Scope, lister_of, pod_status_of
+from shoal.cli.listing import Listing, Scope, lister_of, pod_status_of
 from shoal.cli.output import (
     OUTPUT_FORMATS,
     age,
     console,
     dump,
+    errors,
     events_table,
     fields,
     table,
@@ -69,6 +70,18 @@ def get(
     all_namespaces: AllNamespacesOption = False,
     output: OutputOption = "table",
     selector: SelectorOption = None,
+    field_selector: Annotated[
+        str | None,
+        typer.Option("--field-selector", help="Fields of the objects: status.phase=Running,spec.nodeName!=a"),
+    ] = None,
+    sort_by: Annotated[
+        str | None, typer.Option("--sort-by", help="Order by a JSONPath: .metadata.creationTimestamp")
+    ] = None,
+    show_labels: Annotated[bool, typer.Option("--show-labels", help="A LABELS column.")] = False,
+    no_headers: Annotated[bool, typer.Option("--no-headers", help="Rows only, no header line.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="After the table, a row for each object as it changes.")
+    ] = False,
     server: ServerOption = None,
 ) -> None:
     """List objects as a table, or as Kubernetes-shaped JSON or YAML."""
@@ -79,10 +92,27 @@ def get(
     elif output not in OUTPUT_FORMATS:
         shown = ", ".join([*OUTPUT_FORMATS, "jsonpath=TEMPLATE", "custom-columns=SPEC"])
         raise InvalidManifest([f"--output: unknown format {output!r} (use {shown})"])
+    if watch and output not in ("table", "wide"):
+        raise InvalidManifest([f"--watch: shows tables; -o {output} is not one"])
+    refine.parse_field_selector(field_selector)  # a bad selector is refused before connecting
     scope = Scope(resource, name, namespace, all_namespaces, parse_selector(selector), output, time.time())
     lister = lister_of(resource)
+
+    def shaped(listing: Listing) -> Listing:
+        columns, rows, objects = listing
+        rows, objects = refine.refined(rows, objects, field_selector=field_selector, sort_by=sort_by)
+        if show_labels:
+            columns = [*columns, "LABELS"]
+            rows = [[*row, refine.labels_cell(obj)] for row, obj in zip(rows, objects, strict=True)]
+        return columns, rows, objects
+
+    if watch:
+        from shoal.cli.watching import follow
+
+        with_client(server, lambda client: follow(client, lister, scope, shaped, headers=not no_headers))
+        return
     data = with_client(server, lambda client: lister.gather(client, scope))
-    columns, rows, objects = lister.show(data, scope)
+    columns, rows, objects = shaped(lister.show(data, scope))
     where = "" if not resource.namespaced or all_namespaces else f" in namespace {namespace}"
     if name is not None and not objects:
         raise NotFound(f'{resource.qualified_plural} "{name}" not found{where}')
@@ -92,14 +122,14 @@ def get(
         # As written: rich would expand tabs, and kubectl adds no newline of its own.
         sys.stdout.write(jsonpath(template, objects[0] if name is not None else list_object(objects)))
     elif output == "custom-columns":
-        table(*custom_columns(template, objects))
+        table(*custom_columns(template, objects), headers=not no_headers)
     elif output == "name":
         for obj in objects:
             console.print(f"{resource.qualified}/{obj['metadata']['name']}")
     elif rows:
-        table(columns, rows)
+        table(columns, rows, headers=not no_headers)
     else:
-        console.print(f"No resources found{where}.")
+        errors.print(f"No resources found{where}.")  # as kubectl: on stderr, so pipes read nothing
 
 
 def api_resources() -> None:

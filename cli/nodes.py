@@ -1,4 +1,4 @@
-"""Commands on nodes: cordon, uncordon, drain, label, taint."""
+"""Commands on nodes: cordon, uncordon, drain, taint (labels: ``cli/editing.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 
 from shoal.cli.common import ServerOption, with_client
 from shoal.cli.output import console
-from shoal.cli.roles import parse_labels, parse_taint
+from shoal.cli.roles import parse_taint
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, ShoalError
 from shoal.models.api import TaintRef
@@ -112,26 +112,8 @@ def _daemon_pod(pod: Pod) -> bool:
 
 def _node_name(kind: str, name: str) -> str:
     if kind.lower() not in ("node", "nodes", "no"):
-        raise InvalidManifest([f"cannot label or taint {kind!r}: Shoal labels and taints nodes"])
+        raise InvalidManifest([f"cannot taint {kind!r}: Shoal taints nodes"])
     return name
-
-
-def label(
-    kind: Annotated[str, typer.Argument(help="node")],
-    name: NodeArgument,
-    changes: Annotated[list[str], typer.Argument(help="key=value to set, key- to remove")],
-    server: ServerOption = None,
-) -> None:
-    """Set or remove labels of a node (kubectl syntax)."""
-    labels: dict[str, str | None] = {}
-    for change in changes:
-        if change.endswith("-") and "=" not in change:
-            labels[change[:-1]] = None
-        else:
-            labels.update(parse_labels([change]))
-    node = _node_name(kind, name)
-    with_client(server, lambda client: client.update_node(node, labels=labels))
-    console.print(f"node/{node} labeled")
 
 
 def taint(

@@ -38,10 +38,12 @@ def age(since: float | None, now: float | None = None) -> str:
     return f"{seconds // 86400}d"
 
 
-def table(columns: list[str], rows: list[list[str]]) -> None:
+def table(columns: list[str], rows: list[list[str]], *, headers: bool = True) -> None:
     if not rows:
         return
-    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    grid = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", show_header=headers
+    )
     for index, column in enumerate(columns):
         # Only the last column (messages, mostly) may wrap on a narrow terminal.
         grid.add_column(column, no_wrap=index < len(columns) - 1, min_width=len(column))

@@ -9,6 +9,7 @@ kubectl does. Custom columns are ``HEADER:EXPRESSION`` pairs, evaluated on each 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class _Node:
     body: list[_Node] | None = None
 
 
+@functools.lru_cache(maxsize=64)
 def _expression(text: str, where: str) -> Any:
     path = text.strip()
     if path in ("", "."):
@@ -114,6 +116,11 @@ def jsonpath(template: str, data: Any) -> str:
     """The template filled in from ``data``."""
     where = "-o jsonpath"
     return _render(_nest(_tokens(template), where), data, where)
+
+
+def values_at(path: str, data: Any, where: str) -> list[Any]:
+    """The values one JSONPath expression (``.metadata.name`` or ``{.metadata.name}``) finds."""
+    return [match.value for match in _expression(path.strip().strip("{}"), where).find(data)]
 
 
 def custom_columns(spec: str, objects: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:

@@ -261,7 +261,7 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-def _without_server_fields(body: dict[str, Any]) -> dict[str, Any]:
+def without_server_fields(body: dict[str, Any]) -> dict[str, Any]:
     """The document as its author meant it: no status, no server-set metadata, no nulls."""
     cleaned = {k: _without_nulls(v) for k, v in body.items() if k != "status" and v is not None}
     metadata = cleaned.get("metadata")
@@ -352,7 +352,7 @@ def _validate_one(document: ManifestDocument, found: _Findings) -> ValidObject |
     if info.handling in ("ignored", "observed"):
         found.kind_notes.setdefault(kind, info.note)
         return None
-    cleaned = _without_server_fields(body)
+    cleaned = without_server_fields(body)
     if info.handling == "stored":
         try:
             stored = _stored_object(cleaned, info)

@@ -36,7 +36,7 @@ ALLOWED = {
         "policy",
         "security",
     },
-    "client": {"bus", "models", "errors", "keys", "security"},
+    "client": {"bus", "models", "errors", "keys", "kinds", "security"},  # reads any kind's object
     # The web view follows the bus and renders with manifests; only the command line starts it.
     "dashboard": {"dashboard", "bus", "models", "manifests", "errors", "keys", "security"},
     "cli": {

@@ -1,0 +1,236 @@
+"""kubectl's habits through the command line, on a real cluster: patch, label, annotate, edit and
+diff; get -w, --field-selector, --sort-by, --show-labels, --no-headers."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shoal.client import ShoalClient
+from tests.harness import LocalShoal, deployment, documents, unique_name, wait_for
+from tests.test_cluster import wait_running
+
+pytestmark = pytest.mark.podman
+
+
+async def shoal(cluster: LocalShoal, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """``shoal ARGS`` against the cluster, with ``env`` added to its environment."""
+    if env is None:
+        return await asyncio.to_thread(cluster.shoal, *args)
+    argv = [sys.executable, "-m", "shoal", *args]
+    environment = {**cluster.env, **env}
+    run = functools.partial(subprocess.run, argv, env=environment, capture_output=True, text=True, timeout=60)
+    return await asyncio.to_thread(run)
+
+
+def one_error(done, *words: str) -> None:  # type: ignore[no-untyped-def]
+    assert done.returncode == 1, done
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr and len(lines) == 1, done.stderr
+    assert lines[0].startswith("error:") and all(w in lines[0] for w in words), done.stderr
+
+
+async def stored_yaml(cluster: LocalShoal, kind: str, name: str) -> dict:  # type: ignore[type-arg]
+    done = await shoal(cluster, "get", kind, name, "-o", "yaml")
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+async def test_labels_and_annotations_of_any_object(cluster: LocalShoal, client: ShoalClient) -> None:
+    name = unique_name("labeled")
+    await client.apply(
+        documents(f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{a: b}}\n")
+    )
+    done = await shoal(cluster, "label", "configmap", name, "tier=gold", "team=web")
+    assert done.stdout.strip() == f"configmap/{name} labeled", done.stderr
+    assert (await stored_yaml(cluster, "cm", name))["metadata"]["labels"] == {"tier": "gold", "team": "web"}
+    listed = await shoal(cluster, "get", "cm", "-l", "tier=gold", "-o", "name")
+    assert listed.stdout.split() == [f"configmap/{name}"]
+    # Another value for a key it has: only with --overwrite, as kubectl; nothing changed before.
+    one_error(await shoal(cluster, "label", f"cm/{name}", "tier=silver"), "tier", "--overwrite")
+    assert (await stored_yaml(cluster, "cm", name))["metadata"]["labels"]["tier"] == "gold"
+    await shoal(cluster, "label", f"cm/{name}", "tier=silver", "team-", "--overwrite")
+    assert (await stored_yaml(cluster, "cm", name))["metadata"]["labels"] == {"tier": "silver"}
+    done = await shoal(cluster, "annotate", "configmap", name, "note=kept by ops")
+    assert done.stdout.strip() == f"configmap/{name} annotated", done.stderr
+    stored = await stored_yaml(cluster, "cm", name)
+    assert stored["metadata"]["annotations"] == {"note": "kept by ops"} and stored["data"] == {"a": "b"}
+    one_error(await shoal(cluster, "label", "cm", "no-such-map", "a=b"), "no-such-map", "not found")
+    # Nodes too (through the API's node updates), with the same rules.
+    zone = unique_name("zone")
+    done = await shoal(cluster, "label", f"node/{cluster.node}", f"zone={zone}")
+    assert done.stdout.strip() == f"node/{cluster.node} labeled", done.stderr
+    listed = await shoal(cluster, "get", "nodes", "-l", f"zone={zone}", "-o", "name")
+    assert listed.stdout.split() == [f"node/{cluster.node}"]
+    one_error(await shoal(cluster, "label", "node", cluster.node, "zone=other"), "--overwrite")
+    await shoal(cluster, "label", "node", cluster.node, "zone-")
+    assert (await shoal(cluster, "get", "nodes", "-l", f"zone={zone}", "-o", "name")).stdout == ""
+    one_error(await shoal(cluster, "label", "cm", name, "bad key=x", "--overwrite"), name)
+
+
+async def test_a_patch_scales_a_deployment_and_a_bad_one_changes_nothing(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    name = unique_name("patched")
+    await client.apply(documents(deployment(name)))
+    [(pod, _)] = await wait_running(client, name, 1)
+    done = await shoal(cluster, "patch", "deployment", name, "-p", '{"spec": {"replicas": 2}}')
+    assert done.stdout.strip() == f"deployment.apps/{name} patched", done.stderr
+    await wait_running(client, name, 2)
+    json_patch = '[{"op": "replace", "path": "/spec/replicas", "value": 1}]'
+    done = await shoal(cluster, "patch", f"deploy/{name}", "--type", "json", "-p", json_patch)
+    assert done.returncode == 0, done.stderr
+    await wait_running(client, name, 1)
+    again = await shoal(cluster, "patch", f"deploy/{name}", "--type", "json", "-p", json_patch)
+    assert again.stdout.strip() == f"deployment.apps/{name} patched (no change)"
+    # Refused, each in one line, and the deployment is as it was.
+    one_error(await shoal(cluster, "patch", "deploy", name, "-p", '{"spec": {"replicas": -1}}'), "replicas")
+    one_error(
+        await shoal(cluster, "patch", "deploy", name, "-p", '{"metadata": {"name": "x"}}'), "metadata.name"
+    )
+    one_error(
+        await shoal(cluster, "patch", "deploy", name, "--type", "json", "-p", "{}"), "list of operations"
+    )
+    one_error(await shoal(cluster, "patch", "deploy", "absent", "-p", "{}"), "absent", "not found")
+    [(pod, _)] = await wait_running(client, name, 1)
+    one_error(await shoal(cluster, "patch", "pod", pod.metadata.name, "-p", "{}"), "Deployment", name)
+    assert (await stored_yaml(cluster, "deploy", name))["spec"]["replicas"] == 1
+
+
+async def test_edit_applies_what_the_editor_saves(
+    cluster: LocalShoal, client: ShoalClient, tmp_path: Path
+) -> None:
+    name = unique_name("edited")
+    await client.apply(
+        documents(f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{a: b}}\n")
+    )
+    editor = tmp_path / "editor.py"
+    editor.write_text(
+        "import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('a: b', 'a: changed'))\n"
+    )
+    done = await shoal(cluster, "edit", "cm", name, env={"EDITOR": f"{sys.executable} {editor}"})
+    assert done.stdout.strip() == f"configmap/{name} edited", done.stderr
+    assert (await stored_yaml(cluster, "cm", name))["data"] == {"a": "changed"}
+    done = await shoal(cluster, "edit", "cm", name, env={"EDITOR": "true"})
+    assert done.stdout.strip() == "Edit cancelled, no changes made."
+    # A saved object that does not validate: one line, the copy kept, nothing stored.
+    editor.write_text(
+        "import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('a: changed', 'a: [1]'))\n"
+    )
+    done = await shoal(cluster, "edit", "cm", name, env={"EDITOR": f"{sys.executable} {editor}"})
+    assert done.returncode == 1 and "data.a" in done.stderr and "your changes are kept in" in done.stderr
+    kept = Path(done.stderr.split("your changes are kept in ")[1].split()[0])
+    try:
+        assert "a: [1]" in await asyncio.to_thread(kept.read_text)
+    finally:
+        await asyncio.to_thread(kept.unlink)
+    assert (await stored_yaml(cluster, "cm", name))["data"] == {"a": "changed"}
+
+
+async def test_diff_shows_what_apply_would_change(
+    cluster: LocalShoal, client: ShoalClient, tmp_path: Path
+) -> None:
+    name = unique_name("diffed")
+    manifest = (
+        deployment(name, replicas=1)
+        + "---\n"
+        + (
+            f"apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\n"
+            f"spec: {{selector: {{app: {name}}}, ports: [{{port: 80, targetPort: 8080}}]}}\n"
+        )
+    )
+    path = tmp_path / "app.yaml"
+    path.write_text(manifest)
+    done = await shoal(cluster, "diff", "-f", str(path))
+    assert done.returncode == 1 and f"+++ merged/apps.v1.Deployment.default.{name}" in done.stdout
+    assert "+kind: Service" in done.stdout  # not there yet: every line is new
+    await shoal(cluster, "apply", "-f", str(path))
+    same = await shoal(cluster, "diff", "-f", str(path))
+    assert same.returncode == 0 and same.stdout == "", same.stdout + same.stderr  # cluster IP kept
+    path.write_text(manifest.replace("replicas: 1", "replicas: 3"))
+    changed = await shoal(cluster, "diff", "-f", str(path))
+    assert changed.returncode == 1, changed.stderr
+    assert "-  replicas: 1\n" in changed.stdout and "+  replicas: 3\n" in changed.stdout
+    assert "Service" not in changed.stdout
+    assert (await stored_yaml(cluster, "deploy", name))["spec"]["replicas"] == 1  # diff changed nothing
+    await client.delete(documents=documents(manifest))
+
+
+class Lines:
+    """The lines a running command prints, read as they come."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.seen: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.seen.append(line.rstrip("\n"))
+
+    async def wait(self, test, what: str, timeout: float = 60) -> str:  # type: ignore[no-untyped-def]
+        def found() -> str | None:
+            return next((line for line in self.seen if test(line)), None)
+
+        return await wait_for(found, timeout=timeout, what=f"{what}; printed so far: {self.seen}")
+
+
+async def test_get_watch_prints_a_row_as_each_object_changes(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    name = unique_name("watched")
+    process = cluster.shoal_started("get", "pods", "-w", "-l", f"app={name}")
+    try:
+        lines = Lines(process)
+        await lines.wait(lambda line: line.startswith("NAME") and "STATUS" in line, "the header")
+        await client.apply(documents(deployment(name)))
+        await lines.wait(lambda line: line.startswith(name) and "Running" in line, "a Running pod's row")
+        count = len(lines.seen)
+        await client.scale("default", name, 2)
+        await wait_running(client, name, 2)
+        await wait_for(
+            lambda: len({line.split()[0] for line in lines.seen[count:] if line.startswith(name)}) >= 1,
+            timeout=30,
+            what="the new pod's rows",
+        )
+        assert all(not line.startswith("NAME") for line in lines.seen[1:])  # the header once
+    finally:
+        process.terminate()
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
+        await client.delete(documents=documents(deployment(name)))
+    assert "Traceback" not in stderr, stderr
+
+
+async def test_get_selects_fields_sorts_and_shows_labels(cluster: LocalShoal, client: ShoalClient) -> None:
+    prefix = unique_name("fields")
+    maps = "".join(
+        f"---\napiVersion: v1\nkind: ConfigMap\n"
+        f"metadata: {{name: {prefix}-{n}, labels: {{set: {prefix}, n: '{n}'}}}}\n"
+        for n in ("b", "a", "c")
+    )
+    await client.apply(documents(maps))
+    names = await shoal(
+        cluster, "get", "cm", "-l", f"set={prefix}", "--no-headers", "--sort-by", ".metadata.name"
+    )
+    assert [line.split()[0] for line in names.stdout.splitlines()] == [f"{prefix}-{n}" for n in "abc"]
+    chosen = await shoal(
+        cluster, "get", "cm", "--field-selector", f"metadata.name={prefix}-c", "--show-labels"
+    )
+    [header, row] = chosen.stdout.strip().splitlines()[:1] + [
+        line for line in chosen.stdout.splitlines() if line.startswith(prefix)
+    ]
+    assert header.split()[-1] == "LABELS" and row.split()[0] == f"{prefix}-c" and f"set={prefix}" in row
+    none = await shoal(cluster, "get", "cm", "--field-selector", "metadata.name=nothing-like-it")
+    assert none.stdout == "" and "No resources found" in none.stderr
+    one_error(await shoal(cluster, "get", "cm", "--field-selector", "metadata.name"), "--field-selector")
