@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 import nats
@@ -27,20 +28,27 @@ class _ClosedTLSNoise(logging.Filter):
 logging.getLogger("asyncio").addFilter(_ClosedTLSNoise())
 
 _reconnect_hooks: dict[int, list[Callable[[], None]]] = {}
-_denied: dict[int, str] = {}
+_denied: dict[int, tuple[str, float]] = {}
+"""The last refusal the server sent each connection: its words and when (monotonic)."""
 """The last permission the server refused each client connection (by id), in its words."""
 
 
 def denied(nc: Client) -> str:
     """What the server last refused ``nc`` ("" if nothing): a request it refused goes unanswered
     and times out, and this says why."""
-    return _denied.get(id(nc), "")
+    return _denied.get(id(nc), ("", 0.0))[0]
+
+
+def denied_since(nc: Client, since: float) -> str:
+    """What the server refused ``nc`` at or after ``since`` (time.monotonic()), or ""."""
+    text, when = _denied.get(id(nc), ("", 0.0))
+    return text if when >= since else ""
 
 
 def _note_denial(holder: list[Client], err: BaseException) -> None:
     text = str(err)
     if holder and "permissions violation" in text.lower():
-        _denied[id(holder[0])] = text.removeprefix("nats: ").strip()
+        _denied[id(holder[0])] = (text.removeprefix("nats: ").strip(), time.monotonic())
 
 
 def on_reconnect(nc: Client, hook: Callable[[], None]) -> None:
@@ -136,6 +144,10 @@ async def connect_actor(
     return nc
 
 
+CLOSE_TIMEOUT = 1.0
+"""Seconds a failed connect's socket is given to close."""
+
+
 async def connect_client(
     url: str,
     name: str = "shoal-cli",
@@ -171,11 +183,13 @@ async def connect_client(
             )
             break
         except (TimeoutError, OSError, nats.errors.Error) as err:
-            # A connect that fails after its socket opened (a server dying mid-handshake)
-            # leaves that socket to the client: close it, or it leaks.
-            with contextlib.suppress(Exception):
-                await nc.close()
             why = refused(last_error[0] if last_error else err)
+            # A connect that fails after its socket opened (a server dying mid-handshake)
+            # leaves that socket to the client: close it, or it leaks. (After reading why:
+            # closing reports errors of its own; and a TLS socket that never finished its
+            # handshake may never finish closing either: give it a moment, not forever.)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), CLOSE_TIMEOUT)
             if why and "credentials" in why and attempt + 1 < AUTH_ATTEMPTS:
                 # A nats-server reloading its users (an identity was just issued) refuses the
                 # connects it is checking at that instant: a moment later they pass.
