@@ -7,7 +7,10 @@ the actor's log under an incident id and never travel to the client.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -19,7 +22,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from shoal.bus.codec import decode, encode
-from shoal.errors import ClusterUnreachable, ShoalError, remote_error
+from shoal.bus.connection import denied_since
+from shoal.errors import ClusterUnreachable, Forbidden, ShoalError, remote_error
 from shoal.models.api import ErrorBody, ErrorReply
 from shoal.models.base import Record
 from shoal.retry import is_transient
@@ -86,12 +90,36 @@ async def serve(
     return await nc.subscribe(subject, queue=queue, cb=on_message)
 
 
+DENIAL_CHECK = 0.05
+"""Seconds between looks, while a request waits, at whether the server refused it."""
+
+
+async def _refusable(nc: Client, subject: str, request: Awaitable[Msg]) -> Msg:
+    """``request``'s reply; a request the server refused (permissions) fails at once with
+    Forbidden, instead of waiting out its timeout for a reply that cannot come."""
+    since = time.monotonic()
+    task = asyncio.ensure_future(request)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DENIAL_CHECK)
+            if done:
+                return task.result()
+            why = denied_since(nc, since)
+            if subject.lower() in why.lower():
+                raise Forbidden(f"not allowed for these credentials: {why}")
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
 async def call(
     nc: Client, subject: str, request: Record, reply_model: type[Rep], *, timeout: float = 10.0
 ) -> Rep:
     """Send ``request`` and decode the reply; an ErrorReply becomes a RemoteError of its code's class."""
     try:
-        msg = await nc.request(subject, encode(request), timeout=timeout)
+        msg = await _refusable(nc, subject, nc.request(subject, encode(request), timeout=timeout))
     except nats.errors.NoRespondersError:
         raise ClusterUnreachable(
             f"nothing in the cluster answers on {subject}: is `shoal up` running?"
