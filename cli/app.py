@@ -77,6 +77,13 @@ def register(names: list[str]) -> None:
             app.command(name, rich_help_panel=panel)(target)
 
 
+def kubectl_flags(argv: list[str]) -> list[str]:
+    """kubectl's spellings of Shoal's flags: ``--dry-run=server`` and ``--dry-run=client`` are
+    Shoal's ``--dry-run`` (the API validates, nothing is stored); ``--dry-run=none`` is none."""
+    spelled = {"--dry-run=server": ["--dry-run"], "--dry-run=client": ["--dry-run"], "--dry-run=none": []}
+    return [word for arg in argv for word in spelled.get(arg, [arg])]
+
+
 def invoked(argv: list[str]) -> str | None:
     """The subcommand ``argv`` asks for, when it is one of the table's (not help or a typo)."""
     first = next((arg for arg in argv if not arg.startswith("-")), None)
@@ -122,7 +129,8 @@ def main() -> None:
             register(list(COMMANDS))  # the shell asks what may come next: every command may
         elif command not in ("version", "completion"):
             register([command] if command else list(COMMANDS))
-        app(prog_name="shoal")  # also under `python -m shoal`: usage lines and completion say shoal
+        # prog_name: also under `python -m shoal`, usage lines and completion say shoal.
+        app(args=kubectl_flags(sys.argv[1:]), prog_name="shoal")
     except ShoalError as err:
         for warning in err.warnings:
             errors.print(f"[yellow]Warning:[/] {escape(warning)}")

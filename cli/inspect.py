@@ -85,6 +85,10 @@ def get(
     server: ServerOption = None,
 ) -> None:
     """List objects as a table, or as Kubernetes-shaped JSON or YAML."""
+    kind, _, slash_name = kind.partition("/")
+    if slash_name and name:
+        raise InvalidManifest([f"get {kind}/{slash_name}: {name!r} is one name too many"])
+    name = slash_name or name
     resource = resolve_kind(kind)
     template_kind, _, template = output.partition("=")
     if template_kind in ("jsonpath", "custom-columns") and template:
@@ -161,12 +165,17 @@ async def _collect_events(client: ShoalClient, subject: str) -> list[Event]:
 
 
 def describe(
-    kind: Annotated[str, typer.Argument(help="A kind: pod, deployment, node, service, configmap...")],
-    name: Annotated[str, typer.Argument(help="The object's name.")],
+    kind: Annotated[str, typer.Argument(help="A kind (pod, deployment, node...) or KIND/NAME")],
+    name: Annotated[str | None, typer.Argument(help="The object's name.")] = None,
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:
     """Everything about one object, with its recent events."""
+    kind, _, slash_name = kind.partition("/")
+    if bool(slash_name) == bool(name):
+        raise InvalidManifest([f"describe {kind}: give one name, as KIND NAME or KIND/NAME"])
+    name = slash_name or name
+    assert name is not None
     resource = resolve_kind(kind)
     scope = Scope(resource, name, namespace, False, {}, "table", time.time())
     lister = lister_of(resource)

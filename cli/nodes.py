@@ -13,7 +13,7 @@ from shoal.cli.output import console
 from shoal.cli.roles import parse_taint
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, ShoalError
-from shoal.models.api import TaintRef
+from shoal.models.api import ObjectRef, TaintRef
 from shoal.models.pod import Pod
 from shoal.models.scheduling import Taint
 
@@ -43,25 +43,47 @@ def drain(
             "--ignore-daemonsets", help="Leave DaemonSet pods on the node (without it, drain refuses)."
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Also delete pods no controller manages (they are not made again)."),
+    ] = False,
+    delete_emptydir_data: Annotated[
+        bool,
+        typer.Option(
+            "--delete-emptydir-data",
+            help="Accepted for kubectl's scripts: a pod's emptyDir volumes always go with the pod.",
+        ),
+    ] = False,
     server: ServerOption = None,
 ) -> None:
     """Move a node's pods elsewhere, each replacement Ready before its original stops; leave it cordoned."""
 
     async def run(client: ShoalClient) -> None:
-        daemon = [p for p in (await client.pods()).values() if p.node_name == node and _daemon_pod(p)]
-        names = ", ".join(f"{p.metadata.namespace}/{p.metadata.name}" for p in daemon)
+        on_node = [p for p in (await client.pods()).values() if p.node_name == node and not p.terminating]
+        daemon = [p for p in on_node if _daemon_pod(p)]
+        bare = [p for p in on_node if p.metadata.owner is None]
+        refusals = []
         if daemon and not ignore_daemonsets:
+            refusals.append(
+                f"cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): {_names(daemon)}"
+            )
+        if bare and not force:
+            refusals.append(
+                f"cannot delete Pods that declare no controller (use --force to override): {_names(bare)}"
+            )
+        if refusals:
             # As kubectl: cordoned, and the drain refused, naming the pods.
             await client.update_node(node, unschedulable=True)
             console.print(f"node/{node} cordoned")
-            raise ShoalError(
-                f"unable to drain node {node}: cannot delete DaemonSet-managed Pods"
-                f" (use --ignore-daemonsets to ignore): {names}"
-            )
+            raise ShoalError(f"unable to drain node {node}: {'; '.join(refusals)}")
         await client.update_node(node, unschedulable=True, draining=True)
         console.print(f"node/{node} cordoned")
         if daemon:
-            console.print(f"Warning: ignoring DaemonSet-managed Pods: {names}")
+            console.print(f"Warning: ignoring DaemonSet-managed Pods: {_names(daemon)}")
+        if bare:
+            console.print(f"Warning: deleting Pods that declare no controller: {_names(bare)}")
+            refs = [ObjectRef(kind="Pod", namespace=p.metadata.namespace, name=p.metadata.name) for p in bare]
+            await client.delete(refs=refs)
         deadline = time.monotonic() + timeout
         reported: set[str] = set()
         held: dict[str, str] = {}
@@ -103,6 +125,10 @@ async def _budget_waits(client: ShoalClient, pods: list[Pod]) -> dict[str, str]:
                 f" ({status.current_healthy} healthy, {status.desired_healthy} needed)"
             )
     return found
+
+
+def _names(pods: list[Pod]) -> str:
+    return ", ".join(f"{p.metadata.namespace}/{p.metadata.name}" for p in pods)
 
 
 def _daemon_pod(pod: Pod) -> bool:

@@ -23,22 +23,29 @@ rollout_app = typer.Typer(
 )
 set_app = typer.Typer(help="Change one field of an object.", no_args_is_help=True)
 
-TargetArgument = Annotated[str, typer.Argument(help="deployment/NAME, daemonset/NAME or statefulset/NAME")]
+TargetArgument = Annotated[
+    str, typer.Argument(help="deployment/NAME, daemonset/NAME or statefulset/NAME (or the kind, then NAME)")
+]
+NameArgument = Annotated[str | None, typer.Argument(help="NAME, when the first argument is just the kind")]
 
 ROLLED = ("Deployment", "DaemonSet", "StatefulSet")
 
 
-def workload_target(target: str) -> tuple[str, str]:
-    """(kind, name) of ``KIND/NAME``: a deployment, DaemonSet or StatefulSet."""
+def workload_target(target: str, given: str | None = None) -> tuple[str, str]:
+    """(kind, name) of ``KIND/NAME`` or ``KIND NAME``: a deployment, DaemonSet or StatefulSet."""
     kind, _, name = target.partition("/")
+    if given is not None:
+        if name:
+            raise InvalidManifest([f"{target!r} names the object already; {given!r} is one name too many"])
+        name = given
     resolved = registry().resolve(kind)
     if resolved is None or resolved.kind not in ROLLED or not name:
         raise InvalidManifest([f"{target!r}: name a deployment, daemonset or statefulset as KIND/NAME"])
     return resolved.kind, name
 
 
-def deployment_name(target: str) -> str:
-    kind, name = workload_target(target)
+def deployment_name(target: str, given: str | None = None) -> str:
+    kind, name = workload_target(target, given)
     if kind != "Deployment":
         raise InvalidManifest([f"{target!r}: only deployments can be paused and resumed"])
     return name
@@ -53,6 +60,7 @@ def _report(reply: ApplyReply) -> None:
 @rollout_app.command()
 def status(
     target: TargetArgument,
+    name: NameArgument = None,
     namespace: NamespaceOption = "default",
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 600.0,
     watch: Annotated[
@@ -61,7 +69,7 @@ def status(
     server: ServerOption = None,
 ) -> None:
     """Follow a rollout until it completes (exit 0) or fails its progress deadline (exit 1)."""
-    kind, name = workload_target(target)
+    kind, name = workload_target(target, name)
     key = f"{namespace}.{name}"
     if kind != "Deployment":
         done, message = with_client(server, lambda c: _follow_workload(c, kind, key, name, timeout, watch))
@@ -190,10 +198,13 @@ async def _follow_workload(
 
 @rollout_app.command()
 def history(
-    target: TargetArgument, namespace: NamespaceOption = "default", server: ServerOption = None
+    target: TargetArgument,
+    name: NameArgument = None,
+    namespace: NamespaceOption = "default",
+    server: ServerOption = None,
 ) -> None:
     """The revisions kept for a deployment, DaemonSet or StatefulSet."""
-    kind, name = workload_target(target)
+    kind, name = workload_target(target, name)
 
     async def gather(client: ShoalClient) -> tuple[int, dict]:  # type: ignore[type-arg]
         if kind == "Deployment":
@@ -230,6 +241,7 @@ def history(
 @rollout_app.command()
 def undo(
     target: TargetArgument,
+    name: NameArgument = None,
     to_revision: Annotated[
         int | None, typer.Option("--to-revision", help="Default: the previous revision.")
     ] = None,
@@ -237,7 +249,7 @@ def undo(
     server: ServerOption = None,
 ) -> None:
     """Go back to an earlier revision of the pod template."""
-    kind, name = workload_target(target)
+    kind, name = workload_target(target, name)
     _report(
         with_client(server, lambda c: c.rollout(namespace, name, "undo", to_revision=to_revision, kind=kind))
     )
@@ -245,28 +257,37 @@ def undo(
 
 @rollout_app.command()
 def pause(
-    target: TargetArgument, namespace: NamespaceOption = "default", server: ServerOption = None
+    target: TargetArgument,
+    name: NameArgument = None,
+    namespace: NamespaceOption = "default",
+    server: ServerOption = None,
 ) -> None:
     """Stop rolling out template changes (scaling still works)."""
-    name = deployment_name(target)
+    name = deployment_name(target, name)
     _report(with_client(server, lambda c: c.rollout(namespace, name, "pause")))
 
 
 @rollout_app.command()
 def resume(
-    target: TargetArgument, namespace: NamespaceOption = "default", server: ServerOption = None
+    target: TargetArgument,
+    name: NameArgument = None,
+    namespace: NamespaceOption = "default",
+    server: ServerOption = None,
 ) -> None:
     """Continue a paused rollout."""
-    name = deployment_name(target)
+    name = deployment_name(target, name)
     _report(with_client(server, lambda c: c.rollout(namespace, name, "resume")))
 
 
 @rollout_app.command()
 def restart(
-    target: TargetArgument, namespace: NamespaceOption = "default", server: ServerOption = None
+    target: TargetArgument,
+    name: NameArgument = None,
+    namespace: NamespaceOption = "default",
+    server: ServerOption = None,
 ) -> None:
     """Replace every pod, by the workload's update strategy."""
-    kind, name = workload_target(target)
+    kind, name = workload_target(target, name)
     _report(with_client(server, lambda c: c.rollout(namespace, name, "restart", kind=kind)))
 
 
@@ -279,7 +300,8 @@ def image(
 ) -> None:
     """Set container images of a deployment, DaemonSet or StatefulSet: a new revision, rolled out
     by its strategy."""
-    kind, name = workload_target(target)
+    given = None if "/" in target or not images or "=" in images[0] else images.pop(0)
+    kind, name = workload_target(target, given)
     wanted = {}
     for pair in images:
         container, sep, ref = pair.partition("=")

@@ -267,3 +267,18 @@ def test_an_invalid_name_is_one_line_not_a_traceback(cluster: LocalShoal, args: 
     assert done.returncode == 1, done
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith("error:") and "_" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "read"),
+    [
+        (["apply", "-f", "x", "--dry-run=server"], ["apply", "-f", "x", "--dry-run"]),
+        (["apply", "--dry-run=client", "-f", "x"], ["apply", "--dry-run", "-f", "x"]),
+        (["apply", "--dry-run=none", "-f", "x"], ["apply", "-f", "x"]),
+        (["apply", "--dry-run", "-f", "x"], ["apply", "--dry-run", "-f", "x"]),
+    ],
+)
+def test_kubectl_s_dry_run_spellings_are_read(argv: list[str], read: list[str]) -> None:
+    from shoal.cli.app import kubectl_flags
+
+    assert kubectl_flags(argv) == read

@@ -38,7 +38,7 @@ def one_error(done, *words: str) -> None:  # type: ignore[no-untyped-def]
 
 
 async def stored_yaml(cluster: LocalShoal, kind: str, name: str) -> dict:  # type: ignore[type-arg]
-    done = await shoal(cluster, "get", kind, name, "-o", "yaml")
+    done = await shoal(cluster, "get", kind, *([name] if name else []), "-o", "yaml")
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
@@ -102,6 +102,17 @@ async def test_a_patch_scales_a_deployment_and_a_bad_one_changes_nothing(
     [(pod, _)] = await wait_running(client, name, 1)
     one_error(await shoal(cluster, "patch", "pod", pod.metadata.name, "-p", "{}"), "Deployment", name)
     assert (await stored_yaml(cluster, "deploy", name))["spec"]["replicas"] == 1
+    # kubectl's other ways of naming the object and of asking for a dry run.
+    described = await shoal(cluster, "describe", f"deploy/{name}")
+    assert described.returncode == 0 and "Name:" in described.stdout and name in described.stdout
+    status = await shoal(cluster, "rollout", "status", "deployment", name, "--timeout", "30")
+    assert status.returncode == 0 and "successfully rolled out" in status.stdout, (
+        status.stdout + status.stderr
+    )
+    dry = await shoal(cluster, "patch", "deploy", name, "-p", '{"spec": {"replicas": 4}}', "--dry-run=server")
+    assert dry.stdout.strip().endswith("(dry run)"), dry.stderr
+    assert (await stored_yaml(cluster, f"deploy/{name}", ""))["spec"]["replicas"] == 1
+    await client.delete(documents=documents(deployment(name)))
 
 
 async def test_edit_applies_what_the_editor_saves(
@@ -234,3 +245,44 @@ async def test_get_selects_fields_sorts_and_shows_labels(cluster: LocalShoal, cl
     none = await shoal(cluster, "get", "cm", "--field-selector", "metadata.name=nothing-like-it")
     assert none.stdout == "" and "No resources found" in none.stderr
     one_error(await shoal(cluster, "get", "cm", "--field-selector", "metadata.name"), "--field-selector")
+
+
+BARE_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{{name: main, image: localhost/busybox:latest, command: [sleep, "3600"]}}]
+"""
+
+
+async def test_drain_deletes_pods_without_a_controller_only_with_force(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    name = unique_name("bare")
+    await client.apply(documents(BARE_POD.format(name=name)))
+    await wait_for(lambda: _running(client, name), timeout=60, what=f"pod {name} running")
+    try:
+        refused = await shoal(cluster, "drain", cluster.node, "--ignore-daemonsets")
+        assert refused.returncode == 1 and "--force" in refused.stderr and name in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert (await client.pod("default", name))[0].node_name == cluster.node  # still there
+        done = await shoal(
+            cluster, "drain", cluster.node, "--force", "--ignore-daemonsets", "--delete-emptydir-data",
+            "--timeout", "60",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"node/{cluster.node} drained" in done.stdout
+        assert name not in await _pod_names(client)
+    finally:
+        await shoal(cluster, "uncordon", cluster.node)
+
+
+async def _running(client: ShoalClient, name: str) -> bool:
+    _, status = await client.pod("default", name)
+    return status is not None and status.phase == "Running"
+
+
+async def _pod_names(client: ShoalClient) -> set[str]:
+    return {pod.metadata.name for pod in (await client.pods()).values()}
