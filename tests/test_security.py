@@ -24,7 +24,7 @@ from shoal.bus.codec import encode
 from shoal.bus.connection import connect_client, denied
 from shoal.bus.rpc import call
 from shoal.client import ShoalClient
-from shoal.errors import ClusterUnreachable, RemoteInvalid
+from shoal.errors import ClusterUnreachable, Forbidden, RemoteInvalid
 from shoal.models.api import NodeSecretRequest, SecretBundle
 from shoal.models.node import NodeHeartbeat
 from shoal.security.access import Access
@@ -156,8 +156,8 @@ spec:
                 NodeSecretRequest(node=OTHER_NODE, **ask),
                 SecretBundle,
             )
-        # ... and posing as the pod's node is refused by the server.
-        with pytest.raises(ClusterUnreachable):
+        # ... and posing as the pod's node is refused by the server, and said so at once.
+        with pytest.raises(Forbidden, match="permissions violation"):
             await call(
                 other,
                 subjects.node_secrets(cluster.node),
@@ -242,7 +242,7 @@ async def test_credentials_are_private_and_the_config_is_generated(cluster: Loca
         *security.glob("servers/*-key.pem"),
     ]:
         assert secret.stat().st_mode & 0o077 == 0, f"{secret} is readable by others"
-    context = yaml.safe_load(cluster.context.read_text())
+    context = cluster.context_entry()
     assert context["server"].startswith("tls://") and Path(context["credentials"]).name == "admin.yaml"
     conf = (cluster.data_dir / "nats" / "shoal.conf").read_text()
     assert "tls {" in conf and "include" in conf
