@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "top": ("Observe", "autoscaling", "top"),
     "dashboard": ("Observe", "dashboard", "dashboard"),
     "credentials": ("Cluster", "credentials", "app"),
+    "config": ("Cluster", "config", "config_app"),
     "api": ("Roles", "roles", "api"),
     "scheduler": ("Roles", "roles", "scheduler"),
     "node": ("Roles", "roles", "node"),

@@ -248,10 +248,15 @@ class LocalShoal:
                     f"shoal up exited with {self.process.returncode}:\n{self.log.read_text()}"
                 )
             if b"running; press Ctrl-C" in self.log.read_bytes()[offset:]:
-                self.url = yaml.safe_load(self.context.read_text())["server"]
+                self.url = self.context_entry()["server"]
                 return
             time.sleep(0.1)
         raise AssertionError(f"shoal up did not come up within {timeout:.0f}s:\n{self.log.read_text()}")
+
+    def context_entry(self) -> dict[str, str]:
+        """The context `shoal up` wrote for this cluster (the current one of its file)."""
+        written = yaml.safe_load(self.context.read_text())
+        return written["contexts"][written["current"]]
 
     def _port(self) -> int:
         # Restarts reuse the port the first start got, so clients' URLs stay right.
@@ -260,7 +265,7 @@ class LocalShoal:
     @property
     def access(self) -> Access:
         """The admin's credentials and the CA, as `shoal up` wrote them into its context."""
-        context = yaml.safe_load(self.context.read_text())
+        context = self.context_entry()
         credentials, ca = context.get("credentials"), context.get("ca")
         return Access(Path(credentials) if credentials else None, Path(ca) if ca else None)
 

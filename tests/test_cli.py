@@ -282,3 +282,63 @@ def test_kubectl_s_dry_run_spellings_are_read(argv: list[str], read: list[str]) 
     from shoal.cli.app import kubectl_flags
 
     assert kubectl_flags(argv) == read
+
+
+def test_each_cluster_keeps_its_own_context(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from shoal.cli.context import read_context, read_contexts, resolve_server, write_context
+
+    monkeypatch.setenv("SHOAL_CONTEXT", str(tmp_path / "ctx.yaml"))
+    monkeypatch.delenv("SHOAL_SERVER", raising=False)
+    write_context("nats://127.0.0.1:4001", tmp_path / "lab")
+    write_context("nats://127.0.0.1:4002", tmp_path / "edge")
+    write_context("nats://127.0.0.1:4003", tmp_path / "other" / "lab")  # same name, another cluster
+    current, contexts = read_contexts()
+    assert list(contexts) == ["lab", "edge", "lab-2"] and current == "lab-2"
+    assert resolve_server(None) == "nats://127.0.0.1:4003"
+    write_context("nats://127.0.0.1:4011", tmp_path / "lab")  # started again: same context, refreshed
+    assert read_contexts() == (
+        "lab",
+        {**contexts, "lab": {**contexts["lab"], "server": "nats://127.0.0.1:4011"}},
+    )
+    monkeypatch.setenv("SHOAL_CONTEXT_NAME", "edge")
+    assert read_context()["server"] == "nats://127.0.0.1:4002"
+
+
+def test_a_context_file_of_one_cluster_still_reads(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from shoal.cli.context import read_contexts, resolve_server
+
+    path = tmp_path / "ctx.yaml"
+    path.write_text("server: nats://127.0.0.1:4100\ndataDir: /x\n")
+    monkeypatch.setenv("SHOAL_CONTEXT", str(path))
+    monkeypatch.delenv("SHOAL_SERVER", raising=False)
+    assert resolve_server(None) == "nats://127.0.0.1:4100"
+    assert read_contexts()[0] == "local"
+
+
+def test_config_lists_and_switches_contexts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ctx.yaml"
+    env = {**os.environ, "SHOAL_CONTEXT": str(path)}
+    env.pop("SHOAL_CONTEXT_NAME", None)
+
+    def shoal(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "shoal", *args], env=env, capture_output=True, text=True, timeout=30
+        )
+
+    path.write_text(
+        "current: a\ncontexts:\n  a: {server: 'nats://127.0.0.1:1', dataDir: /a}\n"
+        "  b: {server: 'nats://127.0.0.1:2', dataDir: /b}\n"
+    )
+    listed = shoal("config", "get-contexts")
+    rows = [line.split() for line in listed.stdout.splitlines() if line.strip()]
+    assert ["*", "a", "nats://127.0.0.1:1", "/a"] in rows and ["b", "nats://127.0.0.1:2", "/b"] in rows
+    assert shoal("config", "use-context", "b").stdout.strip() == 'Switched to context "b".'
+    assert shoal("config", "current-context").stdout.strip() == "b"
+    refused = shoal("config", "use-context", "c")
+    assert refused.returncode == 1 and "no context named 'c'" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    shoal("config", "delete-context", "b")
+    assert yaml.safe_load(path.read_text()) == {
+        "current": "",
+        "contexts": {"a": {"server": "nats://127.0.0.1:1", "dataDir": "/a"}},
+    }
