@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from nats.aio.client import Client
@@ -30,6 +30,9 @@ from shoal.models.api import (
     ApplyReply,
     ApplyRequest,
     DeleteRequest,
+    ExecChunk,
+    ExecInput,
+    ExecRequest,
     LogChunk,
     LogsRequest,
     ManifestDocument,
@@ -407,8 +410,65 @@ class ShoalClient:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
-    async def _keep_alive(self, stream: str) -> None:
+    async def exec(
+        self,
+        namespace: str,
+        name: str,
+        command: list[str],
+        *,
+        container: str = "",
+        stdin: AsyncIterator[bytes] | None = None,
+        tty: bool = False,
+        output: Callable[[int, bytes], None],
+    ) -> int:
+        """Run ``command`` in the pod's container, on its node; ``output(fd, data)`` gets what it
+        prints (fd 1 or 2), ``stdin`` (if given) feeds it. The command's exit code."""
+        pod, _ = await self.pod(namespace, name)
+        if not pod.node_name:
+            raise ShoalError(f"pod {name} is not scheduled yet: there is no container to run in")
+        stream = subjects.exec_stream(pod.node_name, uuid.uuid4().hex)
+        chunks: asyncio.Queue[ExecChunk] = asyncio.Queue()
+
+        async def received(msg: Msg) -> None:
+            try:
+                chunks.put_nowait(decode(msg.data, ExecChunk, what="exec output"))
+            except BadPayload as err:
+                chunks.put_nowait(ExecChunk(end=True, error=str(err)))
+
+        async def feed(source: AsyncIterator[bytes]) -> None:
+            async for data in source:
+                await self.nc.publish(subjects.exec_input(stream), encode(ExecInput(data=data)))
+            await self.nc.publish(subjects.exec_input(stream), encode(ExecInput(eof=True)))
+
+        subscription = await self.nc.subscribe(stream, cb=received)
+        helpers: list[asyncio.Task[None]] = []
+        try:
+            request = ExecRequest(
+                namespace=namespace, pod=name, container=container, command=command,
+                stdin=stdin is not None, tty=tty, stream=stream,
+            )  # fmt: skip
+            await call(self.nc, subjects.node_exec(pod.node_name), request, Ack)
+            helpers.append(asyncio.create_task(self._keep_alive(stream, subjects.exec_keepalive)))
+            if stdin is not None:
+                helpers.append(asyncio.create_task(feed(stdin)))
+            while True:
+                chunk = await chunks.get()
+                if chunk.data:
+                    output(chunk.fd, chunk.data)
+                if chunk.end:
+                    if chunk.error or chunk.exit_code is None:
+                        raise ShoalError(f"exec in pod {name} ended: {chunk.error or 'no exit code'}")
+                    return chunk.exit_code
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _keep_alive(
+        self, stream: str, subject_of: Callable[[str], str] = subjects.logs_keepalive
+    ) -> None:
         while True:
             await asyncio.sleep(KEEPALIVE_INTERVAL)
             with contextlib.suppress(Exception):
-                await self.nc.publish(subjects.logs_keepalive(stream), encode(Ack()))
+                await self.nc.publish(subject_of(stream), encode(Ack()))

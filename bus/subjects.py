@@ -81,6 +81,28 @@ def logs_keepalive(stream: str) -> str:
     return f"{stream}.keepalive"
 
 
+def node_exec(node: str) -> str:
+    """``shoal.v1.node.<node>.exec``: ExecRequest; the node runs the command in the pod's
+    container and streams ExecChunk to ``stream``."""
+    return f"{PREFIX}.node.{node}.exec"
+
+
+def exec_stream(node: str, stream_id: str) -> str:
+    """``shoal.v1.exec.<node>.<id>``: one ``shoal exec`` session's output. The node's name is
+    in it so a node may listen only to the input of its own sessions."""
+    return f"{PREFIX}.exec.{node}.{stream_id}"
+
+
+def exec_input(stream: str) -> str:
+    """``<stream>.stdin``: ExecInput, the session's standard input, in order."""
+    return f"{stream}.stdin"
+
+
+def exec_keepalive(stream: str) -> str:
+    """``<stream>.keepalive``: the client pings here; silence ends the session."""
+    return f"{stream}.keepalive"
+
+
 PROCESS_STATS = f"{PREFIX}.debug.stats"
 """``shoal.v1.debug.stats``: every Shoal process replies with its ProcessStats (one reply each)."""
 

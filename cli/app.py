@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "drain": ("Nodes", "nodes", "drain"),
     "taint": ("Nodes", "nodes", "taint"),
     "logs": ("Observe", "streams", "logs"),
+    "exec": ("Observe", "execute", "exec_command"),
     "events": ("Observe", "streams", "events"),
     "top": ("Observe", "autoscaling", "top"),
     "dashboard": ("Observe", "dashboard", "dashboard"),

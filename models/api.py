@@ -154,6 +154,34 @@ class LogChunk(Record):
     error: str = ""
 
 
+class ExecRequest(Record):
+    """Run ``command`` in a container of a pod; output streams to ``stream``."""
+
+    namespace: Name
+    pod: Name
+    container: str = ""
+    command: list[str] = Field(min_length=1)
+    stdin: bool = False
+    """Keep the command's standard input open, fed by ExecInput on ``exec_input(stream)``."""
+    tty: bool = False
+    """Give the command a terminal (its output then comes on one stream)."""
+    stream: str
+
+
+class ExecChunk(Record):
+    data: bytes = b""
+    fd: Literal[1, 2] = 1
+    """1: standard output, 2: standard error."""
+    end: bool = False
+    exit_code: int | None = None
+    error: str = ""
+
+
+class ExecInput(Record):
+    data: bytes = b""
+    eof: bool = False
+
+
 class ProcessStats(Record):
     """How a Shoal process is doing: for benchmarks, tests and operators."""
 

@@ -8,6 +8,7 @@ hosts; an in-memory runtime implements it for scale tests. Runtimes know nothing
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -116,6 +117,13 @@ class Runtime(Protocol):
 
     async def exec(self, container_id: str, command: list[str], timeout: float) -> int:
         """Run ``command`` in a running container; its exit code (exec probes)."""
+        ...
+
+    async def open_exec(
+        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool, tty: bool
+    ) -> asyncio.subprocess.Process:
+        """Start ``command`` in a running container of a pod (``shoal exec``): a process whose
+        pipes are the command's (stdin only with ``stdin``) and whose exit code is its."""
         ...
 
     async def remove_pod(self, namespace: str, name: str, grace_seconds: float) -> None:

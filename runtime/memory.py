@@ -173,6 +173,11 @@ class MemoryRuntime:
     async def exec(self, container_id: str, command: list[str], timeout: float) -> int:
         return 0
 
+    async def open_exec(
+        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool, tty: bool
+    ) -> asyncio.subprocess.Process:
+        raise ShoalError(f"node {self.node} runs hollow pods: there is no container to run a command in")
+
     async def remove_pod(self, namespace: str, name: str, grace_seconds: float) -> None:
         if self.pods.pop((namespace, name), None) is not None:
             self._events.put_nowait(RuntimeEvent(namespace, name, "remove"))

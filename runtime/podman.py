@@ -700,9 +700,8 @@ class PodmanRuntime:
 
     # -- streams ------------------------------------------------------------------------------
 
-    async def logs(
-        self, namespace: str, name: str, container: str, *, follow: bool, tail: int | None
-    ) -> AsyncIterator[bytes]:
+    async def _container_id(self, namespace: str, name: str, container: str) -> str:
+        """The Podman id of one container of a pod (``container`` empty: its only one)."""
         pod = await self.inspect_pod(namespace, name)
         if pod is None or not pod.containers:
             raise ShoalError(f"pod {namespace}/{name} has no containers on node {self.node}")
@@ -716,11 +715,31 @@ class PodmanRuntime:
         observed = pod.containers.get(container)
         if observed is None:
             raise ShoalError(f"pod {name} has no container {container!r}")
+        return observed.container_id
+
+    async def open_exec(
+        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool, tty: bool
+    ) -> asyncio.subprocess.Process:
+        container_id = await self._container_id(namespace, name, container)
+        # Podman's own client, over this node's service: it speaks Podman's exec protocol
+        # (attach, terminal, exit code) so Shoal does not have to.
+        flags = [*(["-i"] if stdin else []), *(["-t"] if tty else [])]
+        return await asyncio.create_subprocess_exec(
+            "podman", "--url", self.url, "exec", *flags, container_id, *command,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+
+    async def logs(
+        self, namespace: str, name: str, container: str, *, follow: bool, tail: int | None
+    ) -> AsyncIterator[bytes]:
+        container_id = await self._container_id(namespace, name, container)
         params: dict[str, Any] = {"stdout": "true", "stderr": "true", "follow": "true" if follow else "false"}
         if tail is not None:
             params["tail"] = str(tail)
         response = await self._call(
-            self.client.api.get, f"/containers/{observed.container_id}/logs", params=params, stream=True
+            self.client.api.get, f"/containers/{container_id}/logs", params=params, stream=True
         )
         return self._frames(response, name)
 

@@ -211,12 +211,20 @@ def grant(role: str, name: str = "") -> Grant:
                 s.API_RESOLVE,
                 f"{s.PREFIX}.node.*.logs",
                 f"{s.PREFIX}.logs.*.keepalive",
+                *_runs_exec(),
                 *manages_streams(),
                 *_reads_all(),
                 *reads(SECRETS),  # sealed: names for `get secrets`; values only through the API
                 *reads_events(),
             ),
-            subscribe=(inbox, s.EVENTS_ALL, f"{s.PREFIX}.logs.*", f"{s.METRICS_PREFIX}.>", s.NODE_HEARTBEATS),
+            subscribe=(
+                inbox,
+                s.EVENTS_ALL,
+                f"{s.PREFIX}.logs.*",
+                s.exec_stream("*", "*"),
+                f"{s.METRICS_PREFIX}.>",
+                s.NODE_HEARTBEATS,
+            ),
         )
     if role == VIEWER:
         return Grant(
@@ -283,11 +291,27 @@ def _node(name: str, inbox: str) -> Grant:
             f"{s.EVENTS_PREFIX}.pod.>",
             f"{s.EVENTS_PREFIX}.node.{s.CLUSTER_SCOPE}.{name}.>",
             f"{s.PREFIX}.logs.*",
+            s.exec_stream(name, "*"),  # the output of its own exec sessions
             f"$JS.API.STREAM.INFO.{s.EVENTS_STREAM}",
         ),
-        subscribe=(inbox, s.node_logs(name), f"{s.PREFIX}.logs.*.keepalive", s.PROCESS_STATS),
+        subscribe=(
+            inbox,
+            s.node_logs(name),
+            f"{s.PREFIX}.logs.*.keepalive",
+            s.node_exec(name),
+            s.exec_input(s.exec_stream(name, "*")),
+            s.exec_keepalive(s.exec_stream(name, "*")),
+            s.PROCESS_STATS,
+        ),
         responses=True,
     )
+
+
+def _runs_exec() -> list[str]:
+    """Asking any node to run a command in a pod, and feeding and keeping its session: the
+    admin's alone (a shell in a container is all that container can do)."""
+    session = s.exec_stream("*", "*")
+    return [s.node_exec("*"), s.exec_input(session), s.exec_keepalive(session)]
 
 
 def _shoal_own() -> tuple[str, ...]:

@@ -286,3 +286,32 @@ async def _running(client: ShoalClient, name: str) -> bool:
 
 async def _pod_names(client: ShoalClient) -> set[str]:
     return {pod.metadata.name for pod in (await client.pods()).values()}
+
+
+async def test_exec_runs_a_command_in_the_pod_s_container(cluster: LocalShoal, client: ShoalClient) -> None:
+    name = unique_name("execd")
+    await client.apply(documents(deployment(name, command=["sleep", "3600"])))
+    try:
+        [(pod, _)] = await wait_running(client, name, 1)
+        target = pod.metadata.name
+        done = await shoal(cluster, "exec", target, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+        assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
+        # Standard input, piped through to the command and closed at its end.
+        piped = await asyncio.to_thread(
+            cluster.shoal, "exec", "-i", f"pod/{target}", "--", "sh", "-c", "cat; echo done", input="hello\n"
+        )
+        assert (piped.returncode, piped.stdout) == (0, "hello\ndone\n"), piped.stderr
+        # A terminal of its own in the container.
+        terminal = await asyncio.to_thread(cluster.shoal, "exec", "-it", target, "--", "tty", input="")
+        assert terminal.returncode == 0 and terminal.stdout.startswith("/dev/pts/"), terminal
+        one_error(await shoal(cluster, "exec", target), "after --")
+        one_error(await shoal(cluster, "exec", "absent-pod", "--", "true"), "absent-pod", "not found")
+        one_error(await shoal(cluster, "exec", target, "-c", "nope", "--", "true"), "nope")
+        # Only an admin may: a viewer is refused by the server, at once.
+        viewer = cluster.access_as("viewer")
+        refused = await shoal(
+            cluster, "exec", target, "--", "true", env={"SHOAL_CREDENTIALS": str(viewer.credentials)}
+        )
+        one_error(refused, "not allowed")
+    finally:
+        await client.delete(documents=documents(deployment(name)))

@@ -81,6 +81,11 @@ def test_a_node_publishes_only_what_is_its_own(subject: str, allowed: bool) -> N
         (s.API_APPLY, False),
         (s.NODE_SECRETS_ALL, False),
         ("$KV.shoal_pods.>", False),  # a node reads buckets through consumers, not by listening
+        (s.node_exec("a"), True),
+        (s.node_exec("b"), False),
+        (s.exec_input(s.exec_stream("a", "x")), True),
+        (s.exec_input(s.exec_stream("b", "x")), False),  # another node's session: someone's typing
+        (s.exec_stream("a", "x"), False),  # its sessions' output is the client's to read
     ],
 )
 def test_a_node_listens_only_where_it_must(subject: str, allowed: bool) -> None:
@@ -95,6 +100,17 @@ def test_a_viewer_writes_nothing_and_reads_no_secrets() -> None:
     assert not may_publish(viewer, "$JS.API.STREAM.MSG.GET.KV_shoal_secrets")
     assert may_publish(viewer, "$JS.API.STREAM.MSG.GET.KV_shoal_pods")
     assert may_subscribe(viewer, "shoal.v1.events.pod.default.web-1.Started")
+
+
+def test_only_an_admin_runs_commands_in_pods() -> None:
+    session = s.exec_stream("a", "x")
+    admin, viewer, node = grant("admin"), grant("viewer"), grant("node", "a")
+    assert may_publish(admin, s.node_exec("a")) and may_publish(admin, s.exec_input(session))
+    assert may_subscribe(admin, session)
+    assert not any(may_publish(viewer, subject) for subject in (s.node_exec("a"), s.exec_input(session)))
+    assert not may_subscribe(viewer, session)
+    assert may_publish(node, session) and not may_publish(node, s.exec_stream("b", "x"))
+    assert not may_publish(grant("app"), s.node_exec("a"))
 
 
 def test_an_admin_changes_things_through_the_api_only() -> None:

@@ -24,6 +24,7 @@ from shoal.actors.base import Actor
 from shoal.actors.node.backoff import CrashBackoff
 from shoal.actors.node.decide import ORPHAN_GRACE_SECONDS
 from shoal.actors.node.dns import DnsServer, Records, host_resolvers, records
+from shoal.actors.node.exec import ExecService
 from shoal.actors.node.feed import PodFeed
 from shoal.actors.node.logs import LogService
 from shoal.actors.node.metrics import MetricsReporter
@@ -183,6 +184,7 @@ class NodeActor(Actor):
         self._stale_statuses: set[str] = set()
         """Status records of pods gone from here whose deletion failed: deleted again later."""
         self.logs = LogService(nc, runtime, settings.name, self._runs_here)
+        self.execs = ExecService(nc, runtime, settings.name, self._runs_here)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -241,6 +243,7 @@ class NodeActor(Actor):
         for index in range(self.settings.workers):
             self.spawn(self.queue.worker(self._sync_in_slot), f"worker {index}")
         await self.logs.start()
+        await self.execs.start()
         if self.settings.metrics_interval > 0:
             assert self.record is not None
             capacity = self.record.capacity
@@ -291,6 +294,7 @@ class NodeActor(Actor):
 
     async def on_stop(self) -> None:
         await self.logs.stop()
+        await self.execs.stop()
         if getattr(self, "proxy", None) is not None:
             await self.proxy.close()
             if self.dns is not None:

@@ -1,0 +1,146 @@
+"""The node's exec service: runs a command in a container of one of its pods for ``shoal exec``.
+
+The client subscribes to a session subject of its own (``shoal.v1.exec.<node>.<id>``), then
+asks on ``shoal.v1.node.<node>.exec``. The node answers (an Ack, or an error naming the
+problem), starts the command through the runtime, and publishes ExecChunk messages (standard
+output and error, in order) to the session subject, ending with one that carries the exit
+code. Standard input arrives as ExecInput on ``<session>.stdin``; the client pings
+``<session>.keepalive``, and when the pings stop the command is killed: a client that
+vanished leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from shoal.bus import subjects
+from shoal.bus.codec import decode, encode
+from shoal.bus.rpc import serve
+from shoal.errors import BadPayload, InvalidManifest, NotFound
+from shoal.models.api import Ack, ExecChunk, ExecInput, ExecRequest
+from shoal.runtime.interface import Runtime
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_TIMEOUT = 15.0
+"""Seconds without a ping from the client after which its command is killed."""
+READ_SIZE = 32 * 1024
+
+
+class ExecService:
+    def __init__(
+        self, nc: Client, runtime: Runtime, node: str, runs_here: Callable[[str, str], bool]
+    ) -> None:
+        self.nc = nc
+        self.runtime = runtime
+        self.node = node
+        self.runs_here = runs_here
+        self._subscription: Subscription | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._subscription = await serve(
+            self.nc, subjects.node_exec(self.node), ExecRequest, self.handle, owner=f"node {self.node}"
+        )
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+        for task in list(self._sessions):
+            task.cancel()
+
+    async def handle(self, request: ExecRequest) -> Ack:
+        if not request.stream.startswith(subjects.exec_stream(self.node, "")):
+            # Sessions of this node are under its name; anywhere else its output could go
+            # to listeners that must not read it.
+            under = subjects.exec_stream(self.node, "<id>")
+            raise InvalidManifest([f"stream: an exec session of node {self.node} is under {under}"])
+        if not self.runs_here(request.namespace, request.pod):
+            raise NotFound(f"pod {request.namespace}/{request.pod} does not run on node {self.node}")
+        process = await self.runtime.open_exec(
+            request.namespace,
+            request.pod,
+            request.container,
+            request.command,
+            stdin=request.stdin,
+            tty=request.tty,
+        )
+        task = asyncio.create_task(self._session(request, process), name=f"exec {request.pod}")
+        self._sessions.add(task)
+        task.add_done_callback(self._sessions.discard)
+        return Ack()
+
+    async def _session(self, request: ExecRequest, process: asyncio.subprocess.Process) -> None:
+        last_ping = time.monotonic()
+        inputs: asyncio.Queue[ExecInput] = asyncio.Queue()
+
+        async def pinged(_: Msg) -> None:
+            nonlocal last_ping
+            last_ping = time.monotonic()
+
+        async def received(msg: Msg) -> None:
+            try:
+                inputs.put_nowait(decode(msg.data, ExecInput, what="exec input"))
+            except BadPayload as err:
+                log.warning("exec of %s/%s: %s", request.namespace, request.pod, err)
+
+        async def feed() -> None:
+            assert process.stdin is not None
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the command ended
+                while not (chunk := await inputs.get()).eof:
+                    process.stdin.write(chunk.data)
+                    await process.stdin.drain()
+                process.stdin.close()
+
+        async def pump(reader: asyncio.StreamReader | None, fd: int) -> None:
+            while reader is not None and (data := await reader.read(READ_SIZE)):
+                await self.nc.publish(request.stream, encode(ExecChunk(data=data, fd=fd)))  # type: ignore[arg-type]
+
+        async def watch_pings() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                if time.monotonic() - last_ping >= KEEPALIVE_TIMEOUT:
+                    break
+            log.info("exec of %s/%s: the client went quiet; killing it", request.namespace, request.pod)
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+
+        subscriptions = [await self.nc.subscribe(subjects.exec_keepalive(request.stream), cb=pinged)]
+        helpers = [asyncio.create_task(watch_pings())]
+        if request.stdin:
+            subscriptions.append(await self.nc.subscribe(subjects.exec_input(request.stream), cb=received))
+            helpers.append(asyncio.create_task(feed()))
+        error, code = "", None
+        try:
+            await asyncio.gather(pump(process.stdout, 1), pump(process.stderr, 2))
+            code = await process.wait()
+        except (BrokenPipeError, ConnectionResetError):
+            code = await process.wait()
+        except asyncio.CancelledError:
+            error = f"node {self.node} is stopping"
+        except Exception as err:
+            error = str(err)
+            log.warning("exec of %s/%s failed: %s", request.namespace, request.pod, err)
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            for subscription in subscriptions:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                with contextlib.suppress(Exception):
+                    await process.wait()
+            with contextlib.suppress(Exception):
+                end = ExecChunk(end=True, exit_code=code, error=error)
+                await self.nc.publish(request.stream, encode(end))
