@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "wait": ("Objects", "wait", "wait"),
     "create": ("Objects", "change", "create_app"),
     "api-resources": ("Objects", "inspect", "api_resources"),
+    "explain": ("Objects", "explain", "explain"),
     "rollout": ("Objects", "rollout", "rollout_app"),
     "set": ("Objects", "rollout", "set_app"),
     "patch": ("Objects", "editing", "patch"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -342,3 +343,18 @@ def test_config_lists_and_switches_contexts(tmp_path) -> None:  # type: ignore[n
         "current": "",
         "contexts": {"a": {"server": "nats://127.0.0.1:1", "dataDir": "/a"}},
     }
+
+
+def test_explain_prints_a_kind_s_fields_and_refuses_unknown_ones_in_a_line() -> None:
+    def shoal(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "shoal", *args], capture_output=True, text=True, timeout=30
+        )
+
+    done = shoal("explain", "deploy.spec.strategy")
+    assert done.returncode == 0, done.stderr
+    assert "KIND:       Deployment" in done.stdout and "FIELD:      strategy <Object>" in done.stdout
+    assert re.search(r"^  rollingUpdate\s+<Object>$", done.stdout, re.MULTILINE), done.stdout
+    refused = shoal("explain", "deploy.spec.nope")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "'nope' does not exist in deployment.spec" in refused.stderr

@@ -251,3 +251,52 @@ def test_watched_rows_line_up_under_the_first_table() -> None:
     widths = [4, 7, 3]
     assert aligned(widths, ["NAME", "STATUS", "AGE"]) == "NAME   STATUS    AGE"
     assert aligned(widths, ["web-1", "Running", "1s"]) == "web-1   Running   1s"
+
+
+# -- explain ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "type_name", "fields"),
+    [
+        ("Deployment", [], "Object", {"apiVersion", "kind", "metadata", "spec"}),
+        ("Deployment", ["spec"], "Object", {"replicas", "selector", "template", "strategy", "paused"}),
+        ("Deployment", ["spec", "replicas"], "integer", set()),
+        (
+            "Deployment",
+            ["spec", "template", "spec", "containers"],
+            "[]Object",
+            {"name", "image", "env", "ports"},
+        ),
+        ("Deployment", ["spec", "paused"], "boolean", set()),
+        ("ConfigMap", ["data"], "map[string]string", set()),
+        ("Service", ["spec", "ports"], "[]Object", {"port", "targetPort", "protocol"}),
+    ],
+)
+def test_explain_walks_the_models_by_manifest_names(
+    kind: str, path: list[str], type_name: str, fields: set[str]
+) -> None:
+    from shoal.kinds import registry
+    from shoal.manifests.explain import explain
+
+    info = registry().by_kind(kind)
+    assert info is not None and info.model is not None
+    found = explain(info.model, kind, path)
+    assert found.type_name == type_name and found.path == ".".join([kind.lower(), *path])
+    assert fields <= {f.name for f in found.fields} and "schema" not in {f.name for f in found.fields}
+
+
+def test_explain_names_a_field_that_does_not_exist_and_gives_docstrings() -> None:
+    from shoal.kinds import registry
+    from shoal.manifests.explain import explain
+
+    info = registry().by_kind("Deployment")
+    assert info is not None and info.model is not None
+    with pytest.raises(
+        InvalidManifest, match=r"'replica' does not exist in deployment.spec \(its fields: replicas"
+    ):
+        explain(info.model, "Deployment", ["spec", "replica"])
+    with pytest.raises(InvalidManifest, match="none: it is a value"):
+        explain(info.model, "Deployment", ["spec", "paused", "x"])
+    replicas = next(f for f in explain(info.model, "Deployment", ["spec"]).fields if f.name == "replicas")
+    assert "leaves replicas out" in replicas.doc
