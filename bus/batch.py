@@ -26,7 +26,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import nats.errors
@@ -98,6 +98,29 @@ async def create_batched_stream(nc: Client, config: StreamConfig, extra_subjects
     error = reply.get("error")
     if error and int(error.get("err_code") or 0) != STREAM_NAME_IN_USE:
         raise nats.js.errors.APIError.from_error(error)
+
+
+MAKE_WAIT_LIMIT = 5.0
+"""Longest pause, in seconds, between looks for a stream this process may not make itself."""
+
+
+async def exists_or_made(
+    exists: Callable[[], Awaitable[bool]], make: Callable[[], Awaitable[None]], what: str
+) -> None:
+    """Return once the stream ``what`` exists: made here if it is missing and this identity may
+    make it; else (a node on a secure cluster may not, or another role is making it at the same
+    moment) waited for, as a kubelet waits for its API server."""
+    delay, said = 0.25, False
+    while not await exists():
+        try:
+            await make()
+            return
+        except (nats.errors.TimeoutError, nats.js.errors.APIError) as err:
+            if not said:
+                log.info("%s is missing and was not made here (%s): waiting for the control plane", what, err)
+                said = True
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, MAKE_WAIT_LIMIT)
 
 
 async def allow_batches(nc: Client, stream: str, wanted: list[str]) -> None:

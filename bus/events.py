@@ -31,7 +31,7 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 
 from shoal.bus import subjects
-from shoal.bus.batch import BucketWriter, KVWrite, allow_batches, create_batched_stream
+from shoal.bus.batch import BucketWriter, KVWrite, allow_batches, create_batched_stream, exists_or_made
 from shoal.bus.codec import decode, encode_raw
 from shoal.bus.kv import connection_of
 from shoal.errors import BadPayload
@@ -47,10 +47,14 @@ RETENTION_BYTES = 256 * 1024 * 1024
 
 
 async def ensure_events_stream(js: JetStreamContext, replicas: int = 1) -> None:
-    try:
-        await js.stream_info(subjects.EVENTS_STREAM)
-    except NotFoundError:
-        await _create_events_stream(js, replicas)
+    async def exists() -> bool:
+        try:
+            await js.stream_info(subjects.EVENTS_STREAM)
+        except NotFoundError:
+            return False
+        return True
+
+    await exists_or_made(exists, lambda: _create_events_stream(js, replicas), "the events stream")
     try:
         await allow_batches(connection_of(js), subjects.EVENTS_STREAM, [subjects.EVENTS_ALL])
     except nats.js.errors.APIError as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Generic, TypeVar
 
 from nats.aio.client import Client
@@ -25,7 +26,7 @@ from nats.js.errors import (
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from shoal.bus import subjects
-from shoal.bus.batch import allow_batches, create_batched_stream, stream_subjects
+from shoal.bus.batch import allow_batches, create_batched_stream, exists_or_made, stream_subjects
 from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, Conflict
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
@@ -154,10 +155,15 @@ def connection_of(js: JetStreamContext) -> Client:
 async def ensure_buckets(js: JetStreamContext, replicas: int = 1) -> None:
     """Create any missing bucket, with explicit history and replicas, ready for batched writes."""
     for bucket in ALL_BUCKETS:
-        try:
-            await js.key_value(bucket.name)
-        except BucketNotFoundError:
-            await _create(js, bucket, replicas)
+
+        async def exists(name: str = bucket.name) -> bool:
+            try:
+                await js.key_value(name)
+            except BucketNotFoundError:
+                return False
+            return True
+
+        await exists_or_made(exists, partial(_create, js, bucket, replicas), f"bucket {bucket.name}")
         await allow_batches(connection_of(js), f"KV_{bucket.name}", stream_subjects(bucket.name))
 
 

@@ -48,6 +48,7 @@ class NodeFleet(Actor):
         self.count = count
         self.runtime = runtime
         self.nodes: list[NodeActor] = []
+        self.writers: NodeWriters | None = None
 
     async def start(self) -> None:
         self.js_replicas = self.settings.replicas
@@ -60,7 +61,7 @@ class NodeFleet(Actor):
         statuses_bucket = await Bucket.open(self.js, kv.POD_STATUS)
         statuses = {key: entry.value for key, entry in (await statuses_bucket.items()).items()}
         # Every node's status writes share one writer: they commit together, in batches.
-        self.writers = NodeWriters.open(self.nc)
+        self.writers = writers = NodeWriters.open(self.nc)
         # Hundreds of node actors share one CPU: a few syncs at a time keep each turn of the
         # event loop short (heartbeats and leases of every node wait behind it otherwise).
         slots = asyncio.Semaphore(SYNCS_AT_ONCE)
@@ -73,7 +74,7 @@ class NodeFleet(Actor):
                     settings,
                     feed=feed,
                     statuses=statuses,
-                    writers=self.writers,
+                    writers=writers,
                     sync_slots=slots,
                     namespaces=namespaces,
                 )
@@ -110,4 +111,5 @@ class NodeFleet(Actor):
 
     async def on_stop(self) -> None:
         await asyncio.gather(*(node.stop() for node in self.nodes), return_exceptions=True)
-        await self.writers.close()
+        if self.writers is not None:  # None: stopped before it had started
+            await self.writers.close()
