@@ -372,7 +372,14 @@ class ShoalClient:
             return  # no events stream yet: nothing has happened
 
     async def logs(
-        self, namespace: str, name: str, *, container: str = "", follow: bool = False, tail: int | None = None
+        self,
+        namespace: str,
+        name: str,
+        *,
+        container: str = "",
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
     ) -> AsyncIterator[bytes]:
         pod, _ = await self.pod(namespace, name)
         if not pod.node_name:
@@ -391,7 +398,13 @@ class ShoalClient:
         keepalive: asyncio.Task[None] | None = None
         try:
             request = LogsRequest(
-                namespace=namespace, pod=name, container=container, follow=follow, tail=tail, stream=stream
+                namespace=namespace,
+                pod=name,
+                container=container,
+                follow=follow,
+                tail=tail,
+                since=since,
+                stream=stream,
             )
             await call(self.nc, subjects.node_logs(pod.node_name), request, Ack)
             if follow:

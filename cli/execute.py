@@ -26,7 +26,7 @@ READ_SIZE = 32 * 1024
 
 
 def exec_command(
-    pod: Annotated[str, typer.Argument(help="The pod's name (or pod/NAME).")],
+    pod: Annotated[str, typer.Argument(help="The pod's name, or KIND/NAME of what made it (deploy/web).")],
     command: Annotated[
         list[str] | None, typer.Argument(help="The command and its arguments, after --.")
     ] = None,
@@ -39,14 +39,13 @@ def exec_command(
     server: ServerOption = None,
 ) -> None:
     """Run a command in a container of a pod: shoal exec -it POD -- sh."""
-    kind, _, slash_name = pod.partition("/")
-    if slash_name and kind not in ("pod", "pods", "po"):
-        raise InvalidManifest([f"exec {pod}: exec runs in a pod (pod/NAME or NAME)"])
-    name = slash_name or pod
     if not command:
-        raise InvalidManifest([f"exec {name}: give the command after --, as in shoal exec {name} -- ls /"])
+        raise InvalidManifest([f"exec {pod}: give the command after --, as in shoal exec {pod} -- ls /"])
 
     async def run(client: ShoalClient) -> int:
+        from shoal.cli.streams import pod_of
+
+        name = await pod_of(client, namespace, pod)
         source = _standard_input() if stdin else None
         return await client.exec(
             namespace, name, command, container=container, stdin=source, tty=terminal, output=_write

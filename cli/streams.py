@@ -10,25 +10,35 @@ import typer
 
 from shoal.bus import subjects
 from shoal.cli.common import NamespaceOption, ServerOption, Stopped, with_client
-from shoal.cli.output import age
+from shoal.cli.output import age, errors
 from shoal.client import ShoalClient
+from shoal.errors import NotFound
 from shoal.models.event import Event
 
 
 def logs(
-    pod: Annotated[str, typer.Argument(help="The pod's name.")],
+    pod: Annotated[str, typer.Argument(help="The pod's name, or KIND/NAME of what made it (deploy/web)")],
     container: Annotated[
         str, typer.Option("--container", "-c", help="Container, when the pod has several.")
     ] = "",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new output.")] = False,
     tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only output newer than this: 10s, 5m, 1h.")
+    ] = None,
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:
     """Print a container's output, fetched from the node that runs it."""
+    from shoal.cli.wait import parse_duration
+
+    since_time = time.time() - parse_duration(since, "--since") if since else None
 
     async def stream(client: ShoalClient) -> None:
-        async for chunk in client.logs(namespace, pod, container=container, follow=follow, tail=tail):
+        name = await pod_of(client, namespace, pod)
+        async for chunk in client.logs(
+            namespace, name, container=container, follow=follow, tail=tail, since=since_time
+        ):
             sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
 
@@ -36,6 +46,34 @@ def logs(
         with_client(server, stream)
     except Stopped:
         raise typer.Exit(0) from None
+
+
+async def pod_of(client: ShoalClient, namespace: str, target: str) -> str:
+    """The pod ``target`` names: itself, or for ``KIND/NAME`` (deploy/web, job/x) one of the
+    pods it made, as kubectl picks one (the first by name) and says so on stderr when it had
+    several to choose from."""
+    kind, _, name = target.partition("/")
+    if not name:
+        return target
+    from shoal.cli.inspect import resolve_kind
+
+    info = resolve_kind(kind)
+    if info.kind == "Pod":
+        return name
+    made = sorted(
+        p.metadata.name
+        for p in (await client.pods()).values()
+        if p.metadata.namespace == namespace
+        and p.metadata.owner is not None
+        and p.metadata.owner.kind == info.kind
+        and p.metadata.owner.name == name
+        and not p.terminating
+    )
+    if not made:
+        raise NotFound(f"{info.qualified}/{name} has no pods in namespace {namespace}")
+    if len(made) > 1:
+        errors.print(f"Found {len(made)} pods, using pod/{made[0]}")
+    return made[0]
 
 
 def format_event(event: Event, now: float) -> str:

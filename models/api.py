@@ -138,6 +138,8 @@ class LogsRequest(Record):
     container: str = ""
     follow: bool = False
     tail: int | None = None
+    since: float | None = None
+    """Only output written at or after this time (epoch seconds)."""
     stream: str
     """Subject the node publishes ``LogChunk`` messages to."""
 

@@ -131,9 +131,16 @@ class Runtime(Protocol):
         ...
 
     def logs(
-        self, namespace: str, name: str, container: str, *, follow: bool, tail: int | None
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        *,
+        follow: bool,
+        tail: int | None,
+        since: float | None = None,
     ) -> AsyncIterator[bytes]:
-        """Raw output of one container."""
+        """Raw output of one container (``since``: only what it wrote from then on)."""
         ...
 
     def events(self) -> AsyncIterator[RuntimeEvent]:

@@ -183,7 +183,14 @@ class MemoryRuntime:
             self._events.put_nowait(RuntimeEvent(namespace, name, "remove"))
 
     async def logs(
-        self, namespace: str, name: str, container: str, *, follow: bool, tail: int | None
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        *,
+        follow: bool,
+        tail: int | None,
+        since: float | None = None,
     ) -> AsyncIterator[bytes]:
         if (namespace, name) not in self.pods:
             raise ShoalError(f"pod {namespace}/{name} has no containers on node {self.node}")

@@ -732,12 +732,21 @@ class PodmanRuntime:
         )  # fmt: skip
 
     async def logs(
-        self, namespace: str, name: str, container: str, *, follow: bool, tail: int | None
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        *,
+        follow: bool,
+        tail: int | None,
+        since: float | None = None,
     ) -> AsyncIterator[bytes]:
         container_id = await self._container_id(namespace, name, container)
         params: dict[str, Any] = {"stdout": "true", "stderr": "true", "follow": "true" if follow else "false"}
         if tail is not None:
             params["tail"] = str(tail)
+        if since is not None:
+            params["since"] = str(int(since))  # whole seconds, as Podman's API takes it
         response = await self._call(
             self.client.api.get, f"/containers/{container_id}/logs", params=params, stream=True
         )

@@ -304,6 +304,8 @@ async def test_exec_runs_a_command_in_the_pod_s_container(cluster: LocalShoal, c
         # A terminal of its own in the container.
         terminal = await asyncio.to_thread(cluster.shoal, "exec", "-it", target, "--", "tty", input="")
         assert terminal.returncode == 0 and terminal.stdout.startswith("/dev/pts/"), terminal
+        by_owner = await shoal(cluster, "exec", f"deploy/{name}", "--", "echo", "hi")
+        assert (by_owner.returncode, by_owner.stdout) == (0, "hi\n"), by_owner.stderr
         one_error(await shoal(cluster, "exec", target), "after --")
         one_error(await shoal(cluster, "exec", "absent-pod", "--", "true"), "absent-pod", "not found")
         one_error(await shoal(cluster, "exec", target, "-c", "nope", "--", "true"), "nope")
@@ -313,5 +315,27 @@ async def test_exec_runs_a_command_in_the_pod_s_container(cluster: LocalShoal, c
             cluster, "exec", target, "--", "true", env={"SHOAL_CREDENTIALS": str(viewer.credentials)}
         )
         one_error(refused, "not allowed")
+    finally:
+        await client.delete(documents=documents(deployment(name)))
+
+
+async def test_logs_of_what_made_a_pod_and_only_the_recent_ones(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    name = unique_name("logged")
+    script = "echo early; sleep 5; echo late; exec sleep 3600"
+    await client.apply(documents(deployment(name, command=["sh", "-c", script])))
+    try:
+        await wait_running(client, name, 1)
+
+        async def printed_late() -> str:
+            done = await shoal(cluster, "logs", f"deployment/{name}")
+            return done.stdout if "late" in done.stdout else ""
+
+        assert (await wait_for(printed_late, timeout=30, what="both lines")) == "early\nlate\n"
+        recent = await shoal(cluster, "logs", f"deploy/{name}", "--since", "2s")
+        assert recent.stdout == "late\n", recent.stdout + recent.stderr
+        one_error(await shoal(cluster, "logs", f"deploy/{name}", "--since", "soon"), "--since")
+        one_error(await shoal(cluster, "logs", "deploy/absent-one"), "has no pods")
     finally:
         await client.delete(documents=documents(deployment(name)))

@@ -58,7 +58,12 @@ class LogService:
         if not self.runs_here(request.namespace, request.pod):
             raise NotFound(f"pod {request.namespace}/{request.pod} does not run on node {self.node}")
         chunks = await self.runtime.logs(
-            request.namespace, request.pod, request.container, follow=request.follow, tail=request.tail
+            request.namespace,
+            request.pod,
+            request.container,
+            follow=request.follow,
+            tail=request.tail,
+            since=request.since,
         )
         task = asyncio.create_task(self._stream(request, chunks), name=f"logs {request.pod}")
         self._streams.add(task)
