@@ -1,5 +1,5 @@
 """``python -m shoal``: the same command line as the ``shoal`` script."""
 
-from shoal.cli.app import main
+from shoal.cli.entry import main
 
 main()

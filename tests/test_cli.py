@@ -49,7 +49,7 @@ def test_a_command_imports_only_what_it_needs() -> None:
     # Start-up is most of a short command's time: version talks to nobody and loads no
     # models; get loads the client but not the Podman client, the web server or the actors.
     version = imported_modules("version")
-    assert not {"shoal.client", "shoal.models.workloads", "shoal.runtime.podman"} & version
+    assert not {"shoal.client", "shoal.models.workloads", "shoal.runtime.podman", "typer", "rich"} & version
     get = imported_modules("get", "--help")
     assert {"shoal.client", "shoal.cli.workloads"} <= get
     assert not {"shoal.runtime.podman", "shoal.dashboard.server", "shoal.actors.base", "starlette"} & get
