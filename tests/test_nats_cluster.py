@@ -17,6 +17,7 @@ import pytest
 from shoal.bus import kv, subjects
 from shoal.bus.connection import servers_of
 from shoal.client import ShoalClient
+from shoal.errors import RemoteUnavailable
 from tests.harness import LocalShoal, deployment, documents, remove_node_containers, unique_name, wait_for
 
 
@@ -91,7 +92,17 @@ async def test_three_servers_keep_every_bucket_on_three_and_survive_losing_one(t
         )
         # `shoal up` starts the lost server again, and it rejoins.
         await wait_for(lambda: _restarted(three, pids[0]), timeout=30, what="the server started again")
-        await client.delete(documents=documents(deployment("steady")))
+
+        # While it catches up, a write may be told to try again (its stream moving leaders):
+        # the API says so in one reply, and the next try is taken.
+        async def deleted() -> bool:
+            try:
+                await client.delete(documents=documents(deployment("steady")))
+            except RemoteUnavailable:
+                return False
+            return True
+
+        await wait_for(deleted, timeout=30, what="the delete taken once the server rejoined")
 
 
 async def _count_is(client: ShoalClient, app: str, count: int) -> bool:
