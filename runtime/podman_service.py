@@ -10,6 +10,8 @@ service may grant, so containers get the service's own limits as default ulimits
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import shutil
@@ -113,6 +115,8 @@ class PodmanService:
         self.run_dir = run_dir
         self.socket_path = run_dir / "podman.sock"
         self.conf_path = run_dir / "containers.conf"
+        self.ulimits_path = run_dir / "ulimits.json"
+        """The container ulimits the service was found to need, for the next start."""
         self.process: subprocess.Popen[bytes] | None = None
         self.ulimits: dict[str, int] | None = None
 
@@ -131,15 +135,29 @@ class PodmanService:
         if self.ulimits is not None:
             self._launch(podman, render_containers_conf(self.ulimits), timeout)
             return
-        self._launch(podman, render_containers_conf(), timeout)
+        # What an earlier start of this node learned: a restarted node (after a crash, say)
+        # starts its service once, not twice, and is back within its lease.
+        remembered = self._remembered_ulimits()
+        self._launch(podman, render_containers_conf(remembered), timeout)
         self.ulimits = container_ulimits(self.socket_path)
-        if self.ulimits:
+        if self.ulimits != (remembered or {}):
             # Learned from the service itself; it reads containers.conf only when it starts.
             log.info(
                 "this host needs explicit container ulimits %s; restarting the Podman service", self.ulimits
             )
             self.stop()
             self._launch(podman, render_containers_conf(self.ulimits), timeout)
+        with contextlib.suppress(OSError):
+            self.ulimits_path.write_text(json.dumps(self.ulimits))
+
+    def _remembered_ulimits(self) -> dict[str, int] | None:
+        try:
+            found = json.loads(self.ulimits_path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(found, dict) or not all(isinstance(v, int) for v in found.values()):
+            return None
+        return {str(k): v for k, v in found.items()}
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None and socket_answers(self.socket_path)

@@ -53,7 +53,7 @@ from shoal.models.service import Endpoints, Service
 from shoal.models.workloads import EnvVar, ResourceList
 from shoal.policy.admission import DEFAULT_LEVEL, Level, namespace_level, pod_violations
 from shoal.retry import retrying
-from shoal.runtime.interface import PodObservation, Runtime
+from shoal.runtime.interface import PodObservation, Runtime, RuntimeInfo
 from shoal.runtime.prepared import PreparedPod
 
 log = logging.getLogger(__name__)
@@ -189,13 +189,23 @@ class NodeActor(Actor):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if not self.shared:
-            self.js_replicas = self.settings.replicas
-            await self.ensure_state()
-        self.nodes = await Bucket.open(self.js, kv.NODES)
-        self.statuses = await Bucket.open(self.js, kv.POD_STATUS)
-        await self._register()
+        # Podman's info is slow (a few hundred ms): asked while the buckets are opened.
+        info = asyncio.create_task(self._runtime_info())
+        try:
+            if not self.shared:
+                self.js_replicas = self.settings.replicas
+                await self.ensure_state()
+            self.nodes = await Bucket.open(self.js, kv.NODES)
+            self.statuses = await Bucket.open(self.js, kv.POD_STATUS)
+        except BaseException:
+            info.cancel()
+            raise
+        await self._register(await info)
         assert self.record is not None
+        if self.settings.heartbeats:
+            # Alive as soon as registered: a restarted node is back before its lease runs out,
+            # while it reads the buckets it follows (its pods keep running meanwhile).
+            self.spawn(self._heartbeat(), "heartbeat")
         self.store: VolumeStore | None = None
         if self.settings.data_dir is not None:
             self.store = VolumeStore(self.settings.data_dir / "volumes")
@@ -231,8 +241,6 @@ class NodeActor(Actor):
             self.namespaces = self.watch(KVCache(self.namespace_bucket))
         await self.pods.synced.wait()
         await self.namespaces.synced.wait()
-        if self.settings.heartbeats:
-            self.spawn(self._heartbeat(), "heartbeat")
         self.spawn(self._follow_runtime(), "runtime events")
         self.spawn(self._resync(), "resync")
         if self.settings.stop_pods_after_disconnect is not None:
@@ -257,12 +265,13 @@ class NodeActor(Actor):
             self.spawn(reporter.run(), "metrics")
         await super().start()
 
-    async def _register(self) -> None:
-        info = None
+    async def _runtime_info(self) -> RuntimeInfo:
         async for attempt in retrying(deadline=60, cap=2.0):
             with attempt:
-                info = await self.runtime.info()
-        assert info is not None
+                return await self.runtime.info()
+        raise AssertionError("unreachable")
+
+    async def _register(self, info: RuntimeInfo) -> None:
         self.service_address = info.service_address or self.settings.address
         capacity = ResourceList.of(
             self.settings.cpu_millis or info.cpu_millis, self.settings.memory_bytes or info.memory_bytes
