@@ -86,6 +86,10 @@ DEFAULT_NAMESPACE = "default"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public")
 """Namespaces that exist in every cluster without being created, so manifests naming them apply."""
 
+CLUSTER_ID_NAMESPACE = "kube-system"
+"""The uid of this namespace's record, made once by the API, is the cluster's id (as tools read a
+Kubernetes cluster's id): nodes label what they create with it."""
+
 
 def _size_check(data: dict[str, bytes], text: dict[str, str], what: str) -> None:
     size = sum(len(v) for v in data.values()) + sum(len(v.encode()) for v in text.values())

@@ -83,6 +83,10 @@ class RuntimeEvent:
 
 
 class Runtime(Protocol):
+    cluster: str
+    """The id of the node's cluster: a runtime shared by several clusters' nodes holds only this
+    cluster's pods for it."""
+
     async def info(self) -> RuntimeInfo:
         """Name, version and capacity of the host."""
         ...

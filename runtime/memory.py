@@ -72,6 +72,7 @@ class MemoryRuntime:
     ) -> None:
         """``clock`` is the time hollow containers live by (tests pass their own)."""
         self.node = node
+        self.cluster = ""
         self.clock = clock
         self.cpu_millis = cpu_millis
         self.memory_bytes = memory_bytes

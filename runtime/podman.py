@@ -3,8 +3,10 @@
 A single-container pod is one container on Podman's default bridge; a pod with several
 containers is a Podman pod whose containers share its network namespace. A restart
 replaces the exited container by a new one whose ``shoal.restarts`` label counts the
-restarts, so the count survives a restart of the node actor. podman-py is synchronous, so
-every call runs on a thread pool of its own; the event stream has a thread of its own.
+restarts, so the count survives a restart of the node actor. Several clusters' nodes may
+share one Podman: each takes only containers labelled with its node name and its cluster's
+id. podman-py is synchronous, so every call runs on a thread pool of its own; the event
+stream has a thread of its own.
 """
 
 from __future__ import annotations
@@ -73,12 +75,14 @@ VANISHED_SECONDS = 2.0
 """A running container whose process is gone this long has exited unseen (its conmon died)."""
 
 
-def container_name(namespace: str, pod: str, container: str, attempt: int) -> str:
-    return f"shoal_{namespace}_{pod}_{container}_{attempt}"
+def container_name(namespace: str, pod: str, container: str, attempt: int, cluster: str = "") -> str:
+    """Podman's name for one incarnation of a pod's container; with the cluster's id in it, two
+    clusters on one host may both run a pod called ``db-0``."""
+    return f"{podman_pod_name(namespace, pod, cluster)}_{container}_{attempt}"
 
 
-def podman_pod_name(namespace: str, pod: str) -> str:
-    return f"shoal_{namespace}_{pod}"
+def podman_pod_name(namespace: str, pod: str, cluster: str = "") -> str:
+    return f"shoal_{labels.short(cluster)}_{namespace}_{pod}" if cluster else f"shoal_{namespace}_{pod}"
 
 
 def _epoch(value: Any) -> float | None:
@@ -110,6 +114,9 @@ class PodmanRuntime:
         publish_address: str = "127.0.0.1",
     ) -> None:
         self.node = node
+        self.cluster = ""
+        """The id of the node's cluster (set by the node once the API has recorded it): only
+        containers of this cluster are this node's, on a host other clusters' nodes may share."""
         self.url = url
         self.publish_address = publish_address
         """Where container ports are published (on random host ports) for services to reach."""
@@ -177,7 +184,10 @@ class PodmanRuntime:
             params={"all": "true", "filters": json.dumps({"label": label_filters})},
         )
         response.raise_for_status()
-        return response.json() or []
+        return [item for item in response.json() or [] if self._ours(item.get("Labels") or {})]
+
+    def _ours(self, item_labels: dict[str, str]) -> bool:
+        return labels.ours(item_labels, self.node, self.cluster)
 
     def _observe(self, raw: list[dict[str, Any]]) -> list[PodObservation]:
         grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -348,6 +358,7 @@ class PodmanRuntime:
             labels.NAMESPACE: pod.metadata.namespace,
             labels.DEPLOYMENT: owner.name if owner else "",
             labels.NODE: self.node,
+            **({labels.CLUSTER: self.cluster} if self.cluster else {}),
             labels.CONTAINER: container,
             labels.UID: pod.metadata.uid,
             labels.RESTARTS: str(attempt),
@@ -368,7 +379,9 @@ class PodmanRuntime:
         else:
             env = dict(prepared.env) | dict.fromkeys(prepared.pod_ip_env, pod_ip)
         kwargs: dict[str, Any] = {
-            "name": container_name(pod.metadata.namespace, pod.metadata.name, container.name, attempt),
+            "name": container_name(
+                pod.metadata.namespace, pod.metadata.name, container.name, attempt, self.cluster
+            ),
             "labels": self._labels(pod, container.name, attempt),
             "environment": env,
             "restart_policy": {"Name": "no"},
@@ -433,13 +446,24 @@ class PodmanRuntime:
         return {"type": "bind", "source": source, "target": mount.target, "read_only": mount.read_only}
 
     def _claim_volume(self, name: str, pod: Pod) -> str:
-        """The named volume of a claim, made on first use; its path on this host."""
+        """The named volume of a claim, made on first use; its path on this host.
+
+        A volume of that name made by another cluster's node on this host is not used: its data
+        is that cluster's."""
         if not self.client.volumes.exists(name):
             with contextlib.suppress(podman.errors.APIError):  # made meanwhile by another start
-                self.client.volumes.create(
-                    name, labels={labels.NODE: self.node, labels.NAMESPACE: pod.metadata.namespace}
-                )
-        mountpoint = str(self.client.volumes.get(name).attrs.get("Mountpoint", ""))
+                made_by = {labels.NODE: self.node, labels.NAMESPACE: pod.metadata.namespace}
+                if self.cluster:
+                    made_by[labels.CLUSTER] = self.cluster
+                self.client.volumes.create(name, labels=made_by)
+        attrs = self.client.volumes.get(name).attrs
+        volume_labels = attrs.get("Labels") or {}
+        if not labels.ours({labels.NODE: self.node, **volume_labels}, self.node, self.cluster):
+            raise ShoalError(
+                f"Podman volume {name} belongs to another Shoal cluster on this host"
+                f" (cluster {volume_labels.get(labels.CLUSTER, '')}); remove it or use another claim name"
+            )
+        mountpoint = str(attrs.get("Mountpoint", ""))
         context = pod.spec.security_context
         if context is not None and context.fs_group is not None and mountpoint:
             _give_group(Path(mountpoint), context.fs_group)
@@ -566,7 +590,7 @@ class PodmanRuntime:
         podman_pod = None
         pod_ip = ""
         if self._needs_podman_pod(pod, prepared):
-            podman_pod = podman_pod_name(pod.metadata.namespace, pod.metadata.name)
+            podman_pod = podman_pod_name(pod.metadata.namespace, pod.metadata.name, self.cluster)
             if self.client.pods.exists(podman_pod):
                 self.client.pods.remove(podman_pod, force=True)
             pod_labels = self._labels(pod, "", 0)
@@ -821,8 +845,7 @@ class PodmanRuntime:
         finally:
             stopping.set()
 
-    @staticmethod
-    def _parse_event(line: bytes) -> RuntimeEvent | None:
+    def _parse_event(self, line: bytes) -> RuntimeEvent | None:
         if not line:
             return None
         try:
@@ -834,7 +857,7 @@ class PodmanRuntime:
             return None
         attributes = (data.get("Actor") or {}).get("Attributes") or {}
         pod, namespace = attributes.get(labels.POD), attributes.get(labels.NAMESPACE)
-        if not pod or not namespace:
+        if not pod or not namespace or not self._ours(attributes):
             return None
         return RuntimeEvent(namespace, pod, action)
 

@@ -338,3 +338,20 @@ async def test_a_statefulset_scales_and_an_apply_without_replicas_keeps_the_coun
     assert stored.spec.replicas == 5 and stored.metadata.generation == 2
     with pytest.raises(RemoteError, match='statefulset "nothing" not found'):
         await shoal.scale("default", "nothing", 1, kind="StatefulSet")
+
+
+async def test_the_system_namespaces_are_recorded_once_and_kube_system_names_the_cluster(
+    nats_url: str, keyring: Keyring, shoal: ShoalClient
+) -> None:
+    recorded = await shoal.namespaces()
+    assert {"default", "kube-system", "kube-public"} <= set(recorded)
+    cluster_id = recorded["kube-system"].metadata.uid
+    assert len(cluster_id) == 32
+    # A second API actor (HA, or a restart) keeps the id the first one recorded.
+    another = ApiActor(await connect_actor(nats_url, "test-api-2"), keyring)
+    await another.start()
+    try:
+        assert (await shoal.namespaces())["kube-system"].metadata.uid == cluster_id
+    finally:
+        await another.stop()
+        await another.nc.close()

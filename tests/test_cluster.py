@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import urllib.request
 
@@ -13,7 +14,16 @@ from shoal.bus import subjects
 from shoal.client import ShoalClient
 from shoal.models.event import Event
 from shoal.models.pod import Pod, PodStatus
-from tests.harness import LocalShoal, deployment, documents, node_containers, podman_json, wait_for
+from tests.harness import (
+    TEST_IMAGE,
+    LocalShoal,
+    deployment,
+    documents,
+    node_containers,
+    podman_json,
+    unique_name,
+    wait_for,
+)
 
 
 async def pods_of(client: ShoalClient, app: str) -> list[tuple[Pod, PodStatus | None]]:
@@ -57,10 +67,14 @@ async def test_deployment_runs_scales_and_is_deleted(cluster: LocalShoal, client
 
     containers = node_containers(cluster.node, **{"shoal.deployment": "web"})
     assert len(containers) == 3
+    cluster_id = (await client.namespaces())["kube-system"].metadata.uid
+    assert cluster_id
     for item in containers:
         labels = item["Labels"]
         assert labels["shoal.namespace"] == "default" and labels["shoal.node"] == cluster.node
         assert labels["shoal.pod"] in {p.metadata.name for p, _ in pods}
+        assert labels["shoal.cluster"] == cluster_id
+        assert item["Names"][0].startswith(f"shoal_{cluster_id[:8]}_default_{labels['shoal.pod']}_")
     for pod, status in pods:
         assert pod.node_name == cluster.node
         assert status.pod_ip.startswith("10.")
@@ -309,3 +323,46 @@ async def test_garbage_in_the_buckets_is_ignored_by_every_actor(
             await kv.delete("default.wrong-shape")
         for nc in writers.values():
             await nc.close()
+
+
+async def test_a_node_leaves_alone_the_containers_of_another_cluster_on_its_host(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    """Two clusters on one host may both have a node of the host's name. The node removes a
+    container of its own cluster that no pod record asks for, and never one of the other's."""
+    cluster_id = (await client.namespaces())["kube-system"].metadata.uid
+    stranger, stray = unique_name("stranger"), unique_name("stray")
+
+    def run(pod: str, made_by: str) -> None:
+        pod_labels = {
+            "shoal.node": cluster.node,
+            "shoal.cluster": made_by,
+            "shoal.namespace": "default",
+            "shoal.pod": pod,
+            "shoal.container": "main",
+            "shoal.uid": pod,
+        }
+        argv = ["podman", "run", "-d", "--name", f"t_{pod}"]
+        for key, value in pod_labels.items():
+            argv += ["--label", f"{key}={value}"]
+        # The node's own Podman settings (this host's ulimits), as the other cluster's node had.
+        conf = cluster.data_dir / "nodes" / cluster.node / "containers.conf"
+        env = dict(os.environ, CONTAINERS_CONF=str(conf))
+        subprocess.run([*argv, TEST_IMAGE, "sleep", "600"], check=True, capture_output=True, env=env)
+
+    def remove() -> None:
+        for pod in (stranger, stray):
+            subprocess.run(["podman", "rm", "-f", "-t", "0", f"t_{pod}"], capture_output=True, check=False)
+
+    try:
+        await asyncio.to_thread(run, stranger, "0f" * 16)
+        await asyncio.to_thread(run, stray, cluster_id)
+        await wait_for(
+            lambda: not node_containers(cluster.node, **{"shoal.pod": stray}),
+            timeout=30,
+            what="the node to remove its own cluster's stray container",
+        )
+        # Found by the same listing as the stray one, and left running.
+        assert [c["State"] for c in node_containers(cluster.node, **{"shoal.pod": stranger})] == ["running"]
+    finally:
+        await asyncio.to_thread(remove)

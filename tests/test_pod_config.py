@@ -74,8 +74,9 @@ async def running(client: ShoalClient, app_name: str, timeout: float = 60) -> Po
 
 
 def container_of(node: str, status: PodStatus, name: str = "main") -> str:
-    [container] = node_containers(node, **{"shoal.pod": status.name, "shoal.container": name})
-    return str(container["Id"])
+    """The running incarnation (a restarted container's previous one is kept, exited)."""
+    found = node_containers(node, **{"shoal.pod": status.name, "shoal.container": name})
+    return str(max(found, key=lambda c: int(c["Labels"]["shoal.restarts"]))["Id"])
 
 
 async def waiting_reason(client: ShoalClient, app_name: str, reason: str) -> str:
@@ -461,10 +462,13 @@ async def test_the_configured_example_runs_as_the_readme_says(
     try:
         await asyncio.to_thread(cluster.shoal, "apply", "-f", str(example), check=True)
         status = await running(client, "site")
+        # Allocated, not fixed in the example: two clusters on one host may both run it.
+        node_port = (await client.services())["demo.site"].spec.ports[0].node_port
+        assert node_port is not None
 
         async def served() -> str | None:
             try:
-                return await asyncio.to_thread(get, 30081)
+                return await asyncio.to_thread(get, node_port)
             except OSError:  # the node's proxy learns of the endpoint a moment after it is Ready
                 return None
 

@@ -70,7 +70,7 @@ from shoal.models.api import (
     SecretReadRequest,
 )
 from shoal.models.batch import CronJob, Job
-from shoal.models.core import SYSTEM_NAMESPACES, Namespace, Secret
+from shoal.models.core import SYSTEM_NAMESPACES, Namespace, NamespaceMeta, Secret
 from shoal.models.daemonset import DaemonSet, DaemonSetSpec
 from shoal.models.node import NodeSpec
 from shoal.models.pod import BarePod, Pod
@@ -191,6 +191,7 @@ class ApiActor(Actor):
         self.nodes = await Bucket.open(self.js, kv.NODES)
         self.node_specs = await Bucket.open(self.js, kv.NODE_SPECS)
         await self._reseal_secrets()
+        await self._record_system_namespaces()
         for subject, model, handler in (
             (subjects.API_APPLY, ApplyRequest, self.apply),
             (subjects.API_DELETE, DeleteRequest, self.delete),
@@ -214,6 +215,23 @@ class ApiActor(Actor):
             )
         )
         await super().start()
+
+    async def _record_system_namespaces(self) -> None:
+        """Give the system namespaces records, once: ``get namespaces`` lists them, and the uid of
+        kube-system's is the cluster's id, which nodes label their containers with. Several API
+        actors may start at once: the first create wins and the others keep it."""
+        bucket = self.buckets["Namespace"]
+        for name in SYSTEM_NAMESPACES:
+            key = keys.object_key("", name)
+            if await bucket.get(key) is not None:
+                continue
+            record = Namespace(
+                metadata=NamespaceMeta(
+                    name=name, uid=uuid.uuid4().hex, generation=1, creation_timestamp=time.time()
+                )
+            )
+            with contextlib.suppress(Conflict):
+                await bucket.create(key, record)
 
     async def on_stop(self) -> None:
         for subscription in self._subscriptions:

@@ -30,7 +30,7 @@ from shoal.actors.node.logs import LogService
 from shoal.actors.node.metrics import MetricsReporter
 from shoal.actors.node.prepare import ConfigMissing, PodSources, prepare, referenced, with_sidecars
 from shoal.actors.node.proxy import Balancing, ServiceProxy
-from shoal.actors.node.servicenet import KernelServices, ruleset
+from shoal.actors.node.servicenet import KernelServices, ruleset, table_name
 from shoal.actors.node.status import Waiting
 from shoal.actors.node.syncer import PodSyncer
 from shoal.actors.node.volumes import VolumeStore
@@ -44,7 +44,7 @@ from shoal.bus.kv import Bucket, Entry
 from shoal.bus.rpc import call
 from shoal.errors import Conflict, ShoalError
 from shoal.models.api import NodeSecretRequest, SecretBundle
-from shoal.models.core import Namespace, Secret
+from shoal.models.core import CLUSTER_ID_NAMESPACE, Namespace, Secret
 from shoal.models.node import Node, NodeHeartbeat
 from shoal.models.pod import Pod, PodStatus, pod_key
 from shoal.models.quantity import format_cpu, human_memory
@@ -173,6 +173,7 @@ class NodeActor(Actor):
         self.runtime = runtime
         self.settings = settings
         self.name = settings.name
+        self.cluster = ""
         self._own_writers = writers is None
         self.writers = writers or NodeWriters.open(nc)
         self.status_writer = self.writers.statuses
@@ -241,6 +242,8 @@ class NodeActor(Actor):
             self.namespaces = self.watch(KVCache(self.namespace_bucket))
         await self.pods.synced.wait()
         await self.namespaces.synced.wait()
+        self.cluster = await self._cluster_id()
+        self.runtime.cluster = self.cluster
         self.spawn(self._follow_runtime(), "runtime events")
         self.spawn(self._resync(), "resync")
         if self.settings.stop_pods_after_disconnect is not None:
@@ -264,6 +267,22 @@ class NodeActor(Actor):
             )
             self.spawn(reporter.run(), "metrics")
         await super().start()
+
+    async def _cluster_id(self) -> str:
+        """The cluster's id (its kube-system namespace's uid), which the API records when it first
+        starts: a node started before any API waits for it, since it labels every container it
+        makes with it."""
+        assert self.namespaces is not None
+        key = keys.object_key("", CLUSTER_ID_NAMESPACE)
+        waited = False
+        while True:
+            entry = self.namespaces.get(key) or await self.namespace_bucket.get(key)
+            if entry is not None and entry.value.metadata.uid:
+                return entry.value.metadata.uid
+            if not waited:
+                waited = True
+                log.info("node %s: waiting for an API actor to record the cluster's id", self.name)
+            await asyncio.sleep(0.5)
 
     async def _runtime_info(self) -> RuntimeInfo:
         async for attempt in retrying(deadline=60, cap=2.0):
@@ -596,7 +615,7 @@ class NodeActor(Actor):
         self.endpoints = self.watch(KVCache(await Bucket.open(self.js, kv.ENDPOINTS), self._services_changed))
         addresses = list(dict.fromkeys(a for a in (self.settings.address, self.service_address) if a))
         self.proxy = ServiceProxy(addresses, self.services, self.endpoints, balancing=self.settings.balancing)
-        self.kernel = KernelServices() if self.settings.cluster_ips else None
+        self.kernel = KernelServices(table_name(self.cluster)) if self.settings.cluster_ips else None
         self._records: Records = {}
         self.dns: DnsServer | None = None
         if self.settings.dns and self.service_address and self.service_address != self.settings.address:
@@ -678,7 +697,14 @@ class NodeActor(Actor):
                 log.warning("cannot answer DNS on %s:53 yet: %s", self.service_address, err)
         if self.kernel is not None:
             local = frozenset(a for a in (self.settings.address, self.service_address) if a)
-            text = ruleset(services, endpoints, self.name, local, bridge_filtered=self.kernel.bridge_filtered)
+            text = ruleset(
+                services,
+                endpoints,
+                self.name,
+                local,
+                bridge_filtered=self.kernel.bridge_filtered,
+                table=self.kernel.table,
+            )
             await self.kernel.write(text)
             if self.kernel.available is False and not getattr(self, "_said_no_kernel", False):
                 self._said_no_kernel = True

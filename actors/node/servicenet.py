@@ -1,7 +1,7 @@
 """Cluster IPs in the kernel: an nftables table that DNATs a service's virtual IP and port to
 one of its Ready endpoints, as kube-proxy's nftables mode does.
 
-``ruleset`` is pure: services and endpoints in, the text of ``table ip shoal`` out. A
+``ruleset`` is pure: services and endpoints in, the text of the cluster's table out. A
 connection to ``clusterIP:port`` (from a pod through the bridge, or from the host itself) is
 sent, by a random pick among the endpoints, to the pod's IP and port when the pod runs on
 this host (its bridge), else to its node's address and the host port it is published on.
@@ -24,10 +24,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shoal.models.service import Endpoints, EndpointTarget, Service
+from shoal.runtime import labels
 
 log = logging.getLogger(__name__)
 
 TABLE = "shoal"
+
+
+def table_name(cluster: str) -> str:
+    """The table of one cluster's services: another cluster's nodes on the same host keep theirs."""
+    return f"{TABLE}_{labels.short(cluster)}" if cluster else TABLE
+
+
 MARK = "0x5348"
 """Connection mark of what Shoal translated (``SH``): masqueraded on the way out."""
 
@@ -85,6 +93,7 @@ def ruleset(
     local_addresses: frozenset[str] = frozenset(),
     *,
     bridge_filtered: bool = False,
+    table: str = TABLE,
 ) -> str:
     """The whole table, ready for ``nft -f`` (deleting the old one in the same transaction).
 
@@ -144,9 +153,9 @@ def ruleset(
             elements.append(f"{match} : goto {chain}")
     return "\n".join(
         [
-            f"table ip {TABLE} {{}}",
-            f"delete table ip {TABLE}",
-            f"table ip {TABLE} {{",
+            f"table ip {table} {{}}",
+            f"delete table ip {table}",
+            f"table ip {table} {{",
             "  map services {",
             "    type ipv4_addr . inet_proto . inet_service : verdict",
             *([f"    elements = {{ {', '.join(elements)} }}"] if elements else []),
@@ -192,9 +201,11 @@ def bridge_filtered(path: str = "/proc/sys/net/bridge/bridge-nf-call-iptables") 
 
 
 class KernelServices:
-    """Keeps ``table ip shoal`` as ``ruleset`` says, when this host allows it."""
+    """Keeps the cluster's table (``table ip shoal_<cluster>``) as ``ruleset`` says, when this
+    host allows it."""
 
-    def __init__(self) -> None:
+    def __init__(self, table: str = TABLE) -> None:
+        self.table = table
         self.available: bool | None = None
         self.why_not = ""
         self.written = ""
@@ -206,7 +217,7 @@ class KernelServices:
             if shutil.which("nft") is None:
                 self.available, self.why_not = False, "the nft command is not installed"
             else:
-                code, err = await _nft(f"table ip {TABLE} {{}}\n", check_only=True)
+                code, err = await _nft(f"table ip {self.table} {{}}\n", check_only=True)
                 self.available, self.why_not = code == 0, err.strip()
         return self.available
 
@@ -228,7 +239,7 @@ class KernelServices:
             "list",
             "table",
             "ip",
-            TABLE,
+            self.table,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
@@ -236,7 +247,7 @@ class KernelServices:
 
     async def remove(self) -> None:
         if self.available:
-            await _nft(f"table ip {TABLE} {{}}\ndelete table ip {TABLE}\n")
+            await _nft(f"table ip {self.table} {{}}\ndelete table ip {self.table}\n")
             self.written = ""
 
 
