@@ -380,6 +380,7 @@ class ShoalClient:
         follow: bool = False,
         tail: int | None = None,
         since: float | None = None,
+        previous: bool = False,
     ) -> AsyncIterator[bytes]:
         pod, _ = await self.pod(namespace, name)
         if not pod.node_name:
@@ -404,6 +405,7 @@ class ShoalClient:
                 follow=follow,
                 tail=tail,
                 since=since,
+                previous=previous,
                 stream=stream,
             )
             await call(self.nc, subjects.node_logs(pod.node_name), request, Ack)

@@ -26,6 +26,10 @@ def logs(
     since: Annotated[
         str | None, typer.Option("--since", help="Only output newer than this: 10s, 5m, 1h.")
     ] = None,
+    previous: Annotated[
+        bool,
+        typer.Option("--previous", "-p", help="The output of the container's run before the current one."),
+    ] = False,
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:
@@ -37,7 +41,13 @@ def logs(
     async def stream(client: ShoalClient) -> None:
         name = await pod_of(client, namespace, pod)
         async for chunk in client.logs(
-            namespace, name, container=container, follow=follow, tail=tail, since=since_time
+            namespace,
+            name,
+            container=container,
+            follow=follow,
+            tail=tail,
+            since=since_time,
+            previous=previous,
         ):
             sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()

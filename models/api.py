@@ -140,6 +140,9 @@ class LogsRequest(Record):
     tail: int | None = None
     since: float | None = None
     """Only output written at or after this time (epoch seconds)."""
+    previous: bool = False
+    """The output of the container's previous incarnation, the one that exited before the
+    running one started (as ``kubectl logs --previous``)."""
     stream: str
     """Subject the node publishes ``LogChunk`` messages to."""
 

@@ -143,8 +143,10 @@ class Runtime(Protocol):
         follow: bool,
         tail: int | None,
         since: float | None = None,
+        previous: bool = False,
     ) -> AsyncIterator[bytes]:
-        """Raw output of one container (``since``: only what it wrote from then on)."""
+        """Raw output of one container (``since``: only what it wrote from then on;
+        ``previous``: of its incarnation before the running one)."""
         ...
 
     def events(self) -> AsyncIterator[RuntimeEvent]:

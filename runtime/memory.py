@@ -192,6 +192,7 @@ class MemoryRuntime:
         follow: bool,
         tail: int | None,
         since: float | None = None,
+        previous: bool = False,
     ) -> AsyncIterator[bytes]:
         if (namespace, name) not in self.pods:
             raise ShoalError(f"pod {namespace}/{name} has no containers on node {self.node}")

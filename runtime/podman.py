@@ -3,10 +3,10 @@
 A single-container pod is one container on Podman's default bridge; a pod with several
 containers is a Podman pod whose containers share its network namespace. A restart
 replaces the exited container by a new one whose ``shoal.restarts`` label counts the
-restarts, so the count survives a restart of the node actor. Several clusters' nodes may
-share one Podman: each takes only containers labelled with its node name and its cluster's
-id. podman-py is synchronous, so every call runs on a thread pool of its own; the event
-stream has a thread of its own.
+restarts, so the count survives a restart of the node actor; the exited one stays until the
+next restart, for ``logs --previous``. Several clusters' nodes may share one Podman: each
+takes only containers labelled with its node name and its cluster's id. podman-py is synchronous, so
+every call runs on a thread pool of its own; the event stream has a thread of its own.
 """
 
 from __future__ import annotations
@@ -83,6 +83,11 @@ def container_name(namespace: str, pod: str, container: str, attempt: int, clust
 
 def podman_pod_name(namespace: str, pod: str, cluster: str = "") -> str:
     return f"shoal_{labels.short(cluster)}_{namespace}_{pod}" if cluster else f"shoal_{namespace}_{pod}"
+
+
+def _attempt(item: dict[str, Any]) -> int:
+    """Which incarnation of its container a listed container is (0: the first)."""
+    return int((item.get("Labels") or {}).get(labels.RESTARTS, "0") or 0)
 
 
 def _epoch(value: Any) -> float | None:
@@ -656,9 +661,15 @@ class PodmanRuntime:
             f"{labels.CONTAINER}={name}",
         ]
         podman_pod = None
-        for item in self._list_raw(filters):
+        incarnations = self._list_raw(filters)
+        # The newest earlier incarnation stays, exited, for ``logs --previous`` (as the kubelet
+        # keeps one); older ones, and a new one an interrupted restart left, go.
+        earlier = [item for item in incarnations if _attempt(item) < attempt]
+        kept = max(earlier, key=_attempt)["Id"] if earlier else None
+        for item in incarnations:
             podman_pod = item.get("Pod") or podman_pod
-            self.client.containers.remove(item["Id"], force=True)
+            if item["Id"] != kept:
+                self.client.containers.remove(item["Id"], force=True)
         spec = next(c for c in pod.spec.containers if c.name == name)
         self._ensure_image(spec)
         pod_ip = self._pod_ip(podman_pod, {}, force=True) if podman_pod else ""
@@ -726,6 +737,12 @@ class PodmanRuntime:
 
     async def _container_id(self, namespace: str, name: str, container: str) -> str:
         """The Podman id of one container of a pod (``container`` empty: its only one)."""
+        _, observed = await self._container(namespace, name, container)
+        return observed.container_id
+
+    async def _container(
+        self, namespace: str, name: str, container: str
+    ) -> tuple[PodObservation, ContainerObservation]:
         pod = await self.inspect_pod(namespace, name)
         if pod is None or not pod.containers:
             raise ShoalError(f"pod {namespace}/{name} has no containers on node {self.node}")
@@ -739,7 +756,19 @@ class PodmanRuntime:
         observed = pod.containers.get(container)
         if observed is None:
             raise ShoalError(f"pod {name} has no container {container!r}")
-        return observed.container_id
+        return pod, observed
+
+    def _previous_id(self, pod: PodObservation, current: ContainerObservation) -> str:
+        """The incarnation of a container kept from before its last restart."""
+        filters = [
+            f"{labels.NODE}={self.node}",
+            f"{labels.UID}={pod.uid}",
+            f"{labels.CONTAINER}={current.name}",
+        ]
+        earlier = [item for item in self._list_raw(filters) if _attempt(item) < current.attempt]
+        if not earlier:
+            raise ShoalError(f'previous terminated container "{current.name}" in pod "{pod.name}" not found')
+        return str(max(earlier, key=_attempt)["Id"])
 
     async def open_exec(
         self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool, tty: bool
@@ -764,8 +793,12 @@ class PodmanRuntime:
         follow: bool,
         tail: int | None,
         since: float | None = None,
+        previous: bool = False,
     ) -> AsyncIterator[bytes]:
-        container_id = await self._container_id(namespace, name, container)
+        pod, observed = await self._container(namespace, name, container)
+        container_id = observed.container_id
+        if previous:
+            container_id = await self._call(self._previous_id, pod, observed)
         params: dict[str, Any] = {"stdout": "true", "stderr": "true", "follow": "true" if follow else "false"}
         if tail is not None:
             params["tail"] = str(tail)

@@ -339,3 +339,41 @@ async def test_logs_of_what_made_a_pod_and_only_the_recent_ones(
         one_error(await shoal(cluster, "logs", "deploy/absent-one"), "has no pods")
     finally:
         await client.delete(documents=documents(deployment(name)))
+
+
+async def test_logs_previous_prints_the_run_before_a_restart(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    name = unique_name("restarted")
+    # Each run prints when it started, so two runs' output differ.
+    script = "echo started at $(cat /proc/uptime); exec sleep 3600"
+    await client.apply(documents(deployment(name, command=["sh", "-c", script])))
+    try:
+        [(pod, status)] = await wait_running(client, name, 1)
+        pod_name = pod.metadata.name
+        one_error(await shoal(cluster, "logs", pod_name, "--previous"), "previous terminated container")
+
+        async def printed(*args: str) -> str:
+            done = await shoal(cluster, "logs", pod_name, *args)
+            return done.stdout if "started at" in done.stdout else ""
+
+        first = await wait_for(printed, timeout=20, what="the first run's line")
+        await asyncio.to_thread(
+            subprocess.run,
+            ["podman", "kill", status.container_statuses[0].container_id],
+            check=True,
+            capture_output=True,
+        )
+
+        async def second_run() -> str:
+            _, current = await client.pod("default", pod_name)
+            if current is None or current.restarts != 1 or not current.ready:
+                return ""
+            return await printed()
+
+        second = await wait_for(second_run, timeout=40, what="the restarted run's line")
+        assert second != first
+        assert (await shoal(cluster, "logs", pod_name, "-p")).stdout == first
+        assert (await shoal(cluster, "logs", f"deploy/{name}", "--previous", "--tail", "1")).stdout == first
+    finally:
+        await client.delete(documents=documents(deployment(name)))

@@ -116,8 +116,11 @@ async def test_a_killed_container_is_restarted_and_counted(cluster: LocalShoal, 
 
     after = await wait_for(restarted, timeout=30, what="restart count 1 and Ready again")
     assert after.container_statuses[0].container_id != container["Id"]
-    [replacement] = node_containers(cluster.node, **{"shoal.pod": pod.metadata.name})
-    assert replacement["Labels"]["shoal.restarts"] == "1"
+    # The killed incarnation is kept, exited, for `logs --previous`; the replacement runs.
+    found = {c["Id"]: c for c in node_containers(cluster.node, **{"shoal.pod": pod.metadata.name})}
+    assert set(found) == {container["Id"], after.container_statuses[0].container_id}
+    assert found[container["Id"]]["State"] == "exited"
+    assert found[after.container_statuses[0].container_id]["Labels"]["shoal.restarts"] == "1"
     await client.delete(documents=documents(deployment("crashy")))
 
 

@@ -64,6 +64,7 @@ class LogService:
             follow=request.follow,
             tail=request.tail,
             since=request.since,
+            previous=request.previous,
         )
         task = asyncio.create_task(self._stream(request, chunks), name=f"logs {request.pod}")
         self._streams.add(task)
