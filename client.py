@@ -44,6 +44,8 @@ from shoal.models.api import (
     ScaleRequest,
     SecretReadRequest,
     TaintRef,
+    VersionReply,
+    VersionRequest,
 )
 from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
@@ -163,6 +165,10 @@ class ShoalClient:
         return await call(
             self.nc, subjects.API_RESOLVE, ResolveRequest(namespace=namespace, name=name), Endpoints
         )
+
+    async def server_version(self) -> VersionReply:
+        """The versions an API actor of the cluster runs, and its nats-server's."""
+        return await call(self.nc, subjects.API_VERSION, VersionRequest(), VersionReply, timeout=5.0)
 
     async def update_node(
         self,

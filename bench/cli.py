@@ -30,13 +30,14 @@ from tests.test_cluster import wait_running
 
 SHOAL = [sys.executable, "-m", "shoal"]
 COMMANDS: dict[str, list[str]] = {
+    "shoal version --client": [*SHOAL, "version", "--client"],
     "shoal version": [*SHOAL, "version"],
     "podman version": ["podman", "version"],
     "shoal get pods": [*SHOAL, "get", "pods"],
     "shoal get deployments": [*SHOAL, "get", "deployments"],
     "podman ps": ["podman", "ps"],
 }
-PAIRS = [("shoal version", "podman version"), ("shoal get pods", "podman ps")]
+PAIRS = [("shoal version --client", "podman version"), ("shoal get pods", "podman ps")]
 
 
 def baseline_commands(directory: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
@@ -81,7 +82,7 @@ def main(rounds: int, baseline: Path | None) -> None:
             for name, values in times.items():
                 print(f"{name:24} {statistics.median(values):8.3f} {max(values):8.3f}")
             pairs = PAIRS + (
-                [("baseline version", "shoal version"), ("baseline get pods", "shoal get pods")]
+                [("baseline version", "shoal version --client"), ("baseline get pods", "shoal get pods")]
                 if baseline is not None
                 else []
             )

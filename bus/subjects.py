@@ -33,6 +33,9 @@ API_ROLLOUT = f"{PREFIX}.api.rollout"
 API_RESOLVE = f"{PREFIX}.api.resolve"
 """``shoal.v1.api.resolve``: ResolveRequest -> Endpoints: where a service's traffic goes, by name."""
 
+API_VERSION = f"{PREFIX}.api.version"
+"""``shoal.v1.api.version``: VersionRequest -> VersionReply: the versions the cluster runs."""
+
 API_SECRET_READ = f"{PREFIX}.api.secret.read"
 """``shoal.v1.api.secret.read``: SecretReadRequest -> Secret, in the clear (``get secret -o yaml``)."""
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
 import shoal
-from shoal.cli.common import Stopped
+from shoal.cli.common import ServerOption, Stopped, with_client
 from shoal.cli.output import errors
 from shoal.errors import InvalidManifest, ShoalError
+
+if TYPE_CHECKING:
+    from shoal.client import ShoalClient
 
 app = typer.Typer(
     name="shoal",
@@ -117,9 +120,23 @@ def root() -> None:
 
 
 @app.command(rich_help_panel="Cluster")
-def version() -> None:
-    """Print Shoal's version."""
-    print(f"shoal {shoal.__version__}")
+def version(
+    client_only: Annotated[
+        bool, typer.Option("--client", help="Only this command's version: ask no cluster.")
+    ] = False,
+    server: ServerOption = None,
+) -> None:
+    """Print Shoal's version, and the cluster's: its API actors' and nats-server's."""
+    print(f"Client Version: {shoal.__version__}")
+    if client_only:
+        return
+
+    async def ask(client: ShoalClient) -> None:
+        reply = await client.server_version()
+        print(f"Server Version: {reply.version}")
+        print(f"NATS Server Version: {reply.nats_server}")
+
+    with_client(server, ask)
 
 
 def main() -> None:

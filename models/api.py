@@ -104,6 +104,17 @@ class ResolveRequest(Record):
     name: Name
 
 
+class VersionRequest(Record):
+    """What versions the cluster runs (``shoal version``)."""
+
+
+class VersionReply(Record):
+    version: str
+    """The answering API actor's Shoal version."""
+    nats_server: str = ""
+    """The version of the nats-server it is connected to."""
+
+
 class SecretReadRequest(Record):
     namespace: Name = "default"
     name: SubdomainName

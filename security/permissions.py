@@ -209,6 +209,7 @@ def grant(role: str, name: str = "") -> Grant:
                 *s.API_SUBJECTS,
                 s.API_SECRET_READ,
                 s.API_RESOLVE,
+                s.API_VERSION,
                 f"{s.PREFIX}.node.*.logs",
                 f"{s.PREFIX}.logs.*.keepalive",
                 *_runs_exec(),
@@ -231,6 +232,7 @@ def grant(role: str, name: str = "") -> Grant:
             publish=(
                 *EVERYONE,
                 s.API_RESOLVE,
+                s.API_VERSION,
                 f"{s.PREFIX}.node.*.logs",
                 f"{s.PREFIX}.logs.*.keepalive",
                 *_reads_all(),
@@ -253,7 +255,9 @@ def grant(role: str, name: str = "") -> Grant:
         subscribe = [inbox, s.NODE_HEARTBEATS]  # every replica judges nodes' health
         if role == API:
             publish += reads(SECRETS)
-            subscribe += [f"{subject} {s.API_QUEUE}" for subject in (*s.API_SUBJECTS, s.API_SECRET_READ)]
+            subscribe += [
+                f"{subject} {s.API_QUEUE}" for subject in (*s.API_SUBJECTS, s.API_SECRET_READ, s.API_VERSION)
+            ]
             subscribe.append(f"{s.NODE_SECRETS_ALL} {s.API_QUEUE}")
         if role == SERVICE:
             subscribe.append(f"{s.API_RESOLVE} {s.SERVICE_QUEUE}")

@@ -11,6 +11,7 @@ import ormsgpack
 import pytest
 import yaml
 
+import shoal as shoal_package
 from shoal.actors.api.actor import AdmissionLimits, ApiActor
 from shoal.actors.api.sealing import Keyring, load_keyring
 from shoal.actors.api.services import CLAIM_GRACE_SECONDS, claims_in_force
@@ -355,3 +356,9 @@ async def test_the_system_namespaces_are_recorded_once_and_kube_system_names_the
     finally:
         await another.stop()
         await another.nc.close()
+
+
+async def test_the_api_says_which_versions_the_cluster_runs(shoal: ShoalClient) -> None:
+    reply = await shoal.server_version()
+    assert reply.version == shoal_package.__version__
+    assert reply.nats_server.startswith("2.") and reply.nats_server.count(".") == 2

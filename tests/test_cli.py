@@ -48,7 +48,7 @@ def imported_modules(*args: str) -> set[str]:
 def test_a_command_imports_only_what_it_needs() -> None:
     # Start-up is most of a short command's time: version talks to nobody and loads no
     # models; get loads the client but not the Podman client, the web server or the actors.
-    version = imported_modules("version")
+    version = imported_modules("version", "--client")
     assert not {"shoal.client", "shoal.models.workloads", "shoal.runtime.podman", "typer", "rich"} & version
     get = imported_modules("get", "--help")
     assert {"shoal.client", "shoal.cli.workloads"} <= get

@@ -99,6 +99,7 @@ def test_a_viewer_writes_nothing_and_reads_no_secrets() -> None:
         assert not may_publish(viewer, subject)
     assert not may_publish(viewer, "$JS.API.STREAM.MSG.GET.KV_shoal_secrets")
     assert may_publish(viewer, "$JS.API.STREAM.MSG.GET.KV_shoal_pods")
+    assert may_publish(viewer, s.API_VERSION)
     assert may_subscribe(viewer, "shoal.v1.events.pod.default.web-1.Started")
 
 

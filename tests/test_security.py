@@ -19,6 +19,7 @@ import nats.errors
 import pytest
 import yaml
 
+import shoal
 from shoal.bus import subjects
 from shoal.bus.codec import encode
 from shoal.bus.connection import connect_client, denied
@@ -194,6 +195,13 @@ async def test_a_viewer_reads_but_changes_nothing_and_sees_no_secrets(
     assert credentials is not None
     listed = await asyncio.to_thread(shoal_as, cluster, credentials, "get", "nodes")
     assert listed.returncode == 0 and cluster.node in listed.stdout
+    versions = await asyncio.to_thread(shoal_as, cluster, credentials, "version")
+    assert versions.returncode == 0, versions.stderr
+    assert versions.stdout.splitlines()[:2] == [
+        f"Client Version: {shoal.__version__}",
+        f"Server Version: {shoal.__version__}",
+    ]
+    assert versions.stdout.splitlines()[2].startswith("NATS Server Version: 2.")
     name = unique_name("viewed")
     manifest = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{a: b}}\n"
     applied = await asyncio.to_thread(shoal_as, cluster, credentials, "apply", "-f", "-", stdin=manifest)

@@ -18,6 +18,7 @@ from typing import Any
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
+import shoal
 from shoal import keys
 from shoal.actors.api.apply import (
     CHANGE_CAUSE,
@@ -68,6 +69,8 @@ from shoal.models.api import (
     ScaleRequest,
     SecretBundle,
     SecretReadRequest,
+    VersionReply,
+    VersionRequest,
 )
 from shoal.models.batch import CronJob, Job
 from shoal.models.core import SYSTEM_NAMESPACES, Namespace, NamespaceMeta, Secret
@@ -199,6 +202,7 @@ class ApiActor(Actor):
             (subjects.API_NODE, NodeUpdateRequest, self.update_node),
             (subjects.API_ROLLOUT, RolloutRequest, self.rollout),
             (subjects.API_SECRET_READ, SecretReadRequest, self.read_secret),
+            (subjects.API_VERSION, VersionRequest, self.version),
         ):
             self._subscriptions.append(
                 await serve(self.nc, subject, model, handler, queue=subjects.API_QUEUE, owner="the API actor")
@@ -428,6 +432,12 @@ class ApiActor(Actor):
     async def _unsealed(self, namespace: str, name: str) -> Secret | None:
         entry = await self.secrets.get(keys.object_key(namespace, name))
         return unseal(entry.value, self.keyring) if entry is not None else None
+
+    async def version(self, request: VersionRequest) -> VersionReply:
+        server = self.nc.connected_server_version
+        return VersionReply(
+            version=shoal.__version__, nats_server=f"{server.major}.{server.minor}.{server.patch}"
+        )
 
     async def read_secret(self, request: SecretReadRequest) -> Secret:
         """A Secret's values, for ``get secret -o yaml`` (an operator's read)."""
