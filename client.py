@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from pydantic import ValidationError
 
@@ -33,6 +34,7 @@ from shoal.models.api import (
     ExecChunk,
     ExecInput,
     ExecRequest,
+    ForwardRequest,
     LogChunk,
     LogsRequest,
     ManifestDocument,
@@ -447,21 +449,7 @@ class ShoalClient:
         pod, _ = await self.pod(namespace, name)
         if not pod.node_name:
             raise ShoalError(f"pod {name} is not scheduled yet: there is no container to run in")
-        stream = subjects.exec_stream(pod.node_name, uuid.uuid4().hex)
-        chunks: asyncio.Queue[ExecChunk] = asyncio.Queue()
-
-        async def received(msg: Msg) -> None:
-            try:
-                chunks.put_nowait(decode(msg.data, ExecChunk, what="exec output"))
-            except BadPayload as err:
-                chunks.put_nowait(ExecChunk(end=True, error=str(err)))
-
-        async def feed(source: AsyncIterator[bytes]) -> None:
-            async for data in source:
-                await self.nc.publish(subjects.exec_input(stream), encode(ExecInput(data=data)))
-            await self.nc.publish(subjects.exec_input(stream), encode(ExecInput(eof=True)))
-
-        subscription = await self.nc.subscribe(stream, cb=received)
+        stream, chunks, subscription = await self._session(pod.node_name, "exec output")
         helpers: list[asyncio.Task[None]] = []
         try:
             request = ExecRequest(
@@ -471,7 +459,7 @@ class ShoalClient:
             await call(self.nc, subjects.node_exec(pod.node_name), request, Ack)
             helpers.append(asyncio.create_task(self._keep_alive(stream, subjects.exec_keepalive)))
             if stdin is not None:
-                helpers.append(asyncio.create_task(feed(stdin)))
+                helpers.append(asyncio.create_task(self._feed(stream, stdin)))
             while True:
                 chunk = await chunks.get()
                 if chunk.data:
@@ -485,6 +473,58 @@ class ShoalClient:
                 helper.cancel()
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def forward(
+        self, namespace: str, name: str, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Relay one local connection to ``port`` of the pod, through its node, until either side
+        closes it (``shoal port-forward``)."""
+        pod, _ = await self.pod(namespace, name)
+        if not pod.node_name:
+            raise ShoalError(f"pod {name} is not scheduled yet: it has no port to connect to")
+        stream, chunks, subscription = await self._session(pod.node_name, "forwarded data")
+
+        async def sent() -> AsyncIterator[bytes]:
+            with contextlib.suppress(ConnectionError):
+                while data := await reader.read(32 * 1024):
+                    yield data
+
+        helpers: list[asyncio.Task[None]] = []
+        try:
+            request = ForwardRequest(namespace=namespace, pod=name, port=port, stream=stream)
+            await call(self.nc, subjects.node_forward(pod.node_name), request, Ack)
+            helpers.append(asyncio.create_task(self._keep_alive(stream, subjects.exec_keepalive)))
+            helpers.append(asyncio.create_task(self._feed(stream, sent())))
+            while not (chunk := await chunks.get()).end:
+                writer.write(chunk.data)
+                await writer.drain()
+            if chunk.error:
+                raise ShoalError(f"port-forward to pod {name} ended: {chunk.error}")
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+            writer.close()
+
+    async def _session(self, node: str, what: str) -> tuple[str, asyncio.Queue[ExecChunk], Subscription]:
+        """A new exec-style session with ``node``: its subject, and a queue of what arrives on it."""
+        stream = subjects.exec_stream(node, uuid.uuid4().hex)
+        chunks: asyncio.Queue[ExecChunk] = asyncio.Queue()
+
+        async def received(msg: Msg) -> None:
+            try:
+                chunks.put_nowait(decode(msg.data, ExecChunk, what=what))
+            except BadPayload as err:
+                chunks.put_nowait(ExecChunk(end=True, error=str(err)))
+
+        return stream, chunks, await self.nc.subscribe(stream, cb=received)
+
+    async def _feed(self, stream: str, source: AsyncIterator[bytes]) -> None:
+        """Send what ``source`` yields as the session's input, then its end."""
+        async for data in source:
+            await self.nc.publish(subjects.exec_input(stream), encode(ExecInput(data=data)))
+        await self.nc.publish(subjects.exec_input(stream), encode(ExecInput(eof=True)))
 
     async def _keep_alive(
         self, stream: str, subject_of: Callable[[str], str] = subjects.logs_keepalive

@@ -90,6 +90,12 @@ def node_exec(node: str) -> str:
     return f"{PREFIX}.node.{node}.exec"
 
 
+def node_forward(node: str) -> str:
+    """``shoal.v1.node.<node>.forward``: ForwardRequest; the node connects to the pod's port and
+    relays the connection over an exec-style session (``exec_stream``, its input, its pings)."""
+    return f"{PREFIX}.node.{node}.forward"
+
+
 def exec_stream(node: str, stream_id: str) -> str:
     """``shoal.v1.exec.<node>.<id>``: one ``shoal exec`` session's output. The node's name is
     in it so a node may listen only to the input of its own sessions."""

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "taint": ("Nodes", "nodes", "taint"),
     "logs": ("Observe", "streams", "logs"),
     "exec": ("Observe", "execute", "exec_command"),
+    "port-forward": ("Observe", "forward", "port_forward"),
     "events": ("Observe", "streams", "events"),
     "top": ("Observe", "autoscaling", "top"),
     "dashboard": ("Observe", "dashboard", "dashboard"),

@@ -184,6 +184,16 @@ class ExecRequest(Record):
     stream: str
 
 
+class ForwardRequest(Record):
+    """Open a TCP connection to ``port`` of a pod (``shoal port-forward``): the bytes the pod
+    sends come as ExecChunk on ``stream``, the client's as ExecInput on ``exec_input(stream)``."""
+
+    namespace: Name
+    pod: Name
+    port: int = Field(ge=1, le=65535)
+    stream: str
+
+
 class ExecChunk(Record):
     data: bytes = b""
     fd: Literal[1, 2] = 1

@@ -303,6 +303,7 @@ def _node(name: str, inbox: str) -> Grant:
             s.node_logs(name),
             f"{s.PREFIX}.logs.*.keepalive",
             s.node_exec(name),
+            s.node_forward(name),
             s.exec_input(s.exec_stream(name, "*")),
             s.exec_keepalive(s.exec_stream(name, "*")),
             s.PROCESS_STATS,
@@ -312,10 +313,11 @@ def _node(name: str, inbox: str) -> Grant:
 
 
 def _runs_exec() -> list[str]:
-    """Asking any node to run a command in a pod, and feeding and keeping its session: the
-    admin's alone (a shell in a container is all that container can do)."""
+    """Asking any node to run a command in a pod or to connect to a pod's port, and feeding and
+    keeping the session: the admin's alone (a shell in a container is all that container can
+    do; a forwarded port reaches what no service exposes)."""
     session = s.exec_stream("*", "*")
-    return [s.node_exec("*"), s.exec_input(session), s.exec_keepalive(session)]
+    return [s.node_exec("*"), s.node_forward("*"), s.exec_input(session), s.exec_keepalive(session)]
 
 
 def _shoal_own() -> tuple[str, ...]:

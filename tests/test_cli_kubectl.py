@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from shoal.client import ShoalClient
-from tests.harness import LocalShoal, deployment, documents, unique_name, wait_for
+from tests.harness import LocalShoal, deployment, documents, get, unique_name, wait_for, web
 from tests.test_cluster import wait_running
 
 pytestmark = pytest.mark.podman
@@ -377,3 +377,38 @@ async def test_logs_previous_prints_the_run_before_a_restart(
         assert (await shoal(cluster, "logs", f"deploy/{name}", "--previous", "--tail", "1")).stdout == first
     finally:
         await client.delete(documents=documents(deployment(name)))
+
+
+async def test_port_forward_reaches_a_pod_and_a_service_through_their_node(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    name = unique_name("forwarded")
+    await client.apply(documents(web(name, replicas=1)))
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        [(pod, _)] = await wait_running(client, name, 1)
+
+        async def ready() -> bool:
+            found = (await client.endpoints()).get(f"default.{name}")
+            return found is not None and pod.metadata.name in found.ready_pods
+
+        await wait_for(ready, timeout=30, what="the pod among the service's endpoints")
+        # A pod's own port, and a service port (80) that leads to the pod's 8080.
+        for target, ports in ((pod.metadata.name, ":8080"), (f"svc/{name}", ":80")):
+            process = cluster.shoal_started("port-forward", target, ports)
+            processes.append(process)
+            line = await Lines(process).wait(
+                lambda line: line.startswith("Forwarding from"), "the forwarding line"
+            )
+            assert line.startswith("Forwarding from 127.0.0.1:") and line.endswith(" -> 8080"), line
+            local = int(line.split()[2].rsplit(":", 1)[1])
+            for _ in range(3):  # each request a connection of its own
+                assert await asyncio.to_thread(get, local) == "v1"
+        one_error(await shoal(cluster, "port-forward", f"svc/{name}", "81"), "has no port 81")
+        one_error(await shoal(cluster, "port-forward", name, "80:x"), "is not a port pair")
+    finally:
+        for process in processes:
+            process.terminate()
+            _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
+            assert "Traceback" not in stderr, stderr
+        await client.delete(documents=documents(web(name, replicas=1)))

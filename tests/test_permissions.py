@@ -111,6 +111,9 @@ def test_only_an_admin_runs_commands_in_pods() -> None:
     assert not any(may_publish(viewer, subject) for subject in (s.node_exec("a"), s.exec_input(session)))
     assert not may_subscribe(viewer, session)
     assert may_publish(node, session) and not may_publish(node, s.exec_stream("b", "x"))
+    # Port-forward sessions are exec sessions: the same holds.
+    assert may_publish(admin, s.node_forward("a")) and not may_publish(viewer, s.node_forward("a"))
+    assert may_subscribe(node, s.node_forward("a")) and not may_subscribe(node, s.node_forward("b"))
     assert not may_publish(grant("app"), s.node_exec("a"))
 
 

@@ -26,6 +26,7 @@ from shoal.actors.node.decide import ORPHAN_GRACE_SECONDS
 from shoal.actors.node.dns import DnsServer, Records, host_resolvers, records
 from shoal.actors.node.exec import ExecService
 from shoal.actors.node.feed import PodFeed
+from shoal.actors.node.forward import ForwardService
 from shoal.actors.node.logs import LogService
 from shoal.actors.node.metrics import MetricsReporter
 from shoal.actors.node.prepare import ConfigMissing, PodSources, prepare, referenced, with_sidecars
@@ -186,6 +187,7 @@ class NodeActor(Actor):
         """Status records of pods gone from here whose deletion failed: deleted again later."""
         self.logs = LogService(nc, runtime, settings.name, self._runs_here)
         self.execs = ExecService(nc, runtime, settings.name, self._runs_here)
+        self.forwards = ForwardService(nc, runtime, settings.name, self._runs_here)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -255,6 +257,7 @@ class NodeActor(Actor):
             self.spawn(self.queue.worker(self._sync_in_slot), f"worker {index}")
         await self.logs.start()
         await self.execs.start()
+        await self.forwards.start()
         if self.settings.metrics_interval > 0:
             assert self.record is not None
             capacity = self.record.capacity
@@ -323,6 +326,7 @@ class NodeActor(Actor):
     async def on_stop(self) -> None:
         await self.logs.stop()
         await self.execs.stop()
+        await self.forwards.stop()
         if getattr(self, "proxy", None) is not None:
             await self.proxy.close()
             if self.dns is not None:

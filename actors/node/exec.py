@@ -15,18 +15,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 
-from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
+from shoal.actors.node.sessions import NodeSessions
 from shoal.bus import subjects
 from shoal.bus.codec import decode, encode
-from shoal.bus.rpc import serve
-from shoal.errors import BadPayload, InvalidManifest, NotFound
+from shoal.errors import BadPayload, InvalidManifest
 from shoal.models.api import Ack, ExecChunk, ExecInput, ExecRequest
-from shoal.runtime.interface import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -35,28 +31,9 @@ KEEPALIVE_TIMEOUT = 15.0
 READ_SIZE = 32 * 1024
 
 
-class ExecService:
-    def __init__(
-        self, nc: Client, runtime: Runtime, node: str, runs_here: Callable[[str, str], bool]
-    ) -> None:
-        self.nc = nc
-        self.runtime = runtime
-        self.node = node
-        self.runs_here = runs_here
-        self._subscription: Subscription | None = None
-        self._sessions: set[asyncio.Task[None]] = set()
-
+class ExecService(NodeSessions):
     async def start(self) -> None:
-        self._subscription = await serve(
-            self.nc, subjects.node_exec(self.node), ExecRequest, self.handle, owner=f"node {self.node}"
-        )
-
-    async def stop(self) -> None:
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
-        for task in list(self._sessions):
-            task.cancel()
+        await self.serve(subjects.node_exec(self.node), ExecRequest, self.handle)
 
     async def handle(self, request: ExecRequest) -> Ack:
         if not request.stream.startswith(subjects.exec_stream(self.node, "")):
@@ -64,8 +41,7 @@ class ExecService:
             # to listeners that must not read it.
             under = subjects.exec_stream(self.node, "<id>")
             raise InvalidManifest([f"stream: an exec session of node {self.node} is under {under}"])
-        if not self.runs_here(request.namespace, request.pod):
-            raise NotFound(f"pod {request.namespace}/{request.pod} does not run on node {self.node}")
+        self.check_here(request.namespace, request.pod)
         process = await self.runtime.open_exec(
             request.namespace,
             request.pod,
@@ -74,9 +50,7 @@ class ExecService:
             stdin=request.stdin,
             tty=request.tty,
         )
-        task = asyncio.create_task(self._session(request, process), name=f"exec {request.pod}")
-        self._sessions.add(task)
-        task.add_done_callback(self._sessions.discard)
+        self.begin(self._session(request, process), f"exec {request.pod}")
         return Ack()
 
     async def _session(self, request: ExecRequest, process: asyncio.subprocess.Process) -> None:

@@ -12,18 +12,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from shoal.actors.node.sessions import NodeSessions
 from shoal.bus import subjects
 from shoal.bus.codec import encode
-from shoal.bus.rpc import serve
-from shoal.errors import NotFound
 from shoal.models.api import Ack, LogChunk, LogsRequest
-from shoal.runtime.interface import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -31,32 +28,12 @@ KEEPALIVE_TIMEOUT = 15.0
 MAX_CHUNK = 64 * 1024
 
 
-class LogService:
-    def __init__(
-        self, nc: Client, runtime: Runtime, node: str, runs_here: Callable[[str, str], bool]
-    ) -> None:
-        self.nc = nc
-        self.runtime = runtime
-        self.node = node
-        self.runs_here = runs_here
-        self._subscription: Subscription | None = None
-        self._streams: set[asyncio.Task[None]] = set()
-
+class LogService(NodeSessions):
     async def start(self) -> None:
-        self._subscription = await serve(
-            self.nc, subjects.node_logs(self.node), LogsRequest, self.handle, owner=f"node {self.node}"
-        )
-
-    async def stop(self) -> None:
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
-        for task in list(self._streams):
-            task.cancel()
+        await self.serve(subjects.node_logs(self.node), LogsRequest, self.handle)
 
     async def handle(self, request: LogsRequest) -> Ack:
-        if not self.runs_here(request.namespace, request.pod):
-            raise NotFound(f"pod {request.namespace}/{request.pod} does not run on node {self.node}")
+        self.check_here(request.namespace, request.pod)
         chunks = await self.runtime.logs(
             request.namespace,
             request.pod,
@@ -66,9 +43,7 @@ class LogService:
             since=request.since,
             previous=request.previous,
         )
-        task = asyncio.create_task(self._stream(request, chunks), name=f"logs {request.pod}")
-        self._streams.add(task)
-        task.add_done_callback(self._streams.discard)
+        self.begin(self._stream(request, chunks), f"logs {request.pod}")
         return Ack()
 
     async def _stream(self, request: LogsRequest, chunks: AsyncIterator[bytes]) -> None:
