@@ -152,6 +152,10 @@ class Actor:
         """Until the actor is stopped or fails."""
         await self._done.wait()
 
+    def stop_deadline(self) -> float:
+        """Seconds this actor gets to stop when its process is told to."""
+        return STOP_DEADLINE
+
     async def stop(self, deadline: float = STOP_DEADLINE) -> None:
         """Cancel every task and release what the actor holds, within ``deadline`` seconds.
 
@@ -240,7 +244,7 @@ async def run_until_signalled(actor: Actor) -> int:
         actor.fail(starting.exception() or RuntimeError("start failed"))
     stopper.cancel()
     failed = actor.failure is not None
-    await actor.stop()
+    await actor.stop(actor.stop_deadline())
     await watch.stop()
     log.info("longest event-loop stall: %.0f ms", watch.max_stall * 1000)
     await close_connection(actor.nc)

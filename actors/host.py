@@ -118,6 +118,6 @@ class ActorHost:
         # Shielded: a stop asked for by the host must still let the actor stop cleanly.
         with contextlib.suppress(asyncio.CancelledError, Exception):
             if actor is not None:
-                await asyncio.shield(actor.stop())
+                await asyncio.shield(actor.stop(actor.stop_deadline()))
             if nc is not None:
                 await asyncio.shield(close_connection(nc))

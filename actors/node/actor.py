@@ -20,7 +20,7 @@ from typing import Any
 from nats.aio.client import Client
 
 from shoal import keys
-from shoal.actors.base import Actor
+from shoal.actors.base import STOP_DEADLINE, Actor
 from shoal.actors.node.backoff import CrashBackoff
 from shoal.actors.node.decide import ORPHAN_GRACE_SECONDS
 from shoal.actors.node.dns import DnsServer, Records, host_resolvers, records
@@ -60,6 +60,9 @@ from shoal.runtime.prepared import PreparedPod
 log = logging.getLogger(__name__)
 
 PROXY_RESYNC_SECONDS = 3.0
+MAX_STOP_GRACE_SECONDS = 100.0
+"""At most this long a stopping node waits for its pods' grace periods (``shoal up`` waits
+120 s for a node to stop)."""
 UNSERVE_SECONDS = 3.0
 """At most this long (and half the grace period) a stopping pod waits to leave its services."""
 UNSERVE_SETTLE_SECONDS = 1.0
@@ -350,6 +353,16 @@ class NodeActor(Actor):
             self.queue.add(key)
         else:
             self.queue.add_after(key, seconds)
+
+    def stop_deadline(self) -> float:
+        """A node that stops its pods as it stops (``shoal up``) gives them their grace periods
+        (they stop in parallel): cut short, the Podman service dies with the node mid-stop and
+        leaves containers 'stopping', their processes still running."""
+        pods = getattr(self, "pods", None)
+        if not self.settings.stop_pods_on_exit or pods is None:
+            return STOP_DEADLINE
+        graces = [p.spec.termination_grace_period_seconds for p in pods.values() if p.node_name == self.name]
+        return STOP_DEADLINE + min(max(graces, default=0), MAX_STOP_GRACE_SECONDS)
 
     async def _remove(self, namespace: str, name: str) -> None:
         entry = self.pods.get(pod_key(namespace, name))
