@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,23 @@ def running(log: Path, timeout: float = 30.0) -> None:
     )
 
 
+@contextlib.contextmanager
+def api_for_nodes(role: str, url: str, tmp_path: Path) -> Iterator[None]:
+    """Nodes wait for an API actor to record the cluster's id before they run, as a user starts
+    them (``shoal api``, then ``shoal node``)."""
+    if "node" not in role:
+        yield
+        return
+    log = tmp_path / "api.log"
+    api = start(ROLES["api"], url, log)
+    try:
+        running(log)
+        yield
+    finally:
+        api.kill()
+        api.wait()
+
+
 def cut_off(log: Path) -> None:
     """Until the role has noticed that its NATS server is gone."""
     wait_until(lambda: b"disconnected from NATS" in log.read_bytes(), timeout=10, what="the role cut off")
@@ -66,17 +85,18 @@ def test_a_role_stops_within_five_seconds(
     role: str, nats: str, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     log = tmp_path / "role.log"
-    process = start(ROLES[role], nats_server.url, log)
-    try:
-        running(log)
-        if nats == "gone":
-            nats_server.kill()
-            cut_off(log)
-        stopped_within(process, signal.SIGTERM if role != "api" else signal.SIGINT, 5.0, log)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with api_for_nodes(role, nats_server.url, tmp_path):
+        process = start(ROLES[role], nats_server.url, log)
+        try:
+            running(log)
+            if nats == "gone":
+                nats_server.kill()
+                cut_off(log)
+            stopped_within(process, signal.SIGTERM if role != "api" else signal.SIGINT, 5.0, log)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 @pytest.mark.parametrize("nats", ["up", "gone"])
@@ -85,15 +105,16 @@ def test_a_podman_node_stops_within_five_seconds(
 ) -> None:
     name = unique_name("stop")
     log = tmp_path / "node.log"
-    process = start(["node", "--name", name, "--data-dir", str(tmp_path / "node")], nats_server.url, log)
-    try:
-        running(log, timeout=60)
-        if nats == "gone":
-            nats_server.kill()
-            cut_off(log)
-        stopped_within(process, signal.SIGTERM, 5.0, log)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        remove_node_containers(name)
+    with api_for_nodes("node", nats_server.url, tmp_path):
+        process = start(["node", "--name", name, "--data-dir", str(tmp_path / "node")], nats_server.url, log)
+        try:
+            running(log, timeout=60)
+            if nats == "gone":
+                nats_server.kill()
+                cut_off(log)
+            stopped_within(process, signal.SIGTERM, 5.0, log)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            remove_node_containers(name)
