@@ -227,15 +227,17 @@ class ApiActor(Actor):
         bucket = self.buckets["Namespace"]
         for name in SYSTEM_NAMESPACES:
             key = keys.object_key("", name)
-            if await bucket.get(key) is not None:
-                continue
-            record = Namespace(
-                metadata=NamespaceMeta(
-                    name=name, uid=uuid.uuid4().hex, generation=1, creation_timestamp=time.time()
-                )
-            )
-            with contextlib.suppress(Conflict):
-                await bucket.create(key, record)
+            # Retried: on a NATS cluster a new bucket's stream may still be electing its leader.
+            async for attempt in retrying(deadline=60, cap=2.0):
+                with attempt:
+                    if await bucket.get(key) is None:
+                        record = Namespace(
+                            metadata=NamespaceMeta(
+                                name=name, uid=uuid.uuid4().hex, generation=1, creation_timestamp=time.time()
+                            )
+                        )
+                        with contextlib.suppress(Conflict):
+                            await bucket.create(key, record)
 
     async def on_stop(self) -> None:
         for subscription in self._subscriptions:

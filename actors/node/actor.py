@@ -53,7 +53,7 @@ from shoal.models.scheduling import Taint
 from shoal.models.service import Endpoints, Service
 from shoal.models.workloads import EnvVar, ResourceList
 from shoal.policy.admission import DEFAULT_LEVEL, Level, namespace_level, pod_violations
-from shoal.retry import retrying
+from shoal.retry import is_transient, retrying
 from shoal.runtime.interface import PodObservation, Runtime, RuntimeInfo
 from shoal.runtime.prepared import PreparedPod
 
@@ -282,7 +282,14 @@ class NodeActor(Actor):
         key = keys.object_key("", CLUSTER_ID_NAMESPACE)
         waited = False
         while True:
-            entry = self.namespaces.get(key) or await self.namespace_bucket.get(key)
+            entry = self.namespaces.get(key)
+            if entry is None:
+                try:
+                    entry = await self.namespace_bucket.get(key)
+                except Exception as err:
+                    # A NATS cluster still electing the bucket's leader: ask again.
+                    if not is_transient(err):
+                        raise
             if entry is not None and entry.value.metadata.uid:
                 return entry.value.metadata.uid
             if not waited:
