@@ -116,11 +116,14 @@ class ShoalClient:
 
     # -- writes, through the API actor ----------------------------------------------------------
 
-    async def apply(self, documents: list[ManifestDocument], *, dry_run: bool = False) -> ApplyReply:
+    async def apply(
+        self, documents: list[ManifestDocument], *, dry_run: bool = False, prune: str | None = None
+    ) -> ApplyReply:
+        """``prune``: a label selector; objects it selects that ``documents`` do not name go."""
         return await call(
             self.nc,
             subjects.API_APPLY,
-            ApplyRequest(documents=documents, dry_run=dry_run),
+            ApplyRequest(documents=documents, dry_run=dry_run, prune=prune),
             ApplyReply,
             timeout=30,
         )

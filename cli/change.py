@@ -12,6 +12,7 @@ from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.output import console, errors
 from shoal.errors import InvalidManifest
 from shoal.kinds import registry
+from shoal.label_selectors import parse_selector
 from shoal.manifests.files import read_manifests
 from shoal.models.api import ApplyReply, ManifestDocument, ObjectRef
 
@@ -49,13 +50,30 @@ def apply(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and show what would change; store nothing.")
     ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="The files are the whole of the set -l selects: delete its objects they do not name.",
+        ),
+    ] = False,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="The labelled set --prune keeps to the files.")
+    ] = None,
     server: ServerOption = None,
 ) -> None:
     """Create or update the objects of manifest files (all or nothing per apply)."""
     if not filename:
         raise InvalidManifest(["apply needs at least one -f FILE or folder"])
+    if prune and not selector:
+        raise InvalidManifest(["apply --prune needs -l SELECTOR: the labelled set the files are all of"])
+    if selector and not prune:
+        raise InvalidManifest(["apply -l SELECTOR is for --prune (it selects what may be deleted)"])
+    if selector:
+        parse_selector(selector)  # a bad selector is said before anything is read or sent
     documents = read_manifests(filename)
-    reply = with_client(server, lambda client: client.apply(documents, dry_run=dry_run))
+    wanted = selector if prune else None
+    reply = with_client(server, lambda client: client.apply(documents, dry_run=dry_run, prune=wanted))
     _report(reply, suffix=" (dry run)" if dry_run else "")
 
 

@@ -24,11 +24,11 @@ from shoal.cli.output import (
     fields,
     table,
 )
-from shoal.cli.selectors import parse_selector
 from shoal.cli.templates import custom_columns, jsonpath
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
 from shoal.kinds import Kind, registry
+from shoal.label_selectors import parse_selector
 from shoal.manifests.render import list_object, pod_display_status
 from shoal.models.event import Event
 from shoal.models.node import Node, NodeCondition, NodeSpec

@@ -15,9 +15,9 @@ from typing import Any, Protocol, TypeVar
 from shoal import keys
 from shoal.cli import autoscaling
 from shoal.cli.output import age
-from shoal.cli.selectors import Selector
 from shoal.client import ShoalClient
 from shoal.kinds import Kind
+from shoal.label_selectors import Selector
 from shoal.manifests.render import (
     claim_object,
     config_map_object,

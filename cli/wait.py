@@ -20,9 +20,9 @@ import typer
 from shoal import keys
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.output import console
-from shoal.cli.selectors import parse_selector
 from shoal.errors import InvalidManifest, ShoalError
 from shoal.kinds import Kind, registry
+from shoal.label_selectors import parse_selector
 
 CONDITIONS = {
     "Pod": ("Ready",),

@@ -23,6 +23,9 @@ class ManifestDocument(ShoalModel):
 class ApplyRequest(Record):
     documents: list[ManifestDocument]
     dry_run: bool = False
+    prune: str | None = None
+    """A label selector: the documents are the whole of the set it selects, and objects of the
+    set that they do not name are deleted (``apply --prune -l``)."""
 
 
 class ObjectResult(ShoalModel):
@@ -41,6 +44,7 @@ class ObjectResult(ShoalModel):
         "resumed",
         "restarted",
         "image updated",
+        "pruned",
     ]
 
 

@@ -22,6 +22,9 @@ REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 """Labels Kubernetes puts on every pod of a StatefulSet (a service may select one pod by name)."""
+MADE_BY_STATEFULSET = "shoal.io/statefulset"
+"""On a claim a StatefulSet's volumeClaimTemplates made: the StatefulSet's name (apply --prune
+leaves such claims, and their data, alone)."""
 
 
 class RollingUpdateStatefulSet(ShoalModel):

@@ -414,3 +414,46 @@ async def test_port_forward_reaches_a_pod_and_a_service_through_their_node(
             _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
             assert "Traceback" not in stderr, stderr
         await client.delete(documents=documents(web(name, replicas=1)))
+
+
+async def test_apply_prune_deletes_what_the_files_no_longer_name(
+    cluster: LocalShoal, client: ShoalClient, tmp_path: Path
+) -> None:
+    name = unique_name("tidy")
+    folder = tmp_path / "app"
+    folder.mkdir()
+
+    def config_map(map_name: str, app: str) -> str:
+        return f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {map_name}, labels: {{app: {app}}}}}\n"
+
+    (folder / "web.yaml").write_text(deployment(name))
+    (folder / "settings.yaml").write_text(config_map(f"{name}-settings", name))
+    outsider = f"{name}-other"
+
+    async def pods_of_set() -> set[str]:
+        return set((await shoal(cluster, "get", "pods", "-l", f"app={name}", "-o", "name")).stdout.split())
+
+    await client.apply(documents(config_map(outsider, "someone-else")))
+    try:
+        done = await shoal(cluster, "apply", "-f", str(folder), "--prune", "-l", f"app={name}")
+        assert done.returncode == 0 and "pruned" not in done.stdout, done.stdout + done.stderr
+        await wait_running(client, name, 1)
+        pods_before = await pods_of_set()
+        (folder / "settings.yaml").unlink()
+        dry = await shoal(cluster, "apply", "-f", str(folder), "--prune", "-l", f"app={name}", "--dry-run")
+        assert f"configmap/{name}-settings pruned (dry run)" in dry.stdout, dry.stdout + dry.stderr
+        assert (await shoal(cluster, "get", "cm", f"{name}-settings", "-o", "name")).returncode == 0
+        done = await shoal(cluster, "apply", "-f", str(folder), "--prune", "-l", f"app={name}")
+        assert done.stdout.splitlines() == [
+            f"deployment.apps/{name} unchanged",
+            f"configmap/{name}-settings pruned",
+        ], done.stdout + done.stderr
+        gone = await shoal(cluster, "get", "cm", f"{name}-settings")
+        assert gone.returncode == 1 and "not found" in gone.stderr
+        # The deployment's own pods carry the set's label but are not in the files: they stay.
+        assert await pods_of_set() == pods_before
+        assert (await shoal(cluster, "get", "cm", outsider, "-o", "name")).returncode == 0
+        one_error(await shoal(cluster, "apply", "-f", str(folder), "--prune"), "--prune", "-l")
+        one_error(await shoal(cluster, "apply", "-f", str(folder), "--prune", "-l", "app in (x"), "selector")
+    finally:
+        await client.delete(documents=documents(deployment(name) + "---\n" + config_map(outsider, "x")))

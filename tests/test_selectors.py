@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.cli.selectors import parse_selector
 from shoal.errors import InvalidManifest
+from shoal.label_selectors import parse_selector
 
 WEB = {"app": "web", "tier": "front", "env": "prod"}
 

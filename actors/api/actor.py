@@ -27,6 +27,7 @@ from shoal.actors.api.apply import (
     bucket_of,
     class_priority,
     immutable_problem,
+    key_filter,
     key_of,
     missing_namespaces,
     plan_bare_pod,
@@ -39,6 +40,7 @@ from shoal.actors.api.apply import (
     with_template,
 )
 from shoal.actors.api.nodes import updated_spec
+from shoal.actors.api.prune import Candidate, ClaimTemplates, prune_namespaces, to_prune
 from shoal.actors.api.sealing import Keyring, KeyringError, seal, unseal
 from shoal.actors.api.services import (
     CLAIM_GRACE_SECONDS,
@@ -56,6 +58,7 @@ from shoal.bus.kv import Bucket, Entry
 from shoal.bus.rpc import serve
 from shoal.errors import Conflict, InvalidManifest, NotFound, PermanentError
 from shoal.kinds import Kind, registry
+from shoal.label_selectors import Selector, parse_selector
 from shoal.manifests.validate import ValidObject, validate_documents
 from shoal.models.api import (
     ApplyReply,
@@ -250,6 +253,12 @@ class ApiActor(Actor):
 
     async def apply(self, request: ApplyRequest) -> ApplyReply:
         self.limits.check_documents(len(request.documents))
+        prune = None
+        if request.prune is not None:
+            prune = parse_selector(request.prune)
+            if not prune:
+                need = "apply --prune needs a label selector (-l KEY=VALUE): the set the files are all of"
+                raise InvalidManifest([need])
         objects, warnings = validate_documents(request.documents)
         try:
             self.limits.check_objects(objects)
@@ -271,7 +280,50 @@ class ApiActor(Actor):
             ObjectResult(kind=obj.kind, namespace=obj.namespace, name=obj.name, action=plan.action)
             for obj, plan in plans
         ]
+        if prune is not None:
+            results += await self._prune(objects, prune, request.dry_run)
         return ApplyReply(results=results, warnings=warnings)
+
+    async def _prune(
+        self, objects: list[ValidObject], selector: Selector, dry_run: bool
+    ) -> list[ObjectResult]:
+        """Delete the objects of the selected set that the apply did not name (see prune.py)."""
+        applied = {(o.kind, o.namespace if o.info.namespaced else "", o.name) for o in objects}
+        namespaces = prune_namespaces((o.kind, o.info.namespaced, o.namespace) for o in objects)
+        stored: list[Candidate] = []
+        makers: list[ClaimTemplates] = []
+        for info in registry().kinds:
+            if info.kind not in self.buckets or info.handling not in ("acted", "stored"):
+                continue
+            for namespace in sorted(namespaces) if info.namespaced else [""]:
+                for entry in (await self.buckets[info.kind].items(key_filter(info, namespace))).values():
+                    value = entry.value
+                    meta = value.metadata
+                    stored.append(
+                        Candidate(
+                            info.kind,
+                            namespace,
+                            meta.name,
+                            meta.labels,
+                            meta.annotations,
+                            owned=getattr(meta, "owner", None) is not None,
+                        )
+                    )
+                    if isinstance(value, StatefulSet):
+                        templates = tuple(t.metadata.name for t in value.spec.volume_claim_templates)
+                        makers.append(ClaimTemplates(namespace, meta.name, templates))
+        results = []
+        for obj in to_prune(stored, applied, selector, namespaces, makers):
+            info = self._kind(obj.kind)
+            if not dry_run:
+                if obj.kind == "Namespace":
+                    await self._empty_namespace(obj.name)
+                if await self._delete_one(info, obj.namespace, obj.name) != "deleted":
+                    continue  # gone meanwhile
+            results.append(
+                ObjectResult(kind=obj.kind, namespace=obj.namespace, name=obj.name, action="pruned")
+            )
+        return results
 
     async def _check_namespaces(self, objects: list[ValidObject]) -> None:
         wanted = [(o.where, o.namespace) for o in objects if o.info.namespaced]
@@ -701,11 +753,7 @@ class ApiActor(Actor):
         )
         for info in order:
             bucket = self.buckets[info.kind]
-            if info.bucket is None:
-                prefix = keys.stored_key(info.plural, namespace, "x").rpartition(".")[0] + ".*"
-            else:
-                prefix = keys.in_namespace(namespace)
-            for key in await bucket.keys(prefix):
+            for key in await bucket.keys(key_filter(info, namespace)):
                 name = keys.split_stored_key(key)[2] if info.bucket is None else keys.split_key(key)[1]
                 await self._delete_one(info, namespace, name)
 

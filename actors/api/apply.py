@@ -41,6 +41,15 @@ def key_of(info: Kind, namespace: str, name: str) -> str:
     return keys.object_key(namespace if info.namespaced else "", name)
 
 
+def key_filter(info: Kind, namespace: str) -> str:
+    """The key filter matching every object of a kind in one namespace (``""``: of a
+    cluster-scoped kind) in ``bucket_of(info)``."""
+    if info.bucket is None:
+        one = keys.stored_key(info.plural, namespace if info.namespaced else "", "x")
+        return one.rpartition(".")[0] + ".*"
+    return keys.in_namespace(namespace) if info.namespaced else ">"
+
+
 def missing_namespaces(wanted: list[tuple[str, str]], existing: set[str], created: set[str]) -> list[str]:
     """Problems for objects (``where``, namespace) in namespaces that neither exist nor are
     created by the same apply (Kubernetes refuses those; Shoal also takes a Namespace later

@@ -33,6 +33,7 @@ from shoal.models.base import replace
 from shoal.models.core import NamedMeta, PersistentVolumeClaim
 from shoal.models.pod import Pod
 from shoal.models.statefulset import (
+    MADE_BY_STATEFULSET,
     POD_INDEX_LABEL,
     POD_NAME_LABEL,
     REVISION_LABEL,
@@ -224,7 +225,8 @@ def _missing_claims(
                     name=name,
                     namespace=meta.namespace,
                     labels=labels,
-                    annotations=dict(template.metadata.annotations),
+                    # Marked as made by the StatefulSet: apply --prune never deletes its data.
+                    annotations={**template.metadata.annotations, MADE_BY_STATEFULSET: meta.name},
                     uid="",
                     generation=1,
                     creation_timestamp=0.0,
