@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import typer
 from rich.markup import escape
 
+from shoal.cli import complete
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.output import console, errors
 from shoal.errors import InvalidManifest
@@ -79,9 +80,15 @@ def apply(
 
 def delete(
     kind: Annotated[
-        str | None, typer.Argument(help="A kind (deployment, pod, configmap, ns...) or KIND/NAME")
+        str | None,
+        typer.Argument(
+            help="A kind (deployment, pod, configmap, ns...) or KIND/NAME",
+            autocompletion=complete.kind_or_object,
+        ),
     ] = None,
-    names: Annotated[list[str] | None, typer.Argument(help="Names of the objects.")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Names of the objects.", autocompletion=complete.object_names)
+    ] = None,
     filename: FilenameOption = None,
     namespace: NamespaceOption = "default",
     ignore_not_found: Annotated[bool, typer.Option("--ignore-not-found")] = False,
@@ -132,8 +139,19 @@ def create_namespace(
 
 
 def scale(
-    target: Annotated[str, typer.Argument(help="deployment/NAME or statefulset/NAME, or just the kind")],
-    name: Annotated[str | None, typer.Argument(help="NAME, when the first argument is just the kind")] = None,
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="deployment/NAME or statefulset/NAME, or just the kind",
+            autocompletion=complete.kind_or_object,
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="NAME, when the first argument is just the kind", autocompletion=complete.object_names
+        ),
+    ] = None,
     replicas: Annotated[int, typer.Option("--replicas", min=0, help="The new number of replicas.")] = ...,  # type: ignore[assignment]
     namespace: NamespaceOption = "default",
     server: ServerOption = None,

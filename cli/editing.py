@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 
+from shoal.cli import complete
 from shoal.cli.change import FilenameOption, qualified_kind
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.inspect import resolve_kind
@@ -101,8 +102,15 @@ def _report(reply: ApplyReply, verb: str, *, dry_run: bool) -> None:
 
 
 def patch(
-    kind: Annotated[str, typer.Argument(help="KIND NAME or KIND/NAME")],
-    name: Annotated[str | None, typer.Argument(help="NAME, when the first argument is just the kind")] = None,
+    kind: Annotated[
+        str, typer.Argument(help="KIND NAME or KIND/NAME", autocompletion=complete.kind_or_object)
+    ],
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="NAME, when the first argument is just the kind", autocompletion=complete.object_names
+        ),
+    ] = None,
     patch_text: Annotated[
         str,
         typer.Option("--patch", "-p", help="The patch, as JSON or YAML."),
@@ -134,7 +142,9 @@ def patch(
 
 def _metadata_command(field: str, verb: str) -> Callable[..., None]:
     def command(
-        kind: Annotated[str, typer.Argument(help="KIND NAME or KIND/NAME")],
+        kind: Annotated[
+            str, typer.Argument(help="KIND NAME or KIND/NAME", autocompletion=complete.kind_or_object)
+        ],
         rest: Annotated[
             list[str], typer.Argument(help="NAME (unless KIND/NAME), then key=value to set, key- to remove")
         ],
@@ -195,8 +205,15 @@ EDIT_HEADER = """\
 
 
 def edit(
-    kind: Annotated[str, typer.Argument(help="KIND NAME or KIND/NAME")],
-    name: Annotated[str | None, typer.Argument(help="NAME, when the first argument is just the kind")] = None,
+    kind: Annotated[
+        str, typer.Argument(help="KIND NAME or KIND/NAME", autocompletion=complete.kind_or_object)
+    ],
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="NAME, when the first argument is just the kind", autocompletion=complete.object_names
+        ),
+    ] = None,
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:

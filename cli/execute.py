@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shoal.cli import complete
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.errors import InvalidManifest
 
@@ -26,7 +27,12 @@ READ_SIZE = 32 * 1024
 
 
 def exec_command(
-    pod: Annotated[str, typer.Argument(help="The pod's name, or KIND/NAME of what made it (deploy/web).")],
+    pod: Annotated[
+        str,
+        typer.Argument(
+            help="The pod's name, or KIND/NAME of what made it (deploy/web).", autocompletion=complete.pods
+        ),
+    ],
     command: Annotated[
         list[str] | None, typer.Argument(help="The command and its arguments, after --.")
     ] = None,

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from shoal import keys
+from shoal.cli import complete
 from shoal.cli.common import NamespaceOption, ServerOption, Stopped, with_client
 from shoal.cli.output import errors
 from shoal.errors import InvalidManifest, NotFound, ShoalError
@@ -37,7 +38,10 @@ def port_pair(text: str) -> tuple[int, int]:
 
 def port_forward(
     target: Annotated[
-        str, typer.Argument(help="A pod, KIND/NAME of what made one (deploy/web), or svc/NAME")
+        str,
+        typer.Argument(
+            help="A pod, KIND/NAME of what made one (deploy/web), or svc/NAME", autocompletion=complete.pods
+        ),
     ],
     ports: Annotated[
         list[str], typer.Argument(help="LOCAL:REMOTE, REMOTE (the same port here) or :REMOTE (a free one)")

@@ -11,7 +11,7 @@ import typer
 
 from shoal import keys
 from shoal.bus import subjects
-from shoal.cli import autoscaling, refine, workloads
+from shoal.cli import autoscaling, complete, refine, workloads
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.listing import Listing, Scope, lister_of, pod_status_of
 from shoal.cli.output import (
@@ -63,9 +63,15 @@ def resolve_kind(kind: str) -> Kind:
 
 def get(
     kind: Annotated[
-        str, typer.Argument(help="A kind: pods, deployments, services, configmaps... (api-resources)")
+        str,
+        typer.Argument(
+            help="A kind: pods, deployments, services, configmaps... (api-resources)",
+            autocompletion=complete.kinds,
+        ),
     ],
-    name: Annotated[str | None, typer.Argument(help="Only this object.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Only this object.", autocompletion=complete.object_names)
+    ] = None,
     namespace: NamespaceOption = "default",
     all_namespaces: AllNamespacesOption = False,
     output: OutputOption = "table",
@@ -165,8 +171,15 @@ async def _collect_events(client: ShoalClient, subject: str) -> list[Event]:
 
 
 def describe(
-    kind: Annotated[str, typer.Argument(help="A kind (pod, deployment, node...) or KIND/NAME")],
-    name: Annotated[str | None, typer.Argument(help="The object's name.")] = None,
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="A kind (pod, deployment, node...) or KIND/NAME", autocompletion=complete.kind_or_object
+        ),
+    ],
+    name: Annotated[
+        str | None, typer.Argument(help="The object's name.", autocompletion=complete.object_names)
+    ] = None,
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from shoal.cli import complete
 from shoal.cli.common import ServerOption, with_client
 from shoal.cli.output import console
 from shoal.cli.roles import parse_taint
@@ -17,7 +18,7 @@ from shoal.models.api import ObjectRef, TaintRef
 from shoal.models.pod import Pod
 from shoal.models.scheduling import Taint
 
-NodeArgument = Annotated[str, typer.Argument(help="The node's name.")]
+NodeArgument = Annotated[str, typer.Argument(help="The node's name.", autocompletion=complete.nodes)]
 
 
 def cordon(node: NodeArgument, server: ServerOption = None) -> None:

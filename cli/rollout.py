@@ -11,6 +11,7 @@ import typer
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn
 
+from shoal.cli import complete
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.output import age, console, table
 from shoal.client import ShoalClient
@@ -24,9 +25,18 @@ rollout_app = typer.Typer(
 set_app = typer.Typer(help="Change one field of an object.", no_args_is_help=True)
 
 TargetArgument = Annotated[
-    str, typer.Argument(help="deployment/NAME, daemonset/NAME or statefulset/NAME (or the kind, then NAME)")
+    str,
+    typer.Argument(
+        help="deployment/NAME, daemonset/NAME or statefulset/NAME (or the kind, then NAME)",
+        autocompletion=complete.kind_or_object,
+    ),
 ]
-NameArgument = Annotated[str | None, typer.Argument(help="NAME, when the first argument is just the kind")]
+NameArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="NAME, when the first argument is just the kind", autocompletion=complete.object_names
+    ),
+]
 
 ROLLED = ("Deployment", "DaemonSet", "StatefulSet")
 

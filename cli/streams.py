@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from shoal.bus import subjects
+from shoal.cli import complete
 from shoal.cli.common import NamespaceOption, ServerOption, Stopped, with_client
 from shoal.cli.output import age, errors
 from shoal.client import ShoalClient
@@ -17,7 +18,12 @@ from shoal.models.event import Event
 
 
 def logs(
-    pod: Annotated[str, typer.Argument(help="The pod's name, or KIND/NAME of what made it (deploy/web)")],
+    pod: Annotated[
+        str,
+        typer.Argument(
+            help="The pod's name, or KIND/NAME of what made it (deploy/web)", autocompletion=complete.pods
+        ),
+    ],
     container: Annotated[
         str, typer.Option("--container", "-c", help="Container, when the pod has several.")
     ] = "",

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from shoal import keys
+from shoal.cli import complete
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.output import console
 from shoal.errors import InvalidManifest, ShoalError
@@ -113,8 +114,18 @@ WAITABLE = {"Pod", "Node", "Deployment", "Job", "DaemonSet", "StatefulSet"}
 
 
 def wait(
-    target: Annotated[str, typer.Argument(help="KIND/NAME, or KIND (with NAME, -l or --all)")],
-    name: Annotated[str | None, typer.Argument(help="NAME, when the first argument is the kind")] = None,
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="KIND/NAME, or KIND (with NAME, -l or --all)", autocompletion=complete.kind_or_object
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="NAME, when the first argument is the kind", autocompletion=complete.object_names
+        ),
+    ] = None,
     wait_for: Annotated[str, typer.Option("--for", help="condition=NAME[=false], or delete")] = ...,  # type: ignore[assignment]
     selector: Annotated[str | None, typer.Option("--selector", "-l", help="Label selector.")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every object of the kind in the namespace.")] = False,

@@ -457,3 +457,47 @@ async def test_apply_prune_deletes_what_the_files_no_longer_name(
         one_error(await shoal(cluster, "apply", "-f", str(folder), "--prune", "-l", "app in (x"), "selector")
     finally:
         await client.delete(documents=documents(deployment(name) + "---\n" + config_map(outsider, "x")))
+
+
+async def test_the_shell_completes_the_names_of_the_cluster_s_objects(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    name = unique_name("completed")
+    await client.apply(documents(deployment(name)))
+    try:
+        await wait_running(client, name, 1)
+
+        async def completes(*words: str) -> list[str]:
+            line = " ".join(words)
+            done = await shoal(
+                cluster,
+                env={
+                    "_SHOAL_COMPLETE": "complete_bash",
+                    "COMP_WORDS": line,
+                    "COMP_CWORD": str(len(words) - 1),
+                },
+            )
+            assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+            return done.stdout.split()
+
+        assert await completes("shoal", "get", "deployments", name[:-2]) == [name]
+        assert await completes("shoal", "describe", f"deploy/{name[:-2]}") == [f"deploy/{name}"]
+        pods = await completes("shoal", "logs", name)
+        assert len(pods) == 1 and pods[0].startswith(f"{name}-"), pods
+        assert await completes("shoal", "exec", f"deploy/{name}") == [f"deploy/{name}"]
+        assert await completes("shoal", "cordon", cluster.node) == [cluster.node]
+        assert await completes("shoal", "get", "deployments", "no-such-prefix") == []
+        assert "deployments" in await completes("shoal", "get", "depl")
+        # A cluster that does not answer completes nothing, and says nothing.
+        unreachable = await shoal(
+            cluster,
+            env={
+                "_SHOAL_COMPLETE": "complete_bash",
+                "COMP_WORDS": f"shoal get deployments {name}",
+                "COMP_CWORD": "3",
+                "SHOAL_SERVER": "nats://127.0.0.1:9",
+            },
+        )
+        assert (unreachable.returncode, unreachable.stdout.strip(), unreachable.stderr) == (0, "", "")
+    finally:
+        await client.delete(documents=documents(deployment(name)))
