@@ -17,6 +17,7 @@ ALLOWED = {
     "models": {"models"},
     "policy": {"policy", "models"},
     "keys": set(),
+    "label_selectors": {"errors"},  # how -l and apply --prune pick objects by their labels
     "kinds": {"models", "bus"},  # a kind names its bucket (imported lazily)
     "manifests": {"models", "errors", "manifests", "kinds", "policy"},
     "bus": {"bus", "models", "errors", "processes", "retry", "security"},
@@ -35,6 +36,7 @@ ALLOWED = {
         "kinds",
         "policy",
         "security",
+        "label_selectors",
     },
     "client": {"bus", "models", "errors", "keys", "kinds", "security"},  # reads any kind's object
     # The web view follows the bus and renders with manifests; only the command line starts it.
@@ -54,6 +56,7 @@ ALLOWED = {
         "__init__",
         "keys",
         "kinds",
+        "label_selectors",
     },
 }
 
