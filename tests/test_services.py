@@ -88,9 +88,12 @@ async def test_a_killed_pod_leaves_the_endpoints_quickly_and_traffic_goes_on(
     await client.apply(documents(web("steady")))
     await wait_running(client, "steady", 3)
     port = await node_port(client, "steady")
-    await wait_for(lambda: endpoints(client, "steady"), what="endpoints")
-    found = await endpoints(client, "steady")
-    assert found is not None
+
+    async def all_ready() -> Endpoints | None:
+        found = await endpoints(client, "steady")
+        return found if found is not None and found.ports and len(found.ports[0].targets) == 3 else None
+
+    found = await wait_for(all_ready, what="three endpoints")
     victim = found.ports[0].targets[0]
     container = next(
         c["Id"] for c in node_containers(cluster.node, **{"shoal.pod": victim.pod}) if c["State"] == "running"
