@@ -445,10 +445,13 @@ class ShoalClient:
         container: str = "",
         stdin: AsyncIterator[bytes] | None = None,
         tty: bool = False,
+        size: tuple[int, int] = (0, 0),
+        resizes: AsyncIterator[tuple[int, int]] | None = None,
         output: Callable[[int, bytes], None],
     ) -> int:
         """Run ``command`` in the pod's container, on its node; ``output(fd, data)`` gets what it
-        prints (fd 1 or 2), ``stdin`` (if given) feeds it. The command's exit code."""
+        prints (fd 1 or 2), ``stdin`` (if given) feeds it. With ``tty``, its terminal is ``size``
+        (rows, columns) and follows what ``resizes`` yields. The command's exit code."""
         pod, _ = await self.pod(namespace, name)
         if not pod.node_name:
             raise ShoalError(f"pod {name} is not scheduled yet: there is no container to run in")
@@ -457,12 +460,14 @@ class ShoalClient:
         try:
             request = ExecRequest(
                 namespace=namespace, pod=name, container=container, command=command,
-                stdin=stdin is not None, tty=tty, stream=stream,
+                stdin=stdin is not None, tty=tty, rows=size[0], columns=size[1], stream=stream,
             )  # fmt: skip
             await call(self.nc, subjects.node_exec(pod.node_name), request, Ack)
             helpers.append(asyncio.create_task(self._keep_alive(stream, subjects.exec_keepalive)))
             if stdin is not None:
                 helpers.append(asyncio.create_task(self._feed(stream, stdin)))
+            if tty and resizes is not None:
+                helpers.append(asyncio.create_task(self._resize(stream, resizes)))
             while True:
                 chunk = await chunks.get()
                 if chunk.data:
@@ -528,6 +533,10 @@ class ShoalClient:
         async for data in source:
             await self.nc.publish(subjects.exec_input(stream), encode(ExecInput(data=data)))
         await self.nc.publish(subjects.exec_input(stream), encode(ExecInput(eof=True)))
+
+    async def _resize(self, stream: str, resizes: AsyncIterator[tuple[int, int]]) -> None:
+        async for rows, columns in resizes:
+            await self.nc.publish(subjects.exec_input(stream), encode(ExecInput(rows=rows, columns=columns)))
 
     async def _keep_alive(
         self, stream: str, subject_of: Callable[[str], str] = subjects.logs_keepalive

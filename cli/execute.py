@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import termios
 import threading
@@ -53,8 +54,17 @@ def exec_command(
 
         name = await pod_of(client, namespace, pod)
         source = _standard_input() if stdin else None
+        size = _terminal_size() if terminal else None
         return await client.exec(
-            namespace, name, command, container=container, stdin=source, tty=terminal, output=_write
+            namespace,
+            name,
+            command,
+            container=container,
+            stdin=source,
+            tty=terminal,
+            size=size or (0, 0),
+            resizes=_resizes() if size else None,
+            output=_write,
         )
 
     with _raw_terminal(terminal and stdin):
@@ -88,6 +98,30 @@ async def _standard_input() -> AsyncIterator[bytes]:
     threading.Thread(target=read, daemon=True, name="exec-stdin").start()
     while data := await chunks.get():
         yield data
+
+
+def _terminal_size() -> tuple[int, int] | None:
+    """(rows, columns) of the terminal this command runs in, if it runs in one."""
+    for stream in (sys.stdin, sys.stdout):
+        if stream.isatty():
+            size = os.get_terminal_size(stream.fileno())
+            return size.lines, size.columns
+    return None
+
+
+async def _resizes() -> AsyncIterator[tuple[int, int]]:
+    """The terminal's size each time it changes (SIGWINCH), for the remote terminal to follow."""
+    loop = asyncio.get_running_loop()
+    changed: asyncio.Queue[None] = asyncio.Queue()
+    loop.add_signal_handler(signal.SIGWINCH, changed.put_nowait, None)
+    try:
+        while True:
+            await changed.get()
+            size = _terminal_size()
+            if size:
+                yield size
+    finally:
+        loop.remove_signal_handler(signal.SIGWINCH)
 
 
 @contextlib.contextmanager

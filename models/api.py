@@ -185,6 +185,9 @@ class ExecRequest(Record):
     """Keep the command's standard input open, fed by ExecInput on ``exec_input(stream)``."""
     tty: bool = False
     """Give the command a terminal (its output then comes on one stream)."""
+    rows: int = Field(default=0, ge=0, le=10_000)
+    columns: int = Field(default=0, ge=0, le=10_000)
+    """The terminal's size, with ``tty`` (0: unknown)."""
     stream: str
 
 
@@ -210,6 +213,9 @@ class ExecChunk(Record):
 class ExecInput(Record):
     data: bytes = b""
     eof: bool = False
+    rows: int = Field(default=0, ge=0, le=10_000)
+    columns: int = Field(default=0, ge=0, le=10_000)
+    """Set (without data): the user's terminal has this size now."""
 
 
 class ProcessStats(Record):

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 from shoal.models.pod import Pod
 from shoal.runtime.prepared import PreparedPod
+from shoal.runtime.terminal import Terminal
 
 ContainerRunState = Literal["created", "running", "exited", "unknown"]
 
@@ -124,10 +125,19 @@ class Runtime(Protocol):
         ...
 
     async def open_exec(
-        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool, tty: bool
-    ) -> asyncio.subprocess.Process:
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool,
+        size: tuple[int, int] = (0, 0),
+    ) -> asyncio.subprocess.Process | Terminal:
         """Start ``command`` in a running container of a pod (``shoal exec``): a process whose
-        pipes are the command's (stdin only with ``stdin``) and whose exit code is its."""
+        pipes are the command's (stdin only with ``stdin``) and whose exit code is its; with
+        ``tty``, on a terminal of ``size`` (rows, columns; 0: unknown) that ``resize`` changes."""
         ...
 
     async def remove_pod(self, namespace: str, name: str, grace_seconds: float) -> None:

@@ -28,6 +28,7 @@ from shoal.runtime.interface import (
     RuntimeInfo,
 )
 from shoal.runtime.prepared import PreparedPod
+from shoal.runtime.terminal import Terminal
 
 
 @dataclass
@@ -175,8 +176,16 @@ class MemoryRuntime:
         return 0
 
     async def open_exec(
-        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool, tty: bool
-    ) -> asyncio.subprocess.Process:
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool,
+        size: tuple[int, int] = (0, 0),
+    ) -> asyncio.subprocess.Process | Terminal:
         raise ShoalError(f"node {self.node} runs hollow pods: there is no container to run a command in")
 
     async def remove_pod(self, namespace: str, name: str, grace_seconds: float) -> None:

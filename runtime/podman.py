@@ -50,6 +50,7 @@ from shoal.runtime.interface import (
 )
 from shoal.runtime.podman_service import PodmanService, service_pid
 from shoal.runtime.prepared import Mount, PreparedContainer, PreparedPod, Security
+from shoal.runtime.terminal import Terminal
 
 log = logging.getLogger(__name__)
 
@@ -771,12 +772,24 @@ class PodmanRuntime:
         return str(max(earlier, key=_attempt)["Id"])
 
     async def open_exec(
-        self, namespace: str, name: str, container: str, command: list[str], *, stdin: bool, tty: bool
-    ) -> asyncio.subprocess.Process:
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool,
+        size: tuple[int, int] = (0, 0),
+    ) -> asyncio.subprocess.Process | Terminal:
         container_id = await self._container_id(namespace, name, container)
         # Podman's own client, over this node's service: it speaks Podman's exec protocol
         # (attach, terminal, exit code) so Shoal does not have to.
         flags = [*(["-i"] if stdin else []), *(["-t"] if tty else [])]
+        if tty:
+            # On a terminal of its own, whose size is the user's: Podman passes it on.
+            argv = ["podman", "--url", self.url, "exec", *flags, container_id, *command]
+            return await Terminal.spawn(argv, *size)
         return await asyncio.create_subprocess_exec(
             "podman", "--url", self.url, "exec", *flags, container_id, *command,
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,

@@ -4,9 +4,13 @@ diff; get -w, --field-selector, --sort-by, --show-labels, --no-headers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import functools
+import os
 import subprocess
 import sys
+import termios
 import threading
 from pathlib import Path
 
@@ -14,6 +18,7 @@ import pytest
 import yaml
 
 from shoal.client import ShoalClient
+from shoal.runtime.terminal import set_size
 from tests.harness import LocalShoal, deployment, documents, get, unique_name, wait_for, web
 from tests.test_cluster import wait_running
 
@@ -316,6 +321,58 @@ async def test_exec_runs_a_command_in_the_pod_s_container(cluster: LocalShoal, c
         )
         one_error(refused, "not allowed")
     finally:
+        await client.delete(documents=documents(deployment(name)))
+
+
+def _own_terminal() -> None:
+    """In the child: a session whose controlling terminal is its standard input, as a shell
+    gives the commands it runs (so size changes reach it)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+async def test_exec_with_a_terminal_gives_the_container_the_user_s_size_and_follows_it(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    name = unique_name("sized")
+    await client.apply(documents(deployment(name, command=["sleep", "3600"])))
+    master, slave = os.openpty()
+    process = None
+    try:
+        [(pod, _)] = await wait_running(client, name, 1)
+        set_size(slave, 40, 100)
+        script = "stty size; while read line; do stty size; done"
+        argv = [sys.executable, "-m", "shoal", "exec", "-it", pod.metadata.name, "--", "sh", "-c", script]
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=slave, stdout=slave, stderr=slave, env=cluster.env, preexec_fn=_own_terminal
+        )
+        os.close(slave)
+        slave = -1
+        os.set_blocking(master, False)
+        seen = b""
+
+        def printed(text: bytes) -> bool:
+            nonlocal seen
+            with contextlib.suppress(BlockingIOError, OSError):
+                seen += os.read(master, 4096)
+            return text in seen
+
+        await wait_for(lambda: printed(b"40 100"), timeout=30, what="the first size")
+        set_size(master, 50, 120)  # the user's window grows: the CLI gets SIGWINCH
+
+        def asked_again() -> bool:
+            with contextlib.suppress(BlockingIOError):
+                os.write(master, b"\r")
+            return printed(b"50 120")
+
+        await wait_for(asked_again, timeout=30, interval=0.5, what="the new size in the container")
+    finally:
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
         await client.delete(documents=documents(deployment(name)))
 
 

@@ -23,6 +23,7 @@ from shoal.bus import subjects
 from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, InvalidManifest
 from shoal.models.api import Ack, ExecChunk, ExecInput, ExecRequest
+from shoal.runtime.terminal import Terminal
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,12 @@ class ExecService(NodeSessions):
             request.command,
             stdin=request.stdin,
             tty=request.tty,
+            size=(request.rows, request.columns),
         )
         self.begin(self._session(request, process), f"exec {request.pod}")
         return Ack()
 
-    async def _session(self, request: ExecRequest, process: asyncio.subprocess.Process) -> None:
+    async def _session(self, request: ExecRequest, process: asyncio.subprocess.Process | Terminal) -> None:
         last_ping = time.monotonic()
         inputs: asyncio.Queue[ExecInput] = asyncio.Queue()
 
@@ -63,9 +65,15 @@ class ExecService(NodeSessions):
 
         async def received(msg: Msg) -> None:
             try:
-                inputs.put_nowait(decode(msg.data, ExecInput, what="exec input"))
+                given = decode(msg.data, ExecInput, what="exec input")
             except BadPayload as err:
                 log.warning("exec of %s/%s: %s", request.namespace, request.pod, err)
+                return
+            if given.rows and given.columns:
+                if isinstance(process, Terminal):
+                    process.resize(given.rows, given.columns)
+            elif request.stdin:
+                inputs.put_nowait(given)
 
         async def feed() -> None:
             assert process.stdin is not None
@@ -90,8 +98,10 @@ class ExecService(NodeSessions):
 
         subscriptions = [await self.nc.subscribe(subjects.exec_keepalive(request.stream), cb=pinged)]
         helpers = [asyncio.create_task(watch_pings())]
-        if request.stdin:
+        if request.stdin or request.tty:
+            # A terminal's size changes come as input too, also without -i.
             subscriptions.append(await self.nc.subscribe(subjects.exec_input(request.stream), cb=received))
+        if request.stdin:
             helpers.append(asyncio.create_task(feed()))
         error, code = "", None
         try:
