@@ -94,15 +94,17 @@ def _nats_servers(data_dir: Path, port: int, count: int) -> list[NatsServer]:
     return servers
 
 
-async def jetstream_ready(url: str, access: Access, deadline: float = 60.0) -> None:
+async def jetstream_ready(url: str, access: Access, servers: int, deadline: float = 60.0) -> None:
     """Until JetStream is up (a cluster's meta leader elected), nothing can be stored; then the
-    buckets and the event stream are made (replicated on three servers where there are three)."""
+    buckets and the event stream are made, replicated on three of the ``servers`` started where
+    there are three. Their count is known here: what the first server to answer tells of its
+    cluster may not list a third that is still joining, and state made then would stay single."""
     import nats
     import nats.errors
     import nats.js.errors
 
     from shoal.bus import kv
-    from shoal.bus.connection import replicas_for, servers_of
+    from shoal.bus.connection import servers_of
     from shoal.bus.events import ensure_events_stream
 
     nc = await nats.connect(
@@ -118,8 +120,9 @@ async def jetstream_ready(url: str, access: Access, deadline: float = 60.0) -> N
             try:
                 await nc.jetstream().account_info()
                 # Made once, here: every role making (three-way replicated) state at once is slow.
-                await kv.ensure_buckets(nc.jetstream(), replicas_for(nc))
-                await ensure_events_stream(nc.jetstream(), replicas_for(nc))
+                replicas = 3 if servers >= 3 else 1
+                await kv.ensure_buckets(nc.jetstream(), replicas)
+                await ensure_events_stream(nc.jetstream(), replicas)
                 return
             except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as err:
                 if time.monotonic() - started > deadline:
@@ -249,7 +252,7 @@ class LocalCluster:
         url = ",".join(server.url for server in self.servers)
         # The state is made once, here, before any role starts: roles making it all at once
         # race each other's stream updates (see create_batched_stream).
-        await jetstream_ready(url, admin)
+        await jetstream_ready(url, admin, len(self.servers))
         context = write_context(url, self.data_dir, admin)
         if len(self.servers) == 1:
             say(f"NATS with JetStream at [bold]{url}[/] (store {self.data_dir / 'jetstream'})")
