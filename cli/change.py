@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from shoal.cli import complete
-from shoal.cli.common import NamespaceOption, ServerOption, with_client
+from shoal.cli.common import NameAfterKindArgument, NamespaceOption, ServerOption, with_client
 from shoal.cli.output import console, errors
 from shoal.errors import InvalidManifest
 from shoal.kinds import registry
@@ -146,12 +146,7 @@ def scale(
             autocompletion=complete.kind_or_object,
         ),
     ],
-    name: Annotated[
-        str | None,
-        typer.Argument(
-            help="NAME, when the first argument is just the kind", autocompletion=complete.object_names
-        ),
-    ] = None,
+    name: NameAfterKindArgument = None,
     replicas: Annotated[int, typer.Option("--replicas", min=0, help="The new number of replicas.")] = ...,  # type: ignore[assignment]
     namespace: NamespaceOption = "default",
     server: ServerOption = None,

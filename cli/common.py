@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from shoal.cli import complete
 from shoal.cli.context import resolve_access, resolve_server
 from shoal.errors import ClusterUnreachable, Forbidden, ShoalError
 
@@ -46,6 +47,15 @@ ServerOption = Annotated[
     ),
 ]
 NamespaceOption = Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the objects.")]
+KindNameArgument = Annotated[
+    str, typer.Argument(help="KIND NAME or KIND/NAME", autocompletion=complete.kind_or_object)
+]
+NameAfterKindArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="NAME, when the first argument is just the kind", autocompletion=complete.object_names
+    ),
+]
 
 
 class Stopped(Exception):

@@ -50,22 +50,18 @@ def _params(ctx: typer.Context) -> dict[str, Any]:
     return ctx.params or {}
 
 
-def _kinds(incomplete: str) -> list[str]:
+def kinds(incomplete: str) -> list[str]:
+    """A kind's names: ``po`` completes to ``pods``; ``deploy/`` goes on to names of it."""
     names = {k.plural for k in registry().kinds if k.handling != "ignored"}
     names |= {short for k in registry().kinds if k.handling != "ignored" for short in k.short_names}
     return sorted(n for n in names if n.startswith(incomplete))
-
-
-def kinds(incomplete: str) -> list[str]:
-    """A kind's names: ``po`` completes to ``pods``; ``deploy/`` goes on to names of it."""
-    return _kinds(incomplete)
 
 
 def kind_or_object(ctx: typer.Context, incomplete: str) -> list[str]:
     """A kind, or with ``KIND/`` typed, the names of that kind's objects as ``KIND/NAME``."""
     kind_name, slash, partial = incomplete.partition("/")
     if not slash:
-        return _kinds(incomplete)
+        return kinds(incomplete)
     kind = registry().resolve(kind_name)
     if kind is None:
         return []

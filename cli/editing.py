@@ -21,9 +21,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 
-from shoal.cli import complete
 from shoal.cli.change import FilenameOption, qualified_kind
-from shoal.cli.common import NamespaceOption, ServerOption, with_client
+from shoal.cli.common import (
+    KindNameArgument,
+    NameAfterKindArgument,
+    NamespaceOption,
+    ServerOption,
+    with_client,
+)
 from shoal.cli.inspect import resolve_kind
 from shoal.cli.output import console
 from shoal.errors import InvalidManifest, NotFound
@@ -102,15 +107,8 @@ def _report(reply: ApplyReply, verb: str, *, dry_run: bool) -> None:
 
 
 def patch(
-    kind: Annotated[
-        str, typer.Argument(help="KIND NAME or KIND/NAME", autocompletion=complete.kind_or_object)
-    ],
-    name: Annotated[
-        str | None,
-        typer.Argument(
-            help="NAME, when the first argument is just the kind", autocompletion=complete.object_names
-        ),
-    ] = None,
+    kind: KindNameArgument,
+    name: NameAfterKindArgument = None,
     patch_text: Annotated[
         str,
         typer.Option("--patch", "-p", help="The patch, as JSON or YAML."),
@@ -142,9 +140,7 @@ def patch(
 
 def _metadata_command(field: str, verb: str) -> Callable[..., None]:
     def command(
-        kind: Annotated[
-            str, typer.Argument(help="KIND NAME or KIND/NAME", autocompletion=complete.kind_or_object)
-        ],
+        kind: KindNameArgument,
         rest: Annotated[
             list[str], typer.Argument(help="NAME (unless KIND/NAME), then key=value to set, key- to remove")
         ],
@@ -205,15 +201,8 @@ EDIT_HEADER = """\
 
 
 def edit(
-    kind: Annotated[
-        str, typer.Argument(help="KIND NAME or KIND/NAME", autocompletion=complete.kind_or_object)
-    ],
-    name: Annotated[
-        str | None,
-        typer.Argument(
-            help="NAME, when the first argument is just the kind", autocompletion=complete.object_names
-        ),
-    ] = None,
+    kind: KindNameArgument,
+    name: NameAfterKindArgument = None,
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:

@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn
 
 from shoal.cli import complete
-from shoal.cli.common import NamespaceOption, ServerOption, with_client
+from shoal.cli.common import NameAfterKindArgument, NamespaceOption, ServerOption, with_client
 from shoal.cli.output import age, console, table
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
@@ -29,12 +29,6 @@ TargetArgument = Annotated[
     typer.Argument(
         help="deployment/NAME, daemonset/NAME or statefulset/NAME (or the kind, then NAME)",
         autocompletion=complete.kind_or_object,
-    ),
-]
-NameArgument = Annotated[
-    str | None,
-    typer.Argument(
-        help="NAME, when the first argument is just the kind", autocompletion=complete.object_names
     ),
 ]
 
@@ -70,7 +64,7 @@ def _report(reply: ApplyReply) -> None:
 @rollout_app.command()
 def status(
     target: TargetArgument,
-    name: NameArgument = None,
+    name: NameAfterKindArgument = None,
     namespace: NamespaceOption = "default",
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 600.0,
     watch: Annotated[
@@ -209,7 +203,7 @@ async def _follow_workload(
 @rollout_app.command()
 def history(
     target: TargetArgument,
-    name: NameArgument = None,
+    name: NameAfterKindArgument = None,
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:
@@ -251,7 +245,7 @@ def history(
 @rollout_app.command()
 def undo(
     target: TargetArgument,
-    name: NameArgument = None,
+    name: NameAfterKindArgument = None,
     to_revision: Annotated[
         int | None, typer.Option("--to-revision", help="Default: the previous revision.")
     ] = None,
@@ -268,7 +262,7 @@ def undo(
 @rollout_app.command()
 def pause(
     target: TargetArgument,
-    name: NameArgument = None,
+    name: NameAfterKindArgument = None,
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:
@@ -280,7 +274,7 @@ def pause(
 @rollout_app.command()
 def resume(
     target: TargetArgument,
-    name: NameArgument = None,
+    name: NameAfterKindArgument = None,
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:
@@ -292,7 +286,7 @@ def resume(
 @rollout_app.command()
 def restart(
     target: TargetArgument,
-    name: NameArgument = None,
+    name: NameAfterKindArgument = None,
     namespace: NamespaceOption = "default",
     server: ServerOption = None,
 ) -> None:
