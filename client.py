@@ -49,32 +49,33 @@ from shoal.models.api import (
     VersionReply,
     VersionRequest,
 )
-from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
-from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
-from shoal.models.core import (
-    ClaimStatus,
-    ConfigMap,
-    Namespace,
-    PersistentVolumeClaim,
-    SealedSecret,
-    Secret,
-    StoredObject,
-)
-from shoal.models.daemonset import DaemonSet, DaemonSetStatus
-from shoal.models.disruption import PodDisruptionBudget, PodDisruptionBudgetStatus
-from shoal.models.event import Event
-from shoal.models.metrics import NodeMetrics
-from shoal.models.node import Node, NodeCondition, NodeSpec
-from shoal.models.pod import Pod, PodStatus, pod_key
-from shoal.models.scheduling import PriorityClass, Taint
-from shoal.models.service import Endpoints, Service
-from shoal.models.statefulset import StatefulSet, StatefulSetStatus
-from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
+from shoal.models.core import Secret
 from shoal.security.access import Access
 
 if TYPE_CHECKING:
     from shoal.kinds import Kind
+    from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
+    from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
+    from shoal.models.core import (
+        ClaimStatus,
+        ConfigMap,
+        Namespace,
+        PersistentVolumeClaim,
+        SealedSecret,
+        Secret,
+        StoredObject,
+    )
+    from shoal.models.daemonset import DaemonSet, DaemonSetStatus
+    from shoal.models.disruption import PodDisruptionBudget, PodDisruptionBudgetStatus
+    from shoal.models.event import Event
+    from shoal.models.metrics import NodeMetrics
+    from shoal.models.node import Node, NodeCondition, NodeSpec
+    from shoal.models.pod import Pod, PodStatus
+    from shoal.models.scheduling import PriorityClass, Taint
+    from shoal.models.service import Endpoints, Service
+    from shoal.models.statefulset import StatefulSet, StatefulSetStatus
+    from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
 
 M = TypeVar("M", bound=Record)
 ScalableKind = Literal["Deployment", "StatefulSet"]
@@ -167,6 +168,8 @@ class ShoalClient:
 
     async def resolve(self, namespace: str, name: str) -> Endpoints:
         """Where a service's traffic goes, computed now by a service actor."""
+        from shoal.models.service import Endpoints
+
         return await call(
             self.nc, subjects.API_RESOLVE, ResolveRequest(namespace=namespace, name=name), Endpoints
         )
@@ -186,6 +189,8 @@ class ShoalClient:
         remove_taints: list[TaintRef] | None = None,
     ) -> NodeSpec:
         """Cordon, drain, label (a None value removes the label) or taint a node."""
+        from shoal.models.node import NodeSpec
+
         request = NodeUpdateRequest(
             name=name,
             unschedulable=unschedulable,
@@ -346,6 +351,8 @@ class ShoalClient:
         return await self._get(info.bucket, keys.object_key(scope, name))
 
     async def pod(self, namespace: str, name: str) -> tuple[Pod, PodStatus | None]:
+        from shoal.models.pod import pod_key
+
         pod = await self._get(kv.PODS, pod_key(namespace, name))
         if pod is None:
             raise NotFound(f'pod "{name}" not found in namespace {namespace}')

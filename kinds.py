@@ -15,13 +15,14 @@ kinds of Kubernetes' own groups are refused, since they are most likely a typo.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from shoal.models.base import Record
-
 if TYPE_CHECKING:
     from shoal.bus.kv import BucketDef
+    from shoal.models.base import Record
 
 Handling = Literal["acted", "stored", "ignored", "observed"]
 
@@ -42,10 +43,18 @@ class Kind:
     """For observed kinds: an apply of one is refused (else ignored with ``note``)."""
     older_versions: tuple[str, ...] = ()
     """apiVersions also accepted (and converted by the model's reader)."""
-    model: type[Record] | None = field(default=None, compare=False)
-    """The model a manifest of an acted kind is validated with."""
+    model_path: str = ""
+    """``module:Class`` under ``shoal.models``: the model a manifest of an acted kind is
+    validated with, imported when first asked for (``model``)."""
     bucket: BucketDef[Any] | None = field(default=None, compare=False)
     """Where objects of an acted kind are stored (stored kinds share ``kv.OBJECTS``)."""
+
+    @functools.cached_property
+    def model(self) -> type[Record] | None:
+        if not self.model_path:
+            return None
+        module, _, name = self.model_path.partition(":")
+        return getattr(importlib.import_module(f"shoal.models.{module}"), name)  # type: ignore[no-any-return]
 
     @property
     def api_version(self) -> str:
@@ -73,36 +82,27 @@ class Kind:
 
 def _acted() -> list[Kind]:
     from shoal.bus import kv
-    from shoal.models.autoscaling import HorizontalPodAutoscaler
-    from shoal.models.batch import CronJob, Job
-    from shoal.models.core import ConfigMap, Namespace, PersistentVolumeClaim, Secret
-    from shoal.models.daemonset import DaemonSet
-    from shoal.models.disruption import PodDisruptionBudget
-    from shoal.models.pod import BarePod
-    from shoal.models.scheduling import PriorityClass
-    from shoal.models.service import Service
-    from shoal.models.statefulset import StatefulSet
-    from shoal.models.workloads import Deployment
 
     return [
-        Kind("Namespace", "", "v1", "namespaces", ("ns",), namespaced=False, model=Namespace,
+        Kind("Namespace", "", "v1", "namespaces", ("ns",), namespaced=False, model_path="core:Namespace",
              bucket=kv.NAMESPACES),
-        Kind("ConfigMap", "", "v1", "configmaps", ("cm",), model=ConfigMap, bucket=kv.CONFIGMAPS),
-        Kind("Secret", "", "v1", "secrets", model=Secret, bucket=kv.SECRETS),
+        Kind("ConfigMap", "", "v1", "configmaps", ("cm",), model_path="core:ConfigMap", bucket=kv.CONFIGMAPS),
+        Kind("Secret", "", "v1", "secrets", model_path="core:Secret", bucket=kv.SECRETS),
         Kind("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", ("pvc",),
-             model=PersistentVolumeClaim, bucket=kv.CLAIMS),
-        Kind("Pod", "", "v1", "pods", ("po",), model=BarePod, bucket=kv.PODS),
-        Kind("Service", "", "v1", "services", ("svc",), model=Service, bucket=kv.SERVICES),
-        Kind("Deployment", "apps", "v1", "deployments", ("deploy",), model=Deployment,
+             model_path="core:PersistentVolumeClaim", bucket=kv.CLAIMS),
+        Kind("Pod", "", "v1", "pods", ("po",), model_path="pod:BarePod", bucket=kv.PODS),
+        Kind("Service", "", "v1", "services", ("svc",), model_path="service:Service", bucket=kv.SERVICES),
+        Kind("Deployment", "apps", "v1", "deployments", ("deploy",), model_path="workloads:Deployment",
              bucket=kv.DEPLOYMENTS),
-        Kind("DaemonSet", "apps", "v1", "daemonsets", ("ds",), model=DaemonSet, bucket=kv.DAEMONSETS),
-        Kind("StatefulSet", "apps", "v1", "statefulsets", ("sts",), model=StatefulSet,
+        Kind("DaemonSet", "apps", "v1", "daemonsets", ("ds",), model_path="daemonset:DaemonSet",
+             bucket=kv.DAEMONSETS),
+        Kind("StatefulSet", "apps", "v1", "statefulsets", ("sts",), model_path="statefulset:StatefulSet",
              bucket=kv.STATEFULSETS),
         Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", ("pdb",),
-             older_versions=("policy/v1beta1",), model=PodDisruptionBudget, bucket=kv.PDBS),
-        Kind("Job", "batch", "v1", "jobs", model=Job, bucket=kv.JOBS),
-        Kind("CronJob", "batch", "v1", "cronjobs", ("cj",), older_versions=("batch/v1beta1",), model=CronJob,
-             bucket=kv.CRONJOBS),
+             older_versions=("policy/v1beta1",), model_path="disruption:PodDisruptionBudget", bucket=kv.PDBS),
+        Kind("Job", "batch", "v1", "jobs", model_path="batch:Job", bucket=kv.JOBS),
+        Kind("CronJob", "batch", "v1", "cronjobs", ("cj",), older_versions=("batch/v1beta1",),
+             model_path="batch:CronJob", bucket=kv.CRONJOBS),
         Kind(
             "HorizontalPodAutoscaler",
             "autoscaling",
@@ -110,11 +110,11 @@ def _acted() -> list[Kind]:
             "horizontalpodautoscalers",
             ("hpa",),
             older_versions=("autoscaling/v1",),
-            model=HorizontalPodAutoscaler,
+            model_path="autoscaling:HorizontalPodAutoscaler",
             bucket=kv.HPAS,
         ),
         Kind("PriorityClass", "scheduling.k8s.io", "v1", "priorityclasses", ("pc",), namespaced=False,
-             model=PriorityClass, bucket=kv.PRIORITY_CLASSES),
+             model_path="scheduling:PriorityClass", bucket=kv.PRIORITY_CLASSES),
     ]  # fmt: skip
 
 

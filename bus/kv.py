@@ -7,11 +7,13 @@ with a single owner (a node's lease, a node's pod status).
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -29,26 +31,28 @@ from shoal.bus import subjects
 from shoal.bus.batch import allow_batches, create_batched_stream, exists_or_made, stream_subjects
 from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, Conflict
-from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
 from shoal.models.base import Record
-from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
-from shoal.models.core import (
-    ClaimStatus,
-    ConfigMap,
-    Namespace,
-    PersistentVolumeClaim,
-    SealedSecret,
-    StoredObject,
-)
-from shoal.models.daemonset import DaemonSet, DaemonSetStatus
-from shoal.models.disruption import PodDisruptionBudget, PodDisruptionBudgetStatus
-from shoal.models.metrics import NodeMetrics
-from shoal.models.node import LeaseRecord, Node, NodeCondition, NodeSpec
-from shoal.models.pod import Pod, PodStatus
-from shoal.models.scheduling import PriorityClass
-from shoal.models.service import Endpoints, NodePortClaim, Service
-from shoal.models.statefulset import StatefulSet, StatefulSetStatus
-from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
+
+if TYPE_CHECKING:
+    from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
+    from shoal.models.batch import CronJob, CronJobStatus, Job, JobStatus
+    from shoal.models.core import (
+        ClaimStatus,
+        ConfigMap,
+        Namespace,
+        PersistentVolumeClaim,
+        SealedSecret,
+        StoredObject,
+    )
+    from shoal.models.daemonset import DaemonSet, DaemonSetStatus
+    from shoal.models.disruption import PodDisruptionBudget, PodDisruptionBudgetStatus
+    from shoal.models.metrics import NodeMetrics
+    from shoal.models.node import LeaseRecord, Node, NodeCondition, NodeSpec
+    from shoal.models.pod import Pod, PodStatus
+    from shoal.models.scheduling import PriorityClass
+    from shoal.models.service import Endpoints, NodePortClaim, Service
+    from shoal.models.statefulset import StatefulSet, StatefulSetStatus
+    from shoal.models.workloads import Deployment, DeploymentRevision, DeploymentStatus
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,9 @@ M = TypeVar("M", bound=Record)
 @dataclass(frozen=True)
 class BucketDef(Generic[M]):
     name: str
-    model: type[M]
+    model_path: str
+    """``module:Class`` under ``shoal.models``: imported on first use, since importing every
+    model costs a command that reads one bucket most of its start-up."""
     history: int
     description: str
     memory: bool = False
@@ -67,42 +73,101 @@ class BucketDef(Generic[M]):
     republish: tuple[str, str] | None = None
     """(source, destination) subjects: writes also published where plain NATS clients listen."""
 
+    @functools.cached_property
+    def model(self) -> type[M]:
+        module, _, name = self.model_path.partition(":")
+        return getattr(importlib.import_module(f"shoal.models.{module}"), name)  # type: ignore[no-any-return]
 
-DEPLOYMENTS = BucketDef(subjects.BUCKET_DEPLOYMENTS, Deployment, 5, "Desired deployments")
-DEPLOYMENT_STATUS = BucketDef(subjects.BUCKET_DEPLOYMENT_STATUS, DeploymentStatus, 1, "Deployment status")
-PODS = BucketDef(subjects.BUCKET_PODS, Pod, 1, "Pod records: template copy, binding, deletion")
-POD_STATUS = BucketDef(subjects.BUCKET_POD_STATUS, PodStatus, 1, "Pod status reported by nodes")
-NODES = BucketDef(subjects.BUCKET_NODES, Node, 1, "Node registrations")
-NODE_STATUS = BucketDef(subjects.BUCKET_NODE_STATUS, NodeCondition, 1, "Ready condition of each node")
-NODE_SPECS = BucketDef(subjects.BUCKET_NODE_SPECS, NodeSpec, 1, "Cordon and drain requests per node")
-LEASES = BucketDef(subjects.BUCKET_LEASES, LeaseRecord, 1, "Leader leases of replicated actors")
-REVISIONS = BucketDef(subjects.BUCKET_REVISIONS, DeploymentRevision, 1, "Deployment revisions")
-SERVICES = BucketDef(subjects.BUCKET_SERVICES, Service, 5, "Service objects")
-ENDPOINTS = BucketDef(subjects.BUCKET_ENDPOINTS, Endpoints, 1, "Endpoints of services")
-NODE_PORTS = BucketDef(subjects.BUCKET_NODE_PORTS, NodePortClaim, 1, "Node ports claimed by services")
-CLUSTER_IPS = BucketDef(subjects.BUCKET_CLUSTER_IPS, NodePortClaim, 1, "Cluster IPs claimed by services")
-PRIORITY_CLASSES = BucketDef(subjects.BUCKET_PRIORITY_CLASSES, PriorityClass, 5, "PriorityClass objects")
-HPAS = BucketDef(subjects.BUCKET_HPAS, HorizontalPodAutoscaler, 5, "HorizontalPodAutoscaler objects")
-HPA_STATUS = BucketDef(subjects.BUCKET_HPA_STATUS, HPAStatus, 1, "Autoscaler decisions and readings")
-NAMESPACES = BucketDef(subjects.BUCKET_NAMESPACES, Namespace, 5, "Namespace objects")
-CONFIGMAPS = BucketDef(subjects.BUCKET_CONFIGMAPS, ConfigMap, 5, "ConfigMap objects")
-SECRETS = BucketDef(subjects.BUCKET_SECRETS, SealedSecret, 5, "Secrets, sealed by the API")
-CLAIMS = BucketDef(subjects.BUCKET_CLAIMS, PersistentVolumeClaim, 5, "PersistentVolumeClaim objects")
-CLAIM_STATUS = BucketDef(subjects.BUCKET_CLAIM_STATUS, ClaimStatus, 1, "Node and volume of each bound claim")
-JOBS = BucketDef(subjects.BUCKET_JOBS, Job, 5, "Job objects")
-JOB_STATUS = BucketDef(subjects.BUCKET_JOB_STATUS, JobStatus, 1, "Job status")
-CRONJOBS = BucketDef(subjects.BUCKET_CRONJOBS, CronJob, 5, "CronJob objects")
-CRONJOB_STATUS = BucketDef(subjects.BUCKET_CRONJOB_STATUS, CronJobStatus, 1, "CronJob status")
-DAEMONSETS = BucketDef(subjects.BUCKET_DAEMONSETS, DaemonSet, 5, "DaemonSet objects")
-DAEMONSET_STATUS = BucketDef(subjects.BUCKET_DAEMONSET_STATUS, DaemonSetStatus, 1, "DaemonSet status")
-PDBS = BucketDef(subjects.BUCKET_PDBS, PodDisruptionBudget, 5, "PodDisruptionBudget objects")
-PDB_STATUS = BucketDef(subjects.BUCKET_PDB_STATUS, PodDisruptionBudgetStatus, 1, "PodDisruptionBudget status")
-STATEFULSETS = BucketDef(subjects.BUCKET_STATEFULSETS, StatefulSet, 5, "StatefulSet objects")
-STATEFULSET_STATUS = BucketDef(subjects.BUCKET_STATEFULSET_STATUS, StatefulSetStatus, 1, "StatefulSet status")
-OBJECTS = BucketDef(subjects.BUCKET_OBJECTS, StoredObject, 5, "Objects stored as written, not acted on")
-METRICS = BucketDef(
+
+DEPLOYMENTS: BucketDef[Deployment] = BucketDef(
+    subjects.BUCKET_DEPLOYMENTS, "workloads:Deployment", 5, "Desired deployments"
+)
+DEPLOYMENT_STATUS: BucketDef[DeploymentStatus] = BucketDef(
+    subjects.BUCKET_DEPLOYMENT_STATUS, "workloads:DeploymentStatus", 1, "Deployment status"
+)
+PODS: BucketDef[Pod] = BucketDef(
+    subjects.BUCKET_PODS, "pod:Pod", 1, "Pod records: template copy, binding, deletion"
+)
+POD_STATUS: BucketDef[PodStatus] = BucketDef(
+    subjects.BUCKET_POD_STATUS, "pod:PodStatus", 1, "Pod status reported by nodes"
+)
+NODES: BucketDef[Node] = BucketDef(subjects.BUCKET_NODES, "node:Node", 1, "Node registrations")
+NODE_STATUS: BucketDef[NodeCondition] = BucketDef(
+    subjects.BUCKET_NODE_STATUS, "node:NodeCondition", 1, "Ready condition of each node"
+)
+NODE_SPECS: BucketDef[NodeSpec] = BucketDef(
+    subjects.BUCKET_NODE_SPECS, "node:NodeSpec", 1, "Cordon and drain requests per node"
+)
+LEASES: BucketDef[LeaseRecord] = BucketDef(
+    subjects.BUCKET_LEASES, "node:LeaseRecord", 1, "Leader leases of replicated actors"
+)
+REVISIONS: BucketDef[DeploymentRevision] = BucketDef(
+    subjects.BUCKET_REVISIONS, "workloads:DeploymentRevision", 1, "Deployment revisions"
+)
+SERVICES: BucketDef[Service] = BucketDef(subjects.BUCKET_SERVICES, "service:Service", 5, "Service objects")
+ENDPOINTS: BucketDef[Endpoints] = BucketDef(
+    subjects.BUCKET_ENDPOINTS, "service:Endpoints", 1, "Endpoints of services"
+)
+NODE_PORTS: BucketDef[NodePortClaim] = BucketDef(
+    subjects.BUCKET_NODE_PORTS, "service:NodePortClaim", 1, "Node ports claimed by services"
+)
+CLUSTER_IPS: BucketDef[NodePortClaim] = BucketDef(
+    subjects.BUCKET_CLUSTER_IPS, "service:NodePortClaim", 1, "Cluster IPs claimed by services"
+)
+PRIORITY_CLASSES: BucketDef[PriorityClass] = BucketDef(
+    subjects.BUCKET_PRIORITY_CLASSES, "scheduling:PriorityClass", 5, "PriorityClass objects"
+)
+HPAS: BucketDef[HorizontalPodAutoscaler] = BucketDef(
+    subjects.BUCKET_HPAS, "autoscaling:HorizontalPodAutoscaler", 5, "HorizontalPodAutoscaler objects"
+)
+HPA_STATUS: BucketDef[HPAStatus] = BucketDef(
+    subjects.BUCKET_HPA_STATUS, "autoscaling:HPAStatus", 1, "Autoscaler decisions and readings"
+)
+NAMESPACES: BucketDef[Namespace] = BucketDef(
+    subjects.BUCKET_NAMESPACES, "core:Namespace", 5, "Namespace objects"
+)
+CONFIGMAPS: BucketDef[ConfigMap] = BucketDef(
+    subjects.BUCKET_CONFIGMAPS, "core:ConfigMap", 5, "ConfigMap objects"
+)
+SECRETS: BucketDef[SealedSecret] = BucketDef(
+    subjects.BUCKET_SECRETS, "core:SealedSecret", 5, "Secrets, sealed by the API"
+)
+CLAIMS: BucketDef[PersistentVolumeClaim] = BucketDef(
+    subjects.BUCKET_CLAIMS, "core:PersistentVolumeClaim", 5, "PersistentVolumeClaim objects"
+)
+CLAIM_STATUS: BucketDef[ClaimStatus] = BucketDef(
+    subjects.BUCKET_CLAIM_STATUS, "core:ClaimStatus", 1, "Node and volume of each bound claim"
+)
+JOBS: BucketDef[Job] = BucketDef(subjects.BUCKET_JOBS, "batch:Job", 5, "Job objects")
+JOB_STATUS: BucketDef[JobStatus] = BucketDef(subjects.BUCKET_JOB_STATUS, "batch:JobStatus", 1, "Job status")
+CRONJOBS: BucketDef[CronJob] = BucketDef(subjects.BUCKET_CRONJOBS, "batch:CronJob", 5, "CronJob objects")
+CRONJOB_STATUS: BucketDef[CronJobStatus] = BucketDef(
+    subjects.BUCKET_CRONJOB_STATUS, "batch:CronJobStatus", 1, "CronJob status"
+)
+DAEMONSETS: BucketDef[DaemonSet] = BucketDef(
+    subjects.BUCKET_DAEMONSETS, "daemonset:DaemonSet", 5, "DaemonSet objects"
+)
+DAEMONSET_STATUS: BucketDef[DaemonSetStatus] = BucketDef(
+    subjects.BUCKET_DAEMONSET_STATUS, "daemonset:DaemonSetStatus", 1, "DaemonSet status"
+)
+PDBS: BucketDef[PodDisruptionBudget] = BucketDef(
+    subjects.BUCKET_PDBS, "disruption:PodDisruptionBudget", 5, "PodDisruptionBudget objects"
+)
+PDB_STATUS: BucketDef[PodDisruptionBudgetStatus] = BucketDef(
+    subjects.BUCKET_PDB_STATUS, "disruption:PodDisruptionBudgetStatus", 1, "PodDisruptionBudget status"
+)
+STATEFULSETS: BucketDef[StatefulSet] = BucketDef(
+    subjects.BUCKET_STATEFULSETS, "statefulset:StatefulSet", 5, "StatefulSet objects"
+)
+STATEFULSET_STATUS: BucketDef[StatefulSetStatus] = BucketDef(
+    subjects.BUCKET_STATEFULSET_STATUS, "statefulset:StatefulSetStatus", 1, "StatefulSet status"
+)
+OBJECTS: BucketDef[StoredObject] = BucketDef(
+    subjects.BUCKET_OBJECTS, "core:StoredObject", 5, "Objects stored as written, not acted on"
+)
+METRICS: BucketDef[NodeMetrics] = BucketDef(
     subjects.BUCKET_METRICS,
-    NodeMetrics,
+    "metrics:NodeMetrics",
     1,
     "Latest usage sample of each node",
     memory=True,
@@ -233,8 +298,11 @@ class Bucket(Generic[M]):
     def __init__(self, kv: KeyValue, definition: BucketDef[M], js: JetStreamContext | None = None) -> None:
         self.kv = kv
         self.definition = definition
-        self.model = definition.model
         self.js = js
+
+    @property
+    def model(self) -> type[M]:
+        return self.definition.model
 
     @property
     def connected(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -11,10 +11,12 @@ from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.output import age, console, fields, table
 from shoal.errors import InvalidManifest
 from shoal.manifests.render import hpa_object
-from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
-from shoal.models.metrics import NodeMetrics
 from shoal.models.pod import pod_key
 from shoal.models.quantity import format_cpu, human_memory
+
+if TYPE_CHECKING:
+    from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
+    from shoal.models.metrics import NodeMetrics
 
 
 def _targets(hpa: HorizontalPodAutoscaler, status: HPAStatus | None) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -69,8 +67,12 @@ def with_client(
     SIGINT/SIGTERM end the work quietly (``Stopped``). ``reconnect``: ride out restarts of
     nats-server (commands that follow, such as ``events -w``)."""
 
+    # Imported here: commands that never connect (and `shoal --help`) skip these imports.
+    import asyncio
+    import signal
+
     async def session() -> T:
-        from shoal.client import ShoalClient  # here: commands that never connect skip its imports
+        from shoal.client import ShoalClient
 
         client = await ShoalClient.connect(
             resolve_server(server), reconnect=reconnect, access=resolve_access()

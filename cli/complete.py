@@ -7,11 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from shoal.kinds import Kind, registry
+if TYPE_CHECKING:
+    from shoal.kinds import Kind, Registry
+
+
+def registry() -> Registry:
+    """The kinds' registry, imported when a completion is asked for: every command declares
+    its completions, few are ever asked, and the registry imports every model."""
+    from shoal.kinds import registry as kinds_registry
+
+    return kinds_registry()
+
 
 ASK_SECONDS = 1.0
 """At most this long a completion waits for the cluster (the shell waits with it)."""

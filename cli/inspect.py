@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from shoal import keys
 from shoal.bus import subjects
-from shoal.cli import autoscaling, complete, refine, workloads
+from shoal.cli import complete, refine
 from shoal.cli.common import NamespaceOption, ServerOption, with_client
 from shoal.cli.listing import Listing, Scope, lister_of, pod_status_of
 from shoal.cli.output import (
@@ -24,18 +24,19 @@ from shoal.cli.output import (
     fields,
     table,
 )
-from shoal.cli.templates import custom_columns, jsonpath
 from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
 from shoal.kinds import Kind, registry
 from shoal.label_selectors import parse_selector
 from shoal.manifests.render import list_object, pod_display_status
-from shoal.models.event import Event
-from shoal.models.node import Node, NodeCondition, NodeSpec
-from shoal.models.pod import Pod, PodStatus
 from shoal.models.quantity import format_cpu, format_memory, human_memory
-from shoal.models.service import Endpoints, Service
-from shoal.models.workloads import Deployment, DeploymentStatus, RollingUpdateSettings
+
+if TYPE_CHECKING:
+    from shoal.models.event import Event
+    from shoal.models.node import Node, NodeCondition, NodeSpec
+    from shoal.models.pod import Pod, PodStatus
+    from shoal.models.service import Endpoints, Service
+    from shoal.models.workloads import Deployment, DeploymentStatus
 
 OutputOption = Annotated[
     str,
@@ -126,6 +127,9 @@ def get(
     where = "" if not resource.namespaced or all_namespaces else f" in namespace {namespace}"
     if name is not None and not objects:
         raise NotFound(f'{resource.qualified_plural} "{name}" not found{where}')
+    # Imported when asked for: only these outputs need the template languages' parsers.
+    from shoal.cli.templates import custom_columns, jsonpath
+
     if output in ("json", "yaml"):
         dump(objects[0] if name is not None else list_object(objects), output)
     elif output == "jsonpath":
@@ -207,6 +211,8 @@ def describe(
     data = with_client(server, gather)
     where = f" in namespace {namespace}" if resource.namespaced else ""
     key = keys.object_key(event_ns, name)
+    from shoal.cli import workloads  # Jobs, CronJobs, DaemonSets...: a module of their own
+
     describer = _DESCRIBERS.get(resource.kind) or workloads.DESCRIBERS.get(resource.kind, _describe_stored)
     found = describer(data, key, scope)
     if not found:
@@ -251,6 +257,8 @@ def _describe_services(data: dict[str, Any], key: str, scope: Scope) -> bool:
 def _describe_hpas(data: dict[str, Any], key: str, scope: Scope) -> bool:
     hpa = data["hpas"].get(key)
     if hpa is not None:
+        from shoal.cli import autoscaling
+
         autoscaling.describe_hpa(hpa, data["status"].get(key), scope.now)
     return hpa is not None
 
@@ -432,6 +440,8 @@ def _strategy(deployment: Deployment) -> str:
     strategy = deployment.spec.strategy
     if strategy.type == "Recreate":
         return "Recreate"
+    from shoal.models.workloads import RollingUpdateSettings
+
     settings = strategy.rolling_update or RollingUpdateSettings()
     return f"RollingUpdate ({settings.max_unavailable} max unavailable, {settings.max_surge} max surge)"
 

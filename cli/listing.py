@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from shoal import keys
-from shoal.cli import autoscaling
 from shoal.cli.output import age
 from shoal.client import ShoalClient
 from shoal.kinds import Kind
@@ -32,9 +31,11 @@ from shoal.manifests.render import (
     service_object,
     stored_object,
 )
-from shoal.models.node import Node, NodeCondition, NodeSpec
-from shoal.models.pod import Pod, PodStatus
 from shoal.models.quantity import format_cpu, format_memory, human_memory
+
+if TYPE_CHECKING:
+    from shoal.models.node import Node, NodeCondition, NodeSpec
+    from shoal.models.pod import Pod, PodStatus
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,8 @@ async def _gather_hpas(client: ShoalClient, scope: Scope) -> dict[str, Any]:
 
 
 def _show_hpas(data: dict[str, Any], scope: Scope) -> Listing:
+    from shoal.cli import autoscaling  # HPAs' columns live with the rest of their commands
+
     hpas = selected(data["hpas"].values(), scope)
     return autoscaling.hpa_table(hpas, data["status"], scope.all_namespaces, scope.now)
 
@@ -437,6 +440,8 @@ STORED = Lister(_gather_stored, _show_stored)
 
 
 def lister_of(kind: Kind) -> Lister:
+    if kind.kind in LISTERS:
+        return LISTERS[kind.kind]
     from shoal.cli import workloads  # Jobs, CronJobs and DaemonSets have a module of their own
 
-    return LISTERS.get(kind.kind) or workloads.LISTERS.get(kind.kind, STORED)
+    return workloads.LISTERS.get(kind.kind, STORED)

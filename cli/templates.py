@@ -15,9 +15,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext import parse
-
 from shoal.errors import InvalidManifest
 
 _PART = re.compile(r'\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}')
@@ -40,9 +37,11 @@ def _expression(text: str, where: str) -> Any:
         path = "$" + path
     elif not path.startswith("$"):
         path = "$." + path
+    from jsonpath_ng.ext import parse  # here: only templates need the parser
+
     try:
         return parse(path)
-    except (JsonPathLexerError, JsonPathParserError, Exception) as err:
+    except Exception as err:  # its lexer's and parser's errors, and what they let through
         raise InvalidManifest([f"{where}: {text!r} is not a JSONPath expression: {err}"]) from None
 
 

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
-from shoal.models.core import (
-    ClaimStatus,
-    ConfigMap,
-    Namespace,
-    PersistentVolumeClaim,
-    SealedSecret,
-    Secret,
-    StoredObject,
-)
-from shoal.models.node import Node, NodeCondition, NodeSpec
-from shoal.models.pod import ContainerState, Pod, PodStatus
 from shoal.models.quantity import format_cpu, format_memory
-from shoal.models.service import Endpoints, Service
-from shoal.models.workloads import Deployment, DeploymentStatus
+
+if TYPE_CHECKING:
+    from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
+    from shoal.models.core import (
+        ClaimStatus,
+        ConfigMap,
+        Namespace,
+        PersistentVolumeClaim,
+        SealedSecret,
+        Secret,
+        StoredObject,
+    )
+    from shoal.models.node import Node, NodeCondition, NodeSpec
+    from shoal.models.pod import ContainerState, Pod, PodStatus
+    from shoal.models.service import Endpoints, Service
+    from shoal.models.workloads import Deployment, DeploymentStatus
 
 
 def timestamp(epoch: float | None) -> str | None:

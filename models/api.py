@@ -6,10 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from shoal.models.base import LabelKey, Name, Record, ShoalModel, SubdomainName, check_label_value
+from shoal.models.base import INT32_MAX, LabelKey, Name, Record, ShoalModel, SubdomainName, check_label_value
 from shoal.models.core import Secret
 from shoal.models.scheduling import Taint
-from shoal.models.workloads import INT32_MAX
 
 
 class ManifestDocument(ShoalModel):

@@ -12,9 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from shoal.models.base import Name, Record, ShoalModel
+from shoal.models.base import Name, ObjectMeta, Record, ShoalModel
 from shoal.models.quantity import format_cpu, human_memory, parse_quantity
-from shoal.models.workloads import ObjectMeta
 
 JETSTREAM_PENDING = "jetstream_consumer_pending"
 """The External metric Shoal reads from NATS itself; selector labels ``stream`` and ``consumer``."""

@@ -179,3 +179,20 @@ Cpu = Annotated[int, BeforeValidator(parse_cpu), PlainSerializer(format_cpu, ret
 
 Memory = Annotated[int, BeforeValidator(parse_memory), PlainSerializer(format_memory, return_type=str)]
 """Memory in bytes; written as a Kubernetes quantity (``64Mi``)."""
+
+
+INT32_MAX = 2**31 - 1
+"""The largest count Kubernetes' int32 fields (replicas, parallelism...) hold."""
+
+
+class ObjectMeta(ShoalModel):
+    """Identity of a namespaced object. ``uid``, ``generation`` and ``creationTimestamp``
+    are set by Shoal, never taken from manifests."""
+
+    name: Name
+    namespace: Name = "default"
+    labels: Labels = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    uid: str = ""
+    generation: int = 0
+    creation_timestamp: float = 0.0

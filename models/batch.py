@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from shoal.models.base import Record, ShoalModel, check_dns_label
+from shoal.models.base import INT32_MAX, ObjectMeta, Record, ShoalModel, check_dns_label
 from shoal.models.cron import check_schedule, check_time_zone
 from shoal.models.pod import OwnerRef
 from shoal.models.scheduling import PodSelector
-from shoal.models.workloads import INT32_MAX, ObjectMeta, PodTemplate, TemplateMeta
+from shoal.models.workloads import PodTemplate, TemplateMeta
 
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 """The annotation (and label) giving an Indexed Job's pod its index."""

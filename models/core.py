@@ -14,8 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, field_validator, model_validator
 
-from shoal.models.base import Labels, Memory, Name, Record, SegmentName, ShoalModel, SubdomainName
-from shoal.models.workloads import ObjectMeta
+from shoal.models.base import Labels, Memory, Name, ObjectMeta, Record, SegmentName, ShoalModel, SubdomainName
 
 MAX_DATA_BYTES = 1024 * 1024
 """Kubernetes' limit on the data of one ConfigMap or Secret."""

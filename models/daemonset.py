@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from shoal.models.base import Record, ShoalModel
-from shoal.models.workloads import IntOrPercent, LabelSelector, ObjectMeta, PodTemplate, scaled_value
+from shoal.models.base import ObjectMeta, Record, ShoalModel
+from shoal.models.workloads import IntOrPercent, LabelSelector, PodTemplate, scaled_value
 
 REVISION_LABEL = "controller-revision-hash"
 """The label of a daemon pod naming its template (Kubernetes' ControllerRevision hash)."""

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from shoal.models.base import Record, ShoalModel
-from shoal.models.workloads import IntOrPercent, LabelSelector, ObjectMeta, scaled_value
+from shoal.models.base import ObjectMeta, Record, ShoalModel
+from shoal.models.workloads import IntOrPercent, LabelSelector, scaled_value
 
 
 class PodDisruptionBudgetSpec(ShoalModel):

@@ -24,8 +24,8 @@ from typing import Annotated, Any, Literal
 import ormsgpack
 from pydantic import Field, ValidatorFunctionWrapHandler, WrapValidator, model_validator
 
-from shoal.models.base import Record, ShoalModel
-from shoal.models.workloads import ObjectMeta, PodSpec
+from shoal.models.base import ObjectMeta, Record, ShoalModel
+from shoal.models.workloads import PodSpec
 
 PodPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
 

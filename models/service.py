@@ -13,8 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from shoal.models.base import Labels, Record, ShoalModel
-from shoal.models.workloads import ObjectMeta
+from shoal.models.base import Labels, ObjectMeta, Record, ShoalModel
 
 NODE_PORT_RANGE = (30000, 32767)
 

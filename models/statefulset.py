@@ -6,14 +6,12 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from shoal.models.base import Labels, Record, ShoalModel, SubdomainName
+from shoal.models.base import INT32_MAX, Labels, ObjectMeta, Record, ShoalModel, SubdomainName
 from shoal.models.core import ClaimSpec
 from shoal.models.workloads import (
-    INT32_MAX,
     EmptyDirVolume,
     IntOrPercent,
     LabelSelector,
-    ObjectMeta,
     PodTemplate,
     Volume,
 )

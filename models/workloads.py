@@ -14,27 +14,23 @@ from typing import Annotated, Any, Literal
 import ormsgpack
 from pydantic import AfterValidator, Field, PlainValidator, field_validator, model_validator
 
-from shoal.models.base import Cpu, Labels, Memory, Name, Record, ShoalModel, SubdomainName
+from shoal.models.base import (
+    INT32_MAX,
+    Cpu,
+    Labels,
+    Memory,
+    Name,
+    ObjectMeta,
+    Record,
+    ShoalModel,
+    SubdomainName,
+)
 from shoal.models.scheduling import Affinity, Toleration, TopologySpreadConstraint
 
-INT32_MAX = 2**31 - 1
 """Kubernetes' counts (replicas among them) are 32-bit integers."""
 
 RestartPolicy = Literal["Always", "OnFailure", "Never"]
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
-
-
-class ObjectMeta(ShoalModel):
-    """Identity of a namespaced object. ``uid``, ``generation`` and ``creationTimestamp``
-    are set by Shoal, never taken from manifests."""
-
-    name: Name
-    namespace: Name = "default"
-    labels: Labels = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    uid: str = ""
-    generation: int = 0
-    creation_timestamp: float = 0.0
 
 
 class ResourceList(ShoalModel):

@@ -6,6 +6,7 @@ the libraries that read credentials and make TLS contexts load only when a conne
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,11 @@ class Access:
 
     def options(self) -> dict[str, Any]:
         """nats-py's connect options for this access."""
-        from shoal.security.authority import read_credentials
-        from shoal.security.permissions import APP, inbox_prefix
-        from shoal.security.tls import client_context
-
         options: dict[str, Any] = {}
         if self.credentials is not None:
+            from shoal.security.credentials import read_credentials
+            from shoal.security.permissions import APP, inbox_prefix
+
             credentials = read_credentials(self.credentials)
             options["nkeys_seed_str"] = credentials.seed
             if credentials.role != APP:  # an app keeps NATS' own inboxes, as any client of its own
@@ -39,3 +39,10 @@ class Access:
                 raise PermanentError(f"the TLS CA file {self.ca} does not exist")
             options["tls"] = client_context(self.ca)
         return options
+
+
+def client_context(ca: Path) -> ssl.SSLContext:
+    """What a client trusts: the cluster's CA only (not the system's), with host names checked."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import ssl
 from pathlib import Path
 
 from cryptography import x509
@@ -95,10 +94,3 @@ def make_server_cert(
     )
     write_private(key_path, _key_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def client_context(ca: Path) -> ssl.SSLContext:
-    """What a client trusts: the cluster's CA only (not the system's), with host names checked."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context

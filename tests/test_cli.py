@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import re
@@ -35,29 +36,82 @@ def test_without_a_cluster_every_command_says_so_in_one_line(args: list[str]) ->
     assert "Traceback" not in result.stderr
 
 
-def imported_modules(*args: str) -> set[str]:
+def imported_modules(*args: str, env: dict[str, str] | None = None) -> set[str]:
     """The modules `shoal ARGS` imports, from Python's own import log (-X importtime)."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "shoal", *args], capture_output=True, text=True, timeout=30
+        [sys.executable, "-X", "importtime", "-m", "shoal", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
     return {line.rsplit("|", 1)[1].strip() for line in lines}
 
 
+NOT_FOR_READING_PODS = {
+    "shoal.runtime.podman",  # the Podman client: nodes only
+    "shoal.dashboard.server",
+    "starlette",
+    "shoal.actors.base",
+    "shoal.models.batch",  # kinds other than pods and nodes: their models, their listers
+    "croniter",
+    "shoal.models.statefulset",
+    "shoal.models.autoscaling",
+    "shoal.cli.workloads",
+    "jsonpath_ng",  # -o jsonpath only
+}
+
+
 def test_a_command_imports_only_what_it_needs() -> None:
     # Start-up is most of a short command's time: version talks to nobody and loads no
-    # models; get loads the client but not the Podman client, the web server or the actors.
+    # models; the list of commands loads no command's module; get loads neither the Podman
+    # client, nor the web server, the actors, or other kinds' models.
     version = imported_modules("version", "--client")
-    assert not {"shoal.client", "shoal.models.workloads", "shoal.runtime.podman", "typer", "rich"} & version
+    assert not {"shoal.client", "shoal.models.base", "shoal.runtime.podman", "typer", "rich"} & version
+    # (Modules loaded by importlib.import_module, as the commands' own are, are not in the
+    # log: what they import is.)
+    listing = imported_modules("--help")
+    assert not {"shoal.client", "shoal.cli.listing", "shoal.security.tls", "pydantic", "nats"} & listing
     get = imported_modules("get", "--help")
-    assert {"shoal.client", "shoal.cli.workloads"} <= get
-    assert not {"shoal.runtime.podman", "shoal.dashboard.server", "shoal.actors.base", "starlette"} & get
+    assert {"shoal.client", "shoal.cli.listing"} <= get
+    assert not NOT_FOR_READING_PODS & get
+
+
+def test_the_list_of_commands_is_each_command_own_summary() -> None:
+    # `shoal --help` lists the commands from the table in cli/app.py, without importing
+    # them: each line must be what the command's own help says.
+    import typer
+
+    from shoal.cli.app import COMMANDS
+
+    for name, command in COMMANDS.items():
+        module = importlib.import_module(f"shoal.cli.{command.module}")
+        target = getattr(module, command.attribute)
+        if isinstance(target, typer.Typer):
+            own = target.info.help
+        else:
+            own = (target.__doc__ or "").strip().split("\n\n")[0]
+        assert " ".join(str(own).split()) == command.summary, name
     listing = subprocess.run(
         [sys.executable, "-m", "shoal", "--help"], capture_output=True, text=True, timeout=30
     )
     for command in ("up", "apply", "get", "rollout", "drain", "logs", "dashboard", "node", "version"):
         assert f" {command} " in listing.stdout, listing.stdout
+
+
+def test_usage_errors_are_one_line_naming_the_command() -> None:
+    for args, said in [
+        (["get", "--bogus"], "error: No such option: --bogus (see 'shoal get --help')"),
+        (["bogus"], "error: No such command 'bogus'."),
+        (["scale"], "error: Missing argument"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-m", "shoal", *args], capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 2, result
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith(said), result.stderr
 
 
 def test_bash_completes_commands_and_subcommands_from_the_script_completion_prints(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -361,3 +415,13 @@ def test_explain_prints_a_kind_s_fields_and_refuses_unknown_ones_in_a_line() -> 
     refused = shoal("explain", "deploy.spec.nope")
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "'nope' does not exist in deployment.spec" in refused.stderr
+
+
+async def test_get_pods_imports_nothing_a_pod_listing_does_not_need(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    await client.apply(documents(deployment("light", replicas=1)))
+    await wait_running(client, "light", 1)
+    imported = await asyncio.to_thread(imported_modules, "get", "pods", "-o", "wide", env=cluster.env)
+    assert "shoal.client" in imported  # (the models a bucket reads come by importlib: not logged)
+    assert not NOT_FOR_READING_PODS & imported, NOT_FOR_READING_PODS & imported
