@@ -59,7 +59,12 @@ def apply(
         ),
     ] = False,
     selector: Annotated[
-        str | None, typer.Option("--selector", "-l", help="The labelled set --prune keeps to the files.")
+        str | None,
+        typer.Option(
+            "--selector",
+            "-l",
+            help="Apply only the files' objects with these labels (and with --prune, the set it keeps).",
+        ),
     ] = None,
     server: ServerOption = None,
 ) -> None:
@@ -68,11 +73,12 @@ def apply(
         raise InvalidManifest(["apply needs at least one -f FILE or folder"])
     if prune and not selector:
         raise InvalidManifest(["apply --prune needs -l SELECTOR: the labelled set the files are all of"])
-    if selector and not prune:
-        raise InvalidManifest(["apply -l SELECTOR is for --prune (it selects what may be deleted)"])
-    if selector:
-        parse_selector(selector)  # a bad selector is said before anything is read or sent
+    chosen = parse_selector(selector)  # a bad selector is said before anything is read or sent
     documents = read_manifests(filename)
+    if chosen:
+        documents = [d for d in documents if chosen.matches(labels_of(d))]
+        if not documents:
+            raise InvalidManifest([f"no object of the files has the labels {selector}: nothing to apply"])
     wanted = selector if prune else None
     reply = with_client(server, lambda client: client.apply(documents, dry_run=dry_run, prune=wanted))
     _report(reply, suffix=" (dry run)" if dry_run else "")
@@ -165,3 +171,13 @@ def scale(
     reply = with_client(server, lambda client: client.scale(namespace, target_name, replicas, scaled_kind))
     for result in reply.results:
         console.print(f"{resolved.qualified}/{result.name} {result.action}")
+
+
+def labels_of(document: ManifestDocument) -> dict[str, str]:
+    """A manifest's metadata.labels as a selector reads them (what is not a string map: none;
+    the API says what is wrong with it if it is applied)."""
+    metadata = document.body.get("metadata") if isinstance(document.body, dict) else None
+    labels = metadata.get("labels") if isinstance(metadata, dict) else None
+    if not isinstance(labels, dict):
+        return {}
+    return {str(k): str(v) for k, v in labels.items()}

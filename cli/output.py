@@ -7,10 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-import yaml
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 if TYPE_CHECKING:
     from shoal.models.event import Event
@@ -39,11 +36,15 @@ def age(since: float | None, now: float | None = None) -> str:
 
 
 def table(columns: list[str], rows: list[list[str]], *, headers: bool = True) -> None:
+    from rich import box
+    from rich.table import Table
+
     if not rows:
         return
-    grid = Table(
-        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", show_header=headers
-    )
+    # A rule under the header on a terminal; none in a pipe or file, as kubectl (scripts read
+    # the lines after the first as rows).
+    rule = box.SIMPLE_HEAD if console.is_terminal else None
+    grid = Table(box=rule, show_edge=False, pad_edge=False, header_style="bold", show_header=headers)
     for index, column in enumerate(columns):
         # Only the last column (messages, mostly) may wrap on a narrow terminal.
         grid.add_column(column, no_wrap=index < len(columns) - 1, min_width=len(column))
@@ -75,4 +76,6 @@ def dump(obj: Any, fmt: str) -> None:
     if fmt == "json":
         sys.stdout.write(json.dumps(obj, indent=2) + "\n")
     else:
+        import yaml
+
         sys.stdout.write(yaml.safe_dump(obj, sort_keys=False))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shoal import keys
-from shoal.cli.listing import Lister, Listing, Scope, _columns, _row, pod_status_of, selected
+from shoal.cli.listing import Lister, Listing, Scope, _columns, _row, pod_status_of, selected, together
 from shoal.cli.output import age, console, fields, table
 from shoal.client import ShoalClient
 from shoal.manifests.render import pod_display_status
@@ -441,7 +441,7 @@ def describe_statefulset(data: dict[str, Any], key: str, scope: Scope) -> bool:
 
 
 async def gather_pdbs(client: ShoalClient, scope: Scope) -> dict[str, Any]:
-    return {"pdbs": await client.pdbs(), "status": await client.pdb_statuses()}
+    return await together(pdbs=client.pdbs(), status=client.pdb_statuses())
 
 
 def show_pdbs(data: dict[str, Any], scope: Scope) -> Listing:

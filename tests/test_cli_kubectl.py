@@ -495,6 +495,14 @@ async def test_apply_prune_deletes_what_the_files_no_longer_name(
         done = await shoal(cluster, "apply", "-f", str(folder), "--prune", "-l", f"app={name}")
         assert done.returncode == 0 and "pruned" not in done.stdout, done.stdout + done.stderr
         await wait_running(client, name, 1)
+        # -l alone, as kubectl: only the files' objects with those labels are applied.
+        (folder / "extra.yaml").write_text(config_map(f"{name}-extra", "someone-else"))
+        picked = await shoal(cluster, "apply", "-f", str(folder), "-l", f"app={name}")
+        assert picked.returncode == 0 and "extra" not in picked.stdout, picked.stdout + picked.stderr
+        assert f"configmap/{name}-settings unchanged" in picked.stdout
+        assert (await shoal(cluster, "get", "cm", f"{name}-extra")).returncode == 1
+        one_error(await shoal(cluster, "apply", "-f", str(folder), "-l", "app=nobody"), "nothing to apply")
+        (folder / "extra.yaml").unlink()
         pods_before = await pods_of_set()
         (folder / "settings.yaml").unlink()
         dry = await shoal(cluster, "apply", "-f", str(folder), "--prune", "-l", f"app={name}", "--dry-run")

@@ -24,6 +24,7 @@ from shoal.actors.node.decide import (
     StartPod,
     Terminate,
     decide,
+    exit_deadline,
 )
 from shoal.actors.node.status import Waiting
 from shoal.actors.node.syncer import PodSyncer
@@ -298,3 +299,19 @@ async def test_a_node_cut_off_from_nats_changes_nothing(node) -> None:  # type: 
     syncer, runtime, link, _, _ = node
     await syncer.sync(KEY, memory_pod(), 1, cut_off=True)
     assert await runtime.inspect_pod("default", "p") is None and link.events == []
+
+
+@pytest.mark.parametrize(
+    ("graces", "containers", "deadline"),
+    [
+        ([], 0, 3.0),  # nothing to stop: the usual deadline
+        ([30.0], 1, 34.0),  # one pod: its grace and its removal
+        ([1.0] * 30, 30, 34.0),  # 30 quick pods: their removals barely overlap
+        ([500.0], 1, 104.0),  # a huge grace period is capped
+        ([1.0], 10_000, 204.0),  # and so is the time to remove a host full of containers
+    ],
+)
+def test_a_node_stopping_its_pods_as_it_exits_gives_them_time(
+    graces: list[float], containers: int, deadline: float
+) -> None:
+    assert exit_deadline(3.0, graces, containers, max_grace=100.0) == deadline

@@ -379,9 +379,8 @@ async def test_daemonsets_and_statefulsets_roll_out_restart_and_undo_from_the_co
             after = await owned_pods(client, kind, "roll")
             assert before and not before & {p.metadata.uid for p, _ in after if not p.terminating}
             history = cluster.shoal("rollout", "history", f"{short}/roll", check=True).stdout
-            assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"], (
-                history
-            )
+            rows = history.splitlines()[1:]  # after the header (in a pipe, no rule under it)
+            assert [line.split()[0] for line in rows if line.strip()] == ["1", "2"], history
             undone = cluster.shoal("rollout", "undo", f"{short}/roll", check=True).stdout
             assert "rolled back" in undone
             back = await asyncio.to_thread(

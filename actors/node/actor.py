@@ -22,7 +22,7 @@ from nats.aio.client import Client
 from shoal import keys
 from shoal.actors.base import STOP_DEADLINE, Actor
 from shoal.actors.node.backoff import CrashBackoff
-from shoal.actors.node.decide import ORPHAN_GRACE_SECONDS
+from shoal.actors.node.decide import ORPHAN_GRACE_SECONDS, exit_deadline
 from shoal.actors.node.dns import DnsServer, Records, host_resolvers, records
 from shoal.actors.node.exec import ExecService
 from shoal.actors.node.feed import PodFeed
@@ -172,6 +172,8 @@ class NodeActor(Actor):
         self.shared = feed is not None
         self.owns_state = not self.shared
         self.initial_statuses = statuses
+        self._observed_pods = 0
+        """Pods the runtime showed at the last re-list (for the exit deadline)."""
         self.sync_slots = sync_slots
         """Syncs the node actors of one process may run at once (a fleet shares its CPU)."""
         self.runtime = runtime
@@ -369,7 +371,10 @@ class NodeActor(Actor):
         if not self.settings.stop_pods_on_exit or pods is None:
             return STOP_DEADLINE
         graces = [p.spec.termination_grace_period_seconds for p in pods.values() if p.node_name == self.name]
-        return STOP_DEADLINE + min(max(graces, default=0), MAX_STOP_GRACE_SECONDS)
+        if self._observed_pods > len(graces):
+            graces.append(ORPHAN_GRACE_SECONDS)  # running pods whose records are gone
+        containers = max(len(graces), self._observed_pods)
+        return exit_deadline(STOP_DEADLINE, graces, containers, MAX_STOP_GRACE_SECONDS)
 
     async def _remove(self, namespace: str, name: str) -> None:
         entry = self.pods.get(pod_key(namespace, name))
@@ -415,6 +420,7 @@ class NodeActor(Actor):
                 current = {
                     pod_key(p.namespace, p.name): _fingerprint(p) for p in await self.runtime.list_pods()
                 }
+                self._observed_pods = len(current)
                 for key in set(current) | set(seen):
                     if current.get(key) != seen.get(key):
                         self.queue.add(key)

@@ -228,3 +228,22 @@ def shown_waiting(failure: StartFailure | None, containers: list[str]) -> dict[s
     if shown.reason == "ErrImagePull" and failure.attempts > 1:
         shown = Waiting("ImagePullBackOff", shown.message)  # Kubernetes' name while waiting to retry
     return dict.fromkeys(containers, shown)
+
+
+REMOVAL_SECONDS = 1.0
+"""What stopping and removing one container takes the Podman service when many go at once:
+they barely overlap (30 pods of 1 s grace that ignore SIGTERM took 28 s on two busy cores)."""
+
+MAX_REMOVAL_SECONDS = 200.0
+
+
+def exit_deadline(base: float, graces: list[float], containers: int, max_grace: float) -> float:
+    """How long a node that stops its pods as it exits may take: its usual ``base``, the
+    longest grace period of its pods (capped at ``max_grace``: they stop in parallel) and
+    time to stop and remove each of its ``containers`` (at most ``MAX_REMOVAL_SECONDS`` in
+    all). Cut short, the Podman service dies with the node mid-removal and leaves containers
+    running."""
+    if containers <= 0:
+        return base
+    grace = min(max(graces, default=0.0), max_grace)
+    return base + grace + min(containers * REMOVAL_SECONDS, MAX_REMOVAL_SECONDS)
