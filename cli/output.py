@@ -36,21 +36,36 @@ def age(since: float | None, now: float | None = None) -> str:
 
 
 def table(columns: list[str], rows: list[list[str]], *, headers: bool = True) -> None:
+    if not rows:
+        return
+    if not console.is_terminal:
+        sys.stdout.write(plain_table(columns if headers else None, rows))
+        return
     from rich import box
     from rich.table import Table
 
-    if not rows:
-        return
-    # A rule under the header on a terminal; none in a pipe or file, as kubectl (scripts read
-    # the lines after the first as rows).
-    rule = box.SIMPLE_HEAD if console.is_terminal else None
-    grid = Table(box=rule, show_edge=False, pad_edge=False, header_style="bold", show_header=headers)
+    grid = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", show_header=headers
+    )
     for index, column in enumerate(columns):
         # Only the last column (messages, mostly) may wrap on a narrow terminal.
         grid.add_column(column, no_wrap=index < len(columns) - 1, min_width=len(column))
     for row in rows:
         grid.add_row(*row)
     console.print(grid)
+
+
+def plain_table(columns: list[str] | None, rows: list[list[str]]) -> str:
+    """A table for a pipe or a file, as kubectl prints one: columns three spaces apart, no
+    rule under the header, nothing after the last cell of a line (scripts split on spaces)."""
+    lines = ([columns] if columns is not None else []) + rows
+    count = max(len(line) for line in lines)
+    lines = [[str(cell) for cell in line] + [""] * (count - len(line)) for line in lines]
+    widths = [max(len(line[i]) for line in lines) for i in range(count)]
+    return "".join(
+        "   ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() + "\n"
+        for line in lines
+    )
 
 
 def fields(pairs: list[tuple[str, Any]], indent: int = 0) -> None:

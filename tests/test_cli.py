@@ -101,6 +101,16 @@ def test_the_list_of_commands_is_each_command_own_summary() -> None:
         assert f" {command} " in listing.stdout, listing.stdout
 
 
+def test_a_table_in_a_pipe_is_laid_out_as_kubectl_lays_it_out() -> None:
+    from shoal.cli.output import plain_table
+
+    rows = [["web-1", "1/1", "Running"], ["a", "0/1", ""]]
+    assert plain_table(["NAME", "READY", "STATUS"], rows) == (
+        "NAME    READY   STATUS\nweb-1   1/1     Running\na       0/1\n"
+    )
+    assert plain_table(None, [["x", "y"], ["longer"]]) == "x        y\nlonger\n"
+
+
 def test_usage_errors_are_one_line_naming_the_command() -> None:
     for args, said in [
         (["get", "--bogus"], "error: No such option: --bogus (see 'shoal get --help')"),
@@ -191,7 +201,9 @@ async def test_get_prints_kubernetes_shaped_objects(cluster: LocalShoal, client:
         "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName",
         check=True,
     )
-    assert "─" not in columns.stdout  # no rule under the header when the output is not a terminal
+    # In a pipe, kubectl's layout: no rule under the header, nothing after a line's last cell.
+    assert "─" not in columns.stdout
+    assert not [line for line in columns.stdout.splitlines() if line.endswith(" ")], columns.stdout
     rows = [line.split() for line in columns.stdout.splitlines() if line.strip()]
     assert rows[0] == ["NAME", "NODE"] and sorted(rows[1:]) == sorted([n, cluster.node] for n in items)
 
