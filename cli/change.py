@@ -40,7 +40,7 @@ def _report(reply: ApplyReply, *, suffix: str = "") -> int:
         if result.action == "not found":
             missing += 1
             where = f" in namespace {result.namespace}" if result.namespace else ""
-            errors.print(f'Error: {_plural(result.kind)} "{escape(result.name)}" not found{where}')
+            errors.print(f'[red]error:[/] {_plural(result.kind)} "{escape(result.name)}" not found{where}')
             continue
         console.print(f"{qualified_kind(result.kind)}/{result.name} {result.action}{suffix}")
     return missing
