@@ -48,7 +48,14 @@ async def wait_for(
     while True:
         last = probe()
         if inspect.isawaitable(last):
-            last = await last
+            # A probe that hangs fails the wait at its deadline too, saying so.
+            remaining = max(deadline - time.monotonic(), interval)
+            try:
+                last = await asyncio.wait_for(last, remaining + 30.0)
+            except TimeoutError:
+                raise AssertionError(
+                    f"waiting for {what}: the probe itself hung past {timeout:.0f}s"
+                ) from None
         if last:
             return last
         if time.monotonic() > deadline:
