@@ -7,7 +7,6 @@ with a single owner (a node's lease, a node's pod status).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import importlib
 import logging
@@ -31,7 +30,7 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from shoal.bus import subjects
 from shoal.bus.batch import allow_batches, create_batched_stream, exists_or_made, stream_subjects
 from shoal.bus.codec import decode, encode
-from shoal.errors import BadPayload, Conflict, TransientError
+from shoal.errors import BadPayload, Conflict
 from shoal.models.base import Record
 
 if TYPE_CHECKING:
@@ -264,9 +263,6 @@ async def _create(js: JetStreamContext, bucket: BucketDef, replicas: int) -> Non
 SNAPSHOT_CONSUMER_LINGER = 1.0
 """Seconds a one-off read's consumer outlives it: frequent readers must not pile consumers up."""
 
-SNAPSHOT_TIMEOUT = 30.0
-"""Seconds a one-off read of a bucket may take before it is given up as stuck."""
-
 WATCH_CONSUMER_LINGER = 30.0
 """Seconds a long-lived watch's consumer outlives its subscriber (after a reconnect, say)."""
 
@@ -389,23 +385,15 @@ class Bucket(Generic[M]):
         return list(await self.items(keys))
 
     async def items(self, keys: str = ">") -> dict[str, Entry[M]]:
-        """Every live key (matching ``keys``), read through one short-lived watch; a read that
-        does not finish within ``SNAPSHOT_TIMEOUT`` is a TransientError, not a wait forever
-        (nats-py's watcher waits for its next entry without a deadline)."""
+        """Every live key (matching ``keys``), read through one short-lived watch."""
         result: dict[str, Entry[M]] = {}
-        try:
-            async with asyncio.timeout(SNAPSHOT_TIMEOUT):
-                async for change in self.watch(keys, inactive_threshold=SNAPSHOT_CONSUMER_LINGER):
-                    if isinstance(change, Synced):
-                        break
-                    if change.value is None:
-                        result.pop(change.key, None)
-                    else:
-                        result[change.key] = Entry(change.key, change.value, change.revision)
-        except TimeoutError:
-            raise TransientError(
-                f"reading {self.definition.name} did not finish within {SNAPSHOT_TIMEOUT:.0f}s"
-            ) from None
+        async for change in self.watch(keys, inactive_threshold=SNAPSHOT_CONSUMER_LINGER):
+            if isinstance(change, Synced):
+                break
+            if change.value is None:
+                result.pop(change.key, None)
+            else:
+                result[change.key] = Entry(change.key, change.value, change.revision)
         return result
 
     async def watch(
