@@ -16,7 +16,6 @@ kinds of Kubernetes' own groups are refused, since they are most likely a typo.
 from __future__ import annotations
 
 import functools
-import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -53,8 +52,9 @@ class Kind:
     def model(self) -> type[Record] | None:
         if not self.model_path:
             return None
-        module, _, name = self.model_path.partition(":")
-        return getattr(importlib.import_module(f"shoal.models.{module}"), name)  # type: ignore[no-any-return]
+        from shoal.models.base import model_at  # here: the registry itself needs no pydantic
+
+        return model_at(self.model_path)
 
     @property
     def api_version(self) -> str:

@@ -8,7 +8,6 @@ with a single owner (a node's lease, a node's pod status).
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from shoal.bus import subjects
 from shoal.bus.batch import allow_batches, create_batched_stream, exists_or_made, stream_subjects
 from shoal.bus.codec import decode, encode
 from shoal.errors import BadPayload, Conflict
-from shoal.models.base import Record
+from shoal.models.base import Record, model_at
 
 if TYPE_CHECKING:
     from shoal.models.autoscaling import HorizontalPodAutoscaler, HPAStatus
@@ -75,8 +74,7 @@ class BucketDef(Generic[M]):
 
     @functools.cached_property
     def model(self) -> type[M]:
-        module, _, name = self.model_path.partition(":")
-        return getattr(importlib.import_module(f"shoal.models.{module}"), name)  # type: ignore[no-any-return]
+        return model_at(self.model_path)  # type: ignore[return-value]
 
 
 DEPLOYMENTS: BucketDef[Deployment] = BucketDef(

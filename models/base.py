@@ -7,6 +7,7 @@ stored objects and bus payloads read like Kubernetes objects. Top-level payloads
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Annotated, Any, TypeVar
 
@@ -73,6 +74,13 @@ class Record(ShoalModel):
     """A top-level payload: a KV value, an event, a request or a reply."""
 
     schema_version: int = Field(default=SCHEMA_VERSION, alias="schema")
+
+
+def model_at(path: str) -> type[Record]:
+    """The model ``module:Class`` under ``shoal.models``, imported now: buckets and kinds name
+    their models so, since importing every model costs a short command most of its start-up."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(f"shoal.models.{module}"), name)  # type: ignore[no-any-return]
 
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
