@@ -26,18 +26,30 @@ def dashboard(
             "--port", envvar="SHOAL_DASHBOARD_PORT", min=0, max=65535, help="Port; 0 picks a free one."
         ),
     ] = DEFAULT_PORT,
+    allow_changes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-changes",
+            help="Offer scale, rollout, cordon/drain and delete, each confirmed (an admin's credentials).",
+        ),
+    ] = False,
     server: ServerOption = None,
     credentials: CredentialsOption = None,
     tls_ca: TLSCAOption = None,
     log_level: LogLevelOption = "warning",
 ) -> None:
-    """Serve a live web view of the cluster (read-only): nodes and pods, deployments, events, HPAs."""
-    from shoal.dashboard.server import bind, run, url_of  # the web stack is loaded for this command only
+    """Serve a live web view of the cluster: nodes and pods, deployments, events, HPAs, logs."""
+    # The web stack is loaded for this command only.
+    from shoal.dashboard.server import bind, permissions_for, run, url_of
 
     setup_logging(log_level)
     url = resolve_server(server)
+    access = resolve_access(credentials, tls_ca)
+    permissions = permissions_for(access, allow_changes=allow_changes)
     sock = bind(address, port)
-    errors.print(f"[bold cyan]shoal[/] dashboard of {url} at [bold]{url_of(sock)}[/] (read-only)")
+    mode = "changes allowed, each confirmed" if allow_changes else "read-only"
+    errors.print(f"[bold cyan]shoal[/] dashboard of {url} at [bold]{url_of(sock)}[/] ({mode})")
     if not sock.getsockname()[0].startswith("127.") and sock.getsockname()[0] != "::1":
-        errors.print("[yellow]warning:[/] anyone who can reach this address sees the whole cluster")
-    run(url, sock, resolve_access(credentials, tls_ca))
+        change = "and change " if allow_changes else ""
+        errors.print(f"[yellow]warning:[/] anyone who can reach this address sees {change}the whole cluster")
+    run(url, sock, access, permissions)

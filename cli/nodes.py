@@ -17,6 +17,7 @@ from shoal.errors import InvalidManifest, ShoalError
 from shoal.models.api import ObjectRef, TaintRef
 from shoal.models.pod import Pod
 from shoal.models.scheduling import Taint
+from shoal.policy.drain import bare_pod, daemon_pod, drain_refusals, pod_names
 
 NodeArgument = Annotated[str, typer.Argument(help="The node's name.", autocompletion=complete.nodes)]
 
@@ -61,17 +62,9 @@ def drain(
 
     async def run(client: ShoalClient) -> None:
         on_node = [p for p in (await client.pods()).values() if p.node_name == node and not p.terminating]
-        daemon = [p for p in on_node if _daemon_pod(p)]
-        bare = [p for p in on_node if p.metadata.owner is None]
-        refusals = []
-        if daemon and not ignore_daemonsets:
-            refusals.append(
-                f"cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): {_names(daemon)}"
-            )
-        if bare and not force:
-            refusals.append(
-                f"cannot delete Pods that declare no controller (use --force to override): {_names(bare)}"
-            )
+        daemon = [p for p in on_node if daemon_pod(p)]
+        bare = [p for p in on_node if bare_pod(p)]
+        refusals = drain_refusals(on_node, ignore_daemonsets=ignore_daemonsets, force=force)
         if refusals:
             # As kubectl: cordoned, and the drain refused, naming the pods.
             await client.update_node(node, unschedulable=True)
@@ -80,9 +73,9 @@ def drain(
         await client.update_node(node, unschedulable=True, draining=True)
         console.print(f"node/{node} cordoned")
         if daemon:
-            console.print(f"Warning: ignoring DaemonSet-managed Pods: {_names(daemon)}")
+            console.print(f"Warning: ignoring DaemonSet-managed Pods: {pod_names(daemon)}")
         if bare:
-            console.print(f"Warning: deleting Pods that declare no controller: {_names(bare)}")
+            console.print(f"Warning: deleting Pods that declare no controller: {pod_names(bare)}")
             refs = [ObjectRef(kind="Pod", namespace=p.metadata.namespace, name=p.metadata.name) for p in bare]
             await client.delete(refs=refs)
         deadline = time.monotonic() + timeout
@@ -90,7 +83,7 @@ def drain(
         held: dict[str, str] = {}
         while True:
             remaining = [
-                p for p in (await client.pods()).values() if p.node_name == node and not _daemon_pod(p)
+                p for p in (await client.pods()).values() if p.node_name == node and not daemon_pod(p)
             ]
             for pod in remaining:
                 if pod.terminating and pod.key not in reported:
@@ -126,15 +119,6 @@ async def _budget_waits(client: ShoalClient, pods: list[Pod]) -> dict[str, str]:
                 f" ({status.current_healthy} healthy, {status.desired_healthy} needed)"
             )
     return found
-
-
-def _names(pods: list[Pod]) -> str:
-    return ", ".join(f"{p.metadata.namespace}/{p.metadata.name}" for p in pods)
-
-
-def _daemon_pod(pod: Pod) -> bool:
-    """Pods a DaemonSet keeps on the node whatever a drain does (they tolerate the cordon)."""
-    return pod.metadata.owner is not None and pod.metadata.owner.kind == "DaemonSet"
 
 
 def _node_name(kind: str, name: str) -> str:

@@ -166,6 +166,7 @@ class LocalCluster:
         processes: bool = False,
         nats_cluster: int = 1,
         dashboard_port: int | None = None,
+        dashboard_changes: bool = False,
         secure: bool = True,
     ) -> None:
         self.data_dir = data_dir
@@ -189,6 +190,8 @@ class LocalCluster:
         self.dashboard_port = dashboard_port
         """Where ``shoal dashboard`` runs beside the cluster (another port if taken); None: not at all."""
         self.dashboard: BackgroundDashboard | None = None
+        self.dashboard_changes = dashboard_changes
+        """Whether the web view offers scale, rollout, cordon/drain and delete (as the admin)."""
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
 
     def access(self, role: str, name: str = "") -> Access:
@@ -310,15 +313,21 @@ class LocalCluster:
         """The web view on a thread of this process: one that cannot start is reported, not fatal."""
         if self.dashboard_port is None:
             return
-        from shoal.dashboard.server import BackgroundDashboard
+        from shoal.dashboard.server import BackgroundDashboard, permissions_for
 
+        # An admin's identity only when changes were asked for: a view needs no more than a viewer's.
+        access = self.access("admin" if self.dashboard_changes else "viewer")
         try:
-            self.dashboard = BackgroundDashboard(url, port=self.dashboard_port, access=self.access("viewer"))
+            permissions = permissions_for(access, allow_changes=self.dashboard_changes)
+            self.dashboard = BackgroundDashboard(
+                url, port=self.dashboard_port, access=access, permissions=permissions
+            )
         except ShoalError as err:
             say(f"[yellow]no dashboard: {escape(err.message)}[/]")
             return
         self.dashboard.start()
-        say(f"dashboard at [bold]{self.dashboard.url}[/] (read-only)")
+        mode = "changes allowed, each confirmed" if self.dashboard_changes else "read-only"
+        say(f"dashboard at [bold]{self.dashboard.url}[/] ({mode})")
 
     async def _wait_ready(self, url: str, documents: list) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -617,6 +626,13 @@ def up(
             help="Port of the web view, on loopback; a free one if it is taken.",
         ),
     ] = 8080,
+    dashboard_allow_changes: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard-allow-changes",
+            help="Let the web view scale, roll out, cordon/drain and delete, each confirmed (as the admin).",
+        ),
+    ] = False,
 ) -> None:
     """Start a local cluster in the foreground: nats-server, the control plane and a node on Podman."""
     base = node_name or roles.default_node_name()
@@ -636,6 +652,7 @@ def up(
         processes=processes,
         nats_cluster=nats_cluster,
         dashboard_port=None if no_dashboard else dashboard_port,
+        dashboard_changes=dashboard_allow_changes,
         secure=not insecure,
     )
     code = asyncio.run(cluster.run(filename or []))

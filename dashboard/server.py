@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from shoal.dashboard import DEFAULT_ADDRESS, DEFAULT_PORT
-from shoal.dashboard.app import make_app
+from shoal.dashboard.app import Permissions, make_app
 from shoal.dashboard.feed import Feed
 from shoal.dashboard.hub import Hub
 from shoal.dashboard.state import ClusterState
@@ -74,13 +74,14 @@ async def serve(
     *,
     connect_deadline: float = 60,
     access: Access | None = None,
+    permissions: Permissions | None = None,
 ) -> None:
     """Follow the cluster at ``server_url`` and answer browsers on ``sock`` until ``stop`` is set."""
     hub = Hub(ClusterState())
     feed = Feed(server_url, hub, connect_deadline=connect_deadline, access=access)
     await feed.start()
     config = uvicorn.Config(
-        make_app(feed, hub),
+        make_app(feed, hub, permissions),
         http="h11",
         lifespan="off",
         log_config=None,
@@ -105,7 +106,12 @@ async def serve(
             await asyncio.wait_for(feed.stop(), STOP_TIMEOUT)  # a server that is gone may not answer
 
 
-def run(server_url: str, sock: socket.socket, access: Access | None = None) -> None:
+def run(
+    server_url: str,
+    sock: socket.socket,
+    access: Access | None = None,
+    permissions: Permissions | None = None,
+) -> None:
     """In the foreground, until SIGINT or SIGTERM."""
 
     async def main() -> None:
@@ -113,7 +119,7 @@ def run(server_url: str, sock: socket.socket, access: Access | None = None) -> N
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(server_url, sock, stop, connect_deadline=10, access=access)
+        await serve(server_url, sock, stop, connect_deadline=10, access=access, permissions=permissions)
 
     asyncio.run(main())
 
@@ -127,9 +133,11 @@ class BackgroundDashboard:
         address: str = DEFAULT_ADDRESS,
         port: int = DEFAULT_PORT,
         access: Access | None = None,
+        permissions: Permissions | None = None,
     ) -> None:
         self.server_url = server_url
         self.access = access
+        self.permissions = permissions
         self.sock = bind(address, port, any_free_port=True)
         self.url = url_of(self.sock)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -146,7 +154,9 @@ class BackgroundDashboard:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             self._started.set()
-            await serve(self.server_url, self.sock, self._stop, access=self.access)
+            await serve(
+                self.server_url, self.sock, self._stop, access=self.access, permissions=self.permissions
+            )
 
         try:
             asyncio.run(main())
@@ -161,3 +171,20 @@ class BackgroundDashboard:
             with contextlib.suppress(RuntimeError):  # its loop already ended
                 self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(3 * STOP_TIMEOUT)
+
+
+def permissions_for(access: Access | None, *, allow_changes: bool) -> Permissions:
+    """What a dashboard connecting with ``access`` may let its pages do. Changes need asking
+    for, and an identity the cluster lets change things: with a viewer's, every action would be
+    refused by the servers one by one, so the dashboard refuses to start instead."""
+    from shoal.security.credentials import read_credentials
+    from shoal.security.permissions import ADMIN
+
+    credentials = read_credentials(access.credentials) if access and access.credentials else None
+    identity = credentials.identity if credentials is not None else ""
+    if allow_changes and credentials is not None and credentials.role != ADMIN:
+        raise ShoalError(
+            f"--allow-changes: the credentials in {access.credentials if access else ''} are a"
+            f" {credentials.role}'s, and only an admin may change the cluster"
+        )
+    return Permissions(changes=allow_changes, identity=identity)

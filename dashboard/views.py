@@ -53,6 +53,7 @@ def pod_view(pod: Pod, status: PodStatus | None) -> View:
         "status": pod_display_status(pod, status),
         "tone": pod_tone(pod, status),
         "ready": f"{ready}/{len(pod.spec.containers)}",
+        "containers": [c.name for c in pod.spec.containers],
         "restarts": status.restarts if status else 0,
         "owner": {"kind": meta.owner.kind, "name": meta.owner.name} if meta.owner else None,
         "labels": dict(meta.labels),

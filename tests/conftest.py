@@ -18,6 +18,7 @@ import pytest
 
 from shoal.bus.nats_server import NatsServer, NatsServerConfig
 from shoal.client import ShoalClient
+from tests.browser import browser, page  # noqa: F401 (fixtures of the dashboard tests)
 from tests.harness import TEST_IMAGE, LocalShoal, remove_node_containers, unique_name, wait_for
 
 

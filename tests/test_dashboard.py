@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +33,7 @@ from shoal.models.metrics import NodeMetrics
 from shoal.models.node import Node, NodeCondition
 from shoal.models.pod import ContainerState, ContainerStatus, OwnerRef, Pod, PodMeta, PodStatus
 from shoal.models.workloads import Deployment, DeploymentStatus, ResourceList
+from tests.browser import dashboard_process, http_json, open_page, wait_synced
 from tests.harness import LocalShoal, deployment, hpa, unique_name, utilization_metric, wait_until
 
 # This module's cluster serves the web view as `shoal up` does for users (on a free port).
@@ -355,105 +353,11 @@ def test_a_taken_port_fails_clearly_or_gives_way_to_a_free_one() -> None:
 # -- a real browser against a real cluster --------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=3) as response:
-        return json.loads(response.read())
-
-
-def wait_synced(base: str, process: subprocess.Popen[bytes] | None, log: Path | None, timeout: float) -> None:
-    def synced() -> object:
-        if process is not None and process.poll() is not None:
-            pytest.fail(
-                f"shoal dashboard exited with {process.returncode}:\n{log.read_text() if log else ''}"
-            )
-        try:
-            health = http_json(base + "healthz")
-        except OSError:
-            return False
-        return isinstance(health, dict) and health.get("synced")
-
-    wait_until(synced, timeout=timeout, what=f"the dashboard at {base} synced")
-
-
 @pytest.fixture(scope="module")
 def dashboard(cluster: LocalShoal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``shoal dashboard`` as a process of its own, following the module's cluster."""
-    log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "shoal", "dashboard", "--server", cluster.url, "--port", str(port),
-        *cluster.role_arguments("viewer"),
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, env=cluster.env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}/"
-        wait_synced(base, process, log, 30)
+    """``shoal dashboard`` as a process of its own, following the module's cluster as a viewer."""
+    with dashboard_process(cluster, tmp_path_factory.mktemp("dashboard"), "viewer") as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            code = process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            pytest.fail(f"shoal dashboard did not stop within 15 s of SIGTERM:\n{log.read_text()}")
-        assert code == 0, f"shoal dashboard exited with {code} on SIGTERM:\n{log.read_text()}"
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Debian's chromium, driven by Playwright: missing either is a failure with the fix, never a skip.
-
-    One per test: Playwright's synchronous API holds an event loop of its own on this thread
-    while it is open, which must be closed again before pytest-asyncio's fixtures run."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed: run scripts/install-system.sh (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: .venv/bin/pip install -e '.[test]'")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-def open_page(tab: Any, url: str) -> None:
-    """Load ``url``, again if Chromium dropped the load for a network change (see ``page``)."""
-    for attempt in range(3):
-        try:
-            tab.goto(url)
-            return
-        except Exception as err:  # playwright's Error: net::ERR_NETWORK_CHANGED
-            if "ERR_NETWORK_CHANGED" not in str(err) or attempt == 2:
-                raise
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda err: errors.append(str(err)))
-    tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    try:
-        yield tab
-        # Chromium calls a new network interface (each container's veth) a network change and
-        # fails the requests in flight; the page's stream reconnects: not the page's error.
-        errors = [e for e in errors if "ERR_NETWORK_CHANGED" not in e]
-        assert errors == [], f"the page reported errors: {errors}"
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -575,3 +479,58 @@ def test_shoal_up_serves_the_dashboard_beside_nats(cluster: LocalShoal) -> None:
         assert b'<script type="module" src="/static/main.js">' in response.read()
     nodes = http_json(base + "api/snapshot")["tables"]["nodes"]
     assert cluster.node in nodes
+
+
+def test_a_pods_log_follows_on_its_page(
+    cluster: LocalShoal, dashboard: str, page: Any, tmp_path: Path
+) -> None:
+    name = unique_name("dash-log")
+    manifest = tmp_path / "ticker.yaml"
+    ticking = ["sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"]
+    manifest.write_text(deployment(name, replicas=1, command=ticking, cpu="10m"))
+    cluster.shoal("apply", "-f", str(manifest), check=True)
+    try:
+
+        def pods() -> list[str]:
+            return cluster.shoal("get", "pods", "-l", f"app={name}", "-o", "name", check=True).stdout.split()
+
+        pod = wait_until(pods, timeout=30, what="the ticker's pod")[0].removeprefix("pod/")
+        open_page(page, f"{dashboard}#/object/pods/default/{pod}")
+        log = page.locator("pre.logs")
+        log.filter(has_text="tick 2").wait_for(timeout=60_000)
+
+        def last_tick() -> int:
+            return max(int(n) for n in re.findall(r"tick (\d+)", log.inner_text()))
+
+        seen = last_tick()
+        wait_until(lambda: last_tick() >= seen + 3, timeout=10, what="new lines of the log on the page")
+        assert log.inner_text().startswith("tick 0")  # from its beginning (within the tail), no line twice
+        assert len(re.findall(r"tick 1\n", log.inner_text())) == 1
+        page.screenshot(path=str(tmp_path / "pod-log.png"), full_page=True)
+    finally:
+        cluster.shoal("delete", "-f", str(manifest))
+
+
+def test_a_read_only_dashboard_offers_no_action_and_takes_none(
+    cluster: LocalShoal, dashboard: str, app_name: str, page: Any
+) -> None:
+    session = http_json(dashboard + "api/session")
+    assert session == {"changes": False, "identity": "viewer", "actions": {}, "token": None}
+    open_page(page, f"{dashboard}#/object/deployments/default/{app_name}")
+    page.locator("pre.yaml").filter(has_text="kind: Deployment").wait_for(timeout=10_000)
+    assert page.locator("#mode").inner_text() == "Read-only view"
+    assert page.locator("button[data-action]").count() == 0
+    origin = dashboard.rstrip("/")
+    scale = {"action": "scale", "table": "deployments", "namespace": "default", "name": app_name}
+    scale["replicas"] = 5
+    request = urllib.request.Request(
+        dashboard + "api/actions",
+        data=json.dumps(scale).encode(),
+        headers={"content-type": "application/json", "origin": origin},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 403
+    assert "read-only" in json.loads(refused.value.read())["error"]
+    shown = cluster.shoal("get", "deployment", app_name, "-o", "jsonpath={.spec.replicas}", check=True).stdout
+    assert shown != "5"

@@ -40,7 +40,18 @@ ALLOWED = {
     },
     "client": {"bus", "models", "errors", "keys", "kinds", "security"},  # reads any kind's object
     # The web view follows the bus and renders with manifests; only the command line starts it.
-    "dashboard": {"dashboard", "bus", "models", "manifests", "errors", "keys", "security"},
+    # Its actions send the client's requests, checked by the policies the command line uses.
+    "dashboard": {
+        "dashboard",
+        "bus",
+        "client",
+        "models",
+        "manifests",
+        "errors",
+        "keys",
+        "policy",
+        "security",
+    },
     "cli": {
         "cli",
         "client",
@@ -57,6 +68,7 @@ ALLOWED = {
         "keys",
         "kinds",
         "label_selectors",
+        "policy",
     },
 }
 

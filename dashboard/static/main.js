@@ -1,6 +1,7 @@
 // The single page: routes after "#", one live store, keyboard shortcuts.
 
 import { Store } from "./store.js";
+import { loadSession } from "./actions.js";
 import * as overview from "./overview.js";
 import * as deployments from "./deployments.js";
 import * as events from "./events.js";
@@ -107,3 +108,4 @@ setInterval(() => schedule(new Set(["tick"])), 5000); // ages move on
 
 route();
 store.connect();
+loadSession().then(() => schedule(null)); // draw the actions this dashboard allows

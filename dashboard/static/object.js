@@ -1,5 +1,7 @@
-// One object: its fields, its pods, its events, and its YAML as `shoal get KIND NAME -o yaml` prints it.
+// One object: its fields, the actions allowed on it, its pods, its events, a pod's log followed
+// live, and its YAML as `shoal get KIND NAME -o yaml` prints it.
 
+import { actionBar } from "./actions.js";
 import { TABLE_OF_KIND, age, badge, bytes, cpu, fill, h, matches, objectLink, podKey } from "./dom.js";
 import { eventsTable } from "./events.js";
 import { card as hpaCard } from "./hpas.js";
@@ -12,17 +14,21 @@ export function mount(root, store, params) {
   const key = table === "nodes" ? name : podKey(namespace, name);
   const kind = KIND_OF_TABLE[table] || table;
   const fields = h("div", { class: "object-fields" });
+  const bar = h("div", { class: "action-bar" });
+  const logs = table === "pods" ? podLog(namespace, name) : null;
   const pods = h("div", { class: "table-wrap" });
   const events = h("div", { class: "table-wrap" });
   const yaml = h("pre", { class: "yaml", tabindex: 0, "aria-label": `${kind} ${name} as YAML` }, "loading…");
   root.append(
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Cluster"), " / ", kind, namespace !== "_" ? ` / ${namespace}` : ""),
     h("h1", {}, h("span", { class: "muted" }, `${kind} `), name),
+    bar,
     fields,
     h("h2", {}, "Pods"),
     pods,
     h("h2", {}, "Events"),
     events,
+    logs ? logs.section : null,
     h("h2", {}, "YAML ", h("span", { class: "muted small" }, `(shoal get ${table} ${name}${namespace !== "_" ? ` -n ${namespace}` : ""} -o yaml)`)),
     yaml,
   );
@@ -60,6 +66,12 @@ export function mount(root, store, params) {
     } else {
       fill(fields, describe(table, view, store));
     }
+    const same = bar.dataset.shown === JSON.stringify(view ? [view.cordoned, view.desired] : null);
+    if (!same || !bar.firstChild) {
+      fill(bar, actionBar(table, view));
+      bar.dataset.shown = JSON.stringify(view ? [view.cordoned, view.desired] : null);
+    }
+    if (logs) logs.update(view);
     const mine = view ? podsOf(table, view, store) : [];
     fill(pods, podsTable(mine, table !== "nodes"));
     const names = new Set(mine.map((p) => p.name));
@@ -73,7 +85,57 @@ export function mount(root, store, params) {
       .slice(0, 200);
     fill(events, eventsTable(related, table !== "pods"));
   }
-  return { update };
+  return { update, unmount: () => logs && logs.stop() };
+}
+
+/** A pod's log, followed as it is written (the last lines first), one container at a time. */
+function podLog(namespace, name) {
+  const KEPT = 200_000; // characters: a chatty pod must not grow the page without end
+  const out = h("pre", { class: "logs", tabindex: 0, "aria-label": `log of pod ${name}` });
+  const state = h("span", { class: "muted small", role: "status" });
+  const picker = h("select", { "aria-label": "Container", hidden: true });
+  const section = h("section", { class: "pod-log" }, h("h2", {}, "Logs ", picker, " ", state), out);
+  let source = null;
+  let following = null; // the container whose log is shown
+  let containers = "";
+
+  function follow(container) {
+    if (source) source.close();
+    following = container;
+    out.textContent = "";
+    state.textContent = "following…";
+    source = new EventSource(`/api/logs/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}?container=${encodeURIComponent(container)}`);
+    source.addEventListener("chunk", (e) => {
+      const atEnd = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+      const text = out.textContent + JSON.parse(e.data);
+      out.textContent = text.length > KEPT ? text.slice(text.length - KEPT) : text;
+      if (atEnd) out.scrollTop = out.scrollHeight;
+      state.textContent = "following";
+    });
+    source.addEventListener("end", (e) => {
+      state.textContent = JSON.parse(e.data);
+      source.close(); // an ended log is not asked for again
+    });
+  }
+  picker.addEventListener("change", () => follow(picker.value));
+
+  function update(view) {
+    if (!view) return;
+    const names = view.containers || [];
+    if (names.join(",") !== containers) {
+      containers = names.join(",");
+      picker.replaceChildren(...names.map((c) => h("option", { value: c }, c)));
+      picker.hidden = names.length < 2;
+    }
+    // Follow once the pod has a node (no node: no log yet), and again after the stream ended
+    // for a pod that is still there (it was restarted, or its node came back).
+    const ended = source && source.readyState === EventSource.CLOSED;
+    if (view.node && (following === null || (ended && view.tone === "ready"))) {
+      follow(following ?? names[0] ?? "");
+      if (picker.value !== following && following) picker.value = following;
+    }
+  }
+  return { section, update, stop: () => source && source.close() };
 }
 
 function podsOf(table, view, store) {
