@@ -19,7 +19,8 @@ export function mount(root, store, params) {
   const pods = h("div", { class: "table-wrap" });
   const events = h("div", { class: "table-wrap" });
   const yaml = h("pre", { class: "yaml", tabindex: 0, "aria-label": `${kind} ${name} as YAML` }, "loading…");
-  root.append(
+  fill(
+    root,
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Cluster"), " / ", kind, namespace !== "_" ? ` / ${namespace}` : ""),
     h("h1", {}, h("span", { class: "muted" }, `${kind} `), name),
     bar,
