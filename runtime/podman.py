@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -107,6 +108,15 @@ def _give_group(path: Path, gid: int) -> None:
             path.chmod(0o2775)
     except OSError as err:  # a Podman on another host: its paths are not ours to change
         log.warning("fsGroup %d on %s: %s", gid, path, err)
+
+
+def _interrupt(response: requests.Response) -> None:
+    """Wake a thread blocked reading ``response``: shut its socket down (it then closes it)."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class PodmanRuntime:
@@ -823,25 +833,46 @@ class PodmanRuntime:
         return self._frames(response, name)
 
     async def _frames(self, response: requests.Response, name: str) -> AsyncIterator[bytes]:
+        """A streamed log response's frames, read by a thread of their own. Only that thread
+        touches the response: closing it from here while the thread waits in a read would
+        block the event loop until the container next writes (forever, for a quiet one)."""
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
         loop = asyncio.get_running_loop()
+        stopped = threading.Event()
+
+        def hand_over(item: bytes | None) -> bool:
+            """Queue ``item`` for the reader; False once it has gone (or the loop has)."""
+            try:
+                future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            except RuntimeError:  # the event loop is gone already
+                return False
+            while not stopped.is_set():
+                with contextlib.suppress(TimeoutError):
+                    future.result(timeout=0.5)
+                    return True
+            future.cancel()
+            return False
 
         def pump() -> None:
             try:
                 for frame in podman.api.stream_frames(response):
-                    asyncio.run_coroutine_threadsafe(queue.put(bytes(frame)), loop).result()
-            except Exception as err:  # the response is closed when the reader stops
+                    if not hand_over(bytes(frame)):
+                        return
+            except Exception as err:  # the socket is shut down when the reader stops
                 log.debug("log stream of %s ended: %s", name, err)
             finally:
-                with contextlib.suppress(RuntimeError):  # the event loop may be gone already
-                    asyncio.run_coroutine_threadsafe(queue.put(None), loop)
+                with contextlib.suppress(Exception):
+                    response.close()
+                if not stopped.is_set():
+                    hand_over(None)
 
         threading.Thread(target=pump, daemon=True, name=f"logs-{name}").start()
         try:
             while (chunk := await queue.get()) is not None:
                 yield chunk
         finally:
-            response.close()
+            stopped.set()
+            _interrupt(response)
 
     async def events(self) -> AsyncIterator[RuntimeEvent]:
         """Container events for this node's pods; the stream is reopened whenever it drops."""

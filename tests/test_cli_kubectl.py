@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shoal.actors.node.logs import KEEPALIVE_TIMEOUT
 from shoal.client import ShoalClient
 from shoal.runtime.terminal import set_size
-from tests.harness import LocalShoal, deployment, documents, get, unique_name, wait_for, web
+from tests.harness import LocalShoal, deployment, documents, get, holds_for, unique_name, wait_for, web
 from tests.test_cluster import wait_running
 
 pytestmark = pytest.mark.podman
@@ -397,6 +398,40 @@ async def test_logs_of_what_made_a_pod_and_only_the_recent_ones(
         one_error(await shoal(cluster, "logs", f"deploy/{name}", "--since", "soon"), "--since")
         one_error(await shoal(cluster, "logs", "deploy/absent-one"), "has no pods")
     finally:
+        await client.delete(documents=documents(deployment(name)))
+
+
+async def test_a_follower_leaving_a_quiet_pods_log_holds_up_nothing_on_its_node(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    """The node ends a followed stream once its follower's pings stop. Closing the stream of
+    a container that writes nothing used to wait, on the node's event loop, for a read that
+    only the container's next line (or Podman's 120 s timeout) ended: heartbeats stopped and
+    the node was declared dead."""
+    name = unique_name("quiet")
+    await client.apply(documents(deployment(name, command=["sh", "-c", "echo once; exec sleep 3600"])))
+    follower = None
+    try:
+        await wait_running(client, name, 1)
+        follower = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shoal", "logs", "-f", f"deploy/{name}",
+            env=cluster.env, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert follower.stdout is not None
+        assert await asyncio.wait_for(follower.stdout.readline(), 30) == b"once\n"
+        follower.kill()  # gone without a word, as a closed laptop goes
+        await follower.wait()
+
+        async def node_ready() -> bool:
+            condition = (await client.node_conditions()).get(cluster.node)
+            return condition is not None and condition.ready
+
+        await holds_for(node_ready, KEEPALIVE_TIMEOUT + 6, what=f"node {cluster.node} Ready")
+        assert "once" in (await shoal(cluster, "logs", f"deploy/{name}")).stdout  # and it still answers
+    finally:
+        if follower is not None and follower.returncode is None:
+            follower.kill()
+            await follower.wait()
         await client.delete(documents=documents(deployment(name)))
 
 
