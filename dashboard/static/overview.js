@@ -21,48 +21,93 @@ export function mount(root, store) {
     TONES.map(([tone, text]) => h("li", {}, h("span", { class: `swatch tone-${tone}` }), text)),
   );
   root.append(h("h1", {}, "Cluster"), summary, legend, grid, waiting);
-  const cards = new Map(); // node name -> {sig, el}
+  const cards = new Map(); // node name -> its box
+  const placed = new Map(); // node name -> Map(pod key -> pod view), as last drawn
+  const nodeOf = new Map(); // pod key -> the node it was drawn under ("" for none)
+  const unplaced = new Map(); // pod key -> pod view, for pods on no known node
 
-  function update() {
-    const nodes = store.rows("nodes").sort((a, b) => a.name.localeCompare(b.name));
-    const pods = store.rows("pods").sort((a, b) => a.name.localeCompare(b.name));
-    const byNode = new Map(nodes.map((n) => [n.name, []]));
-    const unplaced = [];
-    for (const pod of pods) {
-      if (pod.node && byNode.has(pod.node)) byNode.get(pod.node).push(pod);
-      else unplaced.push(pod);
+  /** File one pod under its node (or none) as the store holds it now; the nodes it left and
+   * joined are added to `dirty`. */
+  function place(key, dirty) {
+    const pod = store.tables.pods.get(key);
+    const before = nodeOf.get(key);
+    if (before !== undefined) {
+      (before ? placed.get(before) : unplaced)?.delete(key);
+      dirty.add(before);
     }
+    if (!pod) {
+      nodeOf.delete(key);
+      return;
+    }
+    const where = pod.node && store.tables.nodes.has(pod.node) ? pod.node : "";
+    if (where && !placed.has(where)) placed.set(where, new Map());
+    (where ? placed.get(where) : unplaced).set(key, pod);
+    nodeOf.set(key, where);
+    dirty.add(where);
+  }
+
+  // A change redraws the boxes of the nodes it touched, not the other thousand: with 10,000
+  // pods on the page, drawing every box again for each batch of patches held the page still.
+  function update(touched) {
+    if (touched && !touched.has("pods") && !touched.has("nodes") && !touched.has("deployments")) return; // ticks: no ages here
+    const dirty = new Set();
+    if (!touched || touched.has("nodes")) {
+      // Nodes come and go rarely: file every pod again when they do (or on a new snapshot).
+      const known = touched ? [...touched].filter((t) => t.startsWith("nodes/")).map((t) => t.slice(6)) : null;
+      const joinedOrLeft = !touched || known.some((n) => store.tables.nodes.has(n) !== cards.has(n));
+      if (joinedOrLeft) {
+        placed.clear();
+        nodeOf.clear();
+        unplaced.clear();
+        cards.clear();
+        for (const key of store.tables.pods.keys()) place(key, dirty);
+        for (const name of store.tables.nodes.keys()) dirty.add(name);
+        dirty.add("");
+      } else {
+        for (const name of known) dirty.add(name);
+      }
+    }
+    if (touched) {
+      for (const t of touched) if (t.startsWith("pods/")) place(t.slice(5), dirty);
+    }
+    const byName = (a, b) => a.name.localeCompare(b.name);
+    for (const name of dirty) {
+      if (!name) continue;
+      const node = store.tables.nodes.get(name);
+      if (!node) {
+        cards.delete(name);
+        continue;
+      }
+      const mine = [...(placed.get(name) || new Map()).values()].sort(byName);
+      cards.set(name, nodeCard(node, mine));
+    }
+
+    const nodes = store.rows("nodes");
     const ready = nodes.filter((n) => n.ready).length;
-    const tones = {};
-    for (const pod of pods) tones[pod.tone] = (tones[pod.tone] || 0) + 1;
+    let podCount = 0;
+    let readyPods = 0;
+    for (const pod of store.tables.pods.values()) {
+      podCount += 1;
+      if (pod.tone === "ready") readyPods += 1;
+    }
     fill(
       summary,
       h("span", {}, h("strong", {}, `${ready}/${nodes.length}`), " nodes Ready"),
-      h("span", {}, h("strong", {}, `${pods.length}`), " pods", pods.length ? ` (${tones.ready || 0} ready)` : ""),
+      h("span", {}, h("strong", {}, `${podCount}`), " pods", podCount ? ` (${readyPods} ready)` : ""),
       h("span", {}, h("strong", {}, `${store.tables.deployments.size}`), " deployments"),
     );
 
-    const seen = new Set();
-    const els = [];
-    for (const node of nodes) {
-      const mine = byNode.get(node.name);
-      const sig = JSON.stringify([node, mine]);
-      let card = cards.get(node.name);
-      if (!card || card.sig !== sig) {
-        card = { sig, el: nodeCard(node, mine) };
-        cards.set(node.name, card);
-      }
-      seen.add(node.name);
-      els.push(card.el);
-    }
-    for (const name of [...cards.keys()]) if (!seen.has(name)) cards.delete(name);
+    const els = [...cards.keys()].sort().map((name) => cards.get(name));
     if (!nodes.length) els.push(h("p", { class: "empty" }, "No nodes have registered yet."));
     keepFocus(grid, () => syncChildren(grid, els));
 
-    if (unplaced.length) {
-      fill(waiting, h("h2", {}, `Not on a node (${unplaced.length})`), podBoxes(unplaced, true));
-    } else {
-      fill(waiting);
+    if (dirty.has("")) {
+      if (unplaced.size) {
+        const pods = [...unplaced.values()].sort(byName);
+        fill(waiting, h("h2", {}, `Not on a node (${pods.length})`), podBoxes(pods, true));
+      } else {
+        fill(waiting);
+      }
     }
   }
   return { update };
