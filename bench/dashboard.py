@@ -10,7 +10,8 @@ its own process and opens it in Debian's chromium (headless, driven by Playwrigh
    slowest; the first trial loads the page's files cold);
 2. the page's frame rate and longest frame while a wave of W pods changes state (a
    deployment of W replicas applied until all are drawn Ready, then deleted until none is
-   left), beside its frame rate on the same page while nothing changes (the anchor);
+   left), beside its frame rate on the same page while nothing changes and an empty page's in
+   the same browser (the anchors: what the loaded machine leaves any page);
 3. the dashboard process's CPU seconds over the same wave with 0, 1 and B browsers
    connected: what each connected browser costs the server.
 
@@ -188,6 +189,14 @@ async def main(args: argparse.Namespace, root: Path) -> int:
                             f" {statistics.median(renders):.2f}s, slowest {max(renders):.2f}s"
                             f" ({', '.join(f'{r:.2f}' for r in renders)})",
                             flush=True,
+                        )
+                        blank = browser.new_page(viewport={"width": 1280, "height": 900})
+                        blank.goto("about:blank")
+                        blank_fps, blank_longest = frames(blank, lambda: time.sleep(5))
+                        blank.close()
+                        print(
+                            f"frame rate of an empty page in the same browser (5 s): {blank_fps:.0f} fps,"
+                            f" longest frame {blank_longest:.0f} ms (what the machine leaves a page)"
                         )
                         page = browser.new_page(viewport={"width": 1280, "height": 900})
                         page.goto(base)

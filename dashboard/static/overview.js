@@ -22,6 +22,7 @@ export function mount(root, store) {
   );
   root.append(h("h1", {}, "Cluster"), summary, legend, grid, waiting);
   const cards = new Map(); // node name -> its box
+  const boxes = new Map(); // node name -> {sig, el}: its pods' list, kept while they look the same
   const placed = new Map(); // node name -> Map(pod key -> pod view), as last drawn
   const nodeOf = new Map(); // pod key -> the node it was drawn under ("" for none)
   const unplaced = new Map(); // pod key -> pod view, for pods on no known node
@@ -60,6 +61,7 @@ export function mount(root, store) {
         nodeOf.clear();
         unplaced.clear();
         cards.clear();
+        boxes.clear();
         for (const key of store.tables.pods.keys()) place(key, dirty);
         for (const name of store.tables.nodes.keys()) dirty.add(name);
         dirty.add("");
@@ -76,10 +78,19 @@ export function mount(root, store) {
       const node = store.tables.nodes.get(name);
       if (!node) {
         cards.delete(name);
+        boxes.delete(name);
         continue;
       }
       const mine = [...(placed.get(name) || new Map()).values()].sort(byName);
-      cards.set(name, nodeCard(node, mine));
+      // A node's own change (a usage sample, every few seconds on every node) redraws its
+      // header and meters, not the list of its pods.
+      const sig = mine.map((p) => `${p.name}|${p.tone}|${p.status}|${p.ready}|${p.restarts}|${p.owner ? p.owner.name : ""}`).join(";");
+      let list = boxes.get(name);
+      if (!list || list.sig !== sig) {
+        list = { sig, el: mine.length ? podBoxes(mine, false) : h("p", { class: "empty" }, "No pods.") };
+        boxes.set(name, list);
+      }
+      cards.set(name, nodeCard(node, mine, list.el));
     }
 
     const nodes = store.rows("nodes");
@@ -121,7 +132,7 @@ function syncChildren(parent, els) {
   while (parent.children.length > els.length) parent.lastElementChild.remove();
 }
 
-function nodeCard(node, pods) {
+function nodeCard(node, pods, podList) {
   const state = node.ready === true ? badge("Ready", "ok") : node.ready === false ? badge("NotReady", "bad") : badge("Unknown", "warn");
   const usage = node.usage;
   const requested = pods.reduce((acc, p) => [acc[0] + p.requests.cpu, acc[1] + p.requests.memory], [0, 0]);
@@ -162,7 +173,7 @@ function nodeCard(node, pods) {
       ),
       meter("Pods", pods.length, node.capacity.pods, `${pods.length} / ${node.capacity.pods}`),
     ),
-    pods.length ? podBoxes(pods, false) : h("p", { class: "empty" }, "No pods."),
+    podList,
   );
 }
 
