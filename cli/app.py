@@ -147,7 +147,7 @@ COMMANDS: dict[str, Command] = {
         "Observe",
         "dashboard",
         "dashboard",
-        "Serve a live web view of the cluster (read-only): nodes and pods, deployments, events, HPAs.",
+        "Serve a live web view of the cluster: nodes and pods, deployments, events, HPAs, logs.",
     ),
     "credentials": Command("Cluster", "credentials", "app", "Identities for roles, people and new hosts."),
     "config": Command("Cluster", "config", "config_app", "Contexts: which cluster commands talk to."),
