@@ -96,7 +96,8 @@ class Permissions:
 
     changes: bool = False
     identity: str = ""
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    """Given only to this dashboard's page; kept out of reprs, so no log line shows it."""
 
 
 def trusted_host(host: str, own_names: tuple[str, ...]) -> bool:

@@ -495,6 +495,7 @@ def test_a_pods_log_follows_on_its_page(
             return cluster.shoal("get", "pods", "-l", f"app={name}", "-o", "name", check=True).stdout.split()
 
         pod = wait_until(pods, timeout=30, what="the ticker's pod")[0].removeprefix("pod/")
+        # The page may open at any time: before the pod has a node or a container, it asks again.
         open_page(page, f"{dashboard}#/object/pods/default/{pod}")
         log = page.locator("pre.logs")
         log.filter(has_text="tick 2").wait_for(timeout=60_000)

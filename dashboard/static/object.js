@@ -99,6 +99,7 @@ function podLog(namespace, name) {
   let source = null;
   let following = null; // the container whose log is shown
   let containers = "";
+  let asked = 0; // when the log was last asked for
 
   function follow(container) {
     if (source) source.close();
@@ -128,10 +129,13 @@ function podLog(namespace, name) {
       picker.replaceChildren(...names.map((c) => h("option", { value: c }, c)));
       picker.hidden = names.length < 2;
     }
-    // Follow once the pod has a node (no node: no log yet), and again after the stream ended
-    // for a pod that is still there (it was restarted, or its node came back).
+    // Follow once the pod has a node (no node: no log yet), and again, at most every few
+    // seconds, after the stream ended for a pod still there (asked before its container
+    // started, restarted, or its node came back).
     const ended = source && source.readyState === EventSource.CLOSED;
-    if (view.node && (following === null || (ended && view.tone === "ready"))) {
+    const now = Date.now();
+    if (view.node && (following === null || (ended && view.tone !== "done" && now - asked > 3000))) {
+      asked = now;
       follow(following ?? names[0] ?? "");
       if (picker.value !== following && following) picker.value = following;
     }
