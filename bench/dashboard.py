@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scheduler_scale import SHOAL, cpu_seconds, peak_rss_mb, start
+from bench.scheduler_scale import SHOAL, cpu_seconds, peak_rss_mb, start, stop_all
 from bench.workload_scale import timed
 from shoal.bus.nats_server import NatsServer, NatsServerConfig
 from shoal.client import ShoalClient
@@ -256,11 +256,7 @@ async def main(args: argparse.Namespace, root: Path) -> int:
         print(f"FAILED: {err}; the logs are in {root}")
         return 1
     finally:
-        for process in [*processes.values(), *([dashboard] if dashboard else [])]:
-            process.terminate()
-        for process in [*processes.values(), *([dashboard] if dashboard else [])]:
-            process.wait(15)
-        server.stop()
+        stop_all([*processes.values(), *([dashboard] if dashboard else [])], server)
 
 
 if __name__ == "__main__":

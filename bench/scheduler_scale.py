@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
@@ -99,6 +100,16 @@ def start(
         stderr=subprocess.STDOUT,
         preexec_fn=die_with_parent,
     )
+
+
+def stop_all(processes: Iterable[subprocess.Popen[bytes]], server: NatsServer) -> None:
+    """Stop the roles (all signalled first, then waited for), then nats-server."""
+    stopping = list(processes)
+    for process in stopping:
+        process.terminate()
+    for process in stopping:
+        process.wait(15)
+    server.stop()
 
 
 def access_for(authority: Authority | None, role: str) -> Access | None:

@@ -31,7 +31,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scheduler_scale import cpu_seconds, peak_rss_mb, start
+from bench.scheduler_scale import cpu_seconds, peak_rss_mb, start, stop_all
 from shoal.bus import kv
 from shoal.bus.cache import KVCache
 from shoal.bus.kv import Bucket
@@ -176,11 +176,7 @@ async def run(args: argparse.Namespace, root: Path) -> int:
         print(f"FAILED: {err}; the roles' logs are in {root}")
         return 1
     finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.wait(15)
-        server.stop()
+        stop_all(processes.values(), server)
 
 
 if __name__ == "__main__":
