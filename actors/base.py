@@ -95,13 +95,10 @@ class Actor:
             cache.restart()
 
     async def ensure_state(self) -> None:
-        """The buckets and the event stream, made if missing (with ``js_replicas`` replicas)."""
-        from shoal.bus import kv
-        from shoal.bus.events import ensure_events_stream
+        """The buckets, the event stream and the image store, made if missing (``js_replicas`` copies)."""
+        from shoal.bus.state import ensure_state
 
-        replicas = self.js_replicas or replicas_for(self.nc)
-        await kv.ensure_buckets(self.js, replicas)
-        await ensure_events_stream(self.js, replicas)
+        await ensure_state(self.js, self.js_replicas or replicas_for(self.nc))
 
     async def start(self) -> None:
         """Set up subscriptions and tasks; subclasses call this last."""

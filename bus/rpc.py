@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Req = TypeVar("Req", bound=Record)
 Rep = TypeVar("Rep", bound=Record)
+T = TypeVar("T")
 
 
 def error_reply(code: str, message: str, warnings: list[str] | None = None) -> ErrorReply:
@@ -94,9 +95,10 @@ DENIAL_CHECK = 0.05
 """Seconds between looks, while a request waits, at whether the server refused it."""
 
 
-async def _refusable(nc: Client, subject: str, request: Awaitable[Msg]) -> Msg:
-    """``request``'s reply; a request the server refused (permissions) fails at once with
-    Forbidden, instead of waiting out its timeout for a reply that cannot come."""
+async def refusable(nc: Client, subject: str, request: Awaitable[T]) -> T:
+    """What ``request`` gives; one the server refused (permissions on a subject that contains
+    ``subject``) fails at once with Forbidden, instead of waiting out its timeout for a reply
+    that cannot come."""
     since = time.monotonic()
     task = asyncio.ensure_future(request)
     try:
@@ -119,7 +121,7 @@ async def call(
 ) -> Rep:
     """Send ``request`` and decode the reply; an ErrorReply becomes a RemoteError of its code's class."""
     try:
-        msg = await _refusable(nc, subject, nc.request(subject, encode(request), timeout=timeout))
+        msg = await refusable(nc, subject, nc.request(subject, encode(request), timeout=timeout))
     except nats.errors.NoRespondersError:
         raise ClusterUnreachable(
             f"nothing in the cluster answers on {subject}: is `shoal up` running?"

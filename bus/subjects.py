@@ -147,6 +147,13 @@ def event(kind: str, namespace: str, name: str, reason: str) -> str:
 EVENTS_STREAM = "SHOAL_EVENTS"
 """JetStream stream keeping ``shoal.v1.events.>`` with bounded retention."""
 
+IMAGE_STORE = "shoal_images"
+"""The object store of container images pushed with ``shoal image push``, named by their
+normalized reference (``docker.io/library/busybox:1.36``); nodes fetch from it."""
+
+IMAGE_STREAM = f"OBJ_{IMAGE_STORE}"
+"""The stream behind the image store (its chunks ``$O.shoal_images.C.>``, its index ``...M.>``)."""
+
 # --- KV buckets -----------------------------------------------------------------------------
 
 BUCKET_DEPLOYMENTS = "shoal_deployments"

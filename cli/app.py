@@ -150,6 +150,9 @@ COMMANDS: dict[str, Command] = {
         "Serve a live web view of the cluster: nodes and pods, deployments, events, HPAs, logs.",
     ),
     "credentials": Command("Cluster", "credentials", "app", "Identities for roles, people and new hosts."),
+    "image": Command(
+        "Cluster", "images", "app", "Images kept in the cluster for nodes without a registry: push, ls, rm."
+    ),
     "config": Command("Cluster", "config", "config_app", "Contexts: which cluster commands talk to."),
     "api": Command("Roles", "roles", "api", "Run the API actor: validates and stores what clients apply."),
     "scheduler": Command(

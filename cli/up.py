@@ -103,9 +103,8 @@ async def jetstream_ready(url: str, access: Access, servers: int, deadline: floa
     import nats.errors
     import nats.js.errors
 
-    from shoal.bus import kv
     from shoal.bus.connection import servers_of
-    from shoal.bus.events import ensure_events_stream
+    from shoal.bus.state import ensure_state
 
     nc = await nats.connect(
         servers=servers_of(url),
@@ -120,9 +119,7 @@ async def jetstream_ready(url: str, access: Access, servers: int, deadline: floa
             try:
                 await nc.jetstream().account_info()
                 # Made once, here: every role making (three-way replicated) state at once is slow.
-                replicas = 3 if servers >= 3 else 1
-                await kv.ensure_buckets(nc.jetstream(), replicas)
-                await ensure_events_stream(nc.jetstream(), replicas)
+                await ensure_state(nc.jetstream(), 3 if servers >= 3 else 1)
                 return
             except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as err:
                 if time.monotonic() - started > deadline:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 from shoal.models.pod import Pod
@@ -97,6 +98,15 @@ class Runtime(Protocol):
         ...
 
     async def inspect_pod(self, namespace: str, name: str) -> PodObservation | None: ...
+
+    async def has_image(self, image: str) -> bool:
+        """Whether the host holds ``image`` (as the runtime resolves the reference)."""
+        ...
+
+    async def load_image(self, archive: Path, image: str) -> None:
+        """Load an image archive (as ``podman save`` writes it) and make sure it answers to
+        ``image``, the reference a pod names it by."""
+        ...
 
     async def start_pod(
         self, pod: Pod, attempts: dict[str, int] | None = None, prepared: PreparedPod | None = None

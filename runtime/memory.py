@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from shoal.errors import ShoalError
 from shoal.models.pod import Pod
@@ -108,6 +109,12 @@ class MemoryRuntime:
     async def inspect_pod(self, namespace: str, name: str) -> PodObservation | None:
         pod = self.pods.get((namespace, name))
         return self._observe(pod) if pod is not None else None
+
+    async def has_image(self, image: str) -> bool:
+        return True  # hollow containers run any image
+
+    async def load_image(self, archive: Path, image: str) -> None:
+        return None
 
     async def start_pod(
         self, pod: Pod, attempts: dict[str, int] | None = None, prepared: PreparedPod | None = None

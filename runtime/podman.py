@@ -349,9 +349,36 @@ class PodmanRuntime:
 
     # -- acting -------------------------------------------------------------------------------
 
-    def _ensure_image(self, container: Container) -> None:
+    async def has_image(self, image: str) -> bool:
+        return await self._call(self.client.images.exists, image)
+
+    def _load_image(self, archive: Path, image: str) -> None:
+        with archive.open("rb") as body:  # streamed from the file: never read whole
+            response = self.client.api.post(
+                "/images/load", data=body, headers={"Content-Type": "application/x-tar"}, timeout=600
+            )
+        response.raise_for_status()
+        names = response.json().get("Names") or []
+        if not names:
+            raise ImageUnavailable(f"image {image!r}: podman loaded nothing from the archive")
+        if "@" not in image and not self.client.images.exists(image):
+            # Stored under another spelling of the same image: give it the pod's name too.
+            last = image.rsplit("/", 1)[-1]
+            repository, tag = image.rsplit(":", 1) if ":" in last else (image, "latest")
+            self.client.images.get(names[0]).tag(repository, tag)
+
+    async def load_image(self, archive: Path, image: str) -> None:
+        try:
+            await self._call(self._load_image, archive, image)
+        except podman.errors.APIError as err:
+            why = err.explanation or err
+            raise ImageUnavailable(f"image {image!r}: podman could not load it: {why}") from None
+
+    def _ensure_image(self, container: Container, local: frozenset[str] = frozenset()) -> None:
         image = container.image
         policy = container.image_pull_policy
+        if image in local:
+            return
         present = self.client.images.exists(image)
         if present and policy != "Always":
             return
@@ -587,8 +614,9 @@ class PodmanRuntime:
                 created.remove(force=True)
 
     def _start_pod(self, pod: Pod, attempts: dict[str, int], prepared: PreparedPod | None) -> None:
+        local = prepared.local_images if prepared is not None else frozenset()
         for container in [*pod.spec.init_containers, *pod.spec.containers]:
-            self._ensure_image(container)
+            self._ensure_image(container, local)
         try:
             self._create_pod(pod, attempts, prepared)
         except Exception:
@@ -682,7 +710,7 @@ class PodmanRuntime:
             if item["Id"] != kept:
                 self.client.containers.remove(item["Id"], force=True)
         spec = next(c for c in pod.spec.containers if c.name == name)
-        self._ensure_image(spec)
+        self._ensure_image(spec, prepared.local_images if prepared is not None else frozenset())
         pod_ip = self._pod_ip(podman_pod, {}, force=True) if podman_pod else ""
         self._create_container(pod, spec, attempt, podman_pod or None, prepared, pod_ip)
 

@@ -77,6 +77,9 @@ class PreparedPod:
     """Volumes that are empty directories of the pod, made on disk."""
     fs_group: int | None = None
     dns: Dns | None = None
+    local_images: frozenset[str] = frozenset()
+    """Images the node has just brought from the cluster's image store: used as the host has
+    them, never pulled from a registry (whatever the pull policy)."""
 
     def container(self, name: str) -> PreparedContainer:
         return self.containers.get(name) or PreparedContainer()

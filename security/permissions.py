@@ -116,7 +116,19 @@ def reads_stream(stream: str) -> list[str]:
     ]
 
 
-SHOAL_STREAMS = (*(f"KV_{bucket}" for bucket in s.ALL_BUCKET_NAMES), s.EVENTS_STREAM)
+SHOAL_STREAMS = (*(f"KV_{bucket}" for bucket in s.ALL_BUCKET_NAMES), s.EVENTS_STREAM, s.IMAGE_STREAM)
+
+
+def reads_images() -> list[str]:
+    """Find, fetch and list the image store's images (its index and its chunks). nats-py finds
+    the stream of an object's chunks by asking for stream names (not secret: names alone)."""
+    return [*reads_stream(s.IMAGE_STREAM), "$JS.API.STREAM.NAMES"]
+
+
+def writes_images() -> list[str]:
+    """Push and remove images: publish chunks and index entries, purge a replaced image's chunks."""
+    return [f"$O.{s.IMAGE_STORE}.>", f"$JS.API.STREAM.PURGE.{s.IMAGE_STREAM}"]
+
 
 EVERYONE = ["$JS.API.INFO", s.PROCESS_STATS, *(f"$JS.API.STREAM.INFO.{stream}" for stream in SHOAL_STREAMS)]
 """Every identity: the JetStream account's info, how Shoal's streams are set up (a role checks
@@ -217,6 +229,8 @@ def grant(role: str, name: str = "") -> Grant:
                 *_reads_all(),
                 *reads(SECRETS),  # sealed: names for `get secrets`; values only through the API
                 *reads_events(),
+                *reads_images(),
+                *writes_images(),
             ),
             subscribe=(
                 inbox,
@@ -237,6 +251,7 @@ def grant(role: str, name: str = "") -> Grant:
                 f"{s.PREFIX}.logs.*.keepalive",
                 *_reads_all(),
                 *reads_events(),
+                *reads_images(),
             ),
             subscribe=(inbox, s.EVENTS_ALL, f"{s.PREFIX}.logs.*", f"{s.METRICS_PREFIX}.>"),
         )
@@ -290,6 +305,7 @@ def _node(name: str, inbox: str) -> Grant:
             f"$JS.API.STREAM.CREATE.KV_{s.BUCKET_METRICS}",
             *writes(s.BUCKET_POD_STATUS),
             *writes(s.BUCKET_PODS),  # deletes the records of pods it has finished
+            *reads_images(),  # images its pods need that no registry has
             s.node_heartbeat(name),
             s.node_secrets(name),
             f"{s.EVENTS_PREFIX}.pod.>",
@@ -323,7 +339,7 @@ def _runs_exec() -> list[str]:
 def _shoal_own() -> tuple[str, ...]:
     """Every subject that is Shoal's: its requests and feeds, its buckets and streams (by every
     JetStream API verb), its fences and its identities' inboxes."""
-    own = [f"{s.PREFIX}.>", "$KVFENCE.>", f"{INBOXES}.>"]
+    own = [f"{s.PREFIX}.>", "$KVFENCE.>", f"{INBOXES}.>", f"$O.{s.IMAGE_STORE}.>"]
     for bucket in s.ALL_BUCKET_NAMES:
         own.append(f"$KV.{bucket}.>")
     for stream in SHOAL_STREAMS:

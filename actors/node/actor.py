@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from shoal.actors.node.dns import DnsServer, Records, host_resolvers, records
 from shoal.actors.node.exec import ExecService
 from shoal.actors.node.feed import PodFeed
 from shoal.actors.node.forward import ForwardService
+from shoal.actors.node.images import ImageSupply
 from shoal.actors.node.logs import LogService
 from shoal.actors.node.metrics import MetricsReporter
 from shoal.actors.node.prepare import ConfigMissing, PodSources, prepare, referenced, with_sidecars
@@ -217,6 +219,7 @@ class NodeActor(Actor):
         self.store: VolumeStore | None = None
         if self.settings.data_dir is not None:
             self.store = VolumeStore(self.settings.data_dir / "volumes")
+            self.images = ImageSupply(self.js, self.runtime, self.settings.data_dir / "images", self.emit)
             self._stale_volumes: set[str] = set()
             self.config_maps = self.watch(
                 KVCache(await Bucket.open(self.js, kv.CONFIGMAPS), self._config_changed)
@@ -536,7 +539,7 @@ class NodeActor(Actor):
         assert self.store is not None
         prepared = prepare(pod, await self._sources(pod), str(self.store.pod_dir(pod.metadata.uid)))
         await asyncio.to_thread(self.store.write, pod.metadata.uid, prepared)
-        return prepared
+        return dataclasses.replace(prepared, local_images=await self.images.supply(pod))
 
     async def _refresh_volumes(self, pod: Pod) -> None:
         """A ConfigMap or Secret the pod mounts changed: swap the new files in (a running pod
