@@ -23,9 +23,10 @@ from shoal.bus.kv import connection_of
 from shoal.bus.rpc import refusable
 from shoal.errors import ImageUnavailable, NotFound
 
-CHUNK_BYTES = 256 * 1024
-"""Chunk size of stored images: large enough that a 100 MB image is 400 messages, small enough
-to stay far below nats-server's 1 MB payload limit."""
+CHUNK_BYTES = 960 * 1024
+"""Chunk size of stored images: just under nats-server's default 1 MB payload limit, so a 100 MB
+image is about 100 messages (each waits for its acknowledgement: fewer, larger ones push faster;
+256 kB chunks took 10% longer in bench/images.py)."""
 
 IMAGE_ID_HEADER = "Shoal-Image-Id"
 """The Podman image id of what was pushed (``shoal image ls`` shows it)."""
