@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import socket
@@ -62,11 +63,14 @@ def say(message: str) -> None:
     errors.print(f"[bold cyan]shoal[/] {message}")
 
 
-def nats_servers(data_dir: Path, port: int, count: int, authority: Authority | None) -> list[NatsServer]:
+def nats_servers(
+    data_dir: Path, port: int, count: int, authority: Authority | None, host: str = "127.0.0.1"
+) -> list[NatsServer]:
     """One nats-server, or ``count`` clustered ones (routes to each other, each its own store;
-    client ports from ``port`` up, or free ones when ``port`` is 0). With an ``authority``, each
-    speaks TLS with a certificate of its own and lets in only the identities it issued."""
-    servers = _nats_servers(data_dir, port, count)
+    client ports from ``port`` up, or free ones when ``port`` is 0), listening on ``host``. With
+    an ``authority``, each speaks TLS with a certificate of its own (valid for ``host``) and lets
+    in only the identities it issued."""
+    servers = _nats_servers(data_dir, port, count, host)
     if authority is not None:
         for server in servers:
             name = server.config.server_name
@@ -76,18 +80,19 @@ def nats_servers(data_dir: Path, port: int, count: int, authority: Authority | N
     return servers
 
 
-def _nats_servers(data_dir: Path, port: int, count: int) -> list[NatsServer]:
+def _nats_servers(data_dir: Path, port: int, count: int, host: str) -> list[NatsServer]:
     if count == 1:
-        config = NatsServerConfig(store_dir=data_dir / "jetstream", port=port, server_name="shoal")
+        config = NatsServerConfig(store_dir=data_dir / "jetstream", port=port, server_name="shoal", host=host)
         return [NatsServer(config, run_dir=data_dir / "nats")]
-    cluster_ports = free_ports(count)
-    routes = [f"nats://127.0.0.1:{p}" for p in cluster_ports]
+    cluster_ports = free_ports(count, host)
+    routes = [f"nats://{host}:{p}" for p in cluster_ports]
     servers = []
     for index in range(count):
         config = NatsServerConfig(
             store_dir=data_dir / f"jetstream-{index}",
             port=port + index if port else 0,
             server_name=f"shoal-{index}",
+            host=host,
             cluster=ClusterConfig(name="shoal", port=cluster_ports[index], routes=routes),
         )
         servers.append(NatsServer(config, run_dir=data_dir / f"nats-{index}"))
@@ -135,13 +140,13 @@ async def _quiet(_: Exception) -> None:
     return None  # nats-py logs a traceback per failed connect; failing for good is said once
 
 
-def free_ports(count: int) -> list[int]:
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """Ports no process listens on now (the routes of a cluster must be known before it starts)."""
     sockets = []
     try:
         for _ in range(count):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((host, 0))
             sockets.append(sock)
         return [sock.getsockname()[1] for sock in sockets]
     finally:
@@ -165,6 +170,7 @@ class LocalCluster:
         dashboard_port: int | None = None,
         dashboard_changes: bool = False,
         secure: bool = True,
+        nats_host: str = "127.0.0.1",
     ) -> None:
         self.data_dir = data_dir
         self.authority = Authority(data_dir) if secure else None
@@ -179,7 +185,7 @@ class LocalCluster:
         self.host: ActorHost | None = None
         self.closers: list[Callable[[], None]] = []
         self.failed: Hosted | None = None
-        self.servers = nats_servers(data_dir, nats_port, nats_cluster, self.authority)
+        self.servers = nats_servers(data_dir, nats_port, nats_cluster, self.authority, nats_host)
         self.stopping = asyncio.Event()
         self.ready = False
         self.early_exit: Role | None = None
@@ -565,6 +571,14 @@ def up(
         int,
         typer.Option("--nats-port", envvar="SHOAL_NATS_PORT", help="NATS client port; 0 picks a free one"),
     ] = 4222,
+    nats_host: Annotated[
+        str,
+        typer.Option(
+            "--nats-host",
+            envvar="SHOAL_NATS_HOST",
+            help="Address nats-server listens on: one other hosts' roles reach (TLS only); default loopback",
+        ),
+    ] = "127.0.0.1",
     nodes: Annotated[int, typer.Option("--nodes", min=1, help="Node actors to run on the local Podman.")] = 1,
     node_name: Annotated[
         str | None, typer.Option("--node-name", help="Name of the (first) node [default: host name]")
@@ -637,6 +651,14 @@ def up(
         check_dns_label(base)
     except ValueError as err:
         raise ShoalError(f"--node-name: {err}") from None
+    try:
+        address = ipaddress.ip_address(nats_host)
+    except ValueError:
+        raise ShoalError(f"--nats-host: {nats_host!r} is not an IP address of this host") from None
+    if insecure and not address.is_loopback:
+        raise ShoalError(
+            f"--nats-host {nats_host}: --insecure (plaintext, no users) listens on loopback only"
+        )
     names = [base] if nodes == 1 else [f"{base}-{i}" for i in range(1, nodes + 1)]
     cluster = LocalCluster(
         (data_dir or default_data_dir()).resolve(),
@@ -651,6 +673,7 @@ def up(
         dashboard_port=None if no_dashboard else dashboard_port,
         dashboard_changes=dashboard_allow_changes,
         secure=not insecure,
+        nats_host=nats_host,
     )
     code = asyncio.run(cluster.run(filename or []))
     raise typer.Exit(code)

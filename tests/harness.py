@@ -299,9 +299,13 @@ class LocalShoal:
             return []
         return ["--credentials", str(access.credentials), "--tls-ca", str(access.ca)]
 
-    def start_role(self, label: str, *args: str) -> subprocess.Popen[bytes]:
-        """Run another role process (`shoal node ...`, `shoal scheduler`) against this cluster."""
-        argv = [sys.executable, "-m", "shoal", *args, "--server", self.url, *self.role_arguments(*args)]
+    def start_role(self, label: str, *args: str, inside: list[str] | None = None) -> subprocess.Popen[bytes]:
+        """Run another role process (`shoal node ...`, `shoal scheduler`) against this cluster;
+        ``inside``: the command it runs under (a test host's ``ip netns exec NS``)."""
+        argv = [
+            *(inside or []),
+            *(sys.executable, "-m", "shoal", *args, "--server", self.url, *self.role_arguments(*args)),
+        ]
         path = self.root / f"{label}.log"
         with path.open("ab") as log:
             self.role_log_offsets[label] = log.tell()
@@ -318,10 +322,10 @@ class LocalShoal:
             raise AssertionError(f"{label} exited with {process.returncode}:\n{log.decode(errors='replace')}")
         return b" running\n" in log
 
-    def start_node(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
+    def start_node(self, name: str, *extra: str, inside: list[str] | None = None) -> subprocess.Popen[bytes]:
         self.extra_nodes.add(name)
         return self.start_role(
-            name, "node", "--name", name, "--data-dir", str(self.root / "nodes" / name), *extra
+            name, "node", "--name", name, "--data-dir", str(self.root / "nodes" / name), *extra, inside=inside
         )
 
     def kill_role(self, label: str) -> None:

@@ -1,0 +1,147 @@
+"""Hosts that lose their network: a node actor in a network namespace of its own (a test host),
+cut off from nats-server by taking its link down while it keeps running, then healed.
+
+`shoal up` listens on the test network's bridge (``--nats-host``); the cut-off node runs as a
+user starts one on another host (`shoal node --server ... --address ...`) and drives the local
+Podman through its socket, so its containers go on while its link is down, as on an edge site.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shoal.client import ShoalClient
+from tests.harness import (
+    LocalShoal,
+    deployment,
+    documents,
+    node_containers,
+    remove_node_containers,
+    unique_name,
+    wait_for,
+)
+from tests.hosts import Host, network_of_hosts
+from tests.test_cluster import pods_of, wait_running
+
+pytestmark = pytest.mark.podman
+
+REPLICAS = 4
+
+
+class Partitioned:
+    """`shoal up` on the test network, and a second node on a host of its own."""
+
+    def __init__(self, cluster: LocalShoal, host: Host) -> None:
+        self.cluster = cluster
+        self.host = host
+        self.edge = f"{cluster.node}-edge"
+
+    def start_edge(self) -> None:
+        socket = self.cluster.data_dir / "nodes" / self.cluster.node / "podman.sock"
+        self.cluster.start_node(
+            self.edge,
+            "--podman-url",
+            f"unix://{socket}",
+            "--address",
+            self.host.address,
+            inside=self.host.command(),
+        )
+
+
+@pytest.fixture
+def partitioned(podman: str, tmp_path: Path) -> Iterator[Partitioned]:
+    with network_of_hosts() as network:
+        host = network.add_host()
+        cluster = LocalShoal(
+            tmp_path / "cluster", node=unique_name("p"), extra_args=["--nats-host", network.gateway]
+        )
+        setup = Partitioned(cluster, host)
+        try:
+            cluster.start()
+            setup.start_edge()
+            yield setup
+        finally:
+            cluster.stop()
+            remove_node_containers(cluster.node)
+            remove_node_containers(setup.edge)
+
+
+def portless(manifest: str) -> str:
+    """The deployment without container ports: the test host's containers run in the root
+    namespace's Podman, which cannot publish ports on the test host's address."""
+    document = yaml.safe_load(manifest)
+    for container in document["spec"]["template"]["spec"]["containers"]:
+        container.pop("ports", None)
+    return yaml.safe_dump(document)
+
+
+def running(node: str, app: str) -> set[str]:
+    return {
+        c["Id"] for c in node_containers(node, **{"shoal.deployment": app}) if c.get("State") == "running"
+    }
+
+
+async def test_a_partitioned_node_keeps_its_pods_and_drops_the_replaced_copies_once_healed(
+    partitioned: Partitioned,
+) -> None:
+    cluster, edge, app = partitioned.cluster, partitioned.edge, unique_name("isle")
+    async with await cluster.connect() as client:
+
+        async def both_ready() -> bool:
+            return cluster.role_running(edge) and {cluster.node, edge} <= await client.ready_nodes()
+
+        await wait_for(both_ready, timeout=60, what="both nodes Ready")
+        await client.apply(
+            documents(portless(deployment(app, replicas=REPLICAS, cpu="10m", command=["sleep", "3600"])))
+        )
+        placed = Counter(p.node_name for p, _ in await wait_running(client, app, REPLICAS))
+        assert placed[edge] > 0 and placed[cluster.node] > 0, placed
+        kept = running(edge, app)
+        assert len(kept) == placed[edge]
+
+        cut = time.monotonic()
+        partitioned.host.cut()
+
+        async def not_ready() -> bool:
+            return edge not in await client.ready_nodes()
+
+        await wait_for(not_ready, timeout=20, interval=0.05, what=f"{edge} NotReady")
+        lost_after = time.monotonic() - cut
+        await _replaced_elsewhere(client, app, edge)
+        replaced_after = time.monotonic() - cut
+        # Cut off, the node keeps running its copies (the price of staying up at an edge site),
+        # and its actor lives on, trying to reach the servers.
+        assert running(edge, app) == kept
+        assert cluster.roles[edge].poll() is None
+
+        healed = time.monotonic()
+        partitioned.host.heal()
+
+        async def converged() -> bool:
+            on_edge = node_containers(edge, **{"shoal.deployment": app})
+            return not on_edge and len(running(cluster.node, app)) == REPLICAS
+
+        await wait_for(converged, timeout=60, interval=0.1, what=f"{edge} to remove its replaced copies")
+        converged_after = time.monotonic() - healed
+        await wait_for(both_ready, timeout=30, what=f"{edge} Ready again")
+        print(
+            f"NotReady {lost_after:.2f}s after the cut, replaced {replaced_after:.2f}s after it;"
+            f" copies removed {converged_after:.2f}s after healing"
+        )
+        assert lost_after < 5.0 and replaced_after < 10.0, (lost_after, replaced_after)
+        await client.delete(documents=documents(deployment(app)))
+
+
+async def _replaced_elsewhere(client: ShoalClient, app: str, lost: str) -> None:
+    async def replaced() -> bool:
+        pods = await pods_of(client, app)
+        ready = [p for p, s in pods if s is not None and s.ready and p.node_name != lost]
+        return len(ready) == REPLICAS
+
+    await wait_for(replaced, timeout=30, interval=0.05, what=f"every replica Ready off {lost}")
