@@ -81,6 +81,12 @@ class ClusterUnreachable(TransientError):
     code = "unreachable"
 
 
+class CredentialsRefused(ClusterUnreachable):
+    """A NATS server answered but turned these credentials (or this TLS) away: waiting cannot help."""
+
+    code = "refused"
+
+
 class RuntimeUnavailable(TransientError):
     """The container runtime (the Podman service) did not answer."""
 

@@ -130,9 +130,7 @@ async def main(size_mb: int, rounds: int) -> None:
         statistics.median(saves) + statistics.median(loads)
     )
     print(f"push+fetch vs save+load: {both:.2f}")
-    print(
-        f"peak memory of `shoal image push` (with its podman save): {max(rss):.0f} MB; image {size_mb} MB"
-    )
+    print(f"peak memory of `shoal image push` (with its podman save): {max(rss):.0f} MB; image {size_mb} MB")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import nats
 from nats.aio.client import Client
 
-from shoal.errors import ClusterUnreachable
+from shoal.errors import ClusterUnreachable, CredentialsRefused
 from shoal.security.access import Access
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ async def connect_actor(
     except (TimeoutError, OSError, nats.errors.Error) as err:
         why = refused(last_error[0]) if last_error else ""
         if why:
-            raise ClusterUnreachable(f"NATS at {url}: {why}") from None
+            raise CredentialsRefused(f"NATS at {url}: {why}") from None
         raise ClusterUnreachable(f"no NATS server answered at {url} within {deadline:.0f}s ({err})") from None
     holder.append(nc)
     return nc

@@ -7,6 +7,7 @@ Every setting is an option with a ``SHOAL_*`` environment variable and a default
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import socket
@@ -20,7 +21,7 @@ import typer
 
 from shoal.cli.common import CredentialsOption, ServerOption, TLSCAOption
 from shoal.cli.context import default_data_dir, resolve_access, resolve_server
-from shoal.errors import InvalidManifest
+from shoal.errors import ClusterUnreachable, CredentialsRefused, InvalidManifest
 from shoal.models.base import check_dns_label, check_label_key, check_label_value
 from shoal.models.quantity import parse_cpu, parse_memory
 from shoal.models.scheduling import Taint
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # the actors, Podman and NATS are imported when a role runs, 
     from nats.aio.client import Client
 
     from shoal.actors.base import Actor
+    from shoal.security.access import Access
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,42 @@ class Role:
     client_name: str
     make: Callable[[Client], Awaitable[Actor]]
     close: Callable[[], None] | None = None
+    offline: Callable[[], Awaitable[None]] | None = None
+    """What the role does while it cannot reach NATS at start (a node: keep its pods running);
+    with it, the role waits for the servers for as long as it takes instead of giving up."""
+
+
+OFFLINE_AFTER = 5.0
+"""Seconds without NATS at start after which a role with an offline mode goes into it."""
+
+
+async def _connect(url: str, role: Role, access: Access) -> Client:
+    """The role's connection; a role with an offline mode runs it while none can be made."""
+    from shoal.bus.connection import connect_actor
+
+    if role.offline is None:
+        return await connect_actor(url, role.client_name, access=access)
+
+    async def patiently() -> Client:
+        while True:
+            try:
+                return await connect_actor(url, role.client_name, access=access)
+            except CredentialsRefused:
+                raise
+            except ClusterUnreachable as err:
+                log.warning("%s; still trying", err)
+
+    connecting = asyncio.ensure_future(patiently())
+    done, _ = await asyncio.wait({connecting}, timeout=OFFLINE_AFTER)
+    if done:
+        return connecting.result()
+    keeper = asyncio.ensure_future(role.offline())
+    try:
+        return await connecting
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await keeper
 
 
 def run_role(
@@ -71,13 +109,12 @@ def run_role(
 ) -> None:
     """Run one role in this process until it is signalled to stop."""
     from shoal.actors.base import run_until_signalled
-    from shoal.bus.connection import connect_actor
 
     url = resolve_server(server)
     access = resolve_access(credentials, tls_ca)
 
     async def main() -> int:
-        nc = await connect_actor(url, role.client_name, access=access)
+        nc = await _connect(url, role, access)
         actor = await role.make(nc)
         return await run_until_signalled(actor)
 
@@ -618,4 +655,21 @@ def node_role(
         runtime = PodmanRuntime(node_name, url, service=service, publish_address=address)
         return NodeActor(nc, runtime, settings)
 
-    return Role(f"shoal-node-{node_name}", make, service.stop if service is not None else None)
+    async def offline() -> None:
+        from shoal.actors.node.offline import ASSIGNMENTS_DIR, Assignments, OfflineKeeper
+        from shoal.runtime.podman import PodmanRuntime
+
+        url = podman_url
+        if service is not None:
+            service.start()  # on the loop's thread, as in make (reused there once connected)
+            url = service.url
+        assert url is not None
+        runtime = PodmanRuntime(node_name, url, service=service, publish_address=address)
+        try:
+            await OfflineKeeper(runtime, Assignments(node_dir / ASSIGNMENTS_DIR)).run()
+        finally:
+            await runtime.close()
+
+    return Role(
+        f"shoal-node-{node_name}", make, service.stop if service is not None else None, offline=offline
+    )

@@ -126,6 +126,10 @@ class Runtime(Protocol):
         """Replace an exited container by a new one numbered ``attempt``."""
         ...
 
+    async def start_again(self, container_id: str) -> None:
+        """Start an exited container as it is (a node cut off from NATS after a reboot)."""
+        ...
+
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         """SIGTERM, then SIGKILL after the grace period; the container stays, exited."""
         ...

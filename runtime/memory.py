@@ -176,6 +176,12 @@ class MemoryRuntime:
                     )
                     self._events.put_nowait(RuntimeEvent(pod.namespace, pod.name, "died"))
 
+    async def start_again(self, container_id: str) -> None:
+        for pod in self.pods.values():
+            for name, container in pod.containers.items():
+                if container.container_id == container_id:
+                    pod.containers[name] = replace(container, state="running", exit_code=None)
+
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         self._exit(container_id, 143)
 

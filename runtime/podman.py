@@ -724,6 +724,15 @@ class PodmanRuntime:
                 f"podman refused to restart {pod.metadata.name}/{container}: {err.explanation or err}"
             ) from None
 
+    async def start_again(self, container_id: str) -> None:
+        # A container of a Podman pod starts its pod's infra container first (a dependency).
+        try:
+            await self._call(lambda: self.client.containers.get(container_id).start())
+        except podman.errors.APIError as err:
+            raise ShoalError(
+                f"podman could not start container {container_id[:12]}: {err.explanation or err}"
+            ) from None
+
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         await self._call(self._stop_quietly, container_id, grace_seconds)
 

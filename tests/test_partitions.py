@@ -1,5 +1,7 @@
 """Hosts that lose their network: a node actor in a network namespace of its own (a test host),
-cut off from nats-server by taking its link down while it keeps running, then healed.
+cut off from nats-server by taking its link down; it keeps its pods, restarts what crashes,
+starts them again after a reboot while still cut off, and once healed removes what the control
+plane replaced meanwhile.
 
 `shoal up` listens on the test network's bridge (``--nats-host``); the cut-off node runs as a
 user starts one on another host (`shoal node --server ... --address ...`) and drives the local
@@ -8,6 +10,7 @@ Podman through its socket, so its containers go on while its link is down, as on
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -81,6 +84,10 @@ def portless(manifest: str) -> str:
     return yaml.safe_dump(document)
 
 
+def podman(*args: str) -> None:
+    subprocess.run(["podman", *args], check=True, capture_output=True, timeout=120)
+
+
 def running(node: str, app: str) -> set[str]:
     return {
         c["Id"] for c in node_containers(node, **{"shoal.deployment": app}) if c.get("State") == "running"
@@ -120,6 +127,32 @@ async def test_a_partitioned_node_keeps_its_pods_and_drops_the_replaced_copies_o
         assert running(edge, app) == kept
         assert cluster.roles[edge].poll() is None
 
+        # A container that dies while the node is cut off is restarted, by its restart policy.
+        crashed = sorted(kept)[0]
+        podman("kill", crashed)
+
+        async def restarted() -> bool:
+            now = running(edge, app)
+            return crashed not in now and len(now) == len(kept)
+
+        await wait_for(restarted, timeout=30, what="the crashed container restarted while cut off")
+
+        # The host reboots, still cut off: its containers stop, the node process starts again
+        # and cannot reach NATS. It runs its pods again from its local copy of its assignments.
+        cluster.kill_role(edge)
+        before_reboot = running(edge, app)
+        podman("stop", "-t", "0", *before_reboot)
+        assert not running(edge, app)
+        rebooted = time.monotonic()
+        partitioned.start_edge()
+
+        async def back_up() -> bool:
+            return running(edge, app) == before_reboot
+
+        await wait_for(back_up, timeout=60, what="the rebooted node to start its pods while cut off")
+        back_after = time.monotonic() - rebooted
+        assert b"cut off from NATS at start" in (cluster.root / f"{edge}.log").read_bytes()
+
         healed = time.monotonic()
         partitioned.host.heal()
 
@@ -132,6 +165,7 @@ async def test_a_partitioned_node_keeps_its_pods_and_drops_the_replaced_copies_o
         await wait_for(both_ready, timeout=30, what=f"{edge} Ready again")
         print(
             f"NotReady {lost_after:.2f}s after the cut, replaced {replaced_after:.2f}s after it;"
+            f" pods back {back_after:.2f}s after a reboot while cut off;"
             f" copies removed {converged_after:.2f}s after healing"
         )
         assert lost_after < 5.0 and replaced_after < 10.0, (lost_after, replaced_after)

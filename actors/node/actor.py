@@ -31,6 +31,7 @@ from shoal.actors.node.forward import ForwardService
 from shoal.actors.node.images import ImageSupply
 from shoal.actors.node.logs import LogService
 from shoal.actors.node.metrics import MetricsReporter
+from shoal.actors.node.offline import ASSIGNMENTS_DIR, Assignments
 from shoal.actors.node.prepare import ConfigMissing, PodSources, prepare, referenced, with_sidecars
 from shoal.actors.node.proxy import Balancing, ServiceProxy
 from shoal.actors.node.servicenet import KernelServices, ruleset, table_name
@@ -62,6 +63,7 @@ from shoal.runtime.prepared import PreparedPod
 log = logging.getLogger(__name__)
 
 PROXY_RESYNC_SECONDS = 3.0
+ASSIGNMENTS_FLUSH_SECONDS = 1.0
 MAX_STOP_GRACE_SECONDS = 100.0
 """At most this long a stopping node waits for its pods' grace periods (``shoal up`` waits
 120 s for a node to stop)."""
@@ -189,6 +191,9 @@ class NodeActor(Actor):
         self.queue = WorkQueue(base_delay=0.5, max_delay=settings.backoff_max)
         self.backoff = CrashBackoff(settings.backoff_initial, settings.backoff_max, settings.backoff_reset)
         self.cut_off = False
+        self.assignments: Assignments | None = None
+        """The local copy of the pods bound here, for a restart while cut off (None: hollow)."""
+        self._unsaved: set[str] = set()
         self.record: Node | None = None
         self._stale_statuses: set[str] = set()
         """Status records of pods gone from here whose deletion failed: deleted again later."""
@@ -220,6 +225,7 @@ class NodeActor(Actor):
         if self.settings.data_dir is not None:
             self.store = VolumeStore(self.settings.data_dir / "volumes")
             self.images = ImageSupply(self.js, self.runtime, self.settings.data_dir / "images", self.emit)
+            self.assignments = Assignments(self.settings.data_dir / ASSIGNMENTS_DIR)
             self._stale_volumes: set[str] = set()
             self.config_maps = self.watch(
                 KVCache(await Bucket.open(self.js, kv.CONFIGMAPS), self._config_changed)
@@ -252,6 +258,10 @@ class NodeActor(Actor):
             self.namespaces = self.watch(KVCache(self.namespace_bucket))
         await self.pods.synced.wait()
         await self.namespaces.synced.wait()
+        if self.assignments is not None:
+            bound = {pod.key for pod in self.pods.values() if pod.node_name == self.name}
+            self._unsaved |= bound | await asyncio.to_thread(self.assignments.keys)
+            self.spawn(self._keep_assignments(), "local copy of assignments")
         self.cluster = await self._cluster_id()
         self.runtime.cluster = self.cluster
         self.spawn(self._follow_runtime(), "runtime events")
@@ -470,6 +480,33 @@ class NodeActor(Actor):
             new is not None and new.value.node_name == self.name
         ):
             self.queue.add(key)
+            self._unsaved.add(key)
+
+    async def _keep_assignments(self) -> None:
+        """Keep the local copy of this node's pod records (actors/node/offline.py) up to date:
+        what changed is written at most once a second, off the event loop."""
+        assert self.assignments is not None
+        while True:
+            await asyncio.sleep(ASSIGNMENTS_FLUSH_SECONDS)
+            if not self._unsaved:
+                continue
+            changed, self._unsaved = self._unsaved, set()
+            records = {}
+            for key in changed:
+                entry = self.pods.get(key)
+                records[key] = (
+                    entry.value if entry is not None and entry.value.node_name == self.name else None
+                )
+            try:
+                await asyncio.to_thread(self._save_assignments, records)
+            except OSError as err:
+                log.warning("the local copy of this node's assignments could not be written: %s", err)
+                self._unsaved |= changed
+
+    def _save_assignments(self, records: dict[str, Pod | None]) -> None:
+        assert self.assignments is not None
+        for key, pod in records.items():
+            self.assignments.save(key, pod)
 
     def _runs_here(self, namespace: str, name: str) -> bool:
         entry = self.pods.get(pod_key(namespace, name))
