@@ -17,7 +17,7 @@ import pytest
 from shoal.bus import kv, subjects
 from shoal.bus.connection import servers_of
 from shoal.client import ShoalClient
-from shoal.errors import RemoteUnavailable
+from shoal.errors import RemoteUnavailable, ShoalError
 from tests.harness import LocalShoal, deployment, documents, remove_node_containers, unique_name, wait_for
 
 
@@ -115,3 +115,47 @@ async def _count_is(client: ShoalClient, app: str, count: int) -> bool:
 async def _restarted(shoal: LocalShoal, old: int) -> bool:
     pid = server_pids(shoal).get(0)
     return pid is not None and pid != old
+
+
+async def test_all_three_servers_killed_at_once_lose_no_acknowledged_apply(three: LocalShoal) -> None:
+    # Every replica killed together, mid-write, and started again (by `shoal up`): what the API
+    # acknowledged was on the servers' files, and is there once they recovered. A SIGKILL keeps
+    # what the kernel cached, so this shows recovery, not power-loss durability (which is
+    # what `sync_interval: always` is for: fsync before the acknowledgement).
+    acknowledged: list[str] = []
+    prefix = unique_name("kept")
+
+    async def apply_all() -> None:
+        for index in range(12):
+            name = f"{prefix}-{index}"
+            manifest = (
+                f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{n: '{index}'}}\n"
+            )
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    async with await three.connect() as fresh:
+                        await fresh.apply(documents(manifest))
+                    acknowledged.append(name)
+                    break
+                except (ShoalError, nats.errors.Error, TimeoutError):
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+
+    applying = asyncio.create_task(apply_all())
+    await wait_for(lambda: len(acknowledged) >= 3, timeout=60, interval=0.01, what="three applies")
+    pids = server_pids(three)
+    assert set(pids) == {0, 1, 2}
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL)
+    at_kill = list(acknowledged)
+    await asyncio.wait_for(applying, 150)
+    assert acknowledged == [f"{prefix}-{i}" for i in range(12)]
+    assert not set(server_pids(three).values()) & set(pids.values())  # all three are new processes
+    async with await three.connect() as client:
+        stored = await client.config_maps()
+        missing = [name for name in acknowledged if f"default.{name}" not in stored]
+        assert missing == [], (
+            f"acknowledged, then lost: {missing} ({len(at_kill)} acknowledged before the kill)"
+        )
