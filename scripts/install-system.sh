@@ -2,7 +2,8 @@
 # Installs what Shoal needs from the operating system, when it is missing:
 # Podman with the runc runtime (crun fails on cgroups v1 hosts), catatonit for Podman
 # pods' infra containers, busybox-static for the local test image, nftables for
-# services' cluster IPs in the kernel, and chromium for the dashboard's browser tests.
+# services' cluster IPs in the kernel, iproute2 for the network namespaces of test hosts,
+# and chromium for the dashboard's browser tests.
 set -euo pipefail
 
 need=()
@@ -11,10 +12,11 @@ command -v runc >/dev/null || need+=(runc)
 command -v catatonit >/dev/null || [[ -x /usr/libexec/podman/catatonit ]] || need+=(catatonit)
 { [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
 command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || need+=(nftables)
+command -v ip >/dev/null || [[ -x /usr/sbin/ip ]] || need+=(iproute2)
 command -v chromium >/dev/null || need+=(chromium)
 
 if ((${#need[@]} == 0)); then
-    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static, nftables, chromium"
+    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static, nftables, iproute2, chromium"
     exit 0
 fi
 
