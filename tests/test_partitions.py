@@ -10,6 +10,10 @@ Podman through its socket, so its containers go on while its link is down, as on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -19,11 +23,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shoal.bus import kv
+from shoal.bus.kv import Bucket, Change
 from shoal.client import ShoalClient
+from shoal.models.node import LeaseRecord
 from tests.harness import (
     LocalShoal,
     deployment,
     documents,
+    holds_for,
     node_containers,
     remove_node_containers,
     unique_name,
@@ -179,3 +187,112 @@ async def _replaced_elsewhere(client: ShoalClient, app: str, lost: str) -> None:
         return len(ready) == REPLICAS
 
     await wait_for(replaced, timeout=30, interval=0.05, what=f"every replica Ready off {lost}")
+
+
+@pytest.fixture
+def cut_scheduler(podman: str, tmp_path: Path) -> Iterator[tuple[LocalShoal, Host]]:
+    """`shoal up --processes` on the test network, and a second scheduler on a host of its own."""
+    with network_of_hosts() as network:
+        host = network.add_host()
+        cluster = LocalShoal(
+            tmp_path / "cluster",
+            node=unique_name("s"),
+            extra_args=["--processes", "--nats-host", network.gateway],
+        )
+        try:
+            cluster.start()
+            cluster.start_role("cut-scheduler", "scheduler", inside=host.command())
+            yield cluster, host
+        finally:
+            cluster.stop()
+            remove_node_containers(cluster.node)
+
+
+async def _leader(client: ShoalClient) -> LeaseRecord | None:
+    entry = await (await Bucket.open(client.js, kv.LEASES)).get("scheduler")
+    return entry.value if entry else None
+
+
+async def test_a_scheduler_leader_cut_off_is_replaced_and_writes_nothing_once_back(
+    cut_scheduler: tuple[LocalShoal, Host],
+) -> None:
+    cluster, host = cut_scheduler
+    remote = cluster.roles["cut-scheduler"]
+    async with await cluster.connect() as client:
+        # Make the scheduler on the test host the leader: kill whichever other one leads.
+        async def remote_leads() -> LeaseRecord | None:
+            current = await _leader(client)
+            if current is not None and current.holder.endswith(f"-{remote.pid}"):
+                return current
+            if current is not None and cluster.role_running("cut-scheduler"):
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(current.holder.rsplit("-", 1)[1]), signal.SIGKILL)
+            return None
+
+        first = await wait_for(
+            remote_leads, timeout=60, interval=0.5, what="the test host's scheduler to lead"
+        )
+        app = unique_name("steady")
+        manifest = portless(deployment(app, replicas=3, cpu="10m", command=["sleep", "3600"]))
+        await client.apply(documents(manifest))
+        await wait_running(client, app, 3)
+
+        takeovers: list[LeaseRecord] = []
+        most = 0
+
+        async def follow_lease() -> None:
+            async for change in (await Bucket.open(client.js, kv.LEASES)).watch("scheduler"):
+                if (
+                    isinstance(change, Change)
+                    and change.value is not None
+                    and change.value.holder != first.holder
+                ):
+                    takeovers.append(change.value)
+
+        async def count_pods() -> None:
+            nonlocal most
+            while True:
+                most = max(most, len(await pods_of(client, app)))
+                await asyncio.sleep(0.05)
+
+        tasks = [asyncio.create_task(follow_lease()), asyncio.create_task(count_pods())]
+        try:
+            cut_at = time.time()
+            host.cut()
+            await wait_for(
+                lambda: bool(takeovers), timeout=20, interval=0.05, what="another scheduler to lead"
+            )
+            failover = takeovers[0].renewed_at - cut_at  # the new leader's own record, same clock
+            second = takeovers[0]
+            assert second.term > first.term
+            await client.scale("default", app, 5)  # the new leader places them
+            await wait_running(client, app, 5)
+
+            host.heal()
+            log = cluster.root / "cut-scheduler.log"
+            await wait_for(
+                lambda: b"lost leadership of scheduler" in log.read_bytes(),
+                timeout=30,
+                what="the old leader to know it was deposed",
+            )
+
+            async def settled() -> bool:
+                current = await _leader(client)
+                return (
+                    current is not None
+                    and current.holder == second.holder
+                    and len(await pods_of(client, app)) == 5
+                )
+
+            # Back in touch, what the old leader still had to say is refused: no pod more, the
+            # lease stays with its successor.
+            await holds_for(settled, 5, what="the new leader's cluster, untouched by the old one")
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        print(f"scheduler failover after a cut: {failover:.2f}s")
+        assert failover < 5.0, f"failover took {failover:.2f}s"
+        assert most <= 5, f"saw {most} pods for 5 replicas"
+        await client.delete(documents=documents(manifest))
