@@ -13,10 +13,13 @@ that gives up exits non-zero.
     .venv/bin/python bench/scheduler_scale.py --nodes 1000 --pods 10000 [--probe] [--spread] [--profile]
     .venv/bin/python bench/scheduler_scale.py --nodes 5000 --pods 50000 --probe
     .venv/bin/python bench/scheduler_scale.py --compare-security --rounds 3
+    .venv/bin/python bench/scheduler_scale.py --compare-replication --secure --rounds 3
 
 With ``--secure``, nats-server speaks TLS and lets in only identities issued for the run, with
 each role's permissions (as ``shoal up`` sets them up); ``--compare-security`` runs plain and
-secure rounds in turn in one invocation and prints the medians and their ratio.
+secure rounds in turn in one invocation and prints the medians and their ratio. With
+``--nats-cluster 3`` the roles run against three clustered nats-servers (every bucket and the
+event stream on three); ``--compare-replication`` runs one-server and three-server rounds in turn.
 """
 
 from __future__ import annotations
@@ -116,29 +119,48 @@ def access_for(authority: Authority | None, role: str) -> Access | None:
     return None if authority is None else Access(authority.issue(role), authority.ca)
 
 
-async def run(args: argparse.Namespace, root: Path, secure: bool = False) -> tuple[int, float]:
-    authority = Authority(root) if secure else None
+async def start_servers(root: Path, authority: Authority | None, count: int) -> tuple[list[NatsServer], str]:
+    """One nats-server, or ``count`` clustered ones as `shoal up --nats-cluster` runs them (state
+    made once, on three of them); their URL list."""
+    if authority is not None:
+        for role in ("admin", "api", "scheduler", "fleet"):
+            authority.issue(role)
+    if count > 1:
+        from shoal.cli.up import jetstream_ready, nats_servers
+
+        servers = nats_servers(root, 0, count, authority)
+        for server in servers:
+            server.start()
+        url = ",".join(server.url for server in servers)
+        await jetstream_ready(url, access_for(authority, "admin") or Access(), count)
+        return servers, url
     config = NatsServerConfig(store_dir=root / "js", port=0)
     if authority is not None:
         cert, key = authority.server_cert("shoal", ["127.0.0.1", "localhost"])
         config.tls = ServerTLS(cert=cert, key=key, ca=authority.ca)
-        for role in ("admin", "api", "scheduler", "fleet"):
-            authority.issue(role)
         config.authorization = authority.authorization
     server = NatsServer(config, run_dir=root)
     server.start()
+    return [server], server.url
+
+
+async def run(
+    args: argparse.Namespace, root: Path, secure: bool = False, servers: int = 1
+) -> tuple[int, float]:
+    authority = Authority(root) if secure else None
+    nats, url = await start_servers(root, authority, servers)
     fleet = ["node", "--runtime", "hollow", "--count", str(args.nodes), "--name", "hollow"]
     if args.spread:
         fleet += ["--label", "zone=z1"]  # relabelled below into 10 zones
     processes = {
-        "api": start("api", ["api"], server.url, root, access_for(authority, "api")),
-        "scheduler": start("scheduler", ["scheduler"], server.url, root, access_for(authority, "scheduler")),
-        "fleet": start("fleet", fleet, server.url, root, access_for(authority, "fleet")),
+        "api": start("api", ["api"], url, root, access_for(authority, "api")),
+        "scheduler": start("scheduler", ["scheduler"], url, root, access_for(authority, "scheduler")),
+        "fleet": start("fleet", fleet, url, root, access_for(authority, "fleet")),
     }
     code = 0
     elapsed = float("nan")
     try:
-        async with await ShoalClient.connect(server.url, access=access_for(authority, "admin")) as client:
+        async with await ShoalClient.connect(url, access=access_for(authority, "admin")) as client:
             started = time.monotonic()
             while len(await client.ready_nodes()) < args.nodes:
                 if time.monotonic() - started > 120:
@@ -147,7 +169,12 @@ async def run(args: argparse.Namespace, root: Path, secure: bool = False) -> tup
                     )
                     return 1, elapsed
                 await asyncio.sleep(0.5)
-            print(f"{args.nodes} hollow nodes Ready in {time.monotonic() - started:.1f}s", flush=True)
+            pods_stream = await client.js.stream_info(f"KV_{kv.PODS.name}")
+            print(
+                f"{args.nodes} hollow nodes Ready in {time.monotonic() - started:.1f}s"
+                f" ({len(nats)} nats-server(s), the pods bucket on {pods_stream.config.num_replicas})",
+                flush=True,
+            )
             if args.spread:
                 for index, name in enumerate(sorted(await client.nodes())):
                     await client.update_node(name, labels={"zone": f"z{index % 10}"})
@@ -259,8 +286,10 @@ async def run(args: argparse.Namespace, root: Path, secure: bool = False) -> tup
                     f" CPU {cpu_seconds(process.pid) - cpu_before[name]:5.1f} s during the run,"
                     f" peak RSS {peak_rss_mb(process.pid):4.0f} MB"
                 )
-            assert server.process is not None
-            print(f"  nats-server: CPU {cpu_seconds(server.process.pid):.1f} s in all")
+            for server in nats:
+                assert server.process is not None
+                used = cpu_seconds(server.process.pid)
+                print(f"  nats-server {server.config.server_name}: CPU {used:.1f} s in all")
     finally:
         for process in processes.values():
             process.terminate()
@@ -270,30 +299,33 @@ async def run(args: argparse.Namespace, root: Path, secure: bool = False) -> tup
             except subprocess.TimeoutExpired:
                 print(f"(a role ignored SIGTERM for 15 s: pid {process.pid}, killed)")
                 process.kill()
-        server.stop()
+        for server in nats:
+            server.stop()
     return code, elapsed
 
 
-async def compare(args: argparse.Namespace) -> int:
-    """Plain and secure rounds in turn, on the same machine in the same run."""
+async def compare(args: argparse.Namespace, modes: list[tuple[str, bool, int]]) -> int:
+    """Rounds of each mode (label, secure, servers) in turn, on the same machine in the same run;
+    the medians, and the second's ratio to the first."""
     import statistics
 
-    times: dict[bool, list[float]] = {False: [], True: []}
+    times: dict[str, list[float]] = {label: [] for label, _, _ in modes}
     for round_ in range(args.rounds):
-        for secure in (False, True):
-            root = Path(tempfile.mkdtemp(prefix=f"shoal-bench-scale-{'tls' if secure else 'plain'}-"))
-            mode = "TLS and permissions" if secure else "plaintext, no users"
-            print(f"-- round {round_ + 1}, {mode} ({root})")
-            code, elapsed = await run(args, root, secure)
+        for label, secure, servers in modes:
+            root = Path(tempfile.mkdtemp(prefix="shoal-bench-scale-"))
+            print(f"-- round {round_ + 1}, {label} ({root})")
+            code, elapsed = await run(args, root, secure, servers)
             if code:
                 return code
-            times[secure].append(elapsed)
-    plain, secure_ = statistics.median(times[False]), statistics.median(times[True])
+            times[label].append(elapsed)
+    medians = {label: statistics.median(values) for label, values in times.items()}
+    (first, base), (second, other) = list(medians.items())[:2]
     print(
-        f"apply -> {args.pods} Running on {args.nodes} hollow nodes, median of {args.rounds}:"
-        f" plain {plain:.2f}s {sorted(round(t, 2) for t in times[False])},"
-        f" TLS + permissions {secure_:.2f}s {sorted(round(t, 2) for t in times[True])};"
-        f" ratio {secure_ / plain:.2f}"
+        f"apply -> {args.pods} Running on {args.nodes} hollow nodes, median of {args.rounds}: "
+        + ", ".join(
+            f"{label} {medians[label]:.2f}s {sorted(round(t, 2) for t in times[label])}" for label in times
+        )
+        + f"; {second} / {first} = {other / base:.2f}"
     )
     return 0
 
@@ -313,10 +345,20 @@ if __name__ == "__main__":
     )
     parser.add_argument("--secure", action="store_true", help="TLS and an identity per role")
     parser.add_argument("--compare-security", action="store_true", help="plain and secure rounds in turn")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of each (with --compare-security)")
+    parser.add_argument(
+        "--nats-cluster", type=int, default=1, help="clustered nats-servers (3: state kept on three)"
+    )
+    parser.add_argument(
+        "--compare-replication", action="store_true", help="one server (R1) and three (R3) rounds in turn"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each (with --compare-...)")
     arguments = parser.parse_args()
     if arguments.compare_security:
-        sys.exit(asyncio.run(compare(arguments)))
+        modes = [("plaintext, no users", False, 1), ("TLS and permissions", True, 1)]
+        sys.exit(asyncio.run(compare(arguments, modes)))
+    if arguments.compare_replication:
+        modes = [("one server (R1)", arguments.secure, 1), ("three servers (R3)", arguments.secure, 3)]
+        sys.exit(asyncio.run(compare(arguments, modes)))
     state = Path(tempfile.mkdtemp(prefix="shoal-bench-scale-"))
     print(f"(state and logs in {state})")
-    sys.exit(asyncio.run(run(arguments, state, arguments.secure))[0])
+    sys.exit(asyncio.run(run(arguments, state, arguments.secure, arguments.nats_cluster))[0])
