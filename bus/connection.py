@@ -110,10 +110,11 @@ async def connect_actor(
     async def disconnected() -> None:
         if holder and (holder[0].is_closed or holder[0].is_draining):
             return  # our own shutdown
-        log.warning("disconnected from NATS at %s", url)
+        log.warning("%s disconnected from NATS at %s", name, url)
 
     async def reconnected() -> None:
-        log.info("reconnected to NATS at %s", url)
+        server = getattr(holder[0].connected_url, "netloc", "") if holder else ""
+        log.info("%s reconnected to NATS at %s", name, server or url)
         for hook in _reconnect_hooks.get(id(holder[0]), []) if holder else []:
             hook()
 

@@ -87,6 +87,13 @@ def with_client(
             why = denied(client.nc)
             if why:
                 raise Forbidden(f"not allowed for these credentials: {why}") from None
+            from shoal.retry import is_transient
+
+            if is_transient(err) and not isinstance(err, ShoalError):
+                # nats-py's timeouts and lost connections: one line, not a traceback.
+                raise ClusterUnreachable(
+                    f"the cluster did not answer ({type(err).__name__}: {err}); try again"
+                ) from None
             raise
         finally:
             await client.close()

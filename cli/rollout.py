@@ -18,6 +18,7 @@ from shoal.client import ShoalClient
 from shoal.errors import InvalidManifest, NotFound
 from shoal.kinds import registry
 from shoal.models.api import ApplyReply
+from shoal.retry import is_transient
 
 rollout_app = typer.Typer(
     help="Watch and steer rollouts of deployments, DaemonSets and StatefulSets.", no_args_is_help=True
@@ -91,10 +92,17 @@ def status(
         available_bar = progress.add_task("available", total=1)
         with Live(progress, console=console, transient=True, auto_refresh=console.is_terminal):
             while True:
-                deployment = (await client.deployments()).get(key)
+                try:
+                    deployment = (await client.deployments()).get(key)
+                    state = (await client.deployment_statuses()).get(key)
+                except Exception as err:
+                    # A server of the cluster lost, its streams electing leaders: ask again.
+                    if not is_transient(err) or not watch or time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.5)
+                    continue
                 if deployment is None:
                     raise NotFound(f'deployment "{name}" not found in namespace {namespace}')
-                state = (await client.deployment_statuses()).get(key)
                 want = deployment.spec.desired_replicas
                 if state is not None and state.uid == deployment.metadata.uid:
                     progress.update(updated_bar, total=max(want, 1), completed=state.updated_replicas)

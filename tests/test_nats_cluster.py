@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -159,3 +160,60 @@ async def test_all_three_servers_killed_at_once_lose_no_acknowledged_apply(three
         assert missing == [], (
             f"acknowledged, then lost: {missing} ({len(at_kill)} acknowledged before the kill)"
         )
+
+
+LOG_LINE = re.compile(r"^(\S+ \S+) \S+ \S+: (\S+) (disconnected from|reconnected to) NATS")
+
+
+def reconnections(log: Path, since: float) -> dict[str, float]:
+    """Each actor's seconds from its first disconnect after ``since`` (epoch) to its reconnect,
+    from `shoal up`'s log (inf: never back)."""
+    gone: dict[str, float] = {}
+    back: dict[str, float] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        found = LOG_LINE.match(line)
+        if not found:
+            continue
+        stamp, millis = found[1].split(",")
+        at = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+        if at < since - 1:
+            continue
+        if found[3] == "disconnected from":
+            gone.setdefault(found[2], at)
+        elif found[2] in gone:
+            back.setdefault(found[2], at)
+    return {name: back.get(name, float("inf")) - at for name, at in gone.items()}
+
+
+async def test_a_server_killed_mid_rollout_loses_nothing_and_every_actor_reconnects_at_once(
+    three: LocalShoal,
+) -> None:
+    app = unique_name("roll")
+    async with await three.connect() as client:
+        await client.apply(documents(deployment(app, replicas=3, cpu="10m")))
+        await wait_for(lambda: _count_is(client, app, 3), timeout=60, what="3 running pods")
+        pids = server_pids(three)
+        # A new template (a rollout), then at once the loss of the server every role joined first.
+        changed = deployment(
+            app, replicas=3, cpu="10m", command=["sh", "-c", "echo v2; exec httpd -f -p 8080 -h /www"]
+        )
+        await client.apply(documents(changed))
+        killed = time.time()
+        os.kill(pids[0], signal.SIGKILL)
+    done = await asyncio.to_thread(
+        three.shoal, "rollout", "status", "deployment", app, "--timeout", "90", timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    async with await three.connect() as client:
+        await wait_for(
+            lambda: _count_is(client, app, 3), timeout=60, what="3 running pods of the new template"
+        )
+        pods = [p for p in (await client.pods()).values() if p.metadata.labels.get("app") == app]
+        templates = {p.metadata.template_hash for p in pods}
+        assert len(templates) == 1, templates
+        gaps = reconnections(three.data_dir / "logs" / "shoal.log", killed)
+        assert gaps, "no actor saw the server go"
+        print("reconnected after: " + ", ".join(f"{name} {gap:.2f}s" for name, gap in sorted(gaps.items())))
+        slow = {name: gap for name, gap in gaps.items() if gap > 2.0}
+        assert not slow, f"actors not back on another server within 2 s: {slow}"
+        await client.delete(documents=documents(changed))
