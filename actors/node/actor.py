@@ -480,7 +480,8 @@ class NodeActor(Actor):
             new is not None and new.value.node_name == self.name
         ):
             self.queue.add(key)
-            self._unsaved.add(key)
+            if self.assignments is not None:
+                self._unsaved.add(key)
 
     async def _keep_assignments(self) -> None:
         """Keep the local copy of this node's pod records (actors/node/offline.py) up to date:
