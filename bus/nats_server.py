@@ -127,9 +127,14 @@ class NatsServerConfig:
 class NatsServer:
     """One nats-server process with JetStream, its config and log kept beside its store."""
 
-    def __init__(self, config: NatsServerConfig, *, run_dir: Path | None = None) -> None:
+    def __init__(
+        self, config: NatsServerConfig, *, run_dir: Path | None = None, launcher: tuple[str, ...] = ()
+    ) -> None:
         self.config = config
         self.run_dir = run_dir or config.store_dir.parent
+        self.launcher = launcher
+        """A command nats-server runs under, e.g. ``ip netns exec NS`` (a host of its own, whose
+        ports are not this namespace's: they are not checked here)."""
         self.process: subprocess.Popen[bytes] | None = None
         self.port: int = config.port
 
@@ -144,7 +149,7 @@ class NatsServer:
 
     def start(self, timeout: float = 15.0) -> None:
         """Start (or start again, on the same port and store) and wait until it accepts clients."""
-        if self.port and not port_is_free(self.config.host, self.port):
+        if self.port and not self.launcher and not port_is_free(self.config.host, self.port):
             raise ShoalError(
                 f"port {self.port} on {self.config.host} is already in use:"
                 " stop what holds it, or pick another with --nats-port (0 for any free port)"
@@ -157,7 +162,7 @@ class NatsServer:
         conf.write_text(self.config.render(ports_dir, self.port))
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                [nats_server_binary(), "-c", str(conf)],
+                [*self.launcher, nats_server_binary(), "-c", str(conf)],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
