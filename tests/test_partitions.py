@@ -101,6 +101,16 @@ def podman(*args: str) -> None:
     subprocess.run(["podman", *args], check=True, capture_output=True, timeout=120)
 
 
+def loyal_deployment(name: str, node: str) -> str:
+    document = yaml.safe_load(portless(deployment(name, cpu="10m", command=["sleep", "3600"])))
+    spec = document["spec"]["template"]["spec"]
+    spec["nodeSelector"] = {"kubernetes.io/hostname": node}
+    spec["tolerations"] = [
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}
+    ]
+    return yaml.safe_dump(document)
+
+
 def running(node: str, app: str) -> set[str]:
     return {
         c["Id"] for c in node_containers(node, **{"shoal.deployment": app}) if c.get("State") == "running"
@@ -122,6 +132,11 @@ async def test_a_partitioned_node_keeps_its_pods_and_drops_the_replaced_copies_o
         )
         placed = Counter(p.node_name for p, _ in await wait_running(client, app, REPLICAS))
         assert placed[edge] > 0 and placed[cluster.node] > 0, placed
+        # A pod that tolerates its node's loss for good (Kubernetes' unreachable toleration with
+        # no tolerationSeconds; Nomad's `replace = false`) waits for its node instead.
+        loyal = f"{app}-loyal"
+        await client.apply(documents(loyal_deployment(loyal, edge)))
+        [(waiting, _)] = await wait_running(client, loyal, 1)
         kept = running(edge, app)
         assert len(kept) == placed[edge]
 
@@ -135,6 +150,9 @@ async def test_a_partitioned_node_keeps_its_pods_and_drops_the_replaced_copies_o
         lost_after = time.monotonic() - cut
         await _replaced_elsewhere(client, app, edge)
         replaced_after = time.monotonic() - cut
+        assert [(p.metadata.name, p.node_name) for p, _ in await pods_of(client, loyal)] == [
+            (waiting.metadata.name, edge)
+        ]
         # Cut off, the node keeps running its copies (the price of staying up at an edge site),
         # and its actor lives on, trying to reach the servers.
         assert running(edge, app) == kept
@@ -176,6 +194,8 @@ async def test_a_partitioned_node_keeps_its_pods_and_drops_the_replaced_copies_o
         await wait_for(converged, timeout=60, interval=0.1, what=f"{edge} to remove its replaced copies")
         converged_after = time.monotonic() - healed
         await wait_for(both_ready, timeout=30, what=f"{edge} Ready again")
+        [(back, _)] = await wait_running(client, loyal, 1)
+        assert (back.metadata.name, back.node_name) == (waiting.metadata.name, edge)
         print(
             f"NotReady {lost_after:.2f}s after the cut, replaced {replaced_after:.2f}s after it;"
             f" pods back {back_after:.2f}s after a reboot while cut off;"
@@ -183,6 +203,7 @@ async def test_a_partitioned_node_keeps_its_pods_and_drops_the_replaced_copies_o
         )
         assert lost_after < 5.0 and replaced_after < 10.0, (lost_after, replaced_after)
         await client.delete(documents=documents(deployment(app)))
+        await client.delete(documents=documents(loyal_deployment(loyal, edge)))
 
 
 async def _replaced_elsewhere(client: ShoalClient, app: str, lost: str) -> None:

@@ -372,6 +372,33 @@ def test_no_execute_taints_evict_at_once_or_after_toleration_seconds() -> None:
     assert {c.pod.metadata.owner.name for c in later if isinstance(c, TerminatePod)} == {"plain", "patient"}  # type: ignore[union-attr]
 
 
+def unreachable(seconds: int | None) -> list[dict]:  # type: ignore[type-arg]
+    toleration = {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}
+    return [toleration | ({"tolerationSeconds": seconds} if seconds is not None else {})]
+
+
+def test_pods_that_tolerate_their_node_s_loss_wait_for_it_as_long_as_they_say() -> None:
+    ids = CountingIds()
+    plain = make_deployment("plain", replicas=1)
+    patient = with_spec(make_deployment("patient", replicas=1), tolerations=unreachable(30))
+    loyal = with_spec(make_deployment("loyal", replicas=1), tolerations=unreachable(None))
+    deployments = [plain, patient, loyal]
+    pods = creates(plan(view(deployments, nodes=[node("a")]), NOW, ids))
+    statuses = [running(p) for p in pods]
+    gone = NodeView(node("a").node, ready=False, lost=True, lost_since=NOW)
+    nodes = [gone, node("b")]
+
+    def owners(commands, kind) -> set[str]:  # type: ignore[no-untyped-def]
+        return {c.pod.metadata.owner.name for c in commands if isinstance(c, kind)}
+
+    soon = plan(view(deployments, pods, statuses, nodes), NOW + 1, ids)
+    assert owners(soon, EvictPod) == {"plain"}  # the rest stay bound to their lost node
+    assert {p.metadata.owner.name for p in creates(soon)} == {"plain"}  # type: ignore[union-attr]
+    assert soon.wake_at == NOW + 30
+    later = plan(view(deployments, pods, statuses, nodes), NOW + 31, ids)
+    assert owners(later, EvictPod) == {"plain", "patient"}  # "loyal" waits for its node for good
+
+
 def test_priority_classes_set_pod_priority_and_preempt_lower_pods() -> None:
     ids = CountingIds()
     low = make_deployment("low", replicas=2, cpu="900m")

@@ -161,6 +161,7 @@ class SchedulerActor(Actor):
         self.health = NodeHealth(nc)
         self.ready: dict[str, bool] = {}
         self.lost: set[str] = set()
+        self.lost_since: dict[str, float] = {}
         self.forgotten: set[str] = set()
         self._evicted: set[str] = set()
         self._limiters: dict[str, TokenBucket] = {}
@@ -451,7 +452,10 @@ class SchedulerActor(Actor):
             limiters=self._limiters,
         )
         for name in lost - self.lost:
+            self.lost_since[name] = time.time()
             self._plan_node(name)
+        for name in self.lost - lost:
+            self.lost_since.pop(name, None)
         self.lost = lost
         self.forgotten = forgotten_nodes(facts, self.settings.eviction)
 
@@ -572,6 +576,7 @@ class SchedulerActor(Actor):
                 entry.value,
                 self.ready.get(name, False),
                 lost=name in self.lost,
+                lost_since=self.lost_since.get(name),
                 spec=spec.value if spec else None,
                 usage=(self.index.usage[name].snapshot() if name in self.index.usage else NodeUsage()),
             )

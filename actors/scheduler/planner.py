@@ -49,6 +49,7 @@ from shoal.bus.kv import Entry
 from shoal.models.base import replace
 from shoal.models.core import ClaimStatus, claim_volume_name
 from shoal.models.pod import Pod, SchedulingState
+from shoal.models.scheduling import Taint
 from shoal.models.workloads import Deployment, DeploymentStatus, PodSpec
 
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -324,6 +325,30 @@ def _node_states(view: ClusterView) -> dict[str, NodeState]:
     return nodes
 
 
+LOSS_TAINTS = (
+    Taint(key="node.kubernetes.io/unreachable", effect="NoExecute"),
+    Taint(key="node.kubernetes.io/not-ready", effect="NoExecute"),
+)
+"""What Kubernetes taints a lost node with: a pod's tolerations of them say how long it waits."""
+
+
+def loss_evicts_at(pod: Pod, lost_since: float | None, now: float) -> float | None:
+    """When a pod of a lost node is evicted and replaced: at once, unless it tolerates the loss
+    (Kubernetes' ``node.kubernetes.io/unreachable`` or ``not-ready`` NoExecute taints) — then
+    ``tolerationSeconds`` after the node was judged lost, or never without them (it waits for
+    its node, as Nomad's ``disconnect { replace = false }``). DaemonSet pods, which tolerate it
+    by default, go at once, as Shoal always did: no other node can run them anyway."""
+    owner = pod.metadata.owner
+    if owner is not None and owner.kind == "DaemonSet":
+        return now
+    matching = [t for t in pod.spec.tolerations if any(t.tolerates(taint) for taint in LOSS_TAINTS)]
+    if not matching:
+        return now
+    if any(t.toleration_seconds is None for t in matching):
+        return None
+    return (lost_since if lost_since is not None else now) + max(t.toleration_seconds or 0 for t in matching)
+
+
 def _evict_for_taints(round_: _Round) -> None:
     """NoExecute: pods that do not tolerate a node's taint leave it (after tolerationSeconds)."""
     if not any(t.effect == "NoExecute" for node in round_.view.nodes.values() for t in node.taints):
@@ -359,6 +384,13 @@ def plan(view: ClusterView, now: float, ids: IdSource, policy: PlanPolicy | None
     for entry in view.pods.values():
         pod = entry.value
         if pod.node_name and round_.lost(pod.node_name):
+            node_view = view.nodes.get(pod.node_name)
+            due = loss_evicts_at(pod, node_view.lost_since if node_view else None, now)
+            if due is None:
+                continue  # it tolerates the loss for good: it stays, and is not replaced
+            if due > now:
+                round_.wake(due)
+                continue
             round_.removed.add(entry.key)
             round_.commands.append(EvictPod(entry.key, entry.revision, pod, f"node {pod.node_name} is lost"))
 

@@ -24,6 +24,8 @@ class NodeView:
     """Judged by the scheduler from the node's heartbeats (``actors/health.py``)."""
     lost: bool = False
     """NotReady long enough, and allowed by the eviction rules, for its pods to be replaced."""
+    lost_since: float | None = None
+    """When it was judged lost (wall clock): pods tolerating the loss count from here."""
     spec: NodeSpec | None = None
     """What operators asked of the node (cordon, drain), if anything."""
     usage: NodeUsage | None = None
