@@ -54,6 +54,7 @@ ALLOWED = {
     },
     "cli": {
         "cli",
+        "retry",  # which failures are worth asking again (rollout status, one-line timeouts)
         "client",
         "dashboard",
         "actors",
