@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the actors, Podman and NATS are imported when a role runs, 
     from nats.aio.client import Client
 
     from shoal.actors.base import Actor
+    from shoal.runtime.podman import PodmanRuntime
     from shoal.security.access import Access
 
 log = logging.getLogger(__name__)
@@ -639,32 +640,29 @@ def node_role(
     settings.data_dir = node_dir
     service = None if podman_url else PodmanService(node_dir)
 
-    async def make(nc: Client) -> Actor:
-        from shoal.actors.node.actor import NodeActor
+    def podman_runtime() -> PodmanRuntime:
         from shoal.runtime.podman import PodmanRuntime
 
         url = podman_url
         if service is not None:
             # On the event loop's thread on purpose: the service dies with the thread that
             # started it (PR_SET_PDEATHSIG), and this one lives as long as the process.
-            # It is reused, quickly, when it already answers.
+            # It is reused, quickly, when it already answers (the offline keeper started it).
             service.start()
             url = service.url
         assert url is not None
         # Ports are published on the address endpoints advertise, so other hosts reach them.
-        runtime = PodmanRuntime(node_name, url, service=service, publish_address=address)
-        return NodeActor(nc, runtime, settings)
+        return PodmanRuntime(node_name, url, service=service, publish_address=address)
+
+    async def make(nc: Client) -> Actor:
+        from shoal.actors.node.actor import NodeActor
+
+        return NodeActor(nc, podman_runtime(), settings)
 
     async def offline() -> None:
         from shoal.actors.node.offline import ASSIGNMENTS_DIR, Assignments, OfflineKeeper
-        from shoal.runtime.podman import PodmanRuntime
 
-        url = podman_url
-        if service is not None:
-            service.start()  # on the loop's thread, as in make (reused there once connected)
-            url = service.url
-        assert url is not None
-        runtime = PodmanRuntime(node_name, url, service=service, publish_address=address)
+        runtime = podman_runtime()
         try:
             await OfflineKeeper(runtime, Assignments(node_dir / ASSIGNMENTS_DIR)).run()
         finally:
