@@ -78,8 +78,8 @@ class PreparedPod:
     fs_group: int | None = None
     dns: Dns | None = None
     local_images: frozenset[str] = frozenset()
-    """Images the node has just brought from the cluster's image store: used as the host has
-    them, never pulled from a registry (whatever the pull policy)."""
+    """Images the node has just checked or brought from the cluster's image store: used as the
+    host has them, never looked up or pulled again (whatever the pull policy)."""
 
     def container(self, name: str) -> PreparedContainer:
         return self.containers.get(name) or PreparedContainer()

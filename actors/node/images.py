@@ -53,11 +53,14 @@ class ImageSupply:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def supply(self, pod: Pod) -> frozenset[str]:
-        """Bring what the store must give for ``pod``; the images to use as the host has them."""
+        """Bring what the store must give for ``pod``; the images to use as the host has them
+        (brought from the store, or present and not to be pulled again)."""
         local: set[str] = set()
         for image, policy in images_of(pod).items():
             present = await self.runtime.has_image(image)
             if not needs_lookup(policy, present):
+                if present:
+                    local.add(image)  # what the runtime would find again: it need not look
                 continue
             async with self._locks.setdefault(image, asyncio.Lock()):
                 present = present or await self.runtime.has_image(image)  # another pod's fetch
