@@ -20,8 +20,13 @@ from typing import Any, TypeVar
 
 import yaml
 
+from shoal.bus import kv
+from shoal.bus.cache import KVCache
+from shoal.bus.kv import Bucket, Change, Entry
 from shoal.client import ShoalClient
 from shoal.models.api import ManifestDocument
+from shoal.models.node import LeaseRecord
+from shoal.models.pod import Pod
 from shoal.security.access import Access
 from shoal.security.authority import Authority
 
@@ -476,3 +481,53 @@ class Load:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+async def scheduler_leader(client: ShoalClient) -> LeaseRecord | None:
+    """The scheduler's lease as it stands (who leads, in which term)."""
+    entry = await (await Bucket.open(client.js, kv.LEASES)).get("scheduler")
+    return entry.value if entry else None
+
+
+class ControlPlaneWatch:
+    """While a fault runs: every scheduler lease written by a holder other than ``first``, and
+    the most pods of ``app`` (not terminating) that existed at once, both from KV watches."""
+
+    def __init__(self, client: ShoalClient, first: LeaseRecord, app: str) -> None:
+        self.client = client
+        self.first = first
+        self.app = app
+        self.takeovers: list[LeaseRecord] = []
+        self.most = 0
+        self._live: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _pod_changed(self, key: str, old: Entry[Pod] | None, new: Entry[Pod] | None) -> None:
+        if new is not None and new.value.metadata.labels.get("app") == self.app and not new.value.terminating:
+            self._live.add(key)
+        else:
+            self._live.discard(key)
+        self.most = max(self.most, len(self._live))
+
+    async def _follow_lease(self) -> None:
+        # Every write of the lease, so a standby's very first record (written when it took
+        # over, by its own clock) is seen even if a renewal follows at once.
+        async for change in (await Bucket.open(self.client.js, kv.LEASES)).watch("scheduler"):
+            if (
+                isinstance(change, Change)
+                and change.value is not None
+                and change.value.holder != self.first.holder
+            ):
+                self.takeovers.append(change.value)
+
+    async def __aenter__(self) -> ControlPlaneWatch:
+        pods = KVCache(await Bucket.open(self.client.js, kv.PODS), self._pod_changed)
+        self._tasks = [asyncio.create_task(pods.run()), asyncio.create_task(self._follow_lease())]
+        await pods.synced.wait()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
 
-from shoal.bus import kv
-from shoal.bus.kv import Bucket, Change
 from shoal.client import ShoalClient
 from shoal.errors import ShoalError
 from shoal.models.node import LeaseRecord
-from tests.harness import LocalShoal, deployment, documents, output, wait_for
-from tests.test_cluster import pods_of, wait_running
+from tests.harness import (
+    ControlPlaneWatch,
+    LocalShoal,
+    deployment,
+    documents,
+    output,
+    scheduler_leader,
+    wait_for,
+)
+from tests.test_cluster import wait_running
 
 # Killing one role's process is the fault under test: each role runs as a process of its own.
 SHOAL_UP_ARGS = ["--processes"]
-
-
-async def leader(client: ShoalClient) -> LeaseRecord | None:
-    entry = await (await Bucket.open(client.js, kv.LEASES)).get("scheduler")
-    return entry.value if entry else None
 
 
 async def test_killing_the_scheduler_leader_hands_over_without_extra_pods(
@@ -32,56 +32,27 @@ async def test_killing_the_scheduler_leader_hands_over_without_extra_pods(
     manifest = deployment("steady", replicas=3)
     await client.apply(documents(manifest))
     await wait_running(client, "steady", 3)
-    first = await wait_for(lambda: leader(client), what="a scheduler leader")
+    first = await wait_for(lambda: scheduler_leader(client), what="a scheduler leader")
 
-    most = 0
-
-    async def count_pods() -> None:
-        nonlocal most
-        while True:
-            live = [p for p, _ in await pods_of(client, "steady")]
-            most = max(most, len(live))
-            await asyncio.sleep(0.05)
-
-    takeovers: list[LeaseRecord] = []
-
-    async def follow_lease() -> None:
-        # Every write of the lease, so the standby's very first record (written when it took
-        # over, by its own clock) is seen even if a renewal follows at once.
-        async for change in (await Bucket.open(client.js, kv.LEASES)).watch("scheduler"):
-            if (
-                isinstance(change, Change)
-                and change.value is not None
-                and change.value.holder != first.holder
-            ):
-                takeovers.append(change.value)
-
-    sampler = asyncio.create_task(count_pods())
-    follower = asyncio.create_task(follow_lease())
-    try:
+    async with ControlPlaneWatch(client, first, "steady") as watch:
         pid = int(first.holder.rsplit("-", 1)[1])
         killed_at = time.time()
         os.kill(pid, signal.SIGKILL)
 
         async def new_leader() -> LeaseRecord | None:
-            current = await leader(client)
+            current = await scheduler_leader(client)
             return current if current is not None and current.holder != first.holder else None
 
         second = await wait_for(new_leader, timeout=10, interval=0.05, what="another scheduler to lead")
-        await wait_for(lambda: bool(takeovers), what="the takeover seen by the watch")
+        await wait_for(lambda: bool(watch.takeovers), what="the takeover seen by the watch")
         # When the standby took the lease, by its own record (same host, same clock): the
-        # test's polling, slowed by the sampler, does not count.
-        failover = takeovers[0].renewed_at - killed_at
+        # test's polling does not count.
+        failover = watch.takeovers[0].renewed_at - killed_at
         assert failover < 2.0, f"failover took {failover:.2f}s"
         assert second.term > first.term
         await client.scale("default", "steady", 5)
         await wait_running(client, "steady", 5)
-    finally:
-        for task in (sampler, follower):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    assert most <= 5, f"saw {most} pods for 5 replicas"
+    assert watch.most <= 5, f"saw {watch.most} pods for 5 replicas"
     await client.delete(documents=documents(manifest))
 
 

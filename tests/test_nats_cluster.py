@@ -132,17 +132,17 @@ async def test_all_three_servers_killed_at_once_lose_no_acknowledged_apply(three
             manifest = (
                 f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{n: '{index}'}}\n"
             )
-            deadline = time.monotonic() + 90
-            while True:
+
+            async def applied(manifest: str = manifest) -> bool:
                 try:
                     async with await three.connect() as fresh:
                         await fresh.apply(documents(manifest))
-                    acknowledged.append(name)
-                    break
                 except (ShoalError, nats.errors.Error, TimeoutError):
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.2)
+                    return False  # the servers are away: try again
+                return True
+
+            await wait_for(applied, timeout=90, interval=0.2, what=f"apply of {name} acknowledged")
+            acknowledged.append(name)
 
     applying = asyncio.create_task(apply_all())
     await wait_for(lambda: len(acknowledged) >= 3, timeout=60, interval=0.01, what="three applies")

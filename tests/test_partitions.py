@@ -29,16 +29,18 @@ import yaml
 
 from shoal.bus import kv
 from shoal.bus.connection import servers_of
-from shoal.bus.kv import Bucket, Change
+from shoal.bus.kv import Bucket
 from shoal.client import ShoalClient
 from shoal.models.node import LeaseRecord
 from tests.harness import (
+    ControlPlaneWatch,
     LocalShoal,
     deployment,
     documents,
     holds_for,
     node_containers,
     remove_node_containers,
+    scheduler_leader,
     unique_name,
     wait_for,
 )
@@ -234,11 +236,6 @@ def cut_scheduler(podman: str, tmp_path: Path) -> Iterator[tuple[LocalShoal, Hos
             remove_node_containers(cluster.node)
 
 
-async def _leader(client: ShoalClient) -> LeaseRecord | None:
-    entry = await (await Bucket.open(client.js, kv.LEASES)).get("scheduler")
-    return entry.value if entry else None
-
-
 async def test_a_scheduler_leader_cut_off_is_replaced_and_writes_nothing_once_back(
     cut_scheduler: tuple[LocalShoal, Host],
 ) -> None:
@@ -247,7 +244,7 @@ async def test_a_scheduler_leader_cut_off_is_replaced_and_writes_nothing_once_ba
     async with await cluster.connect() as client:
         # Make the scheduler on the test host the leader: kill whichever other one leads.
         async def remote_leads() -> LeaseRecord | None:
-            current = await _leader(client)
+            current = await scheduler_leader(client)
             if current is not None and current.holder.endswith(f"-{remote.pid}"):
                 return current
             if current is not None and cluster.role_running("cut-scheduler"):
@@ -263,33 +260,14 @@ async def test_a_scheduler_leader_cut_off_is_replaced_and_writes_nothing_once_ba
         await client.apply(documents(manifest))
         await wait_running(client, app, 3)
 
-        takeovers: list[LeaseRecord] = []
-        most = 0
-
-        async def follow_lease() -> None:
-            async for change in (await Bucket.open(client.js, kv.LEASES)).watch("scheduler"):
-                if (
-                    isinstance(change, Change)
-                    and change.value is not None
-                    and change.value.holder != first.holder
-                ):
-                    takeovers.append(change.value)
-
-        async def count_pods() -> None:
-            nonlocal most
-            while True:
-                most = max(most, len(await pods_of(client, app)))
-                await asyncio.sleep(0.05)
-
-        tasks = [asyncio.create_task(follow_lease()), asyncio.create_task(count_pods())]
-        try:
+        async with ControlPlaneWatch(client, first, app) as watch:
             cut_at = time.time()
             host.cut()
             await wait_for(
-                lambda: bool(takeovers), timeout=20, interval=0.05, what="another scheduler to lead"
+                lambda: bool(watch.takeovers), timeout=20, interval=0.05, what="another scheduler to lead"
             )
-            failover = takeovers[0].renewed_at - cut_at  # the new leader's own record, same clock
-            second = takeovers[0]
+            failover = watch.takeovers[0].renewed_at - cut_at  # the new leader's own record, same clock
+            second = watch.takeovers[0]
             assert second.term > first.term
             await client.scale("default", app, 5)  # the new leader places them
             await wait_running(client, app, 5)
@@ -303,7 +281,7 @@ async def test_a_scheduler_leader_cut_off_is_replaced_and_writes_nothing_once_ba
             )
 
             async def settled() -> bool:
-                current = await _leader(client)
+                current = await scheduler_leader(client)
                 return (
                     current is not None
                     and current.holder == second.holder
@@ -313,11 +291,7 @@ async def test_a_scheduler_leader_cut_off_is_replaced_and_writes_nothing_once_ba
             # Back in touch, what the old leader still had to say is refused: no pod more, the
             # lease stays with its successor.
             await holds_for(settled, 5, what="the new leader's cluster, untouched by the old one")
-        finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        most = watch.most
         print(f"scheduler failover after a cut: {failover:.2f}s")
         assert failover < 5.0, f"failover took {failover:.2f}s"
         assert most <= 5, f"saw {most} pods for 5 replicas"
