@@ -529,5 +529,7 @@ class ControlPlaneWatch:
     async def __aexit__(self, *_: object) -> None:
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # A watch that will not stop (its connection wedged) fails the test here, not at the
+        # suite's timeout.
+        _, pending = await asyncio.wait(self._tasks, timeout=10)
+        assert not pending, f"{len(pending)} watch task(s) did not stop within 10s of being cancelled"
