@@ -98,6 +98,7 @@ async def connect_actor(
     """
 
     holder: list[Client] = []
+    joined: list[str] = []  # the server it is on (host:port), for the logs
     options = (access or Access()).options()
     last_error: list[BaseException] = []
 
@@ -110,10 +111,11 @@ async def connect_actor(
     async def disconnected() -> None:
         if holder and (holder[0].is_closed or holder[0].is_draining):
             return  # our own shutdown
-        log.warning("%s disconnected from NATS at %s", name, url)
+        log.warning("%s disconnected from NATS at %s", name, joined[0] if joined else url)
 
     async def reconnected() -> None:
         server = getattr(holder[0].connected_url, "netloc", "") if holder else ""
+        joined[:] = [server] if server else []
         log.info("%s reconnected to NATS at %s", name, server or url)
         for hook in _reconnect_hooks.get(id(holder[0]), []) if holder else []:
             hook()
@@ -142,6 +144,9 @@ async def connect_actor(
             raise CredentialsRefused(f"NATS at {url}: {why}") from None
         raise ClusterUnreachable(f"no NATS server answered at {url} within {deadline:.0f}s ({err})") from None
     holder.append(nc)
+    # Which server of a cluster it joined (they are tried in random order, spreading the load).
+    joined[:] = [getattr(nc.connected_url, "netloc", "")]
+    log.info("%s connected to NATS at %s", name, joined[0] or url)
     return nc
 
 

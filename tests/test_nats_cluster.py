@@ -72,7 +72,7 @@ async def test_three_servers_keep_every_bucket_on_three_and_survive_losing_one(t
 
     pids = server_pids(three)
     assert set(pids) == {0, 1, 2}
-    os.kill(pids[0], signal.SIGKILL)  # the first of the URLs: where every role connected first
+    os.kill(pids[0], signal.SIGKILL)  # one of the three
     killed = time.monotonic()
 
     # With one server of three gone, everything goes on (writes need a majority: two are left).
@@ -162,6 +162,23 @@ async def test_all_three_servers_killed_at_once_lose_no_acknowledged_apply(three
         )
 
 
+JOINED = re.compile(r": (\S+) (?:connected|reconnected) to NATS at \S+:(\d+)$")
+
+
+def joined_servers(log: Path) -> dict[str, int]:
+    """Each actor's server (by client port) as it stands, from `shoal up`'s log."""
+    on: dict[str, int] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if found := JOINED.search(line):
+            on[found[1]] = int(found[2])
+    return on
+
+
+def server_ports(shoal: LocalShoal) -> dict[int, int]:
+    """Member index -> client port of each nats-server of this cluster."""
+    return {index: int(url.rsplit(":", 1)[1]) for index, url in enumerate(servers_of(shoal.url))}
+
+
 LOG_LINE = re.compile(r"^(\S+ \S+) \S+ \S+: (\S+) (disconnected from|reconnected to) NATS")
 
 
@@ -192,14 +209,19 @@ async def test_a_server_killed_mid_rollout_loses_nothing_and_every_actor_reconne
     async with await three.connect() as client:
         await client.apply(documents(deployment(app, replicas=3, cpu="10m")))
         await wait_for(lambda: _count_is(client, app, 3), timeout=60, what="3 running pods")
+        # Each actor joined one of the three at random: the one most of them are on goes.
+        on = joined_servers(three.data_dir / "logs" / "shoal.log")
+        ports = server_ports(three)
+        busiest = max(ports, key=lambda index: sum(port == ports[index] for port in on.values()))
+        assert any(port == ports[busiest] for port in on.values()), f"no actor on any server: {on}"
         pids = server_pids(three)
-        # A new template (a rollout), then at once the loss of the server every role joined first.
+        # A new template (a rollout), then at once the loss of that server.
         changed = deployment(
             app, replicas=3, cpu="10m", command=["sh", "-c", "echo v2; exec httpd -f -p 8080 -h /www"]
         )
         await client.apply(documents(changed))
         killed = time.time()
-        os.kill(pids[0], signal.SIGKILL)
+        os.kill(pids[busiest], signal.SIGKILL)
     done = await asyncio.to_thread(
         three.shoal, "rollout", "status", "deployment", app, "--timeout", "90", timeout=120
     )
