@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import enum
 import gc
+import itertools
 import logging
 import os
 import re
@@ -84,21 +85,33 @@ class Actor:
         # A restarted nats-server may have lost what it kept in memory (the metrics bucket):
         # make it again before replaying the watches that read it.
         if self.owns_state:
-            for attempt in range(20):
-                try:
-                    await self.ensure_state()
-                    break
-                except Exception as err:
-                    log.debug("ensuring buckets after a reconnect (attempt %d): %s", attempt + 1, err)
-                    await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+            try:
+                await self.ensure_state(deadline=30.0)
+            except Exception as err:
+                log.warning("could not make sure of the buckets after a reconnect: %s", err)
         for cache in self.caches:
             cache.restart()
 
-    async def ensure_state(self) -> None:
-        """The buckets, the event stream and the image store, made if missing (``js_replicas`` copies)."""
+    async def ensure_state(self, deadline: float = 60.0) -> None:
+        """The buckets, the event stream and the image store, made if missing (``js_replicas`` copies).
+
+        A cluster of servers still forming answers with errors for a while (no JetStream
+        leader yet, or fewer servers up than the replicas asked for): tried again until
+        ``deadline`` seconds have passed.
+        """
         from shoal.bus.state import ensure_state
 
-        await ensure_state(self.js, self.js_replicas or replicas_for(self.nc))
+        give_up = time.monotonic() + deadline
+        for attempt in itertools.count():
+            try:
+                await ensure_state(self.js, self.js_replicas or replicas_for(self.nc))
+                return
+            except Exception as err:
+                if time.monotonic() > give_up:
+                    raise
+                level = logging.WARNING if attempt and attempt % 10 == 0 else logging.DEBUG
+                log.log(level, "JetStream not ready for the buckets yet (%s); trying again", err)
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
 
     async def start(self) -> None:
         """Set up subscriptions and tasks; subclasses call this last."""

@@ -154,6 +154,12 @@ COMMANDS: dict[str, Command] = {
         "Cluster", "images", "app", "Images kept in the cluster for nodes without a registry: push, ls, rm."
     ),
     "config": Command("Cluster", "config", "config_app", "Contexts: which cluster commands talk to."),
+    "nats": Command(
+        "Roles",
+        "nats",
+        "nats",
+        "Run one nats-server of a cluster: TLS, the cluster's identities and JetStream, routed to its peers.",
+    ),
     "api": Command("Roles", "roles", "api", "Run the API actor: validates and stores what clients apply."),
     "scheduler": Command(
         "Roles",

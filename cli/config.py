@@ -1,8 +1,10 @@
 """``shoal config``: the clusters the context file knows, and which one commands talk to
-(kubectl's ``config get-contexts``, ``current-context``, ``use-context``, ``delete-context``)."""
+(kubectl's ``config get-contexts``, ``current-context``, ``use-context``, ``set-context``,
+``delete-context``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -45,6 +47,33 @@ def use_context(name: NameArgument) -> None:
     _known(name, contexts)
     write_contexts(name, contexts)
     console.print(f'Switched to context "{name}".')
+
+
+@config_app.command("set-context")
+def set_context(
+    name: NameArgument,
+    server: Annotated[
+        str | None, typer.Option("--server", help="NATS URL(s) of the cluster, comma-separated")
+    ] = None,
+    credentials: Annotated[
+        Path | None, typer.Option("--credentials", help="The identity commands connect as")
+    ] = None,
+    tls_ca: Annotated[Path | None, typer.Option("--tls-ca", help="The cluster's CA certificate")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="The cluster's data dir")] = None,
+) -> None:
+    """Add a cluster's context, or change fields of one (the current context stays as it is)."""
+    current, contexts = read_contexts()
+    body = dict(contexts.get(name, {}))
+    if server is None and "server" not in body:
+        raise InvalidManifest([f"context {name!r} is new: --server is needed"])
+    given = {"server": server, "credentials": credentials, "ca": tls_ca, "dataDir": data_dir}
+    for field, value in given.items():
+        if value is not None:
+            # Files by absolute path: the context is read from any working directory.
+            body[field] = str(value.resolve()) if isinstance(value, Path) else value
+    contexts[name] = body
+    write_contexts(current, contexts)
+    console.print(f'Context "{name}" set.')
 
 
 @config_app.command("delete-context")

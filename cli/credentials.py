@@ -37,6 +37,50 @@ def _data_dir(explicit: Path | None) -> Path:
     return Path(from_context) if from_context else default_data_dir()
 
 
+CONTROL_PLANE = ("admin", "viewer", "api", "scheduler", "service", "autoscaler")
+"""The identities ``init`` issues: what ``shoal up`` issues for its own roles."""
+
+
+@app.command("init")
+def init(
+    server: Annotated[
+        list[str] | None,
+        typer.Option("--server", help="A nats-server to make a certificate for (repeatable)"),
+    ] = None,
+    host: Annotated[
+        list[str] | None,
+        typer.Option("--host", help="A name or address every server's certificate is valid for (repeatable)"),
+    ] = None,
+    node: Annotated[
+        list[str] | None, typer.Option("--node", help="A node to issue an identity for (repeatable)")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Make a cluster's CA, server certificates, API secret keys and identities (hosts laid out by hand)."""
+    from shoal.actors.api.sealing import load_keyring
+    from shoal.security.authority import Authority
+
+    root = _data_dir(data_dir)
+    authority = Authority(root)
+    for name in server or []:
+        # Each server's certificate names the server itself (its host name on a compose
+        # network, say) and whatever else clients reach every server by.
+        authority.server_cert(name, [name, *(host or ["localhost", "127.0.0.1"])])
+    if not server:
+        authority.make_ca()
+    for role in CONTROL_PLANE:
+        authority.issue(role)
+    for name in node or []:
+        authority.issue("node", name)
+    # API replicas must share one key ring, or one cannot read the secrets another sealed.
+    load_keyring(root / "secret-keys.yaml")
+    print(authority.root)
+    errors.print(
+        f"[dim]CA {authority.ca}; identities under {authority.root / 'credentials'};"
+        f" the API's secret keys in {root / 'secret-keys.yaml'}[/]"
+    )
+
+
 @app.command("create")
 def create(
     role: Annotated[

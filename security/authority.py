@@ -58,10 +58,18 @@ class Authority:
     def credentials_path(self, role: str, name: str = "") -> Path:
         return self.root / "credentials" / f"{identity_of(role, name)}.yaml"
 
+    def make_ca(self) -> None:
+        """The cluster's CA, unless it has one."""
+        make_ca(self.ca, self.ca_key)
+
+    def server_paths(self, server: str) -> tuple[Path, Path]:
+        """Where one nats-server's certificate and key are kept."""
+        return self.root / "servers" / f"{server}.pem", self.root / "servers" / f"{server}-key.pem"
+
     def server_cert(self, server: str, hosts: list[str]) -> tuple[Path, Path]:
         """The certificate and key of one nats-server, made (again) for exactly ``hosts``."""
-        make_ca(self.ca, self.ca_key)
-        cert, key = self.root / "servers" / f"{server}.pem", self.root / "servers" / f"{server}-key.pem"
+        self.make_ca()
+        cert, key = self.server_paths(server)
         cert.parent.mkdir(parents=True, exist_ok=True)
         make_server_cert(self.ca, self.ca_key, cert, key, server, hosts)
         return cert, key
