@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup system venv images run test test-fast lint bench clean
+.PHONY: setup system venv images run compose compose-down test test-fast lint bench clean
 
 setup: system venv images
 
@@ -14,7 +14,7 @@ system:
 $(BIN)/shoal: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,compose]'
 	touch $@
 
 venv: $(BIN)/shoal
@@ -25,6 +25,14 @@ images: system
 # A local cluster (NATS, control plane, one node on the local Podman) with the sample app.
 run: setup
 	$(BIN)/shoal up -f examples/hello.yaml
+
+# A cluster of separate hosts in containers (compose/): three nats-servers, the control plane
+# twice over, three nodes with a Podman each, and the sample app. compose/README.md says more.
+compose: setup
+	./compose/up.sh
+
+compose-down:
+	$(BIN)/podman-compose -f compose/compose.yaml down --volumes
 
 # The whole test suite, against real Podman and a real nats-server.
 test: setup

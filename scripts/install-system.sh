@@ -3,7 +3,8 @@
 # Podman with the runc runtime (crun fails on cgroups v1 hosts), catatonit for Podman
 # pods' infra containers, busybox-static for the local test image, nftables for
 # services' cluster IPs in the kernel, iproute2 for the network namespaces of test hosts,
-# and chromium for the dashboard's browser tests.
+# chromium for the dashboard's browser tests, and debootstrap for the Debian base of the
+# image compose/ runs (scripts/build-shoal-image.sh).
 set -euo pipefail
 
 need=()
@@ -14,9 +15,10 @@ command -v catatonit >/dev/null || [[ -x /usr/libexec/podman/catatonit ]] || nee
 command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || need+=(nftables)
 command -v ip >/dev/null || [[ -x /usr/sbin/ip ]] || need+=(iproute2)
 command -v chromium >/dev/null || need+=(chromium)
+command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || need+=(debootstrap)
 
 if ((${#need[@]} == 0)); then
-    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static, nftables, iproute2, chromium"
+    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static, nftables, iproute2, chromium, debootstrap"
     exit 0
 fi
 
