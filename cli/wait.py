@@ -113,6 +113,23 @@ async def _records(client: Any, kind: str) -> tuple[dict[str, Any], dict[str, An
 WAITABLE = {"Pod", "Node", "Deployment", "Job", "DaemonSet", "StatefulSet"}
 
 
+# A node's registration is no Kubernetes object (no metadata): its name and labels are fields
+# of its own, and a node that registers again under its name is still the same node.
+def _name(obj: Any) -> str:
+    meta = getattr(obj, "metadata", None)
+    return meta.name if meta is not None else obj.name
+
+
+def _labels(obj: Any) -> dict[str, str]:
+    meta = getattr(obj, "metadata", None)
+    return meta.labels if meta is not None else obj.labels
+
+
+def _uid(obj: Any) -> str:
+    meta = getattr(obj, "metadata", None)
+    return meta.uid if meta is not None else obj.name
+
+
 def wait(
     target: Annotated[
         str,
@@ -155,11 +172,7 @@ def wait(
             key = keys.object_key(scope_ns, object_name)
             return {key: objects[key]} if key in objects else {}
         prefix = f"{scope_ns}." if scope_ns else ""
-        return {
-            k: o
-            for k, o in objects.items()
-            if k.startswith(prefix) and match_labels.matches(o.metadata.labels)
-        }
+        return {k: o for k, o in objects.items() if k.startswith(prefix) and match_labels.matches(_labels(o))}
 
     async def follow(client: Any) -> None:
         deadline = time.monotonic() + timeout
@@ -178,7 +191,7 @@ def wait(
                 if key in met:
                     continue
                 if wanted.condition == "delete":
-                    done = key not in present or present[key].metadata.uid != obj.metadata.uid
+                    done = key not in present or _uid(present[key]) != _uid(obj)
                 else:
                     current = present.get(key)
                     done = current is not None and (
@@ -187,9 +200,9 @@ def wait(
                 if done:
                     met.add(key)
                     verb = "deleted" if wanted.condition == "delete" else "condition met"
-                    console.print(f"{kind.qualified}/{obj.metadata.name} {verb}")
+                    console.print(f"{kind.qualified}/{_name(obj)} {verb}")
                 else:
-                    pending.append(obj.metadata.name)
+                    pending.append(_name(obj))
             if not pending:
                 return
             if time.monotonic() > deadline:

@@ -253,6 +253,10 @@ async def test_wait_until_a_condition_holds_or_an_object_is_gone(
             and len(lines) == 2
             and all(line.endswith(" condition met") for line in lines)
         )
+        node = await asyncio.to_thread(
+            cluster.shoal, "wait", f"node/{cluster.node}", "--for=condition=Ready", "--timeout", "10s"
+        )
+        assert node.returncode == 0 and node.stdout.strip() == f"node/{cluster.node} condition met", node
         missing = await asyncio.to_thread(
             cluster.shoal, "wait", "deployment/nothing", "--for=condition=Available", "--timeout", "1s"
         )
