@@ -57,14 +57,16 @@ async def serve(
     queue: str = "",
     owner: str = "actor",
     check: Callable[[str, Req], None] | None = None,
+    at_once: int = 1,
 ) -> Subscription:
-    """Answer ``subject`` with ``handler``. Requests are handled one at a time, in order.
+    """Answer ``subject`` with ``handler``. Requests are handled one at a time, in order, or
+    up to ``at_once`` of them concurrently (for requests independent of each other).
 
     ``check`` sees the subject each request came on (``subject`` may have wildcards) and may
     refuse the request with a ShoalError before the handler runs.
     """
 
-    async def on_message(msg: Msg) -> None:
+    async def answer(msg: Msg) -> None:
         reply: Record
         try:
             request = decode(msg.data, request_model, what=f"request on {subject}")
@@ -87,6 +89,21 @@ async def serve(
                     "internal", f"internal error in {owner} (incident {incident}); see its log"
                 )
         await reply_to(msg, reply)
+
+    if at_once == 1:
+        return await nc.subscribe(subject, queue=queue, cb=answer)
+    slots = asyncio.Semaphore(at_once)
+    running: set[asyncio.Task[None]] = set()
+
+    async def in_a_slot(msg: Msg) -> None:
+        async with slots:
+            await answer(msg)
+
+    async def on_message(msg: Msg) -> None:
+        # nats-py calls back one message at a time: each is answered in a task of its own.
+        task = asyncio.create_task(in_a_slot(msg))
+        running.add(task)
+        task.add_done_callback(running.discard)
 
     return await nc.subscribe(subject, queue=queue, cb=on_message)
 

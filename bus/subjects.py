@@ -50,6 +50,18 @@ def node_secrets(node: str) -> str:
 NODE_SECRETS_ALL = f"{PREFIX}.api.node-secrets.*"
 """``shoal.v1.api.node-secrets.*``: where the API actors answer every node's secret requests."""
 
+
+def node_release(node: str) -> str:
+    """``shoal.v1.api.node-release.<node>``: PodReleaseRequest -> Ack: a node has stopped a pod
+    marked for deletion and asks for its record to go. Only that node's identity may publish
+    here, and the API deletes only records of pods bound to the subject's node: a node cannot
+    write the pods bucket at all."""
+    return f"{PREFIX}.api.node-release.{node}"
+
+
+NODE_RELEASE_ALL = f"{PREFIX}.api.node-release.*"
+"""``shoal.v1.api.node-release.*``: where the API actors answer every node's releases."""
+
 SERVICE_QUEUE = "shoal-service"
 """Queue group of the service actors (they answer resolve requests)."""
 

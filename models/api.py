@@ -132,6 +132,17 @@ class NodeSecretRequest(Record):
     uid: str
 
 
+class PodReleaseRequest(Record):
+    """A node has stopped a pod marked for deletion: its record may go, if it is still the
+    revision the node stopped (a record changed meanwhile is looked at again)."""
+
+    node: Name
+    namespace: Name
+    pod: Name
+    uid: str
+    revision: int
+
+
 class SecretBundle(Record):
     secrets: dict[str, Secret] = Field(default_factory=dict)
 

@@ -274,6 +274,7 @@ def grant(role: str, name: str = "") -> Grant:
                 f"{subject} {s.API_QUEUE}" for subject in (*s.API_SUBJECTS, s.API_SECRET_READ, s.API_VERSION)
             ]
             subscribe.append(f"{s.NODE_SECRETS_ALL} {s.API_QUEUE}")
+            subscribe.append(f"{s.NODE_RELEASE_ALL} {s.API_QUEUE}")
         if role == SERVICE:
             subscribe.append(f"{s.API_RESOLVE} {s.SERVICE_QUEUE}")
         if role == AUTOSCALER:
@@ -304,10 +305,10 @@ def _node(name: str, inbox: str) -> Grant:
             # The one bucket kept in memory, lost when nats-server restarts: any writer makes it again.
             f"$JS.API.STREAM.CREATE.KV_{s.BUCKET_METRICS}",
             *writes(s.BUCKET_POD_STATUS),
-            *writes(s.BUCKET_PODS),  # deletes the records of pods it has finished
             *reads_images(),  # images its pods need that no registry has
             s.node_heartbeat(name),
             s.node_secrets(name),
+            s.node_release(name),  # the records of pods it has stopped go through the API
             f"{s.EVENTS_PREFIX}.pod.>",
             f"{s.EVENTS_PREFIX}.node.{s.CLUSTER_SCOPE}.{name}.>",
             f"{s.PREFIX}.logs.*",

@@ -315,3 +315,23 @@ def test_a_node_stopping_its_pods_as_it_exits_gives_them_time(
     graces: list[float], containers: int, deadline: float
 ) -> None:
     assert exit_deadline(3.0, graces, containers, max_grace=100.0) == deadline
+
+
+@pytest.mark.parametrize(
+    ("node", "terminating", "refusal"),
+    [
+        ("n", True, ""),
+        ("n", False, "not marked for deletion"),
+        ("m", True, "bound to n, not to m"),
+        ("m", False, "bound to n, not to m"),
+    ],
+)
+def test_the_api_deletes_only_a_stopped_pods_record_for_the_node_it_is_bound_to(
+    node: str, terminating: bool, refusal: str
+) -> None:
+    from shoal.actors.api.actor import release_refusal
+    from shoal.models.api import PodReleaseRequest
+
+    request = PodReleaseRequest(node=node, namespace="default", pod="p", uid="u1", revision=3)
+    said = release_refusal(pod(terminating=terminating), request)
+    assert (refusal in said) if refusal else said == ""

@@ -51,6 +51,11 @@ NODE_A = grant("node", "a")
         (s.node_heartbeat("b"), False),
         (s.node_secrets("a"), True),
         (s.node_secrets("b"), False),
+        # Pod records it has stopped go through the API, on its own subject; it writes none.
+        (s.node_release("a"), True),
+        (s.node_release("b"), False),
+        ("$KV.shoal_pods.default.web-1", False),
+        ("$KVFENCE.shoal_pods.node-a.fence.0", False),
         ("$KV.shoal_deployments.default.web", False),
         ("$KV.shoal_endpoints.default.web", False),
         ("$KV.shoal_leases.scheduler", False),

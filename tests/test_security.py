@@ -20,18 +20,19 @@ import pytest
 import yaml
 
 import shoal
-from shoal.bus import subjects
+from shoal.bus import kv, subjects
 from shoal.bus.codec import encode
 from shoal.bus.connection import connect_client, denied
+from shoal.bus.kv import Bucket
 from shoal.bus.rpc import call
 from shoal.client import ShoalClient
 from shoal.errors import ClusterUnreachable, Forbidden, RemoteInvalid
-from shoal.models.api import NodeSecretRequest, SecretBundle
+from shoal.models.api import Ack, NodeSecretRequest, PodReleaseRequest, SecretBundle
 from shoal.models.node import NodeHeartbeat
 from shoal.security.access import Access
 from shoal.security.authority import Credentials, new_seed
 from shoal.security.tls import make_ca
-from tests.harness import LocalShoal, documents, unique_name, wait_for
+from tests.harness import LocalShoal, deployment, documents, unique_name, wait_for
 from tests.test_cluster import wait_running
 
 pytestmark = pytest.mark.podman
@@ -76,7 +77,10 @@ async def test_a_node_writes_only_what_is_its_own(cluster: LocalShoal, client: S
         await put_refused(nc, subjects.BUCKET_DEPLOYMENTS, "default.forged")
         await put_refused(nc, subjects.BUCKET_ENDPOINTS, "default.forged")
         await put_refused(nc, subjects.BUCKET_METRICS, OTHER_NODE)
+        # Nor a pod record: not even its own pods' (their records go through the API).
+        await put_refused(nc, subjects.BUCKET_PODS, "default.forged")
         assert OTHER_NODE not in await client.nodes()
+        assert "default.forged" not in await client.pods()
     finally:
         await nc.close()
 
@@ -107,6 +111,53 @@ async def test_a_node_reads_neither_desired_state_nor_anyone_s_replies(cluster: 
         await refused(nc, "_SHOAL_INBOX.admin.>")
     finally:
         await nc.close()
+
+
+async def test_a_node_has_only_its_own_stopped_pods_records_deleted(
+    cluster: LocalShoal, client: ShoalClient
+) -> None:
+    name = unique_name("released")
+    await client.apply(documents(deployment(name)))
+    other = await as_identity(cluster, "node", OTHER_NODE)
+    own = await as_identity(cluster, "node", cluster.node)
+    try:
+        [(pod, _)] = await wait_running(client, name, 1)
+        entry = await (await Bucket.open(client.js, kv.PODS)).get(pod.key)
+        assert entry is not None
+        ask = {
+            "namespace": "default",
+            "pod": pod.metadata.name,
+            "uid": pod.metadata.uid,
+            "revision": entry.revision,
+        }
+        # Its own node, but the pod is not marked for deletion: refused by the API.
+        with pytest.raises(RemoteInvalid, match="not marked for deletion"):
+            await call(
+                own, subjects.node_release(cluster.node), PodReleaseRequest(node=cluster.node, **ask), Ack
+            )
+        # Another node, on its own subject: the pod is not bound to it.
+        with pytest.raises(RemoteInvalid, match=f"not to {OTHER_NODE}"):
+            await call(
+                other, subjects.node_release(OTHER_NODE), PodReleaseRequest(node=OTHER_NODE, **ask), Ack
+            )
+        # Another node posing as the pod's: refused by the server.
+        with pytest.raises(Forbidden, match="permissions violation"):
+            await call(
+                other, subjects.node_release(cluster.node), PodReleaseRequest(node=cluster.node, **ask), Ack,
+                timeout=2,
+            )  # fmt: skip
+        assert pod.key in await client.pods()
+        # The real path: deleted, stopped by its node, and its record gone through the API.
+        await client.delete(documents=documents(deployment(name)))
+        await wait_for(lambda: _gone(client, pod.key), timeout=30, what="the stopped pod's record gone")
+    finally:
+        await other.close()
+        await own.close()
+        await client.delete(documents=documents(deployment(name)))
+
+
+async def _gone(client: ShoalClient, key: str) -> bool:
+    return key not in await client.pods()
 
 
 async def test_a_node_gets_no_secrets_of_pods_bound_elsewhere(

@@ -61,6 +61,7 @@ from shoal.kinds import Kind, registry
 from shoal.label_selectors import Selector, parse_selector
 from shoal.manifests.validate import ValidObject, validate_documents
 from shoal.models.api import (
+    Ack,
     ApplyReply,
     ApplyRequest,
     DeleteRequest,
@@ -68,6 +69,7 @@ from shoal.models.api import (
     NodeUpdateRequest,
     ObjectRef,
     ObjectResult,
+    PodReleaseRequest,
     RolloutRequest,
     ScaleRequest,
     SecretBundle,
@@ -140,11 +142,25 @@ class AdmissionLimits:
             raise InvalidManifest(problems)
 
 
-def asked_by_its_node(subject: str, request: NodeSecretRequest) -> None:
-    """A node asks on its own subject (``...node-secrets.<node>``), which the NATS server lets
-    only that node's identity publish to; a request naming another node is refused."""
+def asked_by_its_node(subject: str, request: NodeSecretRequest | PodReleaseRequest) -> None:
+    """A node asks on its own subject (``...node-secrets.<node>``, ``...node-release.<node>``),
+    which the NATS server lets only that node's identity publish to; a request naming another
+    node is refused."""
     if subject.rsplit(".", 1)[-1] != request.node:
-        raise PermanentError(f"a request on {subject} asks for the secrets of node {request.node}")
+        raise PermanentError(f"a request on {subject} speaks for node {request.node}")
+
+
+def release_refusal(pod: Pod, request: PodReleaseRequest) -> str:
+    """Why a node may not have this pod's record deleted ("" if it may): the pod must be bound
+    to it and marked for deletion, which only the API and the scheduler do."""
+    if pod.node_name != request.node:
+        return (
+            f"pod {request.namespace}/{request.pod} is bound to {pod.node_name or 'no node'},"
+            f" not to {request.node}: that node cannot release it"
+        )
+    if not pod.terminating:
+        return f"pod {request.namespace}/{request.pod} is not marked for deletion: its node cannot release it"
+    return ""
 
 
 def _is_address(key: str) -> bool:
@@ -210,17 +226,24 @@ class ApiActor(Actor):
             self._subscriptions.append(
                 await serve(self.nc, subject, model, handler, queue=subjects.API_QUEUE, owner="the API actor")
             )
-        self._subscriptions.append(
-            await serve(
-                self.nc,
-                subjects.NODE_SECRETS_ALL,
-                NodeSecretRequest,
-                self.node_secrets,
-                queue=subjects.API_QUEUE,
-                owner="the API actor",
-                check=asked_by_its_node,
+        # Nodes' requests are independent of each other: a node stopping 1,000 pods at once
+        # is answered many at a time.
+        for subject, model, handler in (
+            (subjects.NODE_SECRETS_ALL, NodeSecretRequest, self.node_secrets),
+            (subjects.NODE_RELEASE_ALL, PodReleaseRequest, self.release_pod),
+        ):
+            self._subscriptions.append(
+                await serve(
+                    self.nc,
+                    subject,
+                    model,
+                    handler,
+                    queue=subjects.API_QUEUE,
+                    owner="the API actor",
+                    check=asked_by_its_node,
+                    at_once=64,
+                )
             )
-        )
         await super().start()
 
     async def _record_system_namespaces(self) -> None:
@@ -517,6 +540,21 @@ class ApiActor(Actor):
             if secret is not None:
                 found[name] = secret
         return SecretBundle(secrets=found)
+
+    async def release_pod(self, request: PodReleaseRequest) -> Ack:
+        """Delete the record of a pod its node has stopped: only a pod bound to that node, marked
+        for deletion, at the revision the node stopped (Conflict if it changed meanwhile)."""
+        key = keys.object_key(request.namespace, request.pod)
+        entry = await self.pods.get(key)
+        if entry is None or entry.value.metadata.uid != request.uid:
+            return Ack()  # gone already (another API replica answered an earlier try)
+        verdict = release_refusal(entry.value, request)
+        if verdict:
+            raise PermanentError(verdict)
+        if entry.revision != request.revision:
+            raise Conflict(f"pod {request.namespace}/{request.pod} changed since its node stopped it")
+        await self.pods.delete(key, request.revision)
+        return Ack()
 
     # -- node port claims -----------------------------------------------------------------------
 

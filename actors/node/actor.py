@@ -47,7 +47,7 @@ from shoal.bus.events import EventPublisher, events_writer
 from shoal.bus.kv import Bucket, Entry
 from shoal.bus.rpc import call
 from shoal.errors import Conflict, ShoalError
-from shoal.models.api import NodeSecretRequest, SecretBundle
+from shoal.models.api import Ack, NodeSecretRequest, PodReleaseRequest, SecretBundle
 from shoal.models.core import CLUSTER_ID_NAMESPACE, Namespace, Secret
 from shoal.models.node import Node, NodeHeartbeat
 from shoal.models.pod import Pod, PodStatus, pod_key
@@ -629,8 +629,16 @@ class NodeActor(Actor):
             self._stale_statuses.add(key)
 
     async def delete_record(self, key: str, revision: int) -> bool:
+        # Through the API, on this node's own subject: a node may not write the pods bucket.
+        entry = self.pods.get(key)
+        if entry is None:
+            return True
+        namespace, name = keys.split_key(key)
+        request = PodReleaseRequest(
+            node=self.name, namespace=namespace, pod=name, uid=entry.value.metadata.uid, revision=revision
+        )
         try:
-            await self.pods.bucket.delete(key, revision)
+            await call(self.nc, subjects.node_release(self.name), request, Ack)
         except Conflict:
             return False  # the record changed meanwhile; the watch brings the key back
         self.pods.note_deleted(key)
