@@ -23,6 +23,7 @@ from nats.aio.subscription import Subscription
 
 from shoal.bus.codec import decode, encode
 from shoal.bus.connection import denied_since
+from shoal.bus.fair import FairQueue, sender_of
 from shoal.errors import ClusterUnreachable, Forbidden, ShoalError, remote_error
 from shoal.models.api import ErrorBody, ErrorReply
 from shoal.models.base import Record
@@ -59,8 +60,10 @@ async def serve(
     check: Callable[[str, Req], None] | None = None,
     at_once: int = 1,
 ) -> Subscription:
-    """Answer ``subject`` with ``handler``. Requests are handled one at a time, in order, or
-    up to ``at_once`` of them concurrently (for requests independent of each other).
+    """Answer ``subject`` with ``handler``. Requests are handled one at a time, each sender's
+    in order and the senders in turn (``bus.fair``: a client with many requests in flight does
+    not hold the others up), or up to ``at_once`` of them concurrently (for requests
+    independent of each other).
 
     ``check`` sees the subject each request came on (``subject`` may have wildcards) and may
     refuse the request with a ShoalError before the handler runs.
@@ -91,7 +94,24 @@ async def serve(
         await reply_to(msg, reply)
 
     if at_once == 1:
-        return await nc.subscribe(subject, queue=queue, cb=answer)
+        waiting: FairQueue[Msg] = FairQueue()
+        worker: list[asyncio.Task[None]] = []
+
+        async def drain() -> None:
+            # Requests taken in before an unsubscribe are still answered; none once the
+            # connection is closed (its actor has stopped).
+            while not nc.is_closed and (msg := waiting.take()) is not None:
+                await answer(msg)
+
+        async def in_turn(msg: Msg) -> None:
+            waiting.put(sender_of(msg.reply or ""), msg)
+            # One worker at a time, there only while requests wait: it ends once the queue is
+            # empty (nothing runs between its last take and its end), and the next comes with
+            # the next request.
+            if not worker or worker[0].done():
+                worker[:] = [asyncio.create_task(drain())]
+
+        return await nc.subscribe(subject, queue=queue, cb=in_turn)
     slots = asyncio.Semaphore(at_once)
     running: set[asyncio.Task[None]] = set()
 
