@@ -165,6 +165,10 @@ async def call(
         ) from None
     except nats.errors.TimeoutError:
         raise ClusterUnreachable(f"no answer on {subject} within {timeout:.0f}s") from None
+    except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+        # The server went away while the request was being made (and this connection does not
+        # reconnect): the same as no answer, which the caller may retry on a new connection.
+        raise ClusterUnreachable(f"the connection to NATS closed while asking on {subject}") from None
     try:
         raw = ormsgpack.unpackb(msg.data)
     except (ormsgpack.MsgpackDecodeError, ValueError):
