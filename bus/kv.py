@@ -71,6 +71,9 @@ class BucketDef(Generic[M]):
     ttl: float | None = None
     republish: tuple[str, str] | None = None
     """(source, destination) subjects: writes also published where plain NATS clients listen."""
+    by_node: bool = False
+    """Kept under the node that writes each value (``<node>.<namespace>.<pod>``), so that the
+    NATS server lets a node write only its own; read by pod key (see ``Bucket.watch``)."""
 
     @functools.cached_property
     def model(self) -> type[M]:
@@ -87,7 +90,7 @@ PODS: BucketDef[Pod] = BucketDef(
     subjects.BUCKET_PODS, "pod:Pod", 1, "Pod records: template copy, binding, deletion"
 )
 POD_STATUS: BucketDef[PodStatus] = BucketDef(
-    subjects.BUCKET_POD_STATUS, "pod:PodStatus", 1, "Pod status reported by nodes"
+    subjects.BUCKET_POD_STATUS, "pod:PodStatus", 1, "Pod status reported by nodes", by_node=True
 )
 NODES: BucketDef[Node] = BucketDef(subjects.BUCKET_NODES, "node:Node", 1, "Node registrations")
 NODE_STATUS: BucketDef[NodeCondition] = BucketDef(
@@ -283,6 +286,24 @@ class Change(Generic[M]):
     """The watcher already held this revision (its own write): not decoded, value is None."""
 
 
+def node_and_key(stored: str) -> tuple[str, str]:
+    """``<node>.<namespace>.<pod>`` as (node, pod key); a key of two tokens (as kept before
+    statuses were kept by node) belongs to no node."""
+    if stored.count(".") >= 2:
+        node, _, key = stored.partition(".")
+        return node, key
+    return "", stored
+
+
+def by_node_key(node: str, key: str) -> str:
+    """Where ``node`` keeps its value for the pod ``key`` in a bucket kept by node."""
+    return f"{node}.{key}"
+
+
+def newest(reports: dict[str, Change[M]]) -> Change[M] | None:
+    return max(reports.values(), key=lambda change: change.revision, default=None)
+
+
 class Synced:
     """Marker a watch yields once it has delivered every key that existed when it began."""
 
@@ -349,6 +370,8 @@ class Bucket(Generic[M]):
             return None
 
     async def get(self, key: str) -> Entry[M] | None:
+        if self.definition.by_node:
+            return (await self.items(f"*.{key}")).get(key)
         try:
             raw = await self.kv.get(key)
         except (KeyNotFoundError, KeyDeletedError, NotFoundError):
@@ -406,7 +429,49 @@ class Bucket(Generic[M]):
         Each watch is an ephemeral JetStream consumer, which the server deletes
         ``inactive_threshold`` seconds after its subscriber goes away. ``known(key, revision)``
         spares decoding what the watcher holds already (the echo of its own writes).
+
+        A bucket kept by node (``by_node``) is watched by its stored keys (``keys``) and seen by
+        pod key: of the values nodes hold for one pod (its old node's, not yet forgotten, and
+        its new node's), the newest written, and only values whose ``node_name`` is the node
+        they are kept under.
         """
+        if not self.definition.by_node:
+            async for change in self._watch(keys, inactive_threshold=inactive_threshold, known=known):
+                yield change
+            return
+        held: dict[str, dict[str, Change[M]]] = {}
+        async for change in self._watch(keys, inactive_threshold=inactive_threshold):
+            if isinstance(change, Synced):
+                yield change
+                continue
+            node, key = node_and_key(change.key)
+            reports = held.setdefault(key, {})
+            before = newest(reports)
+            # A value naming another node than the one it is kept under was not written by
+            # that node (the server lets each write only under its own name): not believed.
+            forged = change.value is not None and node and getattr(change.value, "node_name", node) != node
+            if change.value is None or forged:
+                reports.pop(node, None)
+            else:
+                reports[node] = change
+            after = newest(reports)
+            if not reports:
+                del held[key]
+            if after is None:
+                if before is not None:
+                    yield Change(key, None, change.revision)
+            elif before is None or after.revision != before.revision:
+                # At the revision of what changed it, so that a value falling back to an older
+                # node's (the newer one deleted) still comes after what a cache holds.
+                yield Change(key, after.value, change.revision)
+
+    async def _watch(
+        self,
+        keys: str,
+        *,
+        inactive_threshold: float,
+        known: Callable[[str, int], bool] | None = None,
+    ) -> AsyncIterator[Change[M] | Synced]:
         newest = await self._last_revision() if keys == ">" else None
         expected = await self._key_count(keys) if keys != ">" else None
         watcher = await self.kv.watch(keys, inactive_threshold=inactive_threshold)

@@ -182,7 +182,6 @@ SCHEDULER_OWNS = (
     s.BUCKET_STATEFULSET_STATUS,
     s.BUCKET_PDB_STATUS,
     s.BUCKET_REVISIONS,  # the revisions of DaemonSets and StatefulSets
-    s.BUCKET_POD_STATUS,  # statuses of pods whose node is gone
     s.BUCKET_NODES,  # registrations of nodes gone for good (--forget-nodes-after)
 )
 """Buckets the leading scheduler writes: placements and observed status."""
@@ -304,7 +303,7 @@ def _node(name: str, inbox: str) -> Grant:
             *reads(s.BUCKET_METRICS),
             # The one bucket kept in memory, lost when nats-server restarts: any writer makes it again.
             f"$JS.API.STREAM.CREATE.KV_{s.BUCKET_METRICS}",
-            *writes(s.BUCKET_POD_STATUS),
+            *writes(s.BUCKET_POD_STATUS, f"{name}.>"),  # statuses of its own pods, under its name
             *reads_images(),  # images its pods need that no registry has
             s.node_heartbeat(name),
             s.node_secrets(name),

@@ -296,21 +296,21 @@ async def test_garbage_in_the_buckets_is_ignored_by_every_actor(
 ) -> None:
     # Written as the roles that may write those buckets (a bug of theirs, say).
     writers = {
-        role: await nats.connect(cluster.url, **cluster.access_as(role).options())
-        for role in ("api", "scheduler")
+        role: await nats.connect(cluster.url, **cluster.access_as(role, name).options())
+        for role, name in (("api", ""), ("scheduler", ""), ("node", cluster.node))
     }
     written = []
     try:
-        for bucket, writer in (
-            (subjects.BUCKET_DEPLOYMENTS, "api"),
-            (subjects.BUCKET_PODS, "scheduler"),
-            (subjects.BUCKET_POD_STATUS, "scheduler"),
-            (subjects.BUCKET_NODES, "scheduler"),
+        for bucket, writer, prefix in (
+            (subjects.BUCKET_DEPLOYMENTS, "api", ""),
+            (subjects.BUCKET_PODS, "scheduler", ""),
+            (subjects.BUCKET_POD_STATUS, "node", f"{cluster.node}."),  # a node's own statuses
+            (subjects.BUCKET_NODES, "scheduler", ""),
         ):
             kv = await writers[writer].jetstream().key_value(bucket)
-            await kv.put("default.garbage", b"\xff\xfe not msgpack")
-            await kv.put("default.wrong-shape", ormsgpack.packb({"schema": 1, "hello": "world"}))
-            written.append(kv)
+            await kv.put(f"{prefix}default.garbage", b"\xff\xfe not msgpack")
+            await kv.put(f"{prefix}default.wrong-shape", ormsgpack.packb({"schema": 1, "hello": "world"}))
+            written.append((kv, prefix))
         registered = (await client.nodes())[cluster.node].started_at
         restarts_before = cluster.log.read_text().count("starting it again")
         manifest = deployment("after-garbage")
@@ -321,9 +321,9 @@ async def test_garbage_in_the_buckets_is_ignored_by_every_actor(
         assert cluster.log.read_text().count("starting it again") == restarts_before
         assert (await client.nodes())[cluster.node].started_at == registered
     finally:
-        for kv in written:
-            await kv.delete("default.garbage")
-            await kv.delete("default.wrong-shape")
+        for kv, prefix in written:
+            await kv.delete(f"{prefix}default.garbage")
+            await kv.delete(f"{prefix}default.wrong-shape")
         for nc in writers.values():
             await nc.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +13,7 @@ from shoal.bus.cache import KVCache
 from shoal.bus.connection import connect_actor
 from shoal.bus.kv import Bucket
 from shoal.models.node import LeaseRecord
+from tests.harness import wait_for
 
 
 @pytest.fixture
@@ -61,3 +63,60 @@ async def test_a_cache_is_synced_only_once_it_holds_every_key(leases: Bucket[Lea
             assert set(cache.entries) == {"k"}
         finally:
             task.cancel()
+
+
+async def test_statuses_kept_by_node_read_by_pod_key_newest_and_only_where_they_belong(
+    nats_url: str,
+) -> None:
+    from shoal.models.pod import PodStatus
+
+    def status(node: str, uid: str) -> PodStatus:
+        return PodStatus(namespace="default", name="web-0", uid=uid, node_name=node)
+
+    nc = await connect_actor(nats_url, "kv-test")
+    try:
+        await kv.ensure_buckets(nc.jetstream())
+        statuses = await Bucket.open(nc.jetstream(), kv.POD_STATUS)
+        seen: dict[str, str] = {}
+
+        def changed(key: str, _old: object, new: object) -> None:
+            seen[key] = new.value.node_name if new is not None else ""  # type: ignore[attr-defined]
+
+        async def follows(node: str) -> None:
+            await wait_for(lambda: seen.get("default.web-0") == node, timeout=5, interval=0.01, what=node)
+
+        cache = KVCache(statuses, changed)
+        watching = asyncio.create_task(cache.run())
+        try:
+            await cache.synced.wait()
+            await statuses.put(kv.by_node_key("a", "default.web-0"), status("a", "u1"))
+            # Moved: its new node writes later than its old node forgets.
+            await statuses.put(kv.by_node_key("b", "default.web-0"), status("b", "u2"))
+            # Written under c's name but naming b: not c's to write, not believed.
+            await statuses.put(kv.by_node_key("c", "default.web-0"), status("b", "u3"))
+            read = await statuses.items()
+            assert list(read) == ["default.web-0"] and read["default.web-0"].value.uid == "u2"
+            got = await statuses.get("default.web-0")
+            assert got is not None and got.value.uid == "u2"
+            await follows("b")
+            # The new node's forgotten: the old one's is what is left.
+            await statuses.delete(kv.by_node_key("b", "default.web-0"))
+            got = await statuses.get("default.web-0")
+            assert got is not None and got.value.uid == "u1"
+            await follows("a")
+            # Both gone: the pod has no status.
+            await statuses.delete(kv.by_node_key("a", "default.web-0"))
+            assert await statuses.get("default.web-0") is None
+            assert await statuses.items() == {}
+            await follows("")
+            assert "default.web-0" not in cache.entries
+            # A node's own, read under its name only.
+            await statuses.put(kv.by_node_key("a", "default.api-0"), status("a", "u4"))
+            await statuses.put(kv.by_node_key("b", "default.api-1"), status("b", "u5"))
+            assert list(await statuses.items(kv.by_node_key("a", ">"))) == ["default.api-0"]
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+    finally:
+        await nc.close()

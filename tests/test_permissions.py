@@ -45,8 +45,10 @@ NODE_A = grant("node", "a")
         ("$KV.shoal_nodes.b", False),
         ("$KV.shoal_metrics.a", True),
         ("$KV.shoal_metrics.b", False),
-        # Pod statuses are keyed by pod, not by node: the server cannot tell one node's from another's.
-        ("$KV.shoal_pod_status.default.web-1", True),
+        # Pod statuses are kept under the node that reports them: its own only.
+        ("$KV.shoal_pod_status.a.default.web-1", True),
+        ("$KV.shoal_pod_status.b.default.web-1", False),
+        ("$KV.shoal_pod_status.default.web-1", False),
         (s.node_heartbeat("a"), True),
         (s.node_heartbeat("b"), False),
         (s.node_secrets("a"), True),
@@ -147,7 +149,7 @@ def test_each_control_plane_role_holds_its_own_lease_only(role: str) -> None:
         ("scheduler", s.BUCKET_PODS, True),
         ("scheduler", s.BUCKET_DEPLOYMENTS, False),
         ("scheduler", s.BUCKET_SECRETS, False),
-        ("scheduler", s.BUCKET_POD_STATUS, True),  # the statuses of pods whose node is gone
+        ("scheduler", s.BUCKET_POD_STATUS, False),  # nodes alone report pod status
         ("service", s.BUCKET_ENDPOINTS, True),
         ("service", s.BUCKET_PODS, False),
         ("autoscaler", s.BUCKET_HPA_STATUS, True),

@@ -77,6 +77,9 @@ async def test_a_node_writes_only_what_is_its_own(cluster: LocalShoal, client: S
         await put_refused(nc, subjects.BUCKET_DEPLOYMENTS, "default.forged")
         await put_refused(nc, subjects.BUCKET_ENDPOINTS, "default.forged")
         await put_refused(nc, subjects.BUCKET_METRICS, OTHER_NODE)
+        # Nor another node's pod status, nor one outside its own name.
+        await put_refused(nc, subjects.BUCKET_POD_STATUS, f"{OTHER_NODE}.default.forged")
+        await put_refused(nc, subjects.BUCKET_POD_STATUS, "default.forged")
         # Nor a pod record: not even its own pods' (their records go through the API).
         await put_refused(nc, subjects.BUCKET_PODS, "default.forged")
         assert OTHER_NODE not in await client.nodes()

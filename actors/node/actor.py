@@ -243,7 +243,8 @@ class NodeActor(Actor):
             unserve=self._unserve if self.settings.proxy else None,
         )
         if self.initial_statuses is None:
-            self.initial_statuses = {key: entry.value for key, entry in (await self.statuses.items()).items()}
+            own = await self.statuses.items(kv.by_node_key(self.name, ">"))
+            self.initial_statuses = {key: entry.value for key, entry in own.items()}
         for key, status in self.initial_statuses.items():
             if status.node_name == self.name:
                 self.syncer.written[key] = status
@@ -617,11 +618,12 @@ class NodeActor(Actor):
     # -- the NodeLink of the syncer: what leaves the node --------------------------------------
 
     async def report(self, key: str, status: PodStatus) -> None:
-        await self.status_writer.put(key, encode(status))
+        # Under this node's name: the server lets it write no other node's statuses.
+        await self.status_writer.put(kv.by_node_key(self.name, key), encode(status))
 
     async def forget(self, key: str) -> None:
         try:
-            await self.status_writer.delete(key)
+            await self.status_writer.delete(kv.by_node_key(self.name, key))
             self._stale_statuses.discard(key)
         except Exception as err:
             # Never left behind: the re-list loop tries again until the record is gone.
