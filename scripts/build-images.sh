@@ -3,6 +3,9 @@
 #   localhost/busybox:latest     busybox-static with every applet, a /www folder for httpd.
 #   localhost/shoal-web:v1, :v2  the same, serving "v1" / "v2" with httpd on port 8080
 #                                (for rolling updates you can see).
+#   localhost/udp-echo:latest    the same with a UDP echo server (scripts/udp-echo.c, built
+#                                static here with gcc): `udp-echo PORT` answers each datagram
+#                                with "<host name> <datagram>" (UDP services in tests).
 # Idempotent: an image that exists is kept unless --force is given.
 set -euo pipefail
 
@@ -10,7 +13,7 @@ force=0
 [[ "${1:-}" == "--force" ]] && force=1
 
 image=localhost/busybox:latest
-wanted=("$image" localhost/shoal-web:v1 localhost/shoal-web:v2)
+wanted=("$image" localhost/shoal-web:v1 localhost/shoal-web:v2 localhost/udp-echo:latest)
 missing=0
 for name in "${wanted[@]}"; do
     podman image exists "$name" || missing=1
@@ -51,4 +54,9 @@ for version in v1 v2; do
         "$root.tar" "localhost/shoal-web:$version" >/dev/null
     echo "built localhost/shoal-web:$version"
 done
+gcc -static -O2 -o "$root/bin/udp-echo" "$(dirname "$0")/udp-echo.c"
+tar -C "$root" -cf "$root.tar" .
+podman import --change 'CMD ["udp-echo", "9053"]' --change 'ENV PATH=/bin' \
+    "$root.tar" localhost/udp-echo:latest >/dev/null
+echo "built localhost/udp-echo:latest"
 rm -f "$root.tar"

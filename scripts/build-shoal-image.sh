@@ -30,7 +30,7 @@ trap 'rm -rf "$work"' EXIT
 
 if [[ $force == 1 ]] || ! podman image exists "$base"; then
     command -v debootstrap >/dev/null || { echo "debootstrap is needed: apt-get install -y debootstrap" >&2; exit 1; }
-    packages=python3,python3-venv,ca-certificates,podman,netavark,aardvark-dns,runc,conmon,catatonit,nftables,iproute2,iptables
+    packages=python3,python3-venv,ca-certificates,podman,netavark,aardvark-dns,runc,conmon,catatonit,nftables,conntrack,iproute2,iptables
     echo "debootstrap bookworm into $work/rootfs (a minute or two)"
     debootstrap --variant=minbase --include="$packages" bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
         tail -20 "$work/debootstrap.log" >&2

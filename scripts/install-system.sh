@@ -3,8 +3,9 @@
 # Podman with the runc runtime (crun fails on cgroups v1 hosts), catatonit for Podman
 # pods' infra containers, busybox-static for the local test image, nftables for
 # services' cluster IPs in the kernel, iproute2 for the network namespaces of test hosts,
-# chromium for the dashboard's browser tests, and debootstrap for the Debian base of the
-# image compose/ runs (scripts/build-shoal-image.sh).
+# chromium for the dashboard's browser tests, debootstrap for the Debian base of the image
+# compose/ runs (scripts/build-shoal-image.sh), conntrack (nodes forget the UDP flows of
+# endpoints that went), and gcc with libc6-dev for the test image's static UDP echo server.
 set -euo pipefail
 
 need=()
@@ -16,9 +17,12 @@ command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || need+=(nftables)
 command -v ip >/dev/null || [[ -x /usr/sbin/ip ]] || need+=(iproute2)
 command -v chromium >/dev/null || need+=(chromium)
 command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || need+=(debootstrap)
+command -v conntrack >/dev/null || [[ -x /usr/sbin/conntrack ]] || need+=(conntrack)
+command -v gcc >/dev/null || need+=(gcc)
+[[ -f /usr/lib/x86_64-linux-gnu/libc.a || -f /usr/lib/aarch64-linux-gnu/libc.a ]] || need+=(libc6-dev)
 
 if ((${#need[@]} == 0)); then
-    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static, nftables, iproute2, chromium, debootstrap"
+    echo "system packages present: podman $(podman --version | awk '{print $3}'), runc, catatonit, busybox-static, nftables, iproute2, chromium, debootstrap, conntrack, gcc"
     exit 0
 fi
 

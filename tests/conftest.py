@@ -19,7 +19,7 @@ import pytest
 from shoal.bus.nats_server import NatsServer, NatsServerConfig
 from shoal.client import ShoalClient
 from tests.browser import browser, page  # noqa: F401 (fixtures of the dashboard tests)
-from tests.harness import TEST_IMAGE, LocalShoal, remove_node_containers, unique_name, wait_for
+from tests.harness import TEST_IMAGE, UDP_IMAGE, LocalShoal, remove_node_containers, unique_name, wait_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,7 +38,7 @@ def podman() -> str:
     binary = shutil.which("podman")
     if binary is None:
         pytest.fail("podman is not installed: run `make setup` (scripts/install-system.sh)")
-    for image in (TEST_IMAGE, "localhost/shoal-web:v1", "localhost/shoal-web:v2"):
+    for image in (TEST_IMAGE, "localhost/shoal-web:v1", "localhost/shoal-web:v2", UDP_IMAGE):
         if subprocess.run([binary, "image", "exists", image], check=False).returncode != 0:
             pytest.fail(f"test image {image} is missing: run scripts/build-images.sh")
     return binary

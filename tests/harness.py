@@ -33,6 +33,8 @@ from shoal.security.authority import Authority
 T = TypeVar("T")
 
 TEST_IMAGE = "localhost/busybox:latest"
+UDP_IMAGE = "localhost/udp-echo:latest"
+"""busybox with `udp-echo PORT`: each datagram answered with "<host name> <datagram>"."""
 
 
 def unique_name(prefix: str) -> str:

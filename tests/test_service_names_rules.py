@@ -12,7 +12,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 
 from shoal.actors.api.services import assign_cluster_ip
 from shoal.actors.node.dns import answer, host_resolvers, records
-from shoal.actors.node.servicenet import Backend, backends, ruleset
+from shoal.actors.node.servicenet import Backend, backends, ruleset, udp_translations
 from shoal.errors import InvalidManifest
 from shoal.models.service import Endpoints, EndpointTarget, Service
 
@@ -86,6 +86,21 @@ def test_client_ip_affinity_remembers_clients_per_endpoint() -> None:
     assert "update @svc-0-1-clients { ip saddr }" in text
     checked = subprocess.run(["nft", "-c", "-f", "-"], input=text, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_udp_translations_name_where_each_udp_port_goes_and_nothing_else() -> None:
+    dns = svc("dns", clusterIP="10.96.0.53", ports=[{"port": 53, "targetPort": 8080, "protocol": "UDP"}])
+    web = svc("web", clusterIP="10.96.0.10")
+    both = [target("a", "n1"), target("b", "n2", host="192.0.2.2", port=41001)]
+    found = {("shop", "dns"): endpoints("dns", *both), ("shop", "web"): endpoints("web", *both)}
+    for name in ("dns", "web"):  # endpoints() names its one port "80"; these services' keys differ
+        found[("shop", name)].ports[0].name = (dns if name == "dns" else web).spec.ports[0].key
+    before = udp_translations([dns, web], found, "n1")
+    # The local pod at its pod IP and container port; the other host's at its address and port.
+    assert before == {("10.96.0.53", 53, "10.88.0.5", 8080), ("10.96.0.53", 53, "192.0.2.2", 41001)}
+    found[("shop", "dns")].ports[0].targets = [both[0]]
+    # The pod on the other host went: its translations are the ones to forget.
+    assert before - udp_translations([dns, web], found, "n1") == {("10.96.0.53", 53, "192.0.2.2", 41001)}
 
 
 def test_the_ruleset_is_valid_nftables_and_refuses_services_without_endpoints() -> None:

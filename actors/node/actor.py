@@ -34,7 +34,7 @@ from shoal.actors.node.metrics import MetricsReporter
 from shoal.actors.node.offline import ASSIGNMENTS_DIR, Assignments
 from shoal.actors.node.prepare import ConfigMissing, PodSources, prepare, referenced, with_sidecars
 from shoal.actors.node.proxy import Balancing, ServiceProxy
-from shoal.actors.node.servicenet import KernelServices, ruleset, table_name
+from shoal.actors.node.servicenet import KernelServices, ruleset, table_name, udp_translations
 from shoal.actors.node.status import Waiting
 from shoal.actors.node.syncer import PodSyncer
 from shoal.actors.node.volumes import VolumeStore
@@ -697,6 +697,7 @@ class NodeActor(Actor):
         addresses = list(dict.fromkeys(a for a in (self.settings.address, self.service_address) if a))
         self.proxy = ServiceProxy(addresses, self.services, self.endpoints, balancing=self.settings.balancing)
         self.kernel = KernelServices(table_name(self.cluster)) if self.settings.cluster_ips else None
+        self._udp_served: frozenset[tuple[str, int, str, int]] = frozenset()
         self._records: Records = {}
         self.dns: DnsServer | None = None
         if self.settings.dns and self.service_address and self.service_address != self.settings.address:
@@ -787,6 +788,10 @@ class NodeActor(Actor):
                 table=self.kernel.table,
             )
             await self.kernel.write(text)
+            if self.kernel.written == text:
+                udp = udp_translations(services, endpoints, self.name, local)
+                await self.kernel.forget(self._udp_served - udp)
+                self._udp_served = udp
             if self.kernel.available is False and not getattr(self, "_said_no_kernel", False):
                 self._said_no_kernel = True
                 log.warning("cluster IPs are not served on this node: %s", self.kernel.why_not)

@@ -20,10 +20,10 @@ import asyncio
 import ipaddress
 import logging
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from shoal.models.service import Endpoints, EndpointTarget, Service
+from shoal.models.service import Endpoints, EndpointTarget, Service, ServicePort
 from shoal.runtime import labels
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,54 @@ def _loopback(address: str) -> bool:
         return False
 
 
+def _served(
+    services: Iterable[Service],
+    endpoints: dict[tuple[str, str], Endpoints],
+    node: str,
+    local_addresses: frozenset[str],
+) -> Iterator[tuple[Service, ServicePort, list[Backend]]]:
+    """Each port of each service with a cluster IP, and the backends this host sends it to."""
+    for service in sorted(services, key=lambda s: (s.metadata.namespace, s.metadata.name)):
+        spec = service.spec
+        if not spec.cluster_ip or spec.cluster_ip == "None" or not spec.proxied:
+            continue
+        found = endpoints.get((service.metadata.namespace, service.metadata.name))
+        by_name = {port.name: port for port in found.ports} if found else {}
+        for port in spec.ports:
+            endpoint_port = by_name.get(port.key)
+            targets = endpoint_port.targets if endpoint_port else []
+            chosen = backends(
+                targets,
+                node,
+                local_addresses,
+                spec.internal_traffic_policy == "Local",
+                prefer_local=spec.traffic_distribution in ("PreferSameNode", "PreferClose"),
+            )
+            yield service, port, chosen
+
+
+UdpTranslation = tuple[str, int, str, int]
+"""(cluster IP, port, backend address, backend port) of a UDP service port."""
+
+
+def udp_translations(
+    services: Iterable[Service],
+    endpoints: dict[tuple[str, str], Endpoints],
+    node: str,
+    local_addresses: frozenset[str] = frozenset(),
+) -> frozenset[UdpTranslation]:
+    """Where this host's table sends each UDP service port. One that goes away leaves the
+    kernel's translations of it behind (conntrack keeps a UDP flow for 30-180 s after its last
+    datagram), and a client reusing its socket would keep talking to an endpoint that is gone:
+    they are deleted, as kube-proxy does (``KernelServices.forget``)."""
+    return frozenset(
+        (service.spec.cluster_ip, port.port, backend.address, backend.port)
+        for service, port, chosen in _served(services, endpoints, node, local_addresses)
+        if port.protocol == "UDP"
+        for backend in chosen
+    )
+
+
 def ruleset(
     services: Iterable[Service],
     endpoints: dict[tuple[str, str], Endpoints],
@@ -104,53 +152,39 @@ def ruleset(
     elements: list[str] = []
     refused: list[str] = []
     chains: list[str] = []
-    for service in sorted(services, key=lambda s: (s.metadata.namespace, s.metadata.name)):
+    for service, port, chosen in _served(services, endpoints, node, local_addresses):
         spec = service.spec
-        if not spec.cluster_ip or spec.cluster_ip == "None" or not spec.proxied:
+        protocol = port.protocol.lower()
+        match = f"{spec.cluster_ip} . {protocol} . {port.port}"
+        if not chosen:
+            refused.append(match)
             continue
-        found = endpoints.get((service.metadata.namespace, service.metadata.name))
-        by_name = {port.name: port for port in found.ports} if found else {}
-        for port in spec.ports:
-            protocol = port.protocol.lower()
-            match = f"{spec.cluster_ip} . {protocol} . {port.port}"
-            endpoint_port = by_name.get(port.key)
-            targets = endpoint_port.targets if endpoint_port else []
-            chosen = backends(
-                targets,
-                node,
-                local_addresses,
-                spec.internal_traffic_policy == "Local",
-                prefer_local=spec.traffic_distribution in ("PreferSameNode", "PreferClose"),
-            )
-            if not chosen:
-                refused.append(match)
-                continue
-            chain = f"svc-{len(chains)}"
-            affinity = _affinity_seconds(service)
-            lines = [f"  chain {chain} {{"]
+        chain = f"svc-{len(chains)}"
+        affinity = _affinity_seconds(service)
+        lines = [f"  chain {chain} {{"]
+        if affinity:
+            # ClientIP: a client seen lately goes back to the endpoint it had (kube-proxy's way).
+            lines += [f"    ip saddr @{chain}-{i}-clients goto {chain}-{i}" for i in range(len(chosen))]
+        picks = ", ".join(f"{i} : goto {chain}-{i}" for i in range(len(chosen)))
+        lines += [f"    numgen random mod {len(chosen)} vmap {{ {picks} }}", "  }"]
+        for index, backend in enumerate(chosen):
+            target = f"{backend.address}:{backend.port}"
             if affinity:
-                # ClientIP: a client seen lately goes back to the endpoint it had (kube-proxy's way).
-                lines += [f"    ip saddr @{chain}-{i}-clients goto {chain}-{i}" for i in range(len(chosen))]
-            picks = ", ".join(f"{i} : goto {chain}-{i}" for i in range(len(chosen)))
-            lines += [f"    numgen random mod {len(chosen)} vmap {{ {picks} }}", "  }"]
-            for index, backend in enumerate(chosen):
-                target = f"{backend.address}:{backend.port}"
-                if affinity:
-                    lines += [
-                        f"  set {chain}-{index}-clients {{",
-                        "    type ipv4_addr; flags dynamic,timeout;",
-                        f"    timeout {affinity}s",
-                        "  }",
-                    ]
-                remember = f"update @{chain}-{index}-clients {{ ip saddr }} " if affinity else ""
-                mark = f"ct mark set {MARK} " if backend.remote or not bridge_filtered else ""
                 lines += [
-                    f"  chain {chain}-{index} {{",
-                    f"    {remember}meta l4proto {protocol} {mark}dnat to {target}",
+                    f"  set {chain}-{index}-clients {{",
+                    "    type ipv4_addr; flags dynamic,timeout;",
+                    f"    timeout {affinity}s",
                     "  }",
                 ]
-            chains.append("\n".join(lines))
-            elements.append(f"{match} : goto {chain}")
+            remember = f"update @{chain}-{index}-clients {{ ip saddr }} " if affinity else ""
+            mark = f"ct mark set {MARK} " if backend.remote or not bridge_filtered else ""
+            lines += [
+                f"  chain {chain}-{index} {{",
+                f"    {remember}meta l4proto {protocol} {mark}dnat to {target}",
+                "  }",
+            ]
+        chains.append("\n".join(lines))
+        elements.append(f"{match} : goto {chain}")
     return "\n".join(
         [
             f"table ip {table} {{}}",
@@ -210,6 +244,7 @@ class KernelServices:
         self.why_not = ""
         self.written = ""
         self.bridge_filtered = bridge_filtered()
+        self._said_no_conntrack = False
 
     async def check(self) -> bool:
         """Whether nftables can be used here (checked once)."""
@@ -244,6 +279,27 @@ class KernelServices:
             stderr=asyncio.subprocess.DEVNULL,
         )
         return await process.wait() == 0
+
+    async def forget(self, gone: Iterable[UdpTranslation]) -> None:
+        """Delete the kernel's UDP translations to backends the table no longer has (with the
+        conntrack tool; where it is missing, they linger until they time out, as said once)."""
+        gone = sorted(gone)
+        if not gone:
+            return
+        if shutil.which("conntrack") is None:
+            if not self._said_no_conntrack:
+                self._said_no_conntrack = True
+                log.warning(
+                    "no conntrack here: UDP clients of a gone endpoint wait for their flows to expire"
+                )
+            return
+        for cluster_ip, port, address, backend_port in gone:
+            argv = ["conntrack", "-D", "-p", "udp", "--orig-dst", cluster_ip, "--orig-port-dst", str(port)]
+            argv += ["--reply-src", address, "--reply-port-src", str(backend_port)]
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+            )
+            await process.wait()  # 1 when there was nothing to delete: as good
 
     async def remove(self) -> None:
         if self.available:
