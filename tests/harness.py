@@ -291,8 +291,12 @@ class LocalShoal:
         return Access(authority.issue(role, name), authority.ca)
 
     async def connect(self, *, reconnect: bool = False, access: Access | None = None) -> ShoalClient:
-        """A client of this cluster, as the admin unless told otherwise."""
-        return await ShoalClient.connect(self.url, reconnect=reconnect, access=access or self.access)
+        """A client of this cluster, as the admin unless told otherwise. The command line gives a
+        connect 2 s; a test's own client, on a machine busy with the rest of the suite, waits
+        longer for the TLS handshake (what it tests comes after)."""
+        return await ShoalClient.connect(
+            self.url, timeout=10.0, reconnect=reconnect, access=access or self.access
+        )
 
     def role_arguments(self, *args: str) -> list[str]:
         """The credentials a role started by hand needs, as the operator would pass them."""
