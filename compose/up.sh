@@ -48,6 +48,14 @@ done
 for image in localhost/busybox:latest localhost/shoal-web:v1 localhost/shoal-web:v2; do
     "$bin/shoal" image push "$image"
 done
-"$bin/shoal" apply -f "$root/examples/hello.yaml"
+# The API actors may still be making their buckets on the forming cluster: an apply is all
+# or nothing, so it is simply tried again until one answers.
+until "$bin/shoal" apply -f "$root/examples/hello.yaml" 2>/dev/null; do
+    if ((SECONDS > deadline)); then
+        "$bin/shoal" apply -f "$root/examples/hello.yaml"
+        exit 1
+    fi
+    sleep 2
+done
 "$bin/shoal" rollout status deployment/hello --timeout 180
 "$bin/shoal" get pods -o wide
