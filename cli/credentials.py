@@ -37,10 +37,6 @@ def _data_dir(explicit: Path | None) -> Path:
     return Path(from_context) if from_context else default_data_dir()
 
 
-CONTROL_PLANE = ("admin", "viewer", "api", "scheduler", "service", "autoscaler")
-"""The identities ``init`` issues: what ``shoal up`` issues for its own roles."""
-
-
 @app.command("init")
 def init(
     server: Annotated[
@@ -59,6 +55,7 @@ def init(
     """Make a cluster's CA, server certificates, API secret keys and identities (hosts laid out by hand)."""
     from shoal.actors.api.sealing import load_keyring
     from shoal.security.authority import Authority
+    from shoal.security.permissions import CLUSTER_IDENTITIES
 
     root = _data_dir(data_dir)
     authority = Authority(root)
@@ -68,7 +65,7 @@ def init(
         authority.server_cert(name, [name, *(host or ["localhost", "127.0.0.1"])])
     if not server:
         authority.make_ca()
-    for role in CONTROL_PLANE:
+    for role in CLUSTER_IDENTITIES:
         authority.issue(role)
     for name in node or []:
         authority.issue("node", name)

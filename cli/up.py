@@ -40,6 +40,7 @@ from shoal.models.base import check_dns_label
 from shoal.processes import die_with_parent
 from shoal.security.access import Access
 from shoal.security.authority import Authority
+from shoal.security.permissions import CLUSTER_IDENTITIES
 
 if TYPE_CHECKING:
     from shoal.dashboard.server import BackgroundDashboard
@@ -307,7 +308,7 @@ class LocalCluster:
 
     def _issue_identities(self) -> None:
         """Every identity this cluster's roles use, made before the servers read the list."""
-        for role in ("admin", "viewer", "api", "scheduler", "service", "autoscaler"):
+        for role in CLUSTER_IDENTITIES:
             self.access(role)
         for name in self.node_names:
             self.access("node", name)

@@ -35,6 +35,9 @@ ROLES = (ADMIN, VIEWER, API, SCHEDULER, SERVICE, AUTOSCALER, NODE, FLEET, APP)
 
 CONTROL_PLANE = (API, SCHEDULER, SERVICE, AUTOSCALER)
 
+CLUSTER_IDENTITIES = (ADMIN, VIEWER, *CONTROL_PLANE)
+"""The unnamed identities every cluster issues for itself (``shoal up``, ``shoal credentials init``)."""
+
 
 @dataclass(frozen=True)
 class Grant:
