@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,6 +35,20 @@ T = TypeVar("T")
 TEST_IMAGE = "localhost/busybox:latest"
 UDP_IMAGE = "localhost/udp-echo:latest"
 """busybox with `udp-echo PORT`: each datagram answered with "<host name> <datagram>"."""
+
+
+def stop_processes(processes: Iterable[subprocess.Popen[bytes]], grace: float = 30.0) -> None:
+    """SIGTERM every process still running, then wait for each; kill one that outlives ``grace``."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def unique_name(prefix: str) -> str:
@@ -345,15 +359,7 @@ class LocalShoal:
         process.wait()
 
     def stop_roles(self) -> None:
-        for process in self.roles.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.roles.values():
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.roles.values())
         self.roles.clear()
         for node in self.extra_nodes:
             remove_node_containers(node)

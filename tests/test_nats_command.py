@@ -17,7 +17,7 @@ from shoal.cli.up import free_ports
 from shoal.client import ShoalClient
 from shoal.errors import ShoalError
 from shoal.security.access import Access
-from tests.harness import deployment, documents, wait_for
+from tests.harness import deployment, documents, stop_processes, wait_for
 
 pytestmark = pytest.mark.nats
 
@@ -49,14 +49,7 @@ class HandLaidCluster:
         self.processes.append(process)
 
     def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes, grace=10)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from shoal.bus.nats_server import NatsServer
 from shoal.client import ShoalClient
 from shoal.models.node import LeaseRecord
 from shoal.processes import die_with_parent
-from tests.harness import deployment, documents, wait_for
+from tests.harness import deployment, documents, stop_processes, wait_for
 
 NODES = 100
 LONGEST_STALL = 0.3
@@ -57,13 +57,7 @@ class Roles:
         for process in self.processes.values():
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGCONT)  # a frozen one must hear the TERM
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes.values(), grace=15)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from shoal.bus.nats_server import NatsServer, NatsServerConfig, ServerTLS
 from shoal.client import ShoalClient
 from shoal.security.access import Access
 from shoal.security.authority import Authority
-from tests.harness import unique_name, wait_for
+from tests.harness import stop_processes, unique_name, wait_for
 
 pytestmark = pytest.mark.nats
 
@@ -61,14 +61,7 @@ class Secured:
         return log
 
     def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        stop_processes(self.processes)
         self.server.stop()
 
 
