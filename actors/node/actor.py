@@ -787,8 +787,8 @@ class NodeActor(Actor):
                 bridge_filtered=self.kernel.bridge_filtered,
                 table=self.kernel.table,
             )
-            await self.kernel.write(text)
-            if self.kernel.written == text:
+            if await self.kernel.write(text):
+                # Only a new table can have dropped a UDP backend.
                 udp = udp_translations(services, endpoints, self.name, local)
                 await self.kernel.forget(self._udp_served - udp)
                 self._udp_served = udp

@@ -256,16 +256,18 @@ class KernelServices:
                 self.available, self.why_not = code == 0, err.strip()
         return self.available
 
-    async def write(self, text: str) -> None:
+    async def write(self, text: str) -> bool:
+        """Write the table if it changed (or is gone); True when it now differs from before."""
         if not await self.check():
-            return
+            return False
         if text == self.written and await self._present():
-            return
+            return False
         code, err = await _nft(text)
         if code != 0:
             log.warning("could not write the service table: %s", err.strip())
-            return
-        self.written = text
+            return False
+        changed, self.written = text != self.written, text
+        return changed
 
     async def _present(self) -> bool:
         # Another node on this host may have removed it as it stopped: write it again then.
